@@ -1,0 +1,89 @@
+/**
+ * Every configuration error mtls-gate throws is an {@link MtlsGateError} with a permanent `code`.
+ * Match on `code`, never on `message`: messages name the field and may be reworded.
+ *
+ * A rejected client is not an error: the guard answers 400 and reports a {@link RejectReason}.
+ */
+
+/** Permanent error codes. `docs/errors.md` lists each with its cause and fix. */
+export const ErrorCodes = {
+  /** An option or field has the wrong type, range or shape. */
+  INVALID_OPTION: 'ERR_MTLS_INVALID_OPTION',
+  /** An object carries a field mtls-gate does not know (typos must not weaken checks). */
+  UNKNOWN_FIELD: 'ERR_MTLS_UNKNOWN_FIELD',
+  /** A required field is absent. */
+  MISSING_FIELD: 'ERR_MTLS_MISSING_FIELD',
+  /** A PEM certificate or key could not be parsed. */
+  PEM_INVALID: 'ERR_MTLS_PEM_INVALID',
+  /** A private key does not belong to its certificate. */
+  KEY_MISMATCH: 'ERR_MTLS_KEY_MISMATCH',
+  /** `certs` and `keys` do not pair up. */
+  CERTS_KEYS_MISMATCH: 'ERR_MTLS_CERTS_KEYS_MISMATCH',
+  /** A certificate in `client.ca` cannot act as a certification authority. */
+  CA_INVALID: 'ERR_MTLS_CA_INVALID',
+  /** An SNI pattern is malformed, or no SNI could be derived from the certificate. */
+  SNI_INVALID: 'ERR_MTLS_SNI_INVALID',
+  /** A `skipMtlsUriRegex` entry is not a valid regular expression. */
+  REGEX_INVALID: 'ERR_MTLS_REGEX_INVALID',
+  /** Node could not build a TLS context from an otherwise valid object. */
+  TLS_CONTEXT: 'ERR_MTLS_TLS_CONTEXT',
+  /** `delete` or `get` of an id the store does not hold, where that is an error. */
+  NOT_FOUND: 'ERR_MTLS_NOT_FOUND',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base class of every error mtls-gate throws. */
+export class MtlsGateError extends Error {
+  /** Permanent machine-readable code, `ERR_MTLS_*`. */
+  readonly code: ErrorCode;
+  /** Path of the offending field (`client.ca`, `certs[1]`), when one is to blame. */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MtlsGateError';
+    this.code = code;
+    this.field = options.field;
+  }
+}
+
+/** Thrown when an SSL object, guard option or router option is invalid. Nothing is applied. */
+export class MtlsGateConfigError extends MtlsGateError {
+  constructor(code: ErrorCode, field: string, message: string, cause?: unknown) {
+    super(code, `${field}: ${message}`, { field, cause });
+    this.name = 'MtlsGateConfigError';
+  }
+}
+
+/**
+ * Why the guard refused a request. Stable strings: log them, count them, branch on them.
+ */
+export const RejectReasons = [
+  /** No client certificate on the connection (also a resumed TLS 1.3 session that carried none). */
+  'missing',
+  /** No path from the client's certificate to a CA in this SSL object's `client.ca`. */
+  'untrusted',
+  /** A certificate on the path, the anchor included, is past its notAfter. */
+  'expired',
+  /** A certificate on the path, the anchor included, is before its notBefore. */
+  'not_yet_valid',
+  /** More intermediates than `client.depth` allows, a pathLenConstraint broken, or an oversized chain. */
+  'chain_too_long',
+  /** A signature on the path does not verify. */
+  'bad_signature',
+  /** An issuer on the path is not a CA (basicConstraints cA, keyUsage keyCertSign). */
+  'not_a_ca',
+  /** The leaf (or an intermediate) is not usable for TLS client authentication (extendedKeyUsage, keyUsage). */
+  'bad_purpose',
+  /** A certificate on the path carries a critical extension mtls-gate does not process. */
+  'bad_extension',
+  /** The Host names an SSL object with `client` other than the one the SNI chose. */
+  'sni_host_mismatch',
+  /** The TLS connection has no SNI (for example a resumed TLS 1.2 session) and no `fallbackSni` is set. */
+  'no_sni',
+  /** The connection's TLS version is not in the SSL object's `sslProtocols`. */
+  'protocol_not_allowed',
+] as const;
+
+export type RejectReason = (typeof RejectReasons)[number];

@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
+import { requestHost } from '../http/host.js';
+import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
+import { isPlainObject, rejectUnknown } from '../ssl/object.js';
+import { storeInternals, type SslStore } from '../ssl/store.js';
+import { describe } from '../verify/ca-set.js';
+import type { ClientIdentity } from '../verify/identity.js';
+import { decide, type GuardVerdict } from './decide.js';
+
+export type GuardRequest = IncomingMessage | Http2ServerRequest;
+export type GuardResponse = ServerResponse | Http2ServerResponse;
+
+/** What {@link GuardOptions.onReject} receives. */
+export interface RejectInfo {
+  reason: RejectReason;
+  /** Human-readable detail for logs (never sent to the client unless `exposeReason`). */
+  detail: string;
+  /** The SSL object the connection's SNI chose, if any. */
+  sslId: string | undefined;
+  servername: string | undefined;
+  host: string;
+  req: GuardRequest;
+}
+
+/** Options of {@link mtlsGuard}. */
+export interface GuardOptions {
+  store: SslStore;
+  /** 400 page body: `default` (nginx's page shape, mtls-gate footer) or `apisix` (byte-exact APISIX/OpenResty page). */
+  page?: PagePreset;
+  /** `auto` (default): JSON for clients that prefer application/json, HTML otherwise. */
+  format?: PageFormat;
+  /** Put the reject reason in the response body. Default false: the reason goes to `onReject` only. */
+  exposeReason?: boolean;
+  /** Called for every rejected request, before the 400 is sent. Exceptions are caught and ignored. */
+  onReject?: (info: RejectInfo) => void;
+}
+
+/** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
+export interface MtlsGuard {
+  (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void;
+  /** The verdict for a request, without side effects on the response. */
+  check(req: GuardRequest): GuardVerdict;
+  /** Sends the 400 for a failed verdict (and calls `onReject`). */
+  reject(req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void;
+}
+
+const kIdentity = Symbol('mtls-gate.identity');
+const GUARD_OPTIONS = new Set(['store', 'page', 'format', 'exposeReason', 'onReject']);
+
+/** The TLS socket under a request: for HTTP/2 the session's socket, not the per-stream proxy. */
+export function tlsSocketOf(req: GuardRequest): TLSSocket | undefined {
+  const stream = (req as Http2ServerRequest).stream as { session?: { socket?: unknown } } | undefined;
+  const socket = (stream?.session?.socket ?? req.socket) as TLSSocket | undefined;
+  return socket && (socket as TLSSocket).encrypted ? socket : undefined;
+}
+
+/**
+ * The verified client of a request that passed {@link mtlsGuard}, or null (no certificate
+ * required for it, or the guard did not run).
+ */
+export function getClientIdentity(req: object): ClientIdentity | null {
+  return ((req as Record<symbol, ClientIdentity | undefined>)[kIdentity]) ?? null;
+}
+
+/**
+ * Creates the guard: per request, before routing, it checks the client certificate of the
+ * connection against the `client.ca` of the SSL object its SNI chose, and answers 400 when the
+ * certificate is missing or bad. On success {@link getClientIdentity} returns the client.
+ *
+ * @example
+ * ```ts
+ * const store = createSslStore();
+ * store.set({ id: 'api', cert, key, client: { ca } });
+ * const guard = mtlsGuard({ store, onReject: (i) => console.warn(i.reason) });
+ * https.createServer(store.tlsOptions(), (req, res) =>
+ *   guard(req, res, () => res.end(getClientIdentity(req)?.subject)));
+ * ```
+ */
+export function mtlsGuard(options: GuardOptions): MtlsGuard {
+  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+  rejectUnknown(options, GUARD_OPTIONS, '');
+  const store = storeInternals(options.store);
+  if (!store) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'store', `expected a store from createSslStore(), received ${describe(options.store)}`);
+  const page = options.page ?? 'default';
+  if (page !== 'default' && page !== 'apisix') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'page', `expected "default" or "apisix", received ${describe(page)}`);
+  const format = options.format ?? 'auto';
+  if (format !== 'auto' && format !== 'html' && format !== 'json') {
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'format', `expected "auto", "html" or "json", received ${describe(format)}`);
+  }
+  const exposeReason = options.exposeReason ?? false;
+  if (typeof exposeReason !== 'boolean') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'exposeReason', `expected a boolean, received ${describe(exposeReason)}`);
+  const onReject = options.onReject;
+  if (onReject !== undefined && typeof onReject !== 'function') {
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onReject', `expected a function, received ${describe(onReject)}`);
+  }
+
+  const check = (req: GuardRequest): GuardVerdict =>
+    decide(store, { socket: tlsSocketOf(req), host: requestHost(req), target: req.url ?? '/' });
+
+  const reject = (req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void => {
+    if (onReject) {
+      const servername = tlsSocketOf(req)?.servername;
+      try {
+        onReject({
+          reason: verdict.reason,
+          detail: verdict.detail,
+          sslId: verdict.sslId,
+          servername: typeof servername === 'string' ? servername : undefined,
+          host: requestHost(req),
+          req,
+        });
+      } catch {
+        // A logging hook must not turn a 400 into a crash.
+      }
+    }
+    sendErrorPage(res, 400, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
+  };
+
+  const guard = function mtlsGuardMiddleware(req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void {
+    const verdict = check(req);
+    if (verdict.ok) {
+      if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;
+      next();
+    } else {
+      reject(req, res, verdict);
+    }
+  } as MtlsGuard;
+  guard.check = check;
+  guard.reject = reject;
+  return Object.freeze(guard);
+}

@@ -1,0 +1,13 @@
+export { createSslStore } from './ssl/store.js';
+export type { SslStore, SslStoreOptions, TlsOptionsOptions, MtlsServerOptions } from './ssl/store.js';
+export type { SslObject, SslClientOptions, SslObjectView, SslProtocol } from './ssl/object.js';
+export { mtlsGuard, getClientIdentity } from './guard/guard.js';
+export type { GuardOptions, MtlsGuard, RejectInfo, GuardRequest, GuardResponse } from './guard/guard.js';
+export type { GuardVerdict } from './guard/decide.js';
+export type { ClientIdentity, CertificateInfo } from './verify/identity.js';
+export type { SubjectAltNames } from './verify/cert.js';
+export type { VerifierStats } from './verify/verifier.js';
+export type { PagePreset, PageFormat } from './http/pages.js';
+export { normalizePath } from './http/path.js';
+export { MtlsGateError, MtlsGateConfigError, ErrorCodes, RejectReasons } from './errors.js';
+export type { ErrorCode, RejectReason } from './errors.js';

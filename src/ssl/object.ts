@@ -1,0 +1,288 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import tls from 'node:tls';
+import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { compileCaSet, describe, type CaSet } from '../verify/ca-set.js';
+import { parseCert, pemBlocks } from '../verify/cert.js';
+import { normalizeServername, sniPatternProblem } from './sni.js';
+
+/** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */
+export type SslProtocol = 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+/** Client-certificate settings of an SSL object. */
+export interface SslClientOptions {
+  /** PEM bundle of the CAs that may issue client certificates. These, and only these, are trust anchors. */
+  ca: string;
+  /** Most intermediates allowed between the client certificate and a CA of `ca`. Default 1; 0 = issued directly by `ca`. */
+  depth?: number;
+  /** Paths (normalised, query removed) that need no client certificate; unanchored JavaScript regular expressions. */
+  skipMtlsUriRegex?: string[];
+}
+
+/** An SSL object, APISIX's `ssls` resource with camelCase names. */
+export interface SslObject {
+  /** 1 to 64 characters of `[a-zA-Z0-9-_.]`, or a positive integer (kept as its decimal string). */
+  id: string | number;
+  /** Server certificate PEM; certificates after the first are sent as its chain. */
+  cert: string;
+  /** Private key PEM (unencrypted) of `cert`. */
+  key: string;
+  /** More certificate/key pairs for the same names, e.g. ECDSA beside RSA. */
+  certs?: string[];
+  keys?: string[];
+  /** Names this object serves. Default: the certificate's DNS SANs, else its CN. */
+  snis?: string[];
+  /** Present = mutual TLS on for these names. */
+  client?: SslClientOptions;
+  /** 0 disables the object without deleting it. Default 1. */
+  status?: 0 | 1;
+  /** Allowed TLS versions for connections that chose this object. Default: any the server allows. */
+  sslProtocols?: SslProtocol[];
+  labels?: Record<string, string>;
+  desc?: string;
+}
+
+/** What `get`, `list` and `match` return: the object as stored, private keys left out. */
+export interface SslObjectView {
+  readonly id: string;
+  readonly cert: string;
+  readonly certs: readonly string[];
+  readonly snis: readonly string[];
+  /** True when `snis` were taken from the certificate rather than given. */
+  readonly snisDerived: boolean;
+  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[] }> | undefined;
+  readonly status: 0 | 1;
+  readonly sslProtocols: readonly SslProtocol[] | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly desc: string | undefined;
+  /** Server certificate expiry (APISIX does not check it; we report it). */
+  readonly validTo: Date;
+}
+
+/** A validated, compiled SSL object: immutable, replaced whole on every change. */
+export interface SslEntry {
+  readonly id: string;
+  readonly snis: readonly string[];
+  readonly context: tls.SecureContext;
+  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly RegExp[] } | undefined;
+  readonly status: 0 | 1;
+  readonly sslProtocols: ReadonlySet<string> | undefined;
+  readonly view: SslObjectView;
+  /** Material for a default (no-SNI) context. */
+  readonly tls: { cert: string[]; key: string[]; ca: string | undefined };
+}
+
+const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'client', 'status', 'sslProtocols', 'labels', 'desc']);
+const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
+const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
+const ID_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
+export const MAX_DEPTH = 8;
+const MAX_PEM = 64 * 1024;
+
+const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function rejectUnknown(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!known.has(k)) {
+      throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, prefix + k, `unknown field (known: ${[...known].join(', ')})`);
+    }
+  }
+}
+
+/** Normalises an SSL object id, or throws naming `field`. */
+export function normalizeId(id: unknown, field = 'id'): string {
+  if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 1) return String(id);
+  if (typeof id === 'string' && ID_PATTERN.test(id)) return id;
+  if (id === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, field, 'is required');
+  throw invalid(field, `expected 1 to 64 characters of [a-zA-Z0-9._-] or a positive integer, received ${describe(id)}`);
+}
+
+function pemString(v: unknown, field: string): string {
+  if (v === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, field, 'is required');
+  if (typeof v !== 'string') throw invalid(field, `expected a PEM string, received ${describe(v)}`);
+  if (v.length > MAX_PEM) throw invalid(field, `is ${v.length} characters, over the ${MAX_PEM} limit`);
+  return v;
+}
+
+function certChain(pem: string, field: string): X509Certificate[] {
+  const blocks = pemBlocks(pem, 'CERTIFICATE');
+  if (blocks.length === 0) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'no "-----BEGIN CERTIFICATE-----" block found');
+  return blocks.map((der, i) => {
+    try {
+      return new X509Certificate(der);
+    } catch (err) {
+      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, blocks.length > 1 ? `${field}[${i}]` : field, 'certificate cannot be parsed', err);
+    }
+  });
+}
+
+function privateKey(pem: string, field: string): KeyObject {
+  if (/ENCRYPTED/.test(pem)) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'encrypted private keys are not supported; decrypt it first');
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, `private key cannot be parsed (${(err as Error).message})`, err);
+  }
+}
+
+function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: string): { leaf: X509Certificate; cert: string; key: string } {
+  const cert = pemString(certPem, certField);
+  const key = pemString(keyPem, keyField);
+  const chain = certChain(cert, certField);
+  const keyObject = privateKey(key, keyField);
+  const leaf = chain[0]!;
+  if (!leaf.checkPrivateKey(keyObject)) {
+    throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, keyField, `private key does not match the certificate in ${certField} ("${leaf.subject.replace(/\n/g, ', ')}")`);
+  }
+  return { leaf, cert, key };
+}
+
+function stringArray(v: unknown, field: string, opts: { min?: number; max?: number; unique?: boolean } = {}): string[] {
+  if (!Array.isArray(v)) throw invalid(field, `expected an array of strings, received ${describe(v)}`);
+  if (opts.min !== undefined && v.length < opts.min) throw invalid(field, `expected at least ${opts.min} item(s), received ${v.length}`);
+  if (opts.max !== undefined && v.length > opts.max) throw invalid(field, `expected at most ${opts.max} items, received ${v.length}`);
+  v.forEach((s, i) => {
+    if (typeof s !== 'string') throw invalid(`${field}[${i}]`, `expected a string, received ${describe(s)}`);
+  });
+  if (opts.unique && new Set(v).size !== v.length) throw invalid(field, 'items must be unique');
+  return v as string[];
+}
+
+/** The names a certificate stands for: DNS SANs, else the CN (as API7 Cloud derives an object's SNIs). */
+function derivedSnis(leaf: X509Certificate): string[] {
+  const parsed = parseCert(leaf);
+  const names = parsed.san.dns.length > 0 ? parsed.san.dns : cnOf(leaf.subject);
+  return [...new Set(names.map(normalizeServername))].filter((n) => sniPatternProblem(n) === undefined);
+}
+
+function cnOf(subject: string): string[] {
+  return subject
+    .split('\n')
+    .filter((l) => l.startsWith('CN='))
+    .map((l) => l.slice(3));
+}
+
+/**
+ * Validates an SSL object completely and compiles it (CA set, TLS context, skip-list) without
+ * touching any store: a throw here leaves nothing half-applied.
+ */
+export function compileSslObject(input: unknown): SslEntry {
+  if (!isPlainObject(input)) throw invalid('(object)', `expected an SSL object, received ${describe(input)}`);
+  rejectUnknown(input, OBJECT_FIELDS, '');
+  const id = normalizeId(input.id);
+
+  const main = pair(input.cert, input.key, 'cert', 'key');
+  const extraCerts = input.certs === undefined ? [] : stringArray(input.certs, 'certs', { max: 8 });
+  const extraKeys = input.keys === undefined ? [] : stringArray(input.keys, 'keys', { max: 8 });
+  if (extraCerts.length !== extraKeys.length) {
+    throw new MtlsGateConfigError(ErrorCodes.CERTS_KEYS_MISMATCH, 'certs', `${extraCerts.length} certificate(s) but ${extraKeys.length} key(s); they pair by index`);
+  }
+  const extras = extraCerts.map((c, i) => pair(c, extraKeys[i], `certs[${i}]`, `keys[${i}]`));
+
+  let snis: string[];
+  const snisDerived = input.snis === undefined;
+  if (snisDerived) {
+    snis = derivedSnis(main.leaf);
+    if (snis.length === 0) {
+      throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, 'snis', 'not given, and the certificate has no DNS subjectAltName or CN usable as a server name');
+    }
+  } else {
+    snis = stringArray(input.snis, 'snis', { min: 1, max: 1024 }).map((s, i) => {
+      const n = normalizeServername(s);
+      const problem = sniPatternProblem(n);
+      if (problem) throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, `snis[${i}]`, `${JSON.stringify(s)}: ${problem}`);
+      return n;
+    });
+    snis = [...new Set(snis)];
+  }
+
+  let client: SslEntry['client'];
+  let clientView: SslObjectView['client'];
+  if (input.client !== undefined) {
+    if (!isPlainObject(input.client)) throw invalid('client', `expected an object, received ${describe(input.client)}`);
+    rejectUnknown(input.client, CLIENT_FIELDS, 'client.');
+    if (input.client.ca === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, 'client.ca', 'is required when client is present');
+    const caSet = compileCaSet(input.client.ca, 'client.ca');
+    const depth = input.client.depth ?? 1;
+    if (typeof depth !== 'number' || !Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) {
+      throw invalid('client.depth', `expected an integer from 0 to ${MAX_DEPTH}, received ${describe(depth)}`);
+    }
+    const skipSources =
+      input.client.skipMtlsUriRegex === undefined
+        ? []
+        : stringArray(input.client.skipMtlsUriRegex, 'client.skipMtlsUriRegex', { min: 1, max: 64, unique: true });
+    const skip = skipSources.map((src, i) => {
+      try {
+        return new RegExp(src);
+      } catch (err) {
+        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, `client.skipMtlsUriRegex[${i}]`, `${JSON.stringify(src)} is not a valid regular expression`, err);
+      }
+    });
+    client = Object.freeze({ caSet, depth, skip: Object.freeze(skip) });
+    clientView = Object.freeze({ ca: input.client.ca as string, depth, skipMtlsUriRegex: Object.freeze([...skipSources]) });
+  }
+
+  const status = input.status ?? 1;
+  if (status !== 0 && status !== 1) throw invalid('status', `expected 0 or 1, received ${describe(status)}`);
+
+  let sslProtocols: SslProtocol[] | undefined;
+  if (input.sslProtocols !== undefined) {
+    sslProtocols = stringArray(input.sslProtocols, 'sslProtocols', { min: 1, max: 3, unique: true }).map((p, i) => {
+      if (!PROTOCOLS.has(p)) throw invalid(`sslProtocols[${i}]`, `expected one of ${[...PROTOCOLS].join(', ')}, received ${JSON.stringify(p)}`);
+      return p as SslProtocol;
+    });
+  }
+
+  const labels: Record<string, string> = {};
+  if (input.labels !== undefined) {
+    if (!isPlainObject(input.labels)) throw invalid('labels', `expected an object of strings, received ${describe(input.labels)}`);
+    for (const [k, v] of Object.entries(input.labels)) {
+      if (typeof v !== 'string' || !/^\S{1,256}$/.test(v)) throw invalid(`labels.${k}`, `expected 1 to 256 non-space characters, received ${describe(v)}`);
+      labels[k] = v;
+    }
+  }
+  if (input.desc !== undefined && (typeof input.desc !== 'string' || input.desc.length > 256)) {
+    throw invalid('desc', `expected a string of at most 256 characters, received ${describe(input.desc)}`);
+  }
+
+  const tlsMaterial = {
+    cert: [main.cert, ...extras.map((e) => e.cert)],
+    key: [main.key, ...extras.map((e) => e.key)],
+    ca: client?.caSet.pem,
+  };
+  let context: tls.SecureContext;
+  try {
+    // With mTLS on, `ca` is always set: a context without it would verify against Node's default
+    // root store and send no CA names in the CertificateRequest.
+    context = tls.createSecureContext(tlsMaterial.ca ? tlsMaterial : { cert: tlsMaterial.cert, key: tlsMaterial.key });
+  } catch (err) {
+    throw new MtlsGateConfigError(ErrorCodes.TLS_CONTEXT, 'cert', `Node could not build a TLS context: ${(err as Error).message}`, err);
+  }
+
+  const view: SslObjectView = Object.freeze({
+    id,
+    cert: main.cert,
+    certs: Object.freeze(extras.map((e) => e.cert)),
+    snis: Object.freeze([...snis]),
+    snisDerived,
+    client: clientView,
+    status,
+    sslProtocols: sslProtocols && Object.freeze([...sslProtocols]),
+    labels: Object.freeze(labels),
+    desc: input.desc as string | undefined,
+    validTo: new Date(main.leaf.validTo),
+  });
+  return Object.freeze({
+    id,
+    snis: view.snis,
+    context,
+    client,
+    status,
+    sslProtocols: sslProtocols && new Set<string>(sslProtocols),
+    view,
+    tls: tlsMaterial,
+  });
+}

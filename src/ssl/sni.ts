@@ -1,0 +1,87 @@
+/**
+ * SNI names and patterns, normalised the way APISIX does on both sides: lower-case, one trailing
+ * dot dropped. Patterns are an exact name, `*.` + a name (exactly one more label), or a lone `*`.
+ */
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/** Lower-cases and drops one trailing dot. */
+export function normalizeServername(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+/** Why a (normalised) SNI pattern is invalid, or undefined when it is fine. */
+export function sniPatternProblem(pattern: string, allowWildcard = true): string | undefined {
+  if (pattern === '*') return allowWildcard ? undefined : 'a wildcard is not allowed here';
+  let host = pattern;
+  if (pattern.startsWith('*.')) {
+    if (!allowWildcard) return 'a wildcard is not allowed here';
+    host = pattern.slice(2);
+  }
+  if (host.length === 0 || host.length > 253) return 'a host name must have 1 to 253 characters';
+  for (const label of host.split('.')) {
+    if (!LABEL.test(label)) {
+      return label.includes('*')
+        ? 'a wildcard must be a lone "*" or the whole first label ("*.example.com")'
+        : `label "${label}" is not a DNS label (letters, digits, "-", "_"; 1 to 63 characters)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Which object id serves a servername. Exact names beat wildcards, `*.x.com` covers one label, a
+ * lone `*` catches the rest. Among objects claiming the same pattern the earliest set wins (APISIX
+ * leaves that order undefined; we make it stable). O(1) per lookup whatever the store size.
+ */
+export class SniIndex {
+  readonly #exact = new Map<string, Set<string>>();
+  readonly #wildcard = new Map<string, Set<string>>();
+  readonly #star = new Set<string>();
+
+  add(id: string, patterns: readonly string[]): void {
+    for (const p of patterns) {
+      if (p === '*') this.#star.add(id);
+      else if (p.startsWith('*.')) addTo(this.#wildcard, p.slice(2), id);
+      else addTo(this.#exact, p, id);
+    }
+  }
+
+  remove(id: string, patterns: readonly string[]): void {
+    for (const p of patterns) {
+      if (p === '*') this.#star.delete(id);
+      else if (p.startsWith('*.')) removeFrom(this.#wildcard, p.slice(2), id);
+      else removeFrom(this.#exact, p, id);
+    }
+  }
+
+  /** `name` must already be normalised. */
+  lookup(name: string): string | undefined {
+    const exact = this.#exact.get(name);
+    if (exact) return first(exact);
+    const dot = name.indexOf('.');
+    if (dot > 0) {
+      const wild = this.#wildcard.get(name.slice(dot + 1));
+      if (wild) return first(wild);
+    }
+    return this.#star.size > 0 ? first(this.#star) : undefined;
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, id: string): void {
+  const set = map.get(key);
+  if (set) set.add(id);
+  else map.set(key, new Set([id]));
+}
+
+function removeFrom(map: Map<string, Set<string>>, key: string, id: string): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(id);
+  if (set.size === 0) map.delete(key);
+}
+
+function first(set: Set<string>): string | undefined {
+  return set.values().next().value;
+}

@@ -1,0 +1,163 @@
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { x509 } from '../internal/x509.js';
+import { certificateVersion } from './der.js';
+
+const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+const OID_KEY_USAGE = '2.5.29.15';
+const OID_EXT_KEY_USAGE = '2.5.29.37';
+const OID_SAN = '2.5.29.17';
+const OID_SKI = '2.5.29.14';
+const OID_AKI = '2.5.29.35';
+export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * Critical extensions a verifier may accept: the set OpenSSL processes (`X509_supported_extension`),
+ * which is what nginx and APISIX rely on. Any other critical extension fails the chain (RFC 5280 4.2).
+ */
+const SUPPORTED_CRITICAL = new Set([
+  OID_BASIC_CONSTRAINTS,
+  OID_KEY_USAGE,
+  OID_EXT_KEY_USAGE,
+  OID_SAN,
+  '2.5.29.30', // nameConstraints: enforced by OpenSSL in the handshake, which the guard also requires
+  '2.5.29.31', // cRLDistributionPoints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.33', // policyMappings
+  '2.5.29.36', // policyConstraints
+  '2.5.29.54', // inhibitAnyPolicy
+  '2.16.840.1.113730.1.1', // netscape-cert-type
+  '1.3.6.1.5.5.7.1.14', // proxyCertInfo
+  '1.3.6.1.5.5.7.48.1.5', // OCSP no-check
+  '1.3.6.1.5.5.7.1.7', // sbgp-ipAddrBlock
+  '1.3.6.1.5.5.7.1.8', // sbgp-autonomousSysNum
+]);
+
+/** Subject alternative names by type. */
+export interface SubjectAltNames {
+  dns: string[];
+  email: string[];
+  ip: string[];
+  uri: string[];
+}
+
+/** What the verifier needs of one certificate, parsed once and then shared. */
+export interface ParsedCert {
+  readonly der: Buffer;
+  /** SHA-256 of the DER, lower-case hex without separators. */
+  readonly fp256: string;
+  readonly node: X509Certificate;
+  readonly publicKey: KeyObject;
+  /** Node's multi-line subject/issuer strings: same escaping for both, so they compare for chaining. */
+  readonly subject: string;
+  readonly issuer: string;
+  readonly version: number;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** basicConstraints: undefined when the extension is absent. */
+  readonly ca: boolean | undefined;
+  readonly pathLen: number | undefined;
+  /** keyUsage bit mask (KeyUsageFlags), undefined when absent. */
+  readonly keyUsage: number | undefined;
+  /** extendedKeyUsage OIDs, undefined when absent. */
+  readonly extKeyUsage: readonly string[] | undefined;
+  readonly ski: string | undefined;
+  readonly aki: string | undefined;
+  /** Critical extensions outside {@link SUPPORTED_CRITICAL}. */
+  readonly unsupportedCritical: readonly string[];
+  readonly san: SubjectAltNames;
+}
+
+export const KU_DIGITAL_SIGNATURE = 1;
+export const KU_KEY_AGREEMENT = 16;
+export const KU_KEY_CERT_SIGN = 32;
+
+/** Parses a DER certificate, or takes one node already parsed (a peer certificate). */
+export function parseCert(input: Buffer | X509Certificate): ParsedCert {
+  const node = input instanceof X509Certificate ? input : new X509Certificate(input);
+  const der = node.raw;
+  // @peculiar/x509 for the extensions node:crypto does not decode (keyUsage bits, pathLen,
+  // the critical flags, SKI/AKI, typed SANs).
+  const px = new x509.X509Certificate(der);
+  let ca: boolean | undefined;
+  let pathLen: number | undefined;
+  let keyUsage: number | undefined;
+  let extKeyUsage: string[] | undefined;
+  let ski: string | undefined;
+  let aki: string | undefined;
+  const unsupportedCritical: string[] = [];
+  const san: SubjectAltNames = { dns: [], email: [], ip: [], uri: [] };
+  for (const ext of px.extensions) {
+    if (ext.critical && !SUPPORTED_CRITICAL.has(ext.type)) unsupportedCritical.push(ext.type);
+    switch (ext.type) {
+      case OID_BASIC_CONSTRAINTS: {
+        const bc = ext as x509.BasicConstraintsExtension;
+        ca = bc.ca;
+        pathLen = bc.pathLength;
+        break;
+      }
+      case OID_KEY_USAGE:
+        keyUsage = (ext as x509.KeyUsagesExtension).usages;
+        break;
+      case OID_EXT_KEY_USAGE:
+        extKeyUsage = (ext as x509.ExtendedKeyUsageExtension).usages.map(String);
+        break;
+      case OID_SKI:
+        ski = (ext as x509.SubjectKeyIdentifierExtension).keyId;
+        break;
+      case OID_AKI:
+        aki = (ext as x509.AuthorityKeyIdentifierExtension).keyId;
+        break;
+      case OID_SAN:
+        for (const name of (ext as x509.SubjectAlternativeNameExtension).names.items) {
+          if (name.type === 'dns') san.dns.push(name.value);
+          else if (name.type === 'email') san.email.push(name.value);
+          else if (name.type === 'ip') san.ip.push(name.value);
+          else if (name.type === 'url') san.uri.push(name.value);
+        }
+        break;
+    }
+  }
+  return {
+    der,
+    fp256: createHash('sha256').update(der).digest('hex'),
+    node,
+    publicKey: node.publicKey,
+    subject: node.subject,
+    issuer: node.issuer,
+    version: certificateVersion(der),
+    notBefore: Date.parse(node.validFrom),
+    notAfter: Date.parse(node.validTo),
+    ca,
+    pathLen,
+    keyUsage,
+    extKeyUsage,
+    ski,
+    aki,
+    unsupportedCritical,
+    san,
+  };
+}
+
+/** Splits a PEM bundle into DER blocks of the given label; throws on anything that is not PEM. */
+export function pemBlocks(pem: string, label: string): Buffer[] {
+  const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
+  const out: Buffer[] = [];
+  for (const m of pem.matchAll(re)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  return out;
+}
+
+/** Could `issuer` have issued `child`: names chain, and key identifiers agree when both are present. */
+export function namesChain(child: ParsedCert, issuer: ParsedCert): boolean {
+  if (child.issuer !== issuer.subject) return false;
+  if (child.aki !== undefined && issuer.ski !== undefined && child.aki !== issuer.ski) return false;
+  return true;
+}
+
+/** Signature check with node:crypto (synchronous, several times faster than WebCrypto here). */
+export function signedBy(child: ParsedCert, issuer: ParsedCert): boolean {
+  try {
+    return child.node.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}

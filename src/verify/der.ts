@@ -1,0 +1,31 @@
+// Minimal DER reading, only what node:crypto and @peculiar/x509 do not expose cheaply.
+
+/** Reads a tag-length header at `off`; returns where the value starts and ends. */
+function header(der: Uint8Array, off: number): { tag: number; start: number; end: number } {
+  const tag = der[off]!;
+  let len = der[off + 1]!;
+  let start = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) throw new Error('unsupported DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
+    start += n;
+  }
+  const end = start + len;
+  if (end > der.length) throw new Error('truncated DER');
+  return { tag, start, end };
+}
+
+/**
+ * X.509 version (1, 2 or 3) of a DER certificate. A v1 certificate (the guide's `openssl x509 -req`
+ * output) has no `[0] EXPLICIT version` in its TBSCertificate.
+ */
+export function certificateVersion(der: Uint8Array): number {
+  const cert = header(der, 0);
+  const tbs = header(der, cert.start);
+  if (der[tbs.start] !== 0xa0) return 1;
+  const wrapper = header(der, tbs.start);
+  const int = header(der, wrapper.start);
+  return der[int.end - 1]! + 1;
+}

@@ -1,0 +1,152 @@
+import type { X509Certificate } from 'node:crypto';
+import { parseCert, type ParsedCert } from './cert.js';
+import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, verifyChain, type ChainVerdict } from './chain.js';
+import { chainIdentity, type ChainIdentity } from './identity.js';
+import type { CaSet } from './ca-set.js';
+import type { RejectReason } from '../errors.js';
+
+export type Verdict =
+  | { ok: true; identity: ChainIdentity; recheckAt: number }
+  | { ok: false; reason: RejectReason; detail: string; recheckAt: number };
+
+/** A Map used as an LRU: a hit moves the key to the end, inserts evict from the front. */
+class Lru<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(readonly max: number) {}
+  get(key: K): V | undefined {
+    const v = this.#map.get(key);
+    if (v !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as K);
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+  clear(): void {
+    this.#map.clear();
+  }
+}
+
+export interface VerifierStats {
+  /** Chains verified from scratch. */
+  verifications: number;
+  /** Verdicts served from the chain cache. */
+  cacheHits: number;
+  /** Entries held in the chain cache. */
+  cached: number;
+}
+
+/**
+ * Verifies peer chains and remembers verdicts by CA set, depth and the SHA-256 fingerprints of
+ * every certificate the client sent. Intermediates are parsed once and shared across clients;
+ * only a new leaf costs a parse.
+ */
+export class Verifier {
+  readonly #verdicts: Lru<string, Verdict>;
+  /** Successful verdicts by CA set + leaf, for resumed sessions (which carry the leaf alone). */
+  readonly #byLeaf: Lru<string, Verdict>;
+  readonly #issuers = new Lru<string, ParsedCert>(1024);
+  #verifications = 0;
+  #hits = 0;
+
+  constructor(cacheSize = 10_000) {
+    this.#verdicts = new Lru(cacheSize);
+    this.#byLeaf = new Lru(cacheSize);
+  }
+
+  /**
+   * Verdict for the certificates the client sent (`leaf.issuerCertificate` walk) against `caSet`.
+   * `resumed`: the chain came from a resumed session, so only the leaf is there.
+   */
+  verify(caSet: CaSet, depth: number, leaf: X509Certificate, resumed: boolean, now = Date.now()): Verdict {
+    const sent = collectSent(leaf);
+    const prefix = `${caSet.key}:${depth}:`;
+    let key = prefix;
+    for (const c of sent) key += c.fingerprint256;
+    const cached = this.#verdicts.get(key);
+    if (cached && now < cached.recheckAt) {
+      this.#hits++;
+      return cached;
+    }
+    if (resumed) {
+      const full = this.#byLeaf.get(prefix + leaf.fingerprint256);
+      if (full && now < full.recheckAt) {
+        this.#hits++;
+        return full;
+      }
+    }
+    let verdict: Verdict;
+    let bytes = 0;
+    for (const c of sent) bytes += c.raw.length;
+    if (sent.length > MAX_CHAIN_CERTS || bytes > MAX_CHAIN_BYTES) {
+      verdict = { ok: false, reason: 'chain_too_long', detail: `client sent ${sent.length} certificates (${bytes} bytes)`, recheckAt: Infinity };
+    } else {
+      verdict = this.#verifyFresh(caSet, depth, sent, now);
+    }
+    this.#verdicts.set(key, verdict);
+    return verdict;
+  }
+
+  /**
+   * Records a verdict from a full handshake that every check agreed on, so a later session resumed
+   * from it (which brings the leaf alone) is accepted under the same CA set without its intermediates.
+   */
+  rememberForResumption(caSet: CaSet, depth: number, leaf: X509Certificate, verdict: Verdict): void {
+    if (verdict.ok) this.#byLeaf.set(`${caSet.key}:${depth}:${leaf.fingerprint256}`, verdict);
+  }
+
+  #verifyFresh(caSet: CaSet, depth: number, sent: X509Certificate[], now: number): Verdict {
+    this.#verifications++;
+    let parsed: ParsedCert[];
+    try {
+      parsed = sent.map((c, i) => (i === 0 ? parseCert(c) : this.#issuer(c)));
+    } catch (err) {
+      return { ok: false, reason: 'untrusted', detail: `unparsable certificate: ${(err as Error).message}`, recheckAt: Infinity };
+    }
+    const v: ChainVerdict = verifyChain(caSet, parsed, depth, now);
+    if (!v.ok) return v;
+    return { ok: true, identity: chainIdentity(v.path, v.anchor), recheckAt: v.recheckAt };
+  }
+
+  #issuer(c: X509Certificate): ParsedCert {
+    const fp = c.fingerprint256;
+    let p = this.#issuers.get(fp);
+    if (!p) {
+      p = parseCert(c);
+      this.#issuers.set(fp, p);
+    }
+    return p;
+  }
+
+  stats(): VerifierStats {
+    return { verifications: this.#verifications, cacheHits: this.#hits, cached: this.#verdicts.size };
+  }
+
+  clear(): void {
+    this.#verdicts.clear();
+    this.#byLeaf.clear();
+    this.#issuers.clear();
+  }
+}
+
+/** The certificates the client sent, leaf first, in the order it sent them (Node links them so). */
+function collectSent(leaf: X509Certificate): X509Certificate[] {
+  const out = [leaf];
+  const seen = new Set([leaf.fingerprint256]);
+  let cur: X509Certificate | undefined = leaf.issuerCertificate;
+  // A self-signed certificate links to itself (a new object each time, so compare fingerprints);
+  // the cap also bounds a hostile list.
+  while (cur && out.length <= MAX_CHAIN_CERTS && !seen.has(cur.fingerprint256)) {
+    seen.add(cur.fingerprint256);
+    out.push(cur);
+    cur = cur.issuerCertificate;
+  }
+  return out;
+}
