@@ -73,8 +73,7 @@ export interface RequestOptions {
 export function request1(o: RequestOptions): Promise<Reply & { session?: Buffer; reused: boolean }> {
   return new Promise((resolve, reject) => {
     let session: Buffer | undefined;
-    const req = https.request(
-      {
+    const options: https.RequestOptions & { session?: Buffer } = {
         host: '127.0.0.1',
         port: o.port,
         path: o.path ?? '/',
@@ -86,7 +85,9 @@ export function request1(o: RequestOptions): Promise<Reply & { session?: Buffer;
         maxVersion: o.maxVersion,
         session: o.session,
         ...(o.client ? { cert: o.client.chain, key: o.client.key } : {}),
-      },
+    };
+    const req = https.request(
+      options,
       (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -235,7 +235,7 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
   });
   let n = 0;
   const client = async (shape: ClientShape = 'valid', opts: { subject?: string; keyType?: KeyType } = {}): Promise<TestCert> => {
-    const subject = opts.subject ?? `CN=client-${shape}-${++n}, O=mtls-gate`;
+    const subject = opts.subject ?? `O=mtls-gate, CN=client-${shape}-${++n}`;
     const kt = opts.keyType;
     const now = Date.now();
     switch (shape) {
