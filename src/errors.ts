@@ -80,8 +80,17 @@ export const RejectReasons = [
   'bad_extension',
   /** The Host names an SSL object with `client` other than the one the SNI chose. */
   'sni_host_mismatch',
-  /** The TLS connection has no SNI (for example a resumed TLS 1.2 session) and no `fallbackSni` is set. */
+  /** The request's host is malformed or ambiguous (Host vs `:authority` vs an absolute-form target). */
+  'bad_host',
+  /** The connection has no SNI and no SSL object could be chosen for it (no `fallbackSni`). */
   'no_sni',
+  /** The connection's SNI matches no SSL object any more (the object was deleted or disabled after the handshake). */
+  'unknown_sni',
+  /**
+   * A resumed TLS session this SSL object never accepted in a full handshake: made under another
+   * SNI, before the object changed, or no longer remembered. The client's next full handshake decides.
+   */
+  'unverified_session',
   /** The connection's TLS version is not in the SSL object's `sslProtocols`. */
   'protocol_not_allowed',
 ] as const;

@@ -30,13 +30,13 @@ export async function startGuarded(
     onReject: (i) => rejects.push({ reason: i.reason, sslId: i.sslId }),
     ...guardOptions,
   });
-  const server = http2.createSecureServer(store.tlsOptions(tlsOpts), (req, res) => {
+  const server = store.attach(http2.createSecureServer(store.tlsOptions(tlsOpts), (req, res) => {
     guard(req, res, () => {
       const id = getClientIdentity(req);
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ ok: true, subject: id?.subject ?? null, sslId: id?.sslId ?? null, path: req.url }));
     });
-  });
+  }));
   const sockets = new Set<import('node:net').Socket>();
   server.on('secureConnection', (s) => {
     sockets.add(s);

@@ -3,7 +3,6 @@ import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
 import type { ChainIdentity, ClientIdentity } from '../verify/identity.js';
-import type { Verdict as ChainVerdict } from '../verify/verifier.js';
 import { normalizePath } from '../http/path.js';
 
 /** The guard's answer for one request. */
@@ -12,7 +11,7 @@ export type GuardVerdict =
       ok: true;
       /** The verified client, or null when no certificate was required (no mTLS, or a skip-list path). */
       identity: ClientIdentity | null;
-      /** The SSL object chosen by SNI, when there is one. */
+      /** The SSL object chosen for the connection, when there is one. */
       sslId: string | undefined;
     }
   | { ok: false; reason: RejectReason; detail: string; sslId: string | undefined };
@@ -21,18 +20,20 @@ export type GuardVerdict =
 export interface RequestFacts {
   /** The TLS socket of the connection (for HTTP/2, the session's socket), or undefined for plain TCP. */
   socket: TLSSocket | undefined;
-  /** Normalised lower-case host without port. */
-  host: string;
+  /** Normalised host (see `requestHost`): '' when absent, undefined when malformed or ambiguous. */
+  host: string | undefined;
   /** Raw request target (`req.url`). */
   target: string;
 }
+
+type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string };
 
 /** Per-connection state: the certificate verdict is computed once per connection and store generation. */
 interface ConnState {
   generation: number;
   entry: SslEntry | undefined;
-  /** Set when the connection's SNI object requires a client certificate. */
-  cert: { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string } | undefined;
+  /** Set when `entry` requires a client certificate. */
+  cert: CertState | undefined;
   recheckAt: number;
   host: string | undefined;
   hostEntry: SslEntry | undefined;
@@ -40,8 +41,8 @@ interface ConnState {
 
 const connections = new WeakMap<TLSSocket, ConnState>();
 
-/** OpenSSL's verdict (from the handshake) mapped onto our reasons, used when it disagrees with ours. */
-function reasonFromOpenSsl(code: string | undefined): RejectReason {
+/** OpenSSL's verdict (from the handshake) mapped onto our reasons. */
+function reasonFromOpenSsl(code: string): RejectReason {
   switch (code) {
     case 'CERT_HAS_EXPIRED':
       return 'expired';
@@ -61,35 +62,48 @@ function reasonFromOpenSsl(code: string | undefined): RejectReason {
   }
 }
 
-function evaluateConnection(store: StoreInternals, socket: TLSSocket, generation: number, now: number): ConnState {
-  const servername = socket.servername;
-  // A resumed TLS 1.2 session reports no servername (measured on Node 20.20): it falls back like a client without SNI.
-  const entry = typeof servername === 'string' && servername !== '' ? store.matchEntry(servername) : store.fallbackEntry();
-  const state: ConnState = { generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
-  if (!entry?.client) return state;
+/** OpenSSL codes that cover several of our reasons; our verifier then names the precise one. */
+const AMBIGUOUS = new Set(['INVALID_PURPOSE', 'INVALID_CA', 'UNSPECIFIED']);
+
+function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
+  const client = entry.client!;
   // Never trust `authorized` alone: a resumed TLS 1.3 session reports authorized with no certificate
   // (nodejs/node#35317). No peer certificate is `missing`, whatever `authorized` says.
   const leaf = socket.getPeerX509Certificate();
-  if (!leaf) {
-    state.cert = { ok: false, reason: 'missing', detail: 'the client sent no certificate' };
-    return state;
+  if (!leaf) return { cert: { ok: false, reason: 'missing', detail: 'the client sent no certificate' }, recheckAt: Infinity };
+
+  if (socket.isSessionReused()) {
+    // A resumed session carries the leaf alone and the OpenSSL verdict of the handshake that made
+    // it, possibly under another SNI or another CA set. Only a verdict this very object reached in
+    // a full handshake counts.
+    const v = store.verifier.resumed(entry.key, leaf, now);
+    if (v?.ok) return { cert: { ok: true, identity: withSslId(v.identity, entry.id) }, recheckAt: v.recheckAt };
+    return {
+      cert: { ok: false, reason: 'unverified_session', detail: `resumed TLS session not verified by SSL object "${entry.id}" in a full handshake` },
+      recheckAt: Infinity,
+    };
   }
-  const resumed = socket.isSessionReused();
-  const v: ChainVerdict = store.verifier.verify(entry.client.caSet, entry.client.depth, leaf, resumed, now);
-  state.recheckAt = v.recheckAt;
-  if (!v.ok) {
-    state.cert = { ok: false, reason: v.reason, detail: v.detail };
-  } else if (!resumed && !socket.authorized) {
-    // Two verifiers must agree: OpenSSL checked the same chain in the handshake against the same
-    // CA set (and covers name constraints). A disagreement also happens when the object changed
-    // between handshake and request; failing closed there is right.
+
+  if (!socket.authorized) {
+    // OpenSSL refused the chain in the handshake, against this object's CA set. That settles the
+    // verdict without our (costlier) verification, which a hostile chain could otherwise make us pay
+    // for on every connection; ours runs only to name the reason where OpenSSL's code is coarse.
     const code = String(socket.authorizationError ?? 'UNSPECIFIED');
-    state.cert = { ok: false, reason: reasonFromOpenSsl(code), detail: `OpenSSL rejected the chain in the handshake: ${code}` };
-  } else {
-    if (!resumed) store.verifier.rememberForResumption(entry.client.caSet, entry.client.depth, leaf, v);
-    state.cert = { ok: true, identity: withSslId(v.identity, entry.id) };
+    let reason = reasonFromOpenSsl(code);
+    if (AMBIGUOUS.has(code)) {
+      const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
+      if (!v.ok) reason = v.reason;
+    }
+    return { cert: { ok: false, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` }, recheckAt: Infinity };
   }
-  return state;
+
+  // Both verifiers must agree. Ours adds client.depth, fingerprint-keyed caching and the identity;
+  // OpenSSL adds name constraints and policies. A disagreement also happens when the object changed
+  // between handshake and request; failing closed there is right.
+  const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
+  if (!v.ok) return { cert: { ok: false, reason: v.reason, detail: v.detail }, recheckAt: v.recheckAt };
+  store.verifier.rememberForResumption(entry.key, leaf, v);
+  return { cert: { ok: true, identity: withSslId(v.identity, entry.id) }, recheckAt: v.recheckAt };
 }
 
 const identities = new WeakMap<ChainIdentity, Map<string, ClientIdentity>>();
@@ -111,6 +125,18 @@ function skipped(entry: SslEntry, target: string): boolean {
   return false;
 }
 
+/** The SSL object for a connection: by SNI; without SNI by `fallbackSni`, or for a resumed TLS 1.2
+ * session (Node reports no SNI for those, measured on 20.20) by the request's host. */
+function connectionEntry(store: StoreInternals, socket: TLSSocket, host: string): SslEntry | undefined {
+  const servername = socket.servername;
+  if (typeof servername === 'string' && servername !== '') return store.matchEntry(servername);
+  if (socket.isSessionReused() && host) {
+    const byHost = store.matchEntry(host);
+    if (byHost) return byHost;
+  }
+  return store.fallbackEntry();
+}
+
 /**
  * The framework-neutral decision (SPEC section 4). Per request this is a WeakMap lookup and a
  * host comparison; chain verification runs once per connection (and store change), cached
@@ -118,6 +144,7 @@ function skipped(entry: SslEntry, target: string): boolean {
  */
 export function decide(store: StoreInternals, facts: RequestFacts, now = Date.now()): GuardVerdict {
   const { socket, host } = facts;
+  if (host === undefined) return { ok: false, reason: 'bad_host', detail: 'malformed or ambiguous Host / :authority / request target', sslId: undefined };
   if (!socket || !socket.encrypted) {
     // Plain HTTP carries no client certificate. Pass unless the Host names an mTLS object
     // (fail closed where APISIX lets plain HTTP through).
@@ -127,16 +154,20 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   }
   const generation = store.generation();
   let state = connections.get(socket);
-  if (!state || state.generation !== generation || now >= state.recheckAt) {
-    state = evaluateConnection(store, socket, generation, now);
+  const sniless = typeof socket.servername !== 'string' || socket.servername === '';
+  if (!state || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
+    const entry = connectionEntry(store, socket, host);
+    const fresh: ConnState = { generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
+    if (entry?.client) Object.assign(fresh, certVerdict(store, socket, entry, now));
+    state = fresh;
     connections.set(socket, state);
   }
   const entry = state.entry;
   const sslId = entry?.id;
   if (!entry) {
-    // Unreachable through our SNICallback (the handshake is refused), but the guard may sit on a
-    // server configured by hand, or see a resumed TLS 1.2 session without SNI.
-    return { ok: false, reason: 'no_sni', detail: `no SSL object for servername ${JSON.stringify(socket.servername)}`, sslId };
+    return sniless
+      ? { ok: false, reason: 'no_sni', detail: 'the connection has no SNI and no fallbackSni object', sslId }
+      : { ok: false, reason: 'unknown_sni', detail: `no SSL object matches SNI ${JSON.stringify(socket.servername)} any more`, sslId };
   }
 
   // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host.
@@ -149,7 +180,7 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
     return {
       ok: false,
       reason: 'sni_host_mismatch',
-      detail: `TLS SNI ${JSON.stringify(socket.servername)} chose SSL object "${entry.id}", but Host "${host}" belongs to mTLS SSL object "${hostEntry.id}"`,
+      detail: `SSL object "${entry.id}" was chosen for the connection, but Host "${host}" belongs to mTLS SSL object "${hostEntry.id}"`,
       sslId,
     };
   }

@@ -21,7 +21,8 @@ export interface RejectInfo {
   /** The SSL object the connection's SNI chose, if any. */
   sslId: string | undefined;
   servername: string | undefined;
-  host: string;
+  /** The request's normalised host; undefined when it was malformed (reason `bad_host`). */
+  host: string | undefined;
   req: GuardRequest;
 }
 

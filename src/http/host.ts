@@ -1,20 +1,44 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 
-/** Lower-cased host of a request without port or trailing dot (`:authority` on HTTP/2), or '' when absent. */
-export function requestHost(req: IncomingMessage | Http2ServerRequest): string {
-  const raw = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-  if (!raw) return '';
-  return normalizeHost(raw);
+// host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
+const AUTHORITY = /^(?:([a-z0-9_.-]+)|(\[[0-9a-f:.]+\]))(?::(\d{1,5}))?$/;
+
+/** Lower-cased host of an authority without port or trailing dot; undefined when it is not strict `host[:port]`. */
+export function normalizeHost(raw: string): string | undefined {
+  const m = AUTHORITY.exec(raw.trim().toLowerCase());
+  if (!m) return undefined;
+  if (m[2]) return m[2];
+  const host = m[1]!;
+  return host.endsWith('.') ? host.slice(0, -1) : host;
 }
 
-export function normalizeHost(raw: string): string {
-  let host = raw.trim().toLowerCase();
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    return close === -1 ? host : host.slice(0, close + 1);
+/**
+ * The host a request is for, the way a router will see it: lower-case, no port, no trailing dot;
+ * '' when the request names none (HTTP/1.0). Undefined when the request is ambiguous or malformed:
+ * a Host that is not strict `host[:port]` (`a.test:1@b.test`), HTTP/2 `:authority` and `host`
+ * that disagree, or an absolute-form target whose authority differs from Host (RFC 9112 3.2.2
+ * makes the target win; we refuse the disagreement instead).
+ */
+export function requestHost(req: IncomingMessage | Http2ServerRequest): string | undefined {
+  const authority = req.headers[':authority'] as string | undefined;
+  const hostHeader = req.headers.host;
+  let host: string | undefined = '';
+  if (authority !== undefined) {
+    host = normalizeHost(authority);
+    if (host === undefined) return undefined;
+    if (hostHeader !== undefined && normalizeHost(hostHeader) !== host) return undefined;
+  } else if (hostHeader !== undefined) {
+    host = normalizeHost(hostHeader);
+    if (host === undefined) return undefined;
   }
-  const colon = host.indexOf(':');
-  if (colon !== -1) host = host.slice(0, colon);
-  return host.endsWith('.') ? host.slice(0, -1) : host;
+  const target = req.url ?? '';
+  if (target.length > 0 && target[0] !== '/' && target !== '*') {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
+    if (!m) return undefined;
+    const targetHost = normalizeHost(m[1]!);
+    if (targetHost === undefined || (host !== '' && targetHost !== host)) return undefined;
+    host = targetHost;
+  }
+  return host;
 }

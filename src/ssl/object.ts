@@ -61,6 +61,8 @@ export interface SslObjectView {
 /** A validated, compiled SSL object: immutable, replaced whole on every change. */
 export interface SslEntry {
   readonly id: string;
+  /** Unique per compiled object: a changed object never inherits what was remembered for the old one. */
+  readonly key: string;
   readonly snis: readonly string[];
   readonly context: tls.SecureContext;
   readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly RegExp[] } | undefined;
@@ -76,6 +78,7 @@ const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
 const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
 const ID_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
 export const MAX_DEPTH = 8;
+let compiled = 0;
 const MAX_PEM = 64 * 1024;
 
 const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
@@ -248,9 +251,12 @@ export function compileSslObject(input: unknown): SslEntry {
     throw invalid('desc', `expected a string of at most 256 characters, received ${describe(input.desc)}`);
   }
 
+  // Node's SNI switch (UseSNIContext, Node 20) copies only the context's last certificate and key
+  // onto the connection, so the main pair goes last: SNI clients always get `cert`. The extra
+  // pairs serve clients without SNI through the fallback context, where OpenSSL picks per client.
   const tlsMaterial = {
-    cert: [main.cert, ...extras.map((e) => e.cert)],
-    key: [main.key, ...extras.map((e) => e.key)],
+    cert: [...extras.map((e) => e.cert), main.cert],
+    key: [...extras.map((e) => e.key), main.key],
     ca: client?.caSet.pem,
   };
   let context: tls.SecureContext;
@@ -277,6 +283,7 @@ export function compileSslObject(input: unknown): SslEntry {
   });
   return Object.freeze({
     id,
+    key: `${id}#${++compiled}`,
     snis: view.snis,
     context,
     client,

@@ -1,5 +1,5 @@
-import { constants } from 'node:crypto';
-import type tls from 'node:tls';
+import { constants, randomBytes } from 'node:crypto';
+import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { Verifier, type VerifierStats } from '../verify/verifier.js';
 import { describe } from '../verify/ca-set.js';
@@ -52,6 +52,13 @@ export interface SslStore {
   match(servername: string): SslObjectView | undefined;
   /** Server options wired to this store. */
   tlsOptions(options?: TlsOptionsOptions): MtlsServerOptions;
+  /**
+   * Keeps a running server in step with this store: on every change its TLS session ticket keys
+   * are rotated (sessions made under the old configuration cannot resume) and, with `fallbackSni`,
+   * its default context is replaced by the fallback object as it is now. Detached on 'close'.
+   * Returns the server.
+   */
+  attach<S extends tls.Server>(server: S): S;
   readonly size: number;
   /** Chain-verification counters (for metrics and benchmarks). */
   verifierStats(): VerifierStats;
@@ -114,30 +121,56 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
   };
   const fallbackEntry = () => (fallbackSni === undefined ? undefined : matchEntry(fallbackSni));
 
-  const unindex = (e: SslEntry) => {
-    if (e.status === 1) index.remove(e.id, e.snis);
+  const activeSnis = (e: SslEntry | undefined): readonly string[] => (e && e.status === 1 ? e.snis : []);
+  const servers = new Set<tls.Server>();
+  const changed = (fallbackTouched: boolean) => {
+    generation++;
+    for (const server of servers) {
+      server.setTicketKeys(randomBytes(48));
+      if (fallbackTouched) {
+        const fb = fallbackEntry();
+        // Without a fallback object, a context with no certificate makes no-SNI handshakes fail.
+        server.setSecureContext(fb ? { cert: fb.tls.cert, key: fb.tls.key, ...(fb.tls.ca ? { ca: fb.tls.ca } : {}) } : {});
+      }
+    }
+  };
+  const touchesFallback = (...es: (SslEntry | undefined)[]) =>
+    fallbackSni !== undefined && es.some((e) => e !== undefined && e === matchEntry(fallbackSni!));
+  const safeId = (id: unknown): string | undefined => {
+    try {
+      return normalizeId(id);
+    } catch {
+      return undefined;
+    }
   };
 
   const store: SslStore = {
     set(object) {
       const entry = compileSslObject(object);
       const old = entries.get(entry.id);
-      if (old) unindex(old);
+      const wasFallback = touchesFallback(old);
+      // Only names that changed move in the index: a replaced object keeps its place among
+      // objects claiming the same name.
+      const before = activeSnis(old);
+      const after = activeSnis(entry);
+      index.remove(entry.id, before.filter((n) => !after.includes(n)));
       entries.set(entry.id, entry);
-      if (entry.status === 1) index.add(entry.id, entry.snis);
-      generation++;
+      index.add(entry.id, after);
+      changed(wasFallback || touchesFallback(entry));
       return entry.view;
     },
     get(id) {
-      return entries.get(normalizeId(id))?.view;
+      const key = safeId(id);
+      return key === undefined ? undefined : entries.get(key)?.view;
     },
     delete(id) {
-      const key = normalizeId(id);
-      const e = entries.get(key);
+      const key = safeId(id);
+      const e = key === undefined ? undefined : entries.get(key);
       if (!e) return false;
-      unindex(e);
-      entries.delete(key);
-      generation++;
+      const wasFallback = touchesFallback(e);
+      index.remove(e.id, activeSnis(e));
+      entries.delete(e.id);
+      changed(wasFallback);
       return true;
     },
     list() {
@@ -172,6 +205,11 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         // fallback the default context has no certificate and such handshakes fail.
         ...(fallback ? { cert: fallback.tls.cert, key: fallback.tls.key, ...(fallback.tls.ca ? { ca: fallback.tls.ca } : {}) } : {}),
       };
+    },
+    attach(server) {
+      servers.add(server);
+      server.once('close', () => servers.delete(server));
+      return server;
     },
     get size() {
       return entries.size;

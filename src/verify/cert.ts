@@ -117,6 +117,10 @@ export function parseCert(input: Buffer | X509Certificate): ParsedCert {
         break;
     }
   }
+  const notBefore = Date.parse(node.validFrom);
+  const notAfter = Date.parse(node.validTo);
+  // Node prints "Bad time value" for dates OpenSSL cannot read; comparisons with NaN would pass.
+  if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new Error('unreadable validity dates');
   return {
     der,
     fp256: createHash('sha256').update(der).digest('hex'),
@@ -125,8 +129,8 @@ export function parseCert(input: Buffer | X509Certificate): ParsedCert {
     subject: node.subject,
     issuer: node.issuer,
     version: certificateVersion(der),
-    notBefore: Date.parse(node.validFrom),
-    notAfter: Date.parse(node.validTo),
+    notBefore,
+    notAfter,
     ca,
     pathLen,
     keyUsage,

@@ -13,6 +13,10 @@ import type { RejectReason } from '../errors.js';
 /** Caps on what a client may send, so a hostile chain cannot buy unbounded verification work. */
 export const MAX_CHAIN_CERTS = 10;
 export const MAX_CHAIN_BYTES = 64 * 1024;
+/** Most path-search steps per verification (each step tries the candidates of one certificate). */
+export const MAX_PATH_STEPS = 64;
+
+const validAt = (c: ParsedCert, now: number) => c.notBefore <= now && now <= c.notAfter;
 
 export type ChainVerdict =
   | {
@@ -42,31 +46,44 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
   for (const c of sent.slice(1)) if (c.fp256 !== leaf.fp256 && !pool.some((p) => p.fp256 === c.fp256)) pool.push(c);
 
   // Depth-first path building, anchors tried before the client's own certificates at every step
-  // (OpenSSL's X509_V_FLAG_TRUSTED_FIRST). We search a little past `depth` so an over-long
-  // chain is reported as such rather than as untrusted.
+  // (OpenSSL's X509_V_FLAG_TRUSTED_FIRST), and among candidates the ones valid now first (OpenSSL's
+  // find_issuer does the same, so an expired twin of a renewed CA does not hide it). We search a
+  // little past `depth` so an over-long chain is reported as such rather than as untrusted.
+  // Signature results are memoised and the whole search has a fixed budget: a client sending ten
+  // same-name, same-key CA certificates must not buy an exponential search.
   let sawBadSignature = false;
+  let budget = MAX_PATH_STEPS;
+  const signatures = new Map<string, boolean>();
+  const verifies = (child: ParsedCert, issuer: ParsedCert): boolean => {
+    const key = child.fp256 + issuer.fp256;
+    let ok = signatures.get(key);
+    if (ok === undefined) {
+      ok = signedBy(child, issuer);
+      signatures.set(key, ok);
+    }
+    if (!ok) sawBadSignature = true;
+    return ok;
+  };
+  const validFirst = (list: readonly ParsedCert[]) =>
+    list.length < 2 ? list : [...list].sort((x, y) => Number(!validAt(x, now)) - Number(!validAt(y, now)));
   const searchLimit = Math.min(depth + 2, MAX_CHAIN_CERTS);
   const build = (path: ParsedCert[]): { path: ParsedCert[]; anchor: ParsedCert } | undefined => {
+    if (--budget < 0) return undefined;
     const cur = path[path.length - 1]!;
-    for (const a of caSet.bySubject.get(cur.issuer) ?? []) {
-      if (!namesChain(cur, a)) continue;
-      if (signedBy(cur, a)) return { path, anchor: a };
-      sawBadSignature = true;
+    for (const a of validFirst(caSet.bySubject.get(cur.issuer) ?? [])) {
+      if (namesChain(cur, a) && verifies(cur, a)) return { path, anchor: a };
     }
     if (path.length - 1 >= searchLimit) return undefined;
-    for (const c of pool) {
-      if (path.includes(c) || !namesChain(cur, c)) continue;
-      if (!signedBy(cur, c)) {
-        sawBadSignature = true;
-        continue;
-      }
+    for (const c of validFirst(pool)) {
+      if (path.includes(c) || !namesChain(cur, c) || !verifies(cur, c)) continue;
       const found = build([...path, c]);
-      if (found) return found;
+      if (found || budget < 0) return found;
     }
     return undefined;
   };
   const built = build([leaf]);
   if (!built) {
+    if (budget < 0) return fail('untrusted', 'the certificates sent form too many candidate paths');
     return sawBadSignature
       ? fail('bad_signature', 'a certificate names an issuer whose key does not verify its signature')
       : fail('untrusted', `no path from "${oneLine(leaf.subject)}" to a CA in client.ca`);

@@ -50,7 +50,7 @@ export interface VerifierStats {
  */
 export class Verifier {
   readonly #verdicts: Lru<string, Verdict>;
-  /** Successful verdicts by CA set + leaf, for resumed sessions (which carry the leaf alone). */
+  /** Agreed verdicts by SSL object + leaf, for resumed sessions (which carry the leaf alone). */
   readonly #byLeaf: Lru<string, Verdict>;
   readonly #issuers = new Lru<string, ParsedCert>(1024);
   #verifications = 0;
@@ -61,26 +61,15 @@ export class Verifier {
     this.#byLeaf = new Lru(cacheSize);
   }
 
-  /**
-   * Verdict for the certificates the client sent (`leaf.issuerCertificate` walk) against `caSet`.
-   * `resumed`: the chain came from a resumed session, so only the leaf is there.
-   */
-  verify(caSet: CaSet, depth: number, leaf: X509Certificate, resumed: boolean, now = Date.now()): Verdict {
+  /** Verdict for the certificates the client sent (the `leaf.issuerCertificate` walk) against `caSet`. */
+  verify(caSet: CaSet, depth: number, leaf: X509Certificate, now = Date.now()): Verdict {
     const sent = collectSent(leaf);
-    const prefix = `${caSet.key}:${depth}:`;
-    let key = prefix;
+    let key = `${caSet.key}:${depth}:`;
     for (const c of sent) key += c.fingerprint256;
     const cached = this.#verdicts.get(key);
     if (cached && now < cached.recheckAt) {
       this.#hits++;
       return cached;
-    }
-    if (resumed) {
-      const full = this.#byLeaf.get(prefix + leaf.fingerprint256);
-      if (full && now < full.recheckAt) {
-        this.#hits++;
-        return full;
-      }
     }
     let verdict: Verdict;
     let bytes = 0;
@@ -95,11 +84,21 @@ export class Verifier {
   }
 
   /**
-   * Records a verdict from a full handshake that every check agreed on, so a later session resumed
-   * from it (which brings the leaf alone) is accepted under the same CA set without its intermediates.
+   * Records a verdict from a full handshake that every check (ours and OpenSSL's) agreed on, for
+   * the SSL object that chose the connection. A resumed session brings the leaf alone and a stale
+   * OpenSSL verdict; it is accepted only through such a record, so a session made under another
+   * SNI, or before the object changed, is never taken on trust.
    */
-  rememberForResumption(caSet: CaSet, depth: number, leaf: X509Certificate, verdict: Verdict): void {
-    if (verdict.ok) this.#byLeaf.set(`${caSet.key}:${depth}:${leaf.fingerprint256}`, verdict);
+  rememberForResumption(sslKey: string, leaf: X509Certificate, verdict: Verdict): void {
+    if (verdict.ok) this.#byLeaf.set(`${sslKey}:${leaf.fingerprint256}`, verdict);
+  }
+
+  /** The recorded verdict for a resumed session's leaf under this SSL object, if still valid. */
+  resumed(sslKey: string, leaf: X509Certificate, now = Date.now()): Verdict | undefined {
+    const v = this.#byLeaf.get(`${sslKey}:${leaf.fingerprint256}`);
+    if (!v || now >= v.recheckAt) return undefined;
+    this.#hits++;
+    return v;
   }
 
   #verifyFresh(caSet: CaSet, depth: number, sent: X509Certificate[], now: number): Verdict {

@@ -278,20 +278,49 @@ describe('session resumption', () => {
       assert.equal(a.status, 200);
       assert.equal(b.reused, true);
       assert.equal(b.status, 400);
-      assert.equal(t.rejects.at(-1)?.reason, 'untrusted');
+      assert.equal(t.rejects.at(-1)?.reason, 'unverified_session');
+    });
+    test('session resumed under another SNI of the same CA set is refused too', async () => {
+      const { a, b } = await resume({ servername: 'a.test', client: certs.valid }, { servername: 'deep.test' });
+      assert.equal(a.status, 200);
+      assert.equal(b.reused, true);
+      assert.equal(b.status, 400);
+      assert.equal(t.rejects.at(-1)?.reason, 'unverified_session');
     });
     test('session from an open SNI resumed under an mTLS SNI is refused', async () => {
       const { b } = await resume({ servername: 'open.test' }, { servername: 'a.test' });
       assert.equal(b.reused, true);
       assert.equal(b.status, 400);
     });
-    test('resumed TLS 1.2 session (Node reports no SNI) is refused without fallbackSni', async () => {
+    test('a session whose certificate OpenSSL refused does not pass on resumption', async () => {
+      const { a, b } = await resume({ servername: 'a.test', client: certs.expired }, { servername: 'a.test' });
+      assert.equal(a.status, 400);
+      assert.equal(b.reused, true);
+      assert.equal(b.status, 400);
+      assert.equal(t.rejects.at(-1)?.reason, 'unverified_session');
+    });
+    test('resumed TLS 1.2 session (Node reports no SNI): bound by Host to the object that verified it', async () => {
       const a = await request1({ port: t.port, servername: 'a.test', client: certs.valid, maxVersion: 'TLSv1.2' });
       assert.equal(a.status, 200);
       const b = await request1({ port: t.port, servername: 'a.test', session: a.session, maxVersion: 'TLSv1.2' });
       assert.equal(b.reused, true);
-      assert.equal(b.status, 400);
+      assert.equal(b.status, 200, b.body);
+      assert.equal(JSON.parse(b.body).sslId, 'a');
+      const c = await request1({ port: t.port, servername: 'a.test', host: 'b.test', session: a.session, maxVersion: 'TLSv1.2' });
+      assert.equal(c.reused, true);
+      assert.equal(c.status, 400);
+      assert.equal(t.rejects.at(-1)?.reason, 'unverified_session');
+      const d = await request1({ port: t.port, servername: 'a.test', host: 'nowhere.test', session: a.session, maxVersion: 'TLSv1.2' });
+      assert.equal(d.reused, true);
+      assert.equal(d.status, 400);
       assert.equal(t.rejects.at(-1)?.reason, 'no_sni');
+    });
+    test('a configuration change rotates ticket keys of attached servers: old sessions do a full handshake', async () => {
+      const a = await request1({ port: t.port, servername: 'a.test', client: certs.valid, maxVersion: 'TLSv1.3' });
+      store.set({ id: 'open', cert: pki.server.chain, key: pki.server.key, snis: ['open.test'] });
+      const b = await request1({ port: t.port, servername: 'a.test', session: a.session, client: certs.valid, maxVersion: 'TLSv1.3' });
+      assert.equal(b.reused, false);
+      assert.equal(b.status, 200);
     });
   });
 });

@@ -397,7 +397,7 @@ describe('no SNI (radixtree-sni2.t 8-9)', () => {
 
   test(
     'a hot change of the fallback object reaches the next client without SNI',
-    { todo: 'src bug: tlsOptions() copies the fallback cert/key once; later set() of that object never reaches clients without SNI' },
+    { },
     async () => {
       const before = await leaf('fallback.before');
       const afterChange = await leaf('fallback.after');
@@ -512,20 +512,19 @@ describe('RSA and ECDSA certificates on one object (radixtree-sni2.t 1-3)', () =
     assert.equal('keys' in v, false);
   });
 
-  // Known src bug (see the report): Node's SNICallback path (UseSNIContext in node_crypto) copies
-  // only the context's last certificate/key pair onto the connection, so an object built with
-  // several pairs serves only the last one (the last of `certs`). The non-last pair's tests are
-  // marked todo until the store selects the pair itself.
-  const NODE_SNI_ONE_PAIR =
-    'src bug: an SNICallback context carries only its last cert/key pair (Node UseSNIContext), so the other key type is never served';
+  // Node limitation: the SNICallback path (UseSNIContext, Node 20) copies only one certificate/key
+  // pair of a context onto the connection; the store puts the main `cert`/`key` there, so SNI
+  // clients get the main pair. Serving the other key type by SNI stays todo until the store can
+  // choose the pair from the ClientHello itself.
+  const NODE_SNI_ONE_PAIR = 'Node 20 limitation: an SNICallback context carries one cert/key pair, the store serves the main one';
   const clients: [string, tls.ConnectionOptions, 'ec' | 'rsa', string][] = [
     ['a TLS 1.3 client offering only ECDSA signatures', ecdsaOnly13, 'ec', 'TLSv1.3'],
     ['a TLS 1.3 client offering only RSA signatures', rsaOnly13, 'rsa', 'TLSv1.3'],
     ['a TLS 1.2 client with only ECDHE-ECDSA-AES128-GCM-SHA256', ecdsaOnly12, 'ec', 'TLSv1.2'],
     ['a TLS 1.2 client with only ECDHE-RSA-AES128-GCM-SHA256', rsaOnly12, 'rsa', 'TLSv1.2'],
   ];
-  // id -> key type of its last pair (the only one Node serves today)
-  for (const [id, lastPair] of [['dual', 'ec'], ['dual2', 'rsa']] as const) {
+  // id -> key type of its main pair (the only one Node serves by SNI)
+  for (const [id, lastPair] of [['dual', 'rsa'], ['dual2', 'ec']] as const) {
     for (const [who, opts, kind, protocol] of clients) {
       const options = kind === lastPair ? {} : { todo: NODE_SNI_ONE_PAIR };
       test(`${id}: ${who} gets the ${kind.toUpperCase()} certificate`, options, async () => {
@@ -842,9 +841,9 @@ describe('hot changes while serving', () => {
       assert.equal(b.socket, a.socket);
       assert.equal(b.fingerprint, c.fingerprint256);
       // The connection stays open and gets an HTTP answer. The guard fails closed for a connection
-      // whose object is gone: 400, reported as 'no_sni' (no object for the connection's servername).
+      // whose object is gone: 400, reported as 'unknown_sni'.
       assert.equal(b.status, 400, b.body);
-      assert.deepEqual(srv.rejects.at(-1), { reason: 'no_sni', sslId: undefined });
+      assert.deepEqual(srv.rejects.at(-1), { reason: 'unknown_sni', sslId: undefined });
     } finally {
       agent.destroy();
     }
