@@ -11,3 +11,7 @@ export type { PagePreset, PageFormat } from './http/pages.js';
 export { normalizePath } from './http/path.js';
 export { MtlsGateError, MtlsGateConfigError, ErrorCodes, RejectReasons } from './errors.js';
 export type { ErrorCode, RejectReason } from './errors.js';
+export { createRouter } from './router/router.js';
+export type { Router, RouterOptions, RouteMatch } from './router/router.js';
+export type { ServiceConfig, RouteConfig, UpstreamOptions, UpstreamNode, PassHost } from './router/config.js';
+export type { ProxyErrorInfo } from './proxy/proxy.js';

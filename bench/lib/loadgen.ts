@@ -29,7 +29,7 @@ const latencies: number[] = [];
 
 function connection(): void {
   const sock = tls.connect({ host: '127.0.0.1', port: cfg.port, servername: cfg.servername, rejectUnauthorized: false, cert: cfg.cert, key: cfg.key });
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let sentAt = 0;
   const send = () => {
     if (stopped) return sock.destroy();

@@ -53,9 +53,12 @@ export interface ErrorPageOptions {
   reason?: string | undefined;
 }
 
+/** nginx forces keep-alive off after these. */
+const CLOSES = new Set([400, 413, 414, 495, 496, 497, 500]);
+
 /**
- * Ends `res` with an error page. On HTTP/1.x it also asks for the connection to close, as nginx does
- * after a 400 (keep-alive is forced off for 400, 413, 414, 495-497, 500).
+ * Ends `res` with an error page. After a 400 it also closes the HTTP/1.x connection, as nginx does
+ * (keep-alive is forced off for 400, 413, 414, 495-497, 500).
  */
 export function sendErrorPage(res: ServerResponse | Http2ServerResponse, status: number, opts: ErrorPageOptions): void {
   const json = opts.format === 'json' || (opts.format === 'auto' && wantsJson(opts.accept));
@@ -73,10 +76,22 @@ export function sendErrorPage(res: ServerResponse | Http2ServerResponse, status:
   r.statusCode = status;
   r.setHeader('content-type', json ? 'application/json' : 'text/html; charset=utf-8');
   r.setHeader('content-length', body.length);
-  if (!('stream' in res)) {
+  if (CLOSES.has(status) && !('stream' in res)) {
     r.setHeader('connection', 'close');
     r.shouldKeepAlive = false;
   }
   const head = (r.req as { method?: string } | undefined)?.method === 'HEAD';
   r.end(head ? undefined : body);
+}
+
+const ROUTE_NOT_FOUND = Buffer.from('{"error_msg":"404 Route Not Found"}\n');
+
+/** APISIX's answer when no route matches (a method mismatch included): 404 with this exact JSON body. */
+export function sendRouteNotFound(res: ServerResponse | Http2ServerResponse): void {
+  const r = res as ServerResponse;
+  r.statusCode = 404;
+  r.setHeader('content-type', 'text/plain; charset=utf-8');
+  r.setHeader('content-length', ROUTE_NOT_FOUND.length);
+  const head = (r.req as { method?: string } | undefined)?.method === 'HEAD';
+  r.end(head ? undefined : ROUTE_NOT_FOUND);
 }

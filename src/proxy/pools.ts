@@ -1,0 +1,67 @@
+import { Pool } from 'undici';
+import type { CompiledUpstream } from '../router/config.js';
+
+/**
+ * Keep-alive connection pools, one per upstream node and TLS setting, shared by every route that
+ * points there and kept across router updates while still in use.
+ */
+export class UpstreamPools {
+  readonly #pools = new Map<string, Pool>();
+  readonly #counters = new Map<string, number>();
+
+  /** The pool for the next node of `u` (weighted round robin), or undefined when no node has weight. */
+  pick(u: CompiledUpstream): { pool: Pool; node: CompiledUpstream['nodes'][number] } | undefined {
+    const total = u.nodes.reduce((n, x) => n + x.weight, 0);
+    if (total === 0) return undefined;
+    const count = this.#counters.get(u.key) ?? 0;
+    this.#counters.set(u.key, (count + 1) % total);
+    let slot = count % total;
+    let node = u.nodes[0]!;
+    for (const n of u.nodes) {
+      if (slot < n.weight) {
+        node = n;
+        break;
+      }
+      slot -= n.weight;
+    }
+    return { pool: this.#pool(u, node), node };
+  }
+
+  #pool(u: CompiledUpstream, node: CompiledUpstream['nodes'][number]): Pool {
+    const key = `${node.origin}|${u.tls.verify}|${u.tls.ca ?? ''}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      const sni = u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host;
+      pool = new Pool(node.origin, {
+        connections: u.maxConnections,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        connect: {
+          timeout: u.timeout.connect * 1000,
+          ...(u.scheme === 'https'
+            ? { servername: /^[\d.]+$|:/.test(sni) ? undefined : sni, rejectUnauthorized: u.tls.verify, ...(u.tls.ca ? { ca: u.tls.ca } : {}) }
+            : {}),
+        },
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Closes pools no upstream in `keep` uses any more (after a router update); in-flight requests finish. */
+  retain(keep: readonly CompiledUpstream[]): void {
+    const origins = new Set(keep.flatMap((u) => u.nodes.map((n) => n.origin)));
+    for (const [key, pool] of this.#pools) {
+      if (!origins.has(key.slice(0, key.indexOf('|')))) {
+        this.#pools.delete(key);
+        void pool.close().catch(() => {});
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => {})));
+  }
+}

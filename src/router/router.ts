@@ -1,0 +1,153 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { requestHost } from '../http/host.js';
+import { normalizePath } from '../http/path.js';
+import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
+import { UpstreamPools } from '../proxy/pools.js';
+import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
+import { isPlainObject, rejectUnknown } from '../ssl/object.js';
+import { describe } from '../verify/ca-set.js';
+import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
+import { RouteTable } from './table.js';
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** Options of {@link createRouter}. */
+export interface RouterOptions {
+  services: ServiceConfig[];
+  /** Port in the Location of the HTTP-to-HTTPS redirect. Default 443 (left out of the URL). */
+  httpsPort?: number;
+  /** Error page preset for 400/502/503/504 (`apisix` = byte-exact OpenResty pages). Default `default`. */
+  page?: PagePreset;
+  /** Called when proxying fails (502/503/504), for logs and metrics. */
+  onProxyError?: (info: ProxyErrorInfo, req: Req) => void;
+}
+
+/** What a request matched. */
+export interface RouteMatch {
+  service: string;
+  route: string;
+  /** Path and query sent upstream (prefix stripped, upstream prefix not yet added). */
+  upstreamPath: string;
+}
+
+/** `(req, res)` final handler or `(req, res, next)` middleware (no match: `next()` instead of 404). */
+export interface Router {
+  (req: Req, res: Res, next?: (err?: unknown) => void): void;
+  /** Replaces services and routes. Validates first; on a throw the old configuration keeps serving. Requests in flight finish on the old one. */
+  update(services: ServiceConfig[]): void;
+  /** What a request would match, without proxying (or undefined). */
+  match(method: string, host: string, target: string, scheme?: 'http' | 'https'): RouteMatch | undefined;
+  /** Closes upstream connection pools (after the servers stopped). */
+  close(): Promise<void>;
+  readonly size: number;
+}
+
+const ROUTER_OPTIONS = new Set(['services', 'httpsPort', 'page', 'onProxyError']);
+
+/** Re-encodes a normalised (decoded) path for the upstream request line. */
+function encodePath(p: string): string {
+  return encodeURI(p).replace(/[?#]/g, (c) => encodeURIComponent(c));
+}
+
+function upstreamPath(route: CompiledRoute, normalized: string, target: string): string {
+  const q = target.indexOf('?');
+  const query = q === -1 ? '' : target.slice(q);
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  const stripped = normalized.slice(route.stripPrefix.length) || '/';
+  const path = stripped.startsWith('/') ? stripped : '/' + stripped;
+  // The raw path is sent as is when it is already normal (the common case); otherwise the
+  // normalised path, re-encoded, so the upstream sees what the router matched.
+  return (rawPath === normalized ? path : encodePath(path)) + query;
+}
+
+/**
+ * Creates the router: services (path prefix, hosts, protocols, upstream) holding routes (exact or
+ * prefix path, methods), matched in APISIX's order, and proxied to their upstream.
+ *
+ * A hand-written table rather than find-my-way: APISIX's semantics are host-scope first (a
+ * host-bound prefix route beats a host-less exact one), plain string prefixes, and a method
+ * mismatch that falls through to the next candidate; find-my-way is path-first with per-method
+ * trees. The table is an exact-path Map plus prefixes by length, built once per update.
+ *
+ * @example
+ * ```ts
+ * const router = createRouter({ services: [{ name: 'mtls-auth-app', pathPrefix: '/v1', hosts: ['mtls.httpbin.org'],
+ *   protocols: ['https'], upstream: 'http://127.0.0.1:8080', routes: [{ name: 'json', path: '/json', methods: ['GET'] }] }] });
+ * https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res)));
+ * ```
+ */
+export function createRouter(options: RouterOptions): Router {
+  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+  rejectUnknown(options, ROUTER_OPTIONS, '');
+  const httpsPort = options.httpsPort ?? 443;
+  if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) {
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'httpsPort', `expected 1 to 65535, received ${describe(httpsPort)}`);
+  }
+  const page = options.page ?? 'default';
+  if (page !== 'default' && page !== 'apisix') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'page', `expected "default" or "apisix", received ${describe(page)}`);
+  if (options.onProxyError !== undefined && typeof options.onProxyError !== 'function') {
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onProxyError', `expected a function, received ${describe(options.onProxyError)}`);
+  }
+  const pools = new UpstreamPools();
+  const proxyContext = { pools, page, onError: options.onProxyError };
+  let routes = compileServices(options.services);
+  let table = new RouteTable(routes);
+
+  const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https') => {
+    const r = table.match(host, normalized, method);
+    if (!r) return undefined;
+    if (!r.protocols.has(scheme)) return { route: r, redirect: scheme === 'http' };
+    return { route: r, redirect: false };
+  };
+
+  const router = function mtlsGateRouter(req: Req, res: Res, next?: (err?: unknown) => void): void {
+    const target = req.url ?? '/';
+    const host = requestHost(req);
+    const normalized = normalizePath(target);
+    if (host === undefined || normalized === undefined) {
+      sendErrorPage(res, 400, { preset: page, format: 'auto', accept: req.headers.accept });
+      return;
+    }
+    const encrypted = ((req as Http2ServerRequest).stream?.session?.socket ?? req.socket) as { encrypted?: boolean };
+    const scheme = encrypted.encrypted ? 'https' : 'http';
+    const found = lookup(req.method ?? 'GET', host, normalized, scheme);
+    if (!found || (!found.redirect && !found.route.protocols.has(scheme))) {
+      if (next) next();
+      else sendRouteNotFound(res);
+      return;
+    }
+    if (found.redirect) {
+      // An HTTPS-only service asked over plain HTTP: 301 for GET/HEAD, 308 otherwise (the method is kept).
+      const method = req.method ?? 'GET';
+      const authority = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+      const r = res as ServerResponse;
+      r.statusCode = method === 'GET' || method === 'HEAD' ? 301 : 308;
+      r.setHeader('location', `https://${authority}${httpsPort === 443 ? '' : `:${httpsPort}`}${target.startsWith('/') ? target : normalized}`);
+      r.setHeader('content-length', 0);
+      r.end();
+      return;
+    }
+    forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext);
+  } as Router;
+
+  router.update = (services) => {
+    const next = compileServices(services);
+    const nextTable = new RouteTable(next);
+    routes = next;
+    table = nextTable;
+    pools.retain(next.map((r) => r.upstream));
+  };
+  router.match = (method, host, target, scheme = 'https') => {
+    const normalized = normalizePath(target);
+    if (normalized === undefined) return undefined;
+    const found = lookup(method, host.toLowerCase(), normalized, scheme);
+    if (!found || found.redirect) return undefined;
+    return { service: found.route.service, route: found.route.route, upstreamPath: upstreamPath(found.route, normalized, target) };
+  };
+  router.close = () => pools.close();
+  Object.defineProperty(router, 'size', { get: () => routes.length });
+  return router;
+}

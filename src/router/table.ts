@@ -1,0 +1,71 @@
+import type { CompiledRoute } from './config.js';
+
+/** Routes of one host scope: exact paths in a Map, prefixes by length, longest first. */
+class PathTable {
+  readonly #exact = new Map<string, CompiledRoute[]>();
+  readonly #prefixes = new Map<string, CompiledRoute[]>();
+  #lengths: number[] = [];
+
+  add(r: CompiledRoute): void {
+    const map = r.exact ? this.#exact : this.#prefixes;
+    const list = map.get(r.fullPath);
+    if (list) list.push(r);
+    else map.set(r.fullPath, [r]);
+    if (!r.exact && !this.#lengths.includes(r.fullPath.length)) this.#lengths = [...this.#lengths, r.fullPath.length].sort((a, b) => b - a);
+  }
+
+  /** First route matching path and method; a method mismatch is no match (the search goes on). */
+  match(path: string, method: string): CompiledRoute | undefined {
+    const exact = this.#exact.get(path);
+    if (exact) for (const r of exact) if (!r.methods || r.methods.has(method)) return r;
+    for (const len of this.#lengths) {
+      if (len > path.length) continue;
+      const list = this.#prefixes.get(path.length === len ? path : path.slice(0, len));
+      if (list) for (const r of list) if (!r.methods || r.methods.has(method)) return r;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * APISIX's order (radixtree_host_uri): routes bound to the request's host first (an exact host
+ * before wildcards, the most specific wildcard first), then host-less routes; within each scope
+ * exact paths before prefixes and longer prefixes first; configuration order breaks ties.
+ */
+export class RouteTable {
+  readonly #exactHosts = new Map<string, PathTable>();
+  readonly #wildcardHosts = new Map<string, PathTable>();
+  readonly #any = new PathTable();
+  readonly size: number;
+
+  constructor(routes: readonly CompiledRoute[]) {
+    this.size = routes.length;
+    for (const r of routes) {
+      if (r.hosts.length === 0) {
+        this.#any.add(r);
+        continue;
+      }
+      for (const h of r.hosts) {
+        const [map, key] = h.startsWith('*.') ? [this.#wildcardHosts, h.slice(2)] : [this.#exactHosts, h];
+        let t = map.get(key);
+        if (!t) map.set(key, (t = new PathTable()));
+        t.add(r);
+      }
+    }
+  }
+
+  match(host: string, path: string, method: string): CompiledRoute | undefined {
+    if (host) {
+      const exact = this.#exactHosts.get(host)?.match(path, method);
+      if (exact) return exact;
+      if (this.#wildcardHosts.size > 0) {
+        // `*.x.com` matches any depth below x.com, but not x.com: try each parent, nearest first.
+        for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+          const r = this.#wildcardHosts.get(host.slice(dot + 1))?.match(path, method);
+          if (r) return r;
+        }
+      }
+    }
+    return this.#any.match(path, method);
+  }
+}
