@@ -57,7 +57,7 @@ export async function startApp(o: AppOptions): Promise<App> {
   const guard = mtlsGuard({ store, page: 'apisix', onReject: (i) => log(`400 ${i.reason} sni=${i.servername ?? '-'} host=${i.host ?? '-'}: ${i.detail}`) });
   const router = createRouter({
     page: 'apisix',
-    httpsPort: o.port,
+    ...(o.port ? { httpsPort: o.port } : {}),
     services: [
       {
         name: 'mtls-auth-app',
