@@ -3,7 +3,6 @@ import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
 import type { ChainIdentity, ClientIdentity } from '../verify/identity.js';
-import { normalizePath } from '../http/path.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -22,8 +21,8 @@ export interface RequestFacts {
   socket: TLSSocket | undefined;
   /** Normalised host (see `requestHost`): '' when absent, undefined when malformed or ambiguous. */
   host: string | undefined;
-  /** Raw request target (`req.url`). */
-  target: string;
+  /** The normalised path (see `normalizePath`), asked for only when the skip-list matters. */
+  path: () => string | undefined;
 }
 
 type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string };
@@ -116,10 +115,10 @@ function withSslId(identity: ChainIdentity, sslId: string): ClientIdentity {
   return id;
 }
 
-function skipped(entry: SslEntry, target: string): boolean {
+function skipped(entry: SslEntry, facts: RequestFacts): boolean {
   const skip = entry.client!.skip;
   if (skip.length === 0) return false;
-  const path = normalizePath(target);
+  const path = facts.path();
   if (path === undefined) return false;
   for (const re of skip) if (re.test(path)) return true;
   return false;
@@ -195,6 +194,6 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   const cert = state.cert;
   if (!cert) return { ok: true, identity: null, sslId };
   if (cert.ok) return { ok: true, identity: cert.identity, sslId };
-  if (skipped(entry, facts.target)) return { ok: true, identity: null, sslId };
+  if (skipped(entry, facts)) return { ok: true, identity: null, sslId };
   return { ok: false, reason: cert.reason, detail: cert.detail, sslId };
 }

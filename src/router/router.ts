@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { requestHost } from '../http/host.js';
+import { hostOf, pathOf } from '../http/facts.js';
 import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
 import { UpstreamPools } from '../proxy/pools.js';
@@ -105,8 +105,8 @@ export function createRouter(options: RouterOptions): Router {
 
   const router = function mtlsGateRouter(req: Req, res: Res, next?: (err?: unknown) => void): void {
     const target = req.url ?? '/';
-    const host = requestHost(req);
-    const normalized = normalizePath(target);
+    const host = hostOf(req);
+    const normalized = pathOf(req);
     if (host === undefined || normalized === undefined) {
       sendErrorPage(res, 400, { preset: page, format: 'auto', accept: req.headers.accept });
       return;
