@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledUpstream } from '../router/config.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../http/forwarded.js';
@@ -48,7 +48,7 @@ function classify(err: unknown): { status: 502 | 504; kind: string } {
     case 'UND_ERR_CLOSED':
       return { status: 502, kind: 'reset' };
     default:
-      return { status: 502, kind: code.startsWith('ERR_TLS') || code.includes('CERT') ? 'tls' : 'error' };
+      return { status: 502, kind: code.startsWith('ERR_TLS') || code.includes('CERT') || code.startsWith('UNABLE_TO_') ? 'tls' : 'error' };
   }
 }
 
@@ -107,19 +107,23 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
     if (!done) abort.abort();
   });
 
-  let body: Req | undefined;
+  let body: Transform | undefined;
   let sendTimer: NodeJS.Timeout | undefined;
   if (hasBody(req)) {
-    body = req;
     const sendMs = upstream.timeout.send * 1000;
     const arm = () => {
       clearTimeout(sendTimer);
       sendTimer = setTimeout(() => abort.abort(new SendTimeout('upstream send timeout')), sendMs);
     };
     arm();
-    req.on('data', arm);
-    req.once('end', () => clearTimeout(sendTimer));
-    req.once('close', () => clearTimeout(sendTimer));
+    body = new Transform({
+      transform(chunk, _enc, cb) { arm(); cb(null, chunk); },
+      flush(cb) {
+        clearTimeout(sendTimer);
+        cb();
+      },
+    });
+    pipeline(req, body, () => clearTimeout(sendTimer));
   }
 
   const method = req.method as Dispatcher.HttpMethod;
@@ -140,6 +144,8 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
           up.body.destroy();
           return;
         }
+        let upstreamError: unknown;
+        up.body.once('error', (e) => (upstreamError = e));
         const r = res as ServerResponse;
         r.writeHead(up.statusCode, downstreamResponseHeaders(up.headers));
         if (method === 'HEAD') {
@@ -150,9 +156,10 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
         }
         pipeline(up.body, r, (err) => {
           done = true;
-          if (err && !abort.signal.aborted) {
-            const c = classify(err);
-            ctx.onError?.({ status: c.status, kind: c.kind, upstream: picked.node.origin, error: err }, req);
+          if (err && (upstreamError || !abort.signal.aborted)) {
+            const e = upstreamError ?? err;
+            const c = classify(e);
+            ctx.onError?.({ status: c.status, kind: c.kind, upstream: picked.node.origin, error: e }, req);
             res.destroy();
           }
         });
