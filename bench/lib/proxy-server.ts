@@ -54,4 +54,5 @@ if (mode === 'node-proxy') {
   server = https.createServer({ ...store.tlsOptions(), ALPNProtocols: ['http/1.1'] }, (req, res) => guard(req, res, () => router(req, res)));
 }
 server.keepAliveTimeout = 60_000;
+process.on('SIGINT', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid }) + '\n'));
