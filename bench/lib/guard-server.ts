@@ -4,7 +4,7 @@
 //   node --import tsx bench/lib/guard-server.ts <bare|guard> <json: {cert,key,ca,servername}>
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createSslStore, mtlsGuard } from '../../src/index.js';
+import { createSslStore, mtlsGuard } from '../../dist/index.js';
 
 const [mode, json] = process.argv.slice(2);
 const { cert, key, ca, servername } = JSON.parse(json!) as { cert: string; key: string; ca: string; servername: string };
@@ -24,4 +24,5 @@ if (mode === 'bare') {
   server = https.createServer({ ...store.tlsOptions(), ALPNProtocols: ['http/1.1'] }, (req, res) => guard(req, res, () => answer(res)));
 }
 server.keepAliveTimeout = 60_000;
+process.on('SIGINT', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port }) + '\n'));

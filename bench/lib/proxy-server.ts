@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createRouter, createSslStore, mtlsGuard } from '../../src/index.js';
+import { createRouter, createSslStore, mtlsGuard } from '../../dist/index.js';
 
 const [mode, json] = process.argv.slice(2);
 const { cert, key, ca, servername, upstream } = JSON.parse(json!) as { cert: string; key: string; ca: string; servername: string; upstream: string };

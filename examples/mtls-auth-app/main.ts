@@ -21,6 +21,20 @@ const host = values.host!;
 if (await ensureCertificates(certs, host)) console.log(`wrote ca.crt, server.crt, server.key, client.crt, client.key to ${certs}`);
 
 const app = await startApp({ port, host, certs, upstream: values.upstream, log: (l) => console.log(l) });
+let closing = false;
+const stop = async () => {
+  if (closing) return;
+  closing = true;
+  console.log('stopping');
+  try {
+    await app.close();
+  } finally {
+    process.exit(0);
+  }
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
 const base = `curl https://${host}:${app.port}/v1/json --resolve '${host}:${app.port}:127.0.0.1' --cacert ${certs}/ca.crt`;
 console.log(`mtls-auth-app listening on https://127.0.0.1:${app.port} (HTTP/2 and HTTP/1.1), upstream ${app.upstream}
 
@@ -31,13 +45,3 @@ With the client certificate (the slideshow):
   ${base} --cert ${certs}/client.crt --key ${certs}/client.key
 `);
 
-let closing = false;
-const stop = async () => {
-  if (closing) return;
-  closing = true;
-  console.log('stopping');
-  await app.close();
-  process.exit(0);
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);

@@ -21,8 +21,10 @@ export interface RequestFacts {
   socket: TLSSocket | undefined;
   /** Normalised host (see `requestHost`): '' when absent, undefined when malformed or ambiguous. */
   host: string | undefined;
-  /** The normalised path (see `normalizePath`), asked for only when the skip-list matters. */
-  path: () => string | undefined;
+  /** The request, handed to `path` (no closure per request). */
+  request: object;
+  /** Its normalised path (see `normalizePath`), asked for only when the skip-list matters. */
+  path: (request: object) => string | undefined;
 }
 
 type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string };
@@ -118,7 +120,7 @@ function withSslId(identity: ChainIdentity, sslId: string): ClientIdentity {
 function skipped(entry: SslEntry, facts: RequestFacts): boolean {
   const skip = entry.client!.skip;
   if (skip.length === 0) return false;
-  const path = facts.path();
+  const path = facts.path(facts.request);
   if (path === undefined) return false;
   for (const re of skip) if (re.test(path)) return true;
   return false;

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
-import { hostOf, pathOf } from '../http/facts.js';
+import { pathOf } from '../http/facts.js';
+import { requestHost } from '../http/host.js';
 import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
@@ -99,7 +100,7 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
   }
 
   const check = (req: GuardRequest): GuardVerdict =>
-    decide(store, { socket: tlsSocketOf(req), host: hostOf(req), path: () => pathOf(req) });
+    decide(store, { socket: tlsSocketOf(req), host: requestHost(req), request: req, path: pathOf as (r: object) => string | undefined });
 
   const reject = (req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void => {
     if (onReject) {
@@ -110,7 +111,7 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
           detail: verdict.detail,
           sslId: verdict.sslId,
           servername: typeof servername === 'string' ? servername : undefined,
-          host: hostOf(req),
+          host: requestHost(req),
           req,
         });
       } catch {
