@@ -7,7 +7,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createRouter, createSslStore, mtlsGuard } from '../../dist/index.js';
+// The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
+// independent of the build, the types come from the source.
+const entry: string = '../../dist/index.js';
+const { createRouter, createSslStore, mtlsGuard } = (await import(entry)) as typeof import('../../src/index.js');
 
 const [mode, json] = process.argv.slice(2);
 const { cert, key, ca, servername, upstream } = JSON.parse(json!) as { cert: string; key: string; ca: string; servername: string; upstream: string };
