@@ -109,3 +109,13 @@ test('guide: a certificate from another CA gets 400', async () => {
   assert.equal(r.status.trim(), 'HTTP/2 400');
   assert.ok(['untrusted', 'bad_signature'].includes(rejects.at(-1)!), rejects.at(-1));
 });
+
+test('the CertificateRequest advertises the CA names of the SNI object\'s client.ca', async () => {
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', HOST, '-tls1_3'], { encoding: 'latin1', timeout: 10_000 }, (err, stdout) =>
+      err && !stdout ? reject(err) : resolve(stdout),
+    );
+    child.stdin?.end();
+  });
+  assert.match(out, /Acceptable client certificate CA names\s*\n\s*OU = web, CN = private_ca/);
+});
