@@ -2,11 +2,9 @@
 // node:https server and the same server behind mtlsGuard, alternating, same run; server on core 0,
 // load on core 1. Then the first verification time of 2- and 3-level chains (RSA 2048, P-256).
 //   npm run bench:guard [-- --quick]
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { run, firstLine, cpuSeconds, median, hasTaskset } from './lib/run.js';
 import { compileCaSet } from '../src/verify/ca-set.js';
 import { parseCert } from '../src/verify/cert.js';
 import { verifyChain } from '../src/verify/chain.js';
@@ -16,38 +14,11 @@ import { createTestPki, type KeyType } from '../src/testing/index.js';
 const quick = process.argv.includes('--quick');
 const reps = quick ? 2 : 3;
 const durationMs = quick ? 2000 : 5000;
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function run(core: number, args: string[]) {
-  const cmd = hasTaskset ? 'taskset' : process.execPath;
-  const full = hasTaskset ? ['-c', String(core), process.execPath, '--import', 'tsx', ...args] : ['--import', 'tsx', ...args];
-  return spawn(cmd, full, { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function firstLine(child: ReturnType<typeof spawn>): Promise<string> {
-  const rl = createInterface({ input: child.stdout! });
-  for await (const line of rl) return line;
-  throw new Error('no output');
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 const servername = 'bench.test';
 const pki = await createTestPki({ serverNames: [servername] });
 const client = await pki.client('viaIntermediate');
 const serverCfg = JSON.stringify({ cert: pki.server.chain, key: pki.server.key, ca: pki.root.cert, servername });
 
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 // When the load generator (one Node process) cannot saturate the server, req/s measures the client;
 // server CPU per response is then the figure that compares the two servers.
 const results: Record<string, { rps: number; p50: number; p99: number; cpuUsPerResponse: number; statuses: Record<string, number> }[]> = { bare: [], guard: [] };

@@ -2,33 +2,13 @@
 // mtls-gate (guard + router + proxy) and through a bare node:https proxy with a keep-alive Agent,
 // alternating, same run. Server on core 0; load generator and upstream on core 1.
 //   npm run bench:proxy [-- --quick]
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { run, firstLine, cpuSeconds, median, hasTaskset as taskset } from './lib/run.js';
 import { createTestPki } from '../src/testing/index.js';
 
 const quick = process.argv.includes('--quick');
 const reps = quick ? 2 : 3;
 const durationMs = quick ? 3000 : 8000;
-const taskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const run = (core: number, args: string[]) =>
-  spawn(taskset ? 'taskset' : process.execPath, [...(taskset ? ['-c', String(core), process.execPath] : []), '--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-async function firstLine(child: ReturnType<typeof spawn>): Promise<string> {
-  for await (const line of createInterface({ input: child.stdout! })) return line;
-  throw new Error('no output');
-}
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const servername = 'mtls.httpbin.org';
 const pki = await createTestPki({ serverNames: [servername], keyType: 'rsa' });
