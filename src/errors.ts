@@ -27,8 +27,6 @@ export const ErrorCodes = {
   REGEX_INVALID: 'ERR_MTLS_REGEX_INVALID',
   /** Node could not build a TLS context from an otherwise valid object. */
   TLS_CONTEXT: 'ERR_MTLS_TLS_CONTEXT',
-  /** `delete` or `get` of an id the store does not hold, where that is an error. */
-  NOT_FOUND: 'ERR_MTLS_NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
-import { pathOf } from '../http/facts.js';
-import { requestHost } from '../http/host.js';
+import { hostOf, pathOf } from '../http/facts.js';
 import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
@@ -100,7 +99,7 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
   }
 
   const check = (req: GuardRequest): GuardVerdict =>
-    decide(store, { socket: tlsSocketOf(req), host: requestHost(req), request: req, path: pathOf as (r: object) => string | undefined });
+    decide(store, { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: pathOf as (r: object) => string | undefined });
 
   const reject = (req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void => {
     if (onReject) {
@@ -111,7 +110,7 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
           detail: verdict.detail,
           sslId: verdict.sslId,
           servername: typeof servername === 'string' ? servername : undefined,
-          host: requestHost(req),
+          host: hostOf(req),
           req,
         });
       } catch {

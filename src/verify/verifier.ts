@@ -29,9 +29,6 @@ class Lru<K, V> {
   get size(): number {
     return this.#map.size;
   }
-  clear(): void {
-    this.#map.clear();
-  }
 }
 
 export interface VerifierStats {
@@ -128,11 +125,6 @@ export class Verifier {
     return { verifications: this.#verifications, cacheHits: this.#hits, cached: this.#verdicts.size };
   }
 
-  clear(): void {
-    this.#verdicts.clear();
-    this.#byLeaf.clear();
-    this.#issuers.clear();
-  }
 }
 
 /** The certificates the client sent, leaf first, in the order it sent them (Node links them so). */
