@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { requestHost } from './host.js';
 import { normalizePath } from './path.js';
+import { targetOf } from './target.js';
 
 type Req = IncomingMessage | Http2ServerRequest;
 const kHost = Symbol('mtls-gate.host');
@@ -23,6 +24,6 @@ export function hostOf(req: Req): string | undefined {
 export function pathOf(req: Req): string | undefined {
   const c = req as unknown as Cached;
   let v = c[kPath];
-  if (v === undefined) c[kPath] = v = normalizePath(req.url ?? '/') ?? null;
+  if (v === undefined) c[kPath] = v = normalizePath(targetOf(req)) ?? null;
   return v ?? undefined;
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import { targetOf } from './target.js';
 
 // host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
 const AUTHORITY = /^(?:([a-z0-9_.-]+)|(\[[0-9a-f:.]+\]))(?::(\d{1,5}))?$/;
@@ -32,7 +33,7 @@ export function requestHost(req: IncomingMessage | Http2ServerRequest): string |
     host = normalizeHost(hostHeader);
     if (host === undefined) return undefined;
   }
-  const target = req.url ?? '';
+  const target = targetOf(req);
   if (target.length > 0 && target[0] !== '/' && target !== '*') {
     const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
     if (!m) return undefined;

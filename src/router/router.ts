@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { hostOf, pathOf } from '../http/facts.js';
+import { targetOf } from '../http/target.js';
 import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
 import { UpstreamPools } from '../proxy/pools.js';
@@ -104,7 +105,7 @@ export function createRouter(options: RouterOptions): Router {
   };
 
   const router = function mtlsGateRouter(req: Req, res: Res, next?: (err?: unknown) => void): void {
-    const target = req.url ?? '/';
+    const target = targetOf(req);
     const host = hostOf(req);
     const normalized = pathOf(req);
     if (host === undefined || normalized === undefined) {
