@@ -1,53 +1,16 @@
 // The bundled example, started the way `npm start` starts it, driven by the guide's two curls.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { createInterface } from 'node:readline';
+import { startExample, stopExample, curl as curlExample, type Running } from './run.js';
 
 const HOST = 'mtls.httpbin.org';
-const run = promisify(execFile);
-
-interface Running {
-  child: ChildProcess;
-  port: number;
-  output: string[];
-}
-
-async function start(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/mtls-auth-app/main.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const output: string[] = [];
-  const rl = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`example did not start: ${output.join('\n')}`)), 30_000);
-    rl.on('line', (line) => {
-      output.push(line);
-      const m = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`example exited ${code}: ${output.join('\n')}`)));
-  });
-  return { child, port, output };
-}
-
-async function stop(r: Running): Promise<number | null> {
-  if (r.child.exitCode !== null) return r.child.exitCode;
-  const exited = new Promise<number | null>((resolve) => r.child.once('exit', (code) => resolve(code)));
-  r.child.kill('SIGINT');
-  return exited;
-}
-
-async function curl(dir: string, port: number, path: string, ...extra: string[]) {
-  const { stdout } = await run('curl', ['-sS', '-i', `https://${HOST}:${port}${path}`, '--resolve', `${HOST}:${port}:127.0.0.1`, '--cacert', join(dir, 'ca.crt'), ...extra], { encoding: 'latin1' });
-  const split = stdout.indexOf('\r\n\r\n');
-  return { status: stdout.slice(0, stdout.indexOf('\r\n')).trim(), headers: stdout.slice(0, split).toLowerCase(), body: stdout.slice(split + 4) };
-}
+const start = (args: string[]) => startExample('examples/mtls-auth-app/main.ts', args);
+const stop = stopExample;
+const curl = (dir: string, port: number, path: string, ...extra: string[]) => curlExample(dir, HOST, port, path, ...extra);
 
 const PAGE =
   '<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n';
