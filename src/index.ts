@@ -1,3 +1,11 @@
+/**
+ * API-gateway mutual TLS for any Node.js HTTP/HTTPS server: SSL objects chosen by SNI
+ * ({@link createSslStore}), a per-request guard that answers HTTP 400 for a missing or bad client
+ * certificate ({@link mtlsGuard}), and a router that proxies services to their upstreams
+ * ({@link createRouter}).
+ *
+ * @module mtls-gate
+ */
 export { createSslStore } from './ssl/store.js';
 export type { SslStore, SslStoreOptions, TlsOptionsOptions, MtlsServerOptions } from './ssl/store.js';
 export type { SslObject, SslClientOptions, SslObjectView, SslProtocol } from './ssl/object.js';

@@ -6,7 +6,7 @@
  * from `req.url` inside `app.use('/mount', …)`; the skip-list and the routes always see the full
  * path, wherever the middleware is mounted.
  *
- * @module
+ * @module mtls-gate/express
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type MtlsGuard } from '../guard/guard.js';

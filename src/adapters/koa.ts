@@ -8,7 +8,7 @@
  *
  * Only types are imported from `koa`: this module loads without Koa installed.
  *
- * @module
+ * @module mtls-gate/koa
  */
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';

@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { hostOf, pathOf } from '../http/facts.js';
 import { targetOf } from '../http/target.js';
+import type { GuardRequest, GuardResponse } from '../guard/guard.js';
 import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
 import { UpstreamPools } from '../proxy/pools.js';
@@ -12,8 +13,8 @@ import { describe } from '../verify/ca-set.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
 import { RouteTable } from './table.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+type Req = GuardRequest;
+type Res = GuardResponse;
 
 /** Options of {@link createRouter}. */
 export interface RouterOptions {
