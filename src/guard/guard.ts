@@ -73,6 +73,10 @@ export function getClientIdentity(req: object): ClientIdentity | null {
  *
  * @example
  * ```ts
+ * import https from 'node:https';
+ * import { createSslStore, getClientIdentity, mtlsGuard } from 'mtls-gate';
+ *
+ * declare const cert: string, key: string, ca: string;
  * const store = createSslStore();
  * store.set({ id: 'api', cert, key, client: { ca } });
  * const guard = mtlsGuard({ store, onReject: (i) => console.warn(i.reason) });

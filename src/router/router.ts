@@ -76,6 +76,11 @@ function upstreamPath(route: CompiledRoute, normalized: string, target: string):
  *
  * @example
  * ```ts
+ * import https from 'node:https';
+ * import { createRouter, createSslStore, mtlsGuard } from 'mtls-gate';
+ *
+ * const store = createSslStore();
+ * const guard = mtlsGuard({ store });
  * const router = createRouter({ services: [{ name: 'mtls-auth-app', pathPrefix: '/v1', hosts: ['mtls.httpbin.org'],
  *   protocols: ['https'], upstream: 'http://127.0.0.1:8080', routes: [{ name: 'json', path: '/json', methods: ['GET'] }] }] });
  * https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res)));

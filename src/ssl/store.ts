@@ -88,9 +88,14 @@ const TLS_OPTIONS = new Set(['sessionTickets']);
  *
  * @example
  * ```ts
+ * import https from 'node:https';
+ * import { createSslStore } from 'mtls-gate';
+ *
+ * declare const cert: string, key: string, ca: string;
+ * declare const app: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
  * const store = createSslStore();
  * store.set({ id: 'api', cert, key, snis: ['api.example.com'], client: { ca } });
- * const server = https.createServer(store.tlsOptions(), app);
+ * const server = store.attach(https.createServer(store.tlsOptions(), app));
  * ```
  */
 export function createSslStore(options: SslStoreOptions = {}): SslStore {

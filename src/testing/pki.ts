@@ -216,7 +216,11 @@ async function createRoot(options: { subject: string; keyType: KeyType; notBefor
  *
  * @example
  * ```ts
+ * import { createSslStore } from 'mtls-gate';
+ * import { createTestPki } from 'mtls-gate/testing';
+ *
  * const pki = await createTestPki({ serverNames: ['api.test'] });
+ * const store = createSslStore();
  * store.set({ id: 'api', cert: pki.server.chain, key: pki.server.key, client: { ca: pki.root.cert } });
  * const alice = await pki.client('valid');
  * ```

@@ -8,10 +8,12 @@ import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import type { SslStore, TlsOptionsOptions } from '../ssl/store.js';
 import { describe } from '../verify/ca-set.js';
 
-/** A Node request listener: a plain `(req, res)` handler, an Express app, or `koaApp.callback()`. */
-export type TestHandler =
-  | ((req: IncomingMessage, res: ServerResponse) => void)
-  | ((req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void);
+/**
+ * A Node request listener: a plain `(req, res)` handler, an Express app, or `koaApp.callback()`.
+ * On an `h2` server, HTTP/2 requests arrive as the compatibility API's `Http2ServerRequest` and
+ * `Http2ServerResponse`, which mtls-gate's guard and router take as well.
+ */
+export type TestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Something with a Koa-style `callback()` returning a request listener. */
 export interface CallbackApp {
