@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileCaSet, describe, type CaSet } from '../verify/ca-set.js';
-import { parseCert, pemBlocks } from '../verify/cert.js';
+import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
 
 /** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */
@@ -156,7 +156,7 @@ function stringArray(v: unknown, field: string, opts: { min?: number; max?: numb
 
 /** The names a certificate stands for: DNS SANs, else the CN (as API7 Cloud derives an object's SNIs). */
 function derivedSnis(leaf: X509Certificate): string[] {
-  const parsed = parseCert(leaf);
+  const parsed = parseCert(leaf, readExtensionsThoroughly);
   const names = parsed.san.dns.length > 0 ? parsed.san.dns : cnOf(leaf.subject);
   return [...new Set(names.map(normalizeServername))].filter((n) => sniPatternProblem(n) === undefined);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MtlsGateConfigError, ErrorCodes } from '../errors.js';
-import { KU_KEY_CERT_SIGN, parseCert, pemBlocks, type ParsedCert } from './cert.js';
+import { KU_KEY_CERT_SIGN, parseCert, pemBlocks, readExtensionsThoroughly, type ParsedCert } from './cert.js';
 
 /**
  * The trust anchors of one SSL object's `client.ca`, parsed and checked once, when the object is set.
@@ -43,7 +43,7 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
   blocks.forEach((der, i) => {
     let c: ParsedCert;
     try {
-      c = parseCert(der);
+      c = parseCert(der, readExtensionsThoroughly);
     } catch (err) {
       throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, `${field}[${i}]`, 'certificate cannot be parsed', err);
     }

@@ -1,6 +1,7 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import { x509 } from '../internal/x509.js';
 import { certificateVersion } from './der.js';
+import { readExtensions, type ExtensionFields } from './extensions.js';
 
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
@@ -71,52 +72,58 @@ export const KU_DIGITAL_SIGNATURE = 1;
 export const KU_KEY_AGREEMENT = 16;
 export const KU_KEY_CERT_SIGN = 32;
 
-/** Parses a DER certificate, or takes one node already parsed (a peer certificate). */
-export function parseCert(input: Buffer | X509Certificate): ParsedCert {
-  const node = input instanceof X509Certificate ? input : new X509Certificate(input);
-  const der = node.raw;
-  // @peculiar/x509 for the extensions node:crypto does not decode (keyUsage bits, pathLen,
-  // the critical flags, SKI/AKI, typed SANs).
+/**
+ * The extensions through @peculiar/x509's object model: thorough, and slow (about a millisecond a
+ * certificate on the bench machine). Used for what is configured (client CAs, server
+ * certificates), where it runs once per change.
+ */
+export function readExtensionsThoroughly(der: Uint8Array): ExtensionFields {
   const px = new x509.X509Certificate(der);
-  let ca: boolean | undefined;
-  let pathLen: number | undefined;
-  let keyUsage: number | undefined;
-  let extKeyUsage: string[] | undefined;
-  let ski: string | undefined;
-  let aki: string | undefined;
-  const unsupportedCritical: string[] = [];
-  const san: SubjectAltNames = { dns: [], email: [], ip: [], uri: [] };
+  const out: ExtensionFields = { ca: undefined, pathLen: undefined, keyUsage: undefined, extKeyUsage: undefined, ski: undefined, aki: undefined, critical: [], san: { dns: [], email: [], ip: [], uri: [] } };
   for (const ext of px.extensions) {
-    if (ext.critical && !SUPPORTED_CRITICAL.has(ext.type)) unsupportedCritical.push(ext.type);
+    if (ext.critical) out.critical.push(ext.type);
     switch (ext.type) {
       case OID_BASIC_CONSTRAINTS: {
         const bc = ext as x509.BasicConstraintsExtension;
-        ca = bc.ca;
-        pathLen = bc.pathLength;
+        out.ca = bc.ca;
+        out.pathLen = bc.pathLength;
         break;
       }
       case OID_KEY_USAGE:
-        keyUsage = (ext as x509.KeyUsagesExtension).usages;
+        out.keyUsage = (ext as x509.KeyUsagesExtension).usages;
         break;
       case OID_EXT_KEY_USAGE:
-        extKeyUsage = (ext as x509.ExtendedKeyUsageExtension).usages.map(String);
+        out.extKeyUsage = Array.from((ext as x509.ExtendedKeyUsageExtension).usages, String);
         break;
       case OID_SKI:
-        ski = (ext as x509.SubjectKeyIdentifierExtension).keyId;
+        out.ski = (ext as x509.SubjectKeyIdentifierExtension).keyId;
         break;
       case OID_AKI:
-        aki = (ext as x509.AuthorityKeyIdentifierExtension).keyId;
+        out.aki = (ext as x509.AuthorityKeyIdentifierExtension).keyId;
         break;
       case OID_SAN:
         for (const name of (ext as x509.SubjectAlternativeNameExtension).names.items) {
-          if (name.type === 'dns') san.dns.push(name.value);
-          else if (name.type === 'email') san.email.push(name.value);
-          else if (name.type === 'ip') san.ip.push(name.value);
-          else if (name.type === 'url') san.uri.push(name.value);
+          if (name.type === 'dns') out.san.dns.push(name.value);
+          else if (name.type === 'email') out.san.email.push(name.value);
+          else if (name.type === 'ip') out.san.ip.push(name.value);
+          else if (name.type === 'url') out.san.uri.push(name.value);
         }
         break;
     }
   }
+  return out;
+}
+
+/**
+ * Parses a DER certificate, or takes one node already parsed (a peer certificate). Extensions are
+ * read by `read`: the DER reader by default (the handshake path), {@link readExtensionsThoroughly}
+ * for configuration.
+ */
+export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Array) => ExtensionFields = readExtensions): ParsedCert {
+  const node = input instanceof X509Certificate ? input : new X509Certificate(input);
+  const der = node.raw;
+  const { ca, pathLen, keyUsage, extKeyUsage, ski, aki, critical, san } = read(der);
+  const unsupportedCritical = critical.filter((oid) => !SUPPORTED_CRITICAL.has(oid));
   const notBefore = Date.parse(node.validFrom);
   const notAfter = Date.parse(node.validTo);
   // Node prints "Bad time value" for dates OpenSSL cannot read; comparisons with NaN would pass.
