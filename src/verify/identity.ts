@@ -58,6 +58,14 @@ export function certificateInfo(c: ParsedCert): CertificateInfo {
 /** Everything of the identity that depends only on the verified path; the SSL object id is added per connection. */
 export type ChainIdentity = Omit<ClientIdentity, 'sslId'>;
 
+/** Issuers and anchors are shared by many clients: their info is made once. */
+const issuerInfo = new WeakMap<ParsedCert, CertificateInfo>();
+function sharedInfo(c: ParsedCert): CertificateInfo {
+  let info = issuerInfo.get(c);
+  if (!info) issuerInfo.set(c, (info = certificateInfo(c)));
+  return info;
+}
+
 export function chainIdentity(path: readonly ParsedCert[], anchor: ParsedCert): ChainIdentity {
   const leaf = path[0]!;
   return Object.freeze({
@@ -70,6 +78,6 @@ export function chainIdentity(path: readonly ParsedCert[], anchor: ParsedCert): 
     }) as Readonly<SubjectAltNames>,
     x5tS256: Buffer.from(leaf.fp256, 'hex').toString('base64url'),
     jwk: Object.freeze(leaf.publicKey.export({ format: 'jwk' })),
-    chain: Object.freeze([...path.slice(1), anchor].map(certificateInfo)),
+    chain: Object.freeze([...path.slice(1), anchor].map(sharedInfo)),
   });
 }
