@@ -1,4 +1,4 @@
-// One guard matrix, five hosts: plain node:https/http2, Express 4, Express 5, Koa 2 and Koa 3.
+// One guard matrix, six hosts: plain node:https, node:http2, Express 4, Express 5, Koa 2 and Koa 3.
 // Every case must reach the same verdict (status, reject reason, page bytes, identity) on all.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,8 @@ import { createTestPki, startTestServer, testRequest, type TestCert, type TestHa
 interface Host {
   name: string;
   protocols: ('http1' | 'h2')[];
+  /** The server: node:https (`http1`) or node:http2 with HTTP/1.1 fallback (`h2`); default by app. */
+  server?: 'http1' | 'h2';
   /** Builds the app; everything under `/api` also exercises a mount point where the framework has one. */
   build(options: GuardOptions): TestHandler | CallbackApp;
 }
@@ -52,19 +54,18 @@ function koaApp(Koa: typeof Koa3) {
   };
 }
 
+function nodeApp(options: GuardOptions): TestHandler {
+  const guard = coreGuard(options);
+  return (req: IncomingMessage, res: ServerResponse) =>
+    guard(req, res, () => {
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.end(echo(getClientIdentity(req), req.url ?? '/', true));
+    });
+}
+
 const hosts: Host[] = [
-  {
-    name: 'node',
-    protocols: ['http1', 'h2'],
-    build: (options) => {
-      const guard = coreGuard(options);
-      return (req: IncomingMessage, res: ServerResponse) =>
-        guard(req, res, () => {
-          res.setHeader('content-type', 'application/json; charset=utf-8');
-          res.end(echo(getClientIdentity(req), req.url ?? '/', true));
-        });
-    },
-  },
+  { name: 'node:https', protocols: ['http1'], server: 'http1', build: nodeApp },
+  { name: 'node:http2', protocols: ['http1', 'h2'], server: 'h2', build: nodeApp },
   { name: 'express 4', protocols: ['http1'], build: expressApp(express4) },
   { name: 'express 5', protocols: ['http1'], build: expressApp(express5) },
   { name: 'koa 2', protocols: ['http1', 'h2'], build: koaApp(Koa2) },
@@ -124,7 +125,7 @@ for (const h of hosts) {
     let server: TestServer;
     const rejects: string[] = [];
     before(async () => {
-      server = await startTestServer(h.build({ store, onReject: (i) => rejects.push(i.reason) }), { store });
+      server = await startTestServer(h.build({ store, onReject: (i) => rejects.push(i.reason) }), { store, ...(h.server ? { protocol: h.server } : {}) });
     });
     after(() => server.close());
 
@@ -174,7 +175,7 @@ for (const h of hosts) {
 
 describe('all hosts agree', () => {
   test('every host reached the same verdict on every case', () => {
-    const reference = tables.get('node/http1');
+    const reference = tables.get('node:https/http1');
     assert.ok(reference && reference.size === cases.length, 'the plain Node run completed');
     const ref = Object.fromEntries(reference);
     for (const [key, table] of tables) assert.deepEqual(Object.fromEntries(table), ref, key);
