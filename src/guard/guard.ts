@@ -125,7 +125,13 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
   };
 
   const guard = function mtlsGuardMiddleware(req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void {
-    const verdict = check(req);
+    let verdict: GuardVerdict;
+    try {
+      verdict = check(req);
+    } catch (err) {
+      // A verifier bug must not crash the server or let the request through: fail closed.
+      verdict = { ok: false, reason: 'untrusted', detail: `internal error while verifying: ${(err as Error)?.message}`, sslId: undefined };
+    }
     if (verdict.ok) {
       if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;
       next();

@@ -26,6 +26,19 @@ export const CLIENT_CERT_HEADERS = new Set([
   'x-client-cert',
   'x-client-verify',
   'x-client-dn',
+  // Set by other gateways and load balancers; an upstream that once sat behind one may still trust them.
+  'x-amzn-mtls-clientcert',
+  'x-amzn-mtls-clientcert-leaf',
+  'x-amzn-mtls-clientcert-serial-number',
+  'x-amzn-mtls-clientcert-issuer',
+  'x-amzn-mtls-clientcert-subject',
+  'x-amzn-mtls-clientcert-validity',
+  'x-arr-clientcert',
+  'x-ssl-cert',
+  'x-client-certificate',
+  'ssl-client-s-dn',
+  'ssl-client-i-dn',
+  'cf-client-cert-sha256',
 ]);
 
 /** Headers the proxy sets itself, so inbound copies are dropped (X-Forwarded-For is appended to instead). */

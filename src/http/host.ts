@@ -30,6 +30,11 @@ export function requestHost(req: IncomingMessage | Http2ServerRequest): string |
     if (host === undefined) return undefined;
     if (hostHeader !== undefined && normalizeHost(hostHeader) !== host) return undefined;
   } else if (hostHeader !== undefined) {
+    // RFC 9112 3.2: more than one Host line is a 400. Node keeps the first and drops the rest.
+    const raw = req.rawHeaders ?? [];
+    let lines = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') lines++;
+    if (lines > 1) return undefined;
     host = normalizeHost(hostHeader);
     if (host === undefined) return undefined;
   }

@@ -111,7 +111,7 @@ function hostPatterns(v: unknown, field: string): string[] {
     if (typeof h !== 'string') throw invalid(`${field}[${i}]`, `expected a host name, received ${describe(h)}`);
     const n = normalizeServername(h);
     const problem = n === '*' ? 'a lone "*" is the same as no hosts; leave hosts out' : sniPatternProblem(n);
-    if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}[${i}]`, `${JSON.stringify(h)}: ${problem}`);
+    if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}[${i}]`, `${describe(h)}: ${problem}`);
     return n;
   });
 }

@@ -114,11 +114,18 @@ function certChain(pem: string, field: string): X509Certificate[] {
   const blocks = pemBlocks(pem, 'CERTIFICATE');
   if (blocks.length === 0) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'no "-----BEGIN CERTIFICATE-----" block found');
   return blocks.map((der, i) => {
+    const where = blocks.length > 1 ? `${field}[${i}]` : field;
+    let c: X509Certificate;
     try {
-      return new X509Certificate(der);
+      c = new X509Certificate(der);
     } catch (err) {
-      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, blocks.length > 1 ? `${field}[${i}]` : field, 'certificate cannot be parsed', err);
+      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, where, 'certificate cannot be parsed', err);
     }
+    // OpenSSL parses some certificates whose dates it cannot print ("Bad time value").
+    if (!Number.isFinite(Date.parse(c.validFrom)) || !Number.isFinite(Date.parse(c.validTo))) {
+      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, where, 'the certificate\'s validity dates cannot be read');
+    }
+    return c;
   });
 }
 
@@ -138,9 +145,10 @@ function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: st
   const keyObject = privateKey(key, keyField);
   const leaf = chain[0]!;
   if (!leaf.checkPrivateKey(keyObject)) {
-    throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, keyField, `private key does not match the certificate in ${certField} ("${leaf.subject.replace(/\n/g, ', ')}")`);
+    throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, keyField, `private key does not match the certificate in ${certField} ("${(leaf.subject ?? '').replace(/\n/g, ', ')}")`);
   }
-  return { leaf, cert, key };
+  // Only the certificates: a combined cert + key PEM must not carry the key into views.
+  return { leaf, cert: chain.map((c) => c.toString()).join(''), key };
 }
 
 function stringArray(v: unknown, field: string, opts: { min?: number; max?: number; unique?: boolean } = {}): string[] {
@@ -157,7 +165,7 @@ function stringArray(v: unknown, field: string, opts: { min?: number; max?: numb
 /** The names a certificate stands for: DNS SANs, else the CN (as API7 Cloud derives an object's SNIs). */
 function derivedSnis(leaf: X509Certificate): string[] {
   const parsed = parseCert(leaf, readExtensionsThoroughly);
-  const names = parsed.san.dns.length > 0 ? parsed.san.dns : cnOf(leaf.subject);
+  const names = parsed.san.dns.length > 0 ? parsed.san.dns : cnOf(parsed.subject);
   return [...new Set(names.map(normalizeServername))].filter((n) => sniPatternProblem(n) === undefined);
 }
 
@@ -196,7 +204,7 @@ export function compileSslObject(input: unknown): SslEntry {
     snis = stringArray(input.snis, 'snis', { min: 1, max: 1024 }).map((s, i) => {
       const n = normalizeServername(s);
       const problem = sniPatternProblem(n);
-      if (problem) throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, `snis[${i}]`, `${JSON.stringify(s)}: ${problem}`);
+      if (problem) throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, `snis[${i}]`, `${describe(s)}: ${problem}`);
       return n;
     });
     snis = [...new Set(snis)];
@@ -221,11 +229,11 @@ export function compileSslObject(input: unknown): SslEntry {
       try {
         return new RegExp(src);
       } catch (err) {
-        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, `client.skipMtlsUriRegex[${i}]`, `${JSON.stringify(src)} is not a valid regular expression`, err);
+        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, `client.skipMtlsUriRegex[${i}]`, `${describe(src)} is not a valid regular expression`, err);
       }
     });
     client = Object.freeze({ caSet, depth, skip: Object.freeze(skip) });
-    clientView = Object.freeze({ ca: input.client.ca as string, depth, skipMtlsUriRegex: Object.freeze([...skipSources]) });
+    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: Object.freeze([...skipSources]) });
   }
 
   const status = input.status ?? 1;
@@ -234,7 +242,7 @@ export function compileSslObject(input: unknown): SslEntry {
   let sslProtocols: SslProtocol[] | undefined;
   if (input.sslProtocols !== undefined) {
     sslProtocols = stringArray(input.sslProtocols, 'sslProtocols', { min: 1, max: 3, unique: true }).map((p, i) => {
-      if (!PROTOCOLS.has(p)) throw invalid(`sslProtocols[${i}]`, `expected one of ${[...PROTOCOLS].join(', ')}, received ${JSON.stringify(p)}`);
+      if (!PROTOCOLS.has(p)) throw invalid(`sslProtocols[${i}]`, `expected one of ${[...PROTOCOLS].join(', ')}, received ${describe(p)}`);
       return p as SslProtocol;
     });
   }

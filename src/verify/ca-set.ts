@@ -49,7 +49,7 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     }
     const problem = anchorProblem(c);
     if (problem) {
-      throw new MtlsGateConfigError(ErrorCodes.CA_INVALID, `${field}[${i}]`, `"${c.node.subject.replace(/\n/g, ', ')}" is not a CA certificate: ${problem}`);
+      throw new MtlsGateConfigError(ErrorCodes.CA_INVALID, `${field}[${i}]`, `"${c.subject.replace(/\n/g, ', ')}" is not a CA certificate: ${problem}`);
     }
     if (!anchors.some((a) => a.fp256 === c.fp256)) anchors.push(c);
   });

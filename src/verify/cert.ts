@@ -133,8 +133,9 @@ export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Arra
     fp256: createHash('sha256').update(der).digest('hex'),
     node,
     publicKey: node.publicKey,
-    subject: node.subject,
-    issuer: node.issuer,
+    // Node 20 gives undefined, not '', for an empty Name (legal: RFC 5280 4.1.2.6).
+    subject: node.subject ?? '',
+    issuer: node.issuer ?? '',
     version: certificateVersion(der),
     notBefore,
     notAfter,

@@ -104,9 +104,10 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
       if (c.keyUsage !== undefined && (c.keyUsage & KU_KEY_CERT_SIGN) === 0) {
         return fail('not_a_ca', `"${oneLine(c.subject)}" has keyUsage without keyCertSign`);
       }
-      if (c.extKeyUsage !== undefined && !c.extKeyUsage.includes(OID_CLIENT_AUTH)) {
-        return fail('bad_purpose', `intermediate "${oneLine(c.subject)}" has extendedKeyUsage without clientAuth`);
-      }
+    }
+    // OpenSSL's sslclient purpose checks extendedKeyUsage on every CA of the path, the anchor included.
+    if (c.extKeyUsage !== undefined && !c.extKeyUsage.includes(OID_CLIENT_AUTH)) {
+      return fail('bad_purpose', `${isAnchor ? 'CA' : 'intermediate'} "${oneLine(c.subject)}" has extendedKeyUsage without clientAuth`);
     }
     // pathLenConstraint: the number of intermediates below this issuer (self-issued ones do not count).
     if (c.pathLen !== undefined) {

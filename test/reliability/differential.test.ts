@@ -218,7 +218,7 @@ describe('regressions found by the differential run', () => {
   // included; verifyChain checks it on intermediates only. In the guard the handshake's own OpenSSL
   // verdict (INVALID_PURPOSE) still refuses such clients, so this is not a bypass; verifyChain alone
   // disagrees with its stated reference.
-  test('an anchor whose extendedKeyUsage lacks clientAuth verifies no client (OpenSSL sslclient purpose)', { todo: 'bug: verifyChain skips the EKU check on the trust anchor (src/verify/chain.ts)' }, () => {
+  test('an anchor whose extendedKeyUsage lacks clientAuth verifies no client (OpenSSL sslclient purpose)', () => {
     const [rootKey, leafKey] = [keyPool(2, 0).ec[0]!, keyPool(1, 0).ec[0]!];
     const rootName = [[DN.o, 'eku'], [DN.cn, 'Server-only Root']] as const;
     const root = mint({ subject: rootName, issuer: rootName, key: rootKey, signer: rootKey, notBefore: NOW - 86_400_000, notAfter: NOW + 86_400_000, basicConstraints: { ca: true, critical: true }, extKeyUsage: [DN.serverAuth] });
