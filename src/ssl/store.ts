@@ -5,6 +5,7 @@ import { Verifier, type VerifierStats } from '../verify/verifier.js';
 import { describe } from '../verify/ca-set.js';
 import { compileSslObject, isPlainObject, normalizeId, rejectUnknown, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
+import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
 
 /** Options of {@link createSslStore}. */
 export interface SslStoreOptions {
@@ -56,9 +57,25 @@ export interface SslStore {
    * Keeps a running server in step with this store: on every change its TLS session ticket keys
    * are rotated (sessions made under the old configuration cannot resume) and, with `fallbackSni`,
    * its default context is replaced by the fallback object as it is now. Detached on 'close'.
-   * Returns the server.
+   *
+   * It also applies {@link ServerLimits} (handshake, headers, request and keep-alive timeouts,
+   * header size, HTTP/2 streams) with safe defaults; `{ limits: false }` leaves the server's own
+   * settings. Call it before `listen()`. Attaching again only replaces the limits.
+   * Throws {@link MtlsGateConfigError} for a bad option, before changing anything. Returns the server.
+   *
+   * @example
+   * ```ts
+   * import http2 from 'node:http2';
+   * import { createSslStore } from 'mtls-gate';
+   *
+   * const store = createSslStore();
+   * const server = store.attach(http2.createSecureServer(store.tlsOptions()), {
+   *   limits: { handshakeTimeoutMs: 5_000, headersTimeoutMs: 20_000, keepAliveTimeoutMs: 30_000 },
+   * });
+   * server.listen(8443);
+   * ```
    */
-  attach<S extends tls.Server>(server: S): S;
+  attach<S extends tls.Server>(server: S, options?: AttachOptions): S;
   readonly size: number;
   /** Chain-verification counters (for metrics and benchmarks). */
   verifierStats(): VerifierStats;
@@ -211,9 +228,16 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         ...(fallback ? { cert: fallback.tls.cert, key: fallback.tls.key, ...(fallback.tls.ca ? { ca: fallback.tls.ca } : {}) } : {}),
       };
     },
-    attach(server) {
-      servers.add(server);
-      server.once('close', () => servers.delete(server));
+    attach(server, opts) {
+      const limits = resolveAttachOptions(opts);
+      if (typeof server !== 'object' || server === null || typeof (server as Partial<tls.Server>).setTicketKeys !== 'function') {
+        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'server', `expected a TLS server (node:https, node:http2 secure, node:tls), received ${describe(server)}`);
+      }
+      if (limits) applyLimits(server, limits);
+      if (!servers.has(server)) {
+        servers.add(server);
+        server.once('close', () => servers.delete(server));
+      }
       return server;
     },
     get size() {
