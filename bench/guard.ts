@@ -4,7 +4,7 @@
 //   npm run bench:guard [-- --quick]
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { run, firstLine, cpuSeconds, median, hasTaskset } from './lib/run.js';
+import { run, firstLine, lastLine, cpuSeconds, median, hasTaskset } from './lib/run.js';
 import { compileCaSet } from '../src/verify/ca-set.js';
 import { parseCert } from '../src/verify/cert.js';
 import { verifyChain } from '../src/verify/chain.js';
@@ -26,10 +26,10 @@ for (let i = 0; i < reps; i++) {
   for (const mode of ['bare', 'guard'] as const) {
     const server = run(0, ['bench/lib/guard-server.ts', mode, serverCfg]);
     const { port } = JSON.parse(await firstLine(server));
-    const load = run(1, ['bench/lib/loadgen.ts', JSON.stringify({ port, servername, path: '/', connections: 32, durationMs, warmupMs: 1500, cert: client.chain, key: client.key })]);
+    const load = run(1, ['bench/lib/loadgen.ts', JSON.stringify({ mode: 'ka', port, servername, path: '/', connections: 32, durationMs, warmupMs: 1500, cert: client.chain, key: client.key })]);
     let c0 = 0;
     const t = setTimeout(() => (c0 = cpuSeconds(server.pid!)), 1800);
-    const r = JSON.parse(await firstLine(load));
+    const r = JSON.parse(await lastLine(load));
     clearTimeout(t);
     r.cpuUsPerResponse = ((cpuSeconds(server.pid!) - c0) * 1e6) / (r.rps * (durationMs / 1000 - 0.3));
     server.kill();

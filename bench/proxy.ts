@@ -3,7 +3,7 @@
 // alternating, same run. Server on core 0; load generator and upstream on core 1.
 //   npm run bench:proxy [-- --quick]
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { run, firstLine, cpuSeconds, median, hasTaskset as taskset } from './lib/run.js';
+import { run, firstLine, lastLine, cpuSeconds, median, hasTaskset as taskset } from './lib/run.js';
 import { createTestPki } from '../src/testing/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,10 +24,10 @@ for (let i = 0; i < reps; i++) {
   for (const mode of i % 2 ? [...order].reverse() : order) {
     const server = run(0, ['bench/lib/proxy-server.ts', mode, cfg]);
     const { port, pid } = JSON.parse(await firstLine(server));
-    const load = run(1, ['bench/lib/loadgen.ts', JSON.stringify({ port, servername, path: '/v1/json', connections: 50, durationMs, warmupMs: 2000, cert: client.chain, key: client.key })]);
+    const load = run(1, ['bench/lib/loadgen.ts', JSON.stringify({ mode: 'ka', port, servername, path: '/v1/json', connections: 50, durationMs, warmupMs: 2000, cert: client.chain, key: client.key })]);
     let c0 = 0;
     const t = setTimeout(() => (c0 = cpuSeconds(pid)), 2300);
-    const r = JSON.parse(await firstLine(load));
+    const r = JSON.parse(await lastLine(load));
     clearTimeout(t);
     const cpu = cpuSeconds(pid) - c0;
     server.kill();

@@ -1,13 +1,25 @@
-// A small HTTP/1.1 keep-alive load generator that presents a client certificate (wrk and h2load
-// cannot). Each connection sends one request, reads the whole response (Content-Length framed),
-// sends the next. Run it on another core than the server (taskset).
+// An HTTP/1.1 load generator over TLS that presents client certificates (wrk and h2load cannot).
+// Run it on another core than the server (taskset).
 //
-//   node --import tsx bench/lib/loadgen.ts <json-config>
-// config: { port, servername, path, connections, durationMs, warmupMs, cert?, key? }
-// prints one JSON line: { requests, seconds, rps, p50, p99, errors, statuses }
+//   node --import tsx bench/lib/loadgen.ts <config.json | inline JSON>
+//
+// Modes:
+//   ka   keep-alive: each connection sends a request, reads the whole response (Content-Length
+//        framed), sends the next; a response with `Connection: close` makes it reconnect.
+//   new  a new TCP + TLS connection per request (`Connection: close`): handshakes per second.
+//        `resume` offers the last TLS session ticket the connection slot received (TLS 1.3
+//        resumption); otherwise every handshake is full. `fleet` presents each of those client
+//        certificates once, in order (a fleet of devices, the verification cache cold for each);
+//        the run ends when the fleet is used up or the time is over. Warm-up uses `cert`.
+// Without `cert` the client sends no certificate (the 400 path).
+//
+// Prints a line `{"measuring":true}` when the warm-up ends, then one JSON line:
+//   { requests, seconds, rps, p50, p99, errors, statuses, full, resumed }
 import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 
-interface Config {
+export interface LoadConfig {
+  mode: 'ka' | 'new';
   port: number;
   servername: string;
   path: string;
@@ -16,27 +28,46 @@ interface Config {
   warmupMs: number;
   cert?: string;
   key?: string;
+  resume?: boolean;
+  /** Server names to pick from at random per connection (SNI and Host); default `servername`. */
+  servernames?: string[];
+  /** A file with a JSON array of { cert, key }: each used once, in new mode. */
+  fleetFile?: string;
 }
 
-const cfg = JSON.parse(process.argv[2]!) as Config;
-const request = Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${cfg.servername}\r\n\r\n`);
+const arg = process.argv[2]!;
+const cfg = JSON.parse(arg.startsWith('{') ? arg : readFileSync(arg, 'utf8')) as LoadConfig;
+// One TLS context per identity, made before the load starts: given cert and key, tls.connect would
+// build a new context (parse the PEM key and certificate) for every connection, which costs the
+// client more than the handshake itself.
+const contextOf = (id: { cert?: string; key?: string }) => tls.createSecureContext(id.cert ? { cert: id.cert, key: id.key } : {});
+const ownContext = contextOf(cfg);
+const fleet = cfg.fleetFile ? (JSON.parse(readFileSync(cfg.fleetFile, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined;
+let fleetNext = 0;
+let activeSlots = 0;
+const requestFor = (host: string) => Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
+const request = requestFor(cfg.servername);
+const names = cfg.servernames;
+/** SNI and the request for a new connection. */
+const target = (): [string, Buffer] => {
+  if (!names) return [cfg.servername, request];
+  const n = names[Math.floor(Math.random() * names.length)]!;
+  return [n, requestFor(n)];
+};
 let measuring = false;
 let stopped = false;
 let requests = 0;
 let errors = 0;
+let full = 0;
+let resumed = 0;
+let start = 0;
+let lastDone = 0;
 const statuses: Record<string, number> = {};
 const latencies: number[] = [];
 
-function connection(): void {
-  const sock = tls.connect({ host: '127.0.0.1', port: cfg.port, servername: cfg.servername, rejectUnauthorized: false, cert: cfg.cert, key: cfg.key });
+// Reads Content-Length framed responses off a socket; calls `onResponse(status, close)` for each.
+function reader(sock: tls.TLSSocket, onResponse: (status: string, close: boolean) => void): void {
   let buf: Buffer = Buffer.alloc(0);
-  let sentAt = 0;
-  const send = () => {
-    if (stopped) return sock.destroy();
-    sentAt = performance.now();
-    sock.write(request);
-  };
-  sock.on('secureConnect', send);
   sock.on('data', (chunk: Buffer) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     for (;;) {
@@ -47,37 +78,128 @@ function connection(): void {
       const total = end + 4 + (m ? Number(m[1]) : 0);
       if (buf.length < total) return;
       buf = buf.subarray(total);
-      const status = head.slice(9, 12);
-      if (measuring) {
-        requests++;
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        latencies.push(performance.now() - sentAt);
-      }
-      if (/connection: *close/i.test(head)) {
-        sock.destroy();
-        if (!stopped) connection();
-        return;
-      }
-      send();
+      onResponse(head.slice(9, 12), /connection: *close/i.test(head));
+      if (sock.destroyed) return;
     }
-  });
-  sock.on('error', () => {
-    if (measuring) errors++;
-    if (!stopped) setTimeout(connection, 10);
   });
 }
 
-for (let i = 0; i < cfg.connections; i++) connection();
+function count(status: string, sentAt: number): void {
+  if (!measuring) return;
+  requests++;
+  statuses[status] = (statuses[status] ?? 0) + 1;
+  const now = performance.now();
+  latencies.push(now - sentAt);
+  lastDone = now;
+}
+
+function keepAlive(): void {
+  const [servername, request] = target();
+  const sock = tls.connect({ host: '127.0.0.1', port: cfg.port, servername, rejectUnauthorized: false, secureContext: ownContext });
+  let sentAt = 0;
+  const send = () => {
+    if (stopped) return void sock.destroy();
+    sentAt = performance.now();
+    sock.write(request);
+  };
+  sock.on('secureConnect', send);
+  reader(sock, (status, close) => {
+    count(status, sentAt);
+    if (close) {
+      sock.destroy();
+      if (!stopped) keepAlive();
+      return;
+    }
+    send();
+  });
+  sock.on('error', () => {
+    if (measuring) errors++;
+    if (!stopped) setTimeout(keepAlive, 10);
+  });
+}
+
+// One connection slot of the new-connection mode: connect, one request, close, again.
+function slot(): void {
+  activeSlots++;
+  let session: Buffer | undefined;
+  const once = () => {
+    if (stopped) return;
+    let context = ownContext;
+    let fromFleet = false;
+    if (fleet && measuring) {
+      if (fleetNext >= fleet.length) {
+        // This slot is done; the run ends when the last slot's answer is in.
+        if (--activeSlots === 0) finish();
+        return;
+      }
+      context = fleet[fleetNext++]!;
+      fromFleet = true;
+    }
+    const [servername, request] = target();
+    const sentAt = performance.now();
+    const sock = tls.connect({
+      host: '127.0.0.1',
+      port: cfg.port,
+      servername,
+      rejectUnauthorized: false,
+      secureContext: context,
+      ...(cfg.resume && session ? { session } : {}),
+    });
+    let done = false;
+    if (cfg.resume) sock.on('session', (s: Buffer) => (session = s));
+    sock.on('secureConnect', () => {
+      if (measuring) {
+        if (sock.isSessionReused()) resumed++;
+        else full++;
+      }
+      sock.write(request);
+    });
+    reader(sock, (status) => {
+      if (done) return;
+      done = true;
+      // Counted only for handshakes that started inside the window (a fleet certificate).
+      if (!fleet || fromFleet) count(status, sentAt);
+      // Let a TLS 1.3 ticket that arrives with or after the response land first.
+      sock.end();
+      sock.destroy();
+      once();
+    });
+    sock.on('error', () => {
+      if (done) return;
+      done = true;
+      if (measuring) errors++;
+      setTimeout(once, 10);
+    });
+    sock.on('close', () => {
+      if (done) return;
+      done = true;
+      if (measuring) errors++;
+      once();
+    });
+  };
+  once();
+}
+
+let finished = false;
+function finish(): void {
+  if (finished) return;
+  finished = true;
+  measuring = false;
+  stopped = true;
+  // With a fleet the window ends at the last answer (the fleet may run out before the time).
+  const seconds = ((fleet && lastDone > start ? lastDone : performance.now()) - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  process.stdout.write(
+    JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses, full, resumed }) + '\n',
+    () => process.exit(0),
+  );
+}
+
+for (let i = 0; i < cfg.connections; i++) (cfg.mode === 'ka' ? keepAlive : slot)();
 setTimeout(() => {
   measuring = true;
-  const start = performance.now();
-  setTimeout(() => {
-    measuring = false;
-    stopped = true;
-    const seconds = (performance.now() - start) / 1000;
-    latencies.sort((a, b) => a - b);
-    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-    process.stdout.write(JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses }) + '\n');
-    process.exit(0);
-  }, cfg.durationMs);
+  start = performance.now();
+  process.stdout.write('{"measuring":true}\n');
+  setTimeout(finish, cfg.durationMs);
 }, cfg.warmupMs);

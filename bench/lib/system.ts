@@ -1,0 +1,129 @@
+// The Node systems of the benchmark, each serving GET /v1/json over HTTPS with client certificates
+// requested (a missing or bad one: 400 and close, as nginx and APISIX do):
+//   gate:        mtls-gate store + guard + router (+ its proxy), composed as in examples/mtls-auth-app
+//   node-proxy:  bare node:https with requestCert, forwarding with a keep-alive http.Agent (no library)
+//   node-direct: bare node:https with requestCert answering the document itself (the ceiling)
+//
+//   node --import tsx bench/lib/system.ts <config.json>
+// Prints one JSON line when listening: { port, pid, storeBuildMs?, sniLookupNs? }.
+import http from 'node:http';
+import https from 'node:https';
+import { constants } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { SLIDESHOW } from '../../examples/mtls-auth-app/httpbin.js';
+// The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
+// independent of the build, the types come from the source.
+const entry: string = '../../dist/index.js';
+const { createRouter, createSslStore, mtlsGuard } = (await import(entry)) as typeof import('../../src/index.js');
+
+export interface SystemConfig {
+  system: 'gate' | 'node-proxy' | 'node-direct';
+  cert: string;
+  key: string;
+  ca: string;
+  servername: string;
+  upstream: string;
+  /** Offer TLS session tickets (the resumption scenario). */
+  tickets: boolean;
+  /** gate only: this many SSL objects, `store-<i>.bench.test` for i >= 1 (server certificates from `storeCerts`), and a service for any host. */
+  storeSize?: number;
+  storeCerts?: { cert: string; key: string }[];
+}
+
+const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SystemConfig;
+const document = Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n');
+const extra: Record<string, number> = {};
+let server: https.Server;
+
+if (cfg.system === 'gate') {
+  const store = createSslStore();
+  const size = cfg.storeSize ?? 1;
+  const t = performance.now();
+  store.set({ id: 'bench', cert: cfg.cert, key: cfg.key, snis: [cfg.servername], client: { ca: cfg.ca } });
+  for (let i = 1; i < size; i++) {
+    const c = cfg.storeCerts![i % cfg.storeCerts!.length]!;
+    store.set({ id: `store-${i}`, cert: c.cert, key: c.key, snis: [`store-${i}.bench.test`], client: { ca: cfg.ca } });
+  }
+  if (size > 1) {
+    extra.storeBuildMs = performance.now() - t;
+    // What every handshake pays to find its object: the store's SNI lookup, random names.
+    const names = Array.from({ length: 4096 }, (_, i) => (i % 2 ? `store-${1 + Math.floor(Math.random() * (size - 1))}.bench.test` : `STORE-${1 + Math.floor(Math.random() * (size - 1))}.Bench.Test.`));
+    let found = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < 200_000; i++) if (store.match(names[i & 4095]!)) found++;
+    extra.sniLookupNs = ((performance.now() - t0) * 1e6) / 200_000;
+    if (found !== 200_000) throw new Error('SNI lookup missed');
+  }
+  const guard = mtlsGuard({ store, page: 'apisix' });
+  const router = createRouter({
+    page: 'apisix',
+    services: [
+      {
+        name: 'mtls-auth-app',
+        pathPrefix: '/v1',
+        protocols: ['https'],
+        // The large store's objects all route to the same service.
+        ...(size > 1 ? {} : { hosts: [cfg.servername] }),
+        upstream: cfg.upstream,
+        routes: [{ name: 'json', path: '/json', pathType: 'exact', methods: ['GET'] }],
+      },
+    ],
+  });
+  // HTTP/1.1 only, like the baselines (no h2 on a node:https server).
+  server = store.attach(https.createServer({ ...store.tlsOptions({ sessionTickets: cfg.tickets }), ALPNProtocols: ['http/1.1'] }, (req, res) => guard(req, res, () => router(req, res))));
+} else {
+  const tlsOptions = {
+    cert: cfg.cert,
+    key: cfg.key,
+    ca: cfg.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+    secureOptions: cfg.tickets ? 0 : constants.SSL_OP_NO_TICKET,
+  };
+  const reject = (res: http.ServerResponse) => {
+    res.writeHead(400, { connection: 'close', 'content-type': 'text/html', 'content-length': 11 });
+    res.end('bad request');
+  };
+  const notFound = (res: http.ServerResponse) => {
+    res.writeHead(404, { 'content-length': 0 });
+    res.end();
+  };
+  if (cfg.system === 'node-direct') {
+    server = https.createServer(tlsOptions, (req, res) => {
+      if (!(req.socket as TLSSocket).authorized) return reject(res);
+      if (req.url !== '/v1/json' || req.method !== 'GET') return notFound(res);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': document.length });
+      res.end(document);
+    });
+  } else {
+    const up = new URL(cfg.upstream);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const hop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+    server = https.createServer(tlsOptions, (req, res) => {
+      const sock = req.socket as TLSSocket;
+      if (!sock.authorized) return reject(res);
+      if (req.url !== '/v1/json' || req.method !== 'GET') return notFound(res);
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(req.headers)) if (!hop.has(k)) headers[k] = v;
+      headers['x-forwarded-for'] = sock.remoteAddress;
+      const p = http.request({ host: up.hostname, port: up.port, path: '/json', method: 'GET', headers, agent }, (r) => {
+        const out: http.OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(r.headers)) if (!hop.has(k)) out[k] = v;
+        res.writeHead(r.statusCode!, out);
+        r.pipe(res);
+      });
+      p.on('error', () => {
+        res.writeHead(502, { 'content-length': 0 });
+        res.end();
+      });
+      p.end();
+    });
+  }
+  server.keepAliveTimeout = 60_000;
+}
+process.on('SIGINT', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
+server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra }) + '\n'));

@@ -1,0 +1,116 @@
+// A one-off cross-check of the Node load generator's keep-alive figures with wrk 4.1 and the
+// client-certificate shim from ../shared/tools/wrk-clientcert (a tool, not a dependency: the
+// bench skips this step with a line when wrk or the built shim is missing).
+//   shim: cc -O2 -shared -fPIC -o /tmp/wrk-clientcert.so wrk-clientcert.c -ldl -lssl -lcrypto
+//   (or WRK_CLIENTCERT_SO=path)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cpuSeconds, spawnPinned } from './run.js';
+
+export interface WrkRun {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  serverCores: number;
+  loadCores: number;
+  handshakes: unknown;
+}
+export interface WrkResult {
+  version: string;
+  durationMs: number;
+  warmupMs: number;
+  runs: Record<string, WrkRun>;
+}
+
+interface Server {
+  port: number;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+function which(bin: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** wrk's latency ("1.23ms", "870.00us", "1.01s") in ms. */
+function ms(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+export async function wrkCrossCheck(o: {
+  systems: string[];
+  durationMs: number;
+  warmupMs: number;
+  loadCore: number;
+  start(system: string): Promise<Server>;
+  files: { clientCert: string; clientKey: string };
+  servername: string;
+  serverCpu(pids: number[]): number;
+  log(s: string): void;
+}): Promise<WrkResult | { skipped: string }> {
+  const wrk = which('wrk');
+  const shim = process.env.WRK_CLIENTCERT_SO ?? '/tmp/wrk-clientcert.so';
+  if (!wrk) return { skipped: 'wrk cross-check skipped: wrk not installed (apt-get install wrk)' };
+  if (!existsSync(shim)) return { skipped: `wrk cross-check skipped: no client-certificate shim at ${shim} (build it from ../shared/tools/wrk-clientcert, see bench/lib/wrk.ts)` };
+  const version = (spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0]!.replace(/^wrk /, '').trim();
+  const report = join(tmpdir(), `mtls-gate-bench-wrk-${process.pid}.jsonl`);
+  const runs: Record<string, WrkRun> = {};
+  for (const system of o.systems) {
+    const server = await o.start(system);
+    try {
+      const env = {
+        ...process.env,
+        LD_PRELOAD: shim,
+        BENCH_CLIENT_CERT: o.files.clientCert,
+        BENCH_CLIENT_KEY: o.files.clientKey,
+        BENCH_SNI: o.servername,
+        BENCH_SHIM_REPORT: report,
+      };
+      const url = `https://127.0.0.1:${server.port}/v1/json`;
+      const wrkRun = async (seconds: number) => {
+        const child = spawnPinned(o.loadCore, wrk, ['-t1', '-c50', `-d${seconds}s`, '--latency', '-H', `Host: ${o.servername}`, url], env);
+        let text = '';
+        child.stdout!.setEncoding('utf8');
+        child.stdout!.on('data', (d: string) => (text += d));
+        const pid = child.pid!;
+        let loadCpu = 0;
+        const t = setInterval(() => (loadCpu = Math.max(loadCpu, cpuSeconds(pid))), 250);
+        await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        clearInterval(t);
+        return { text, loadCpu };
+      };
+      rmSync(report, { force: true });
+      await wrkRun(Math.max(1, Math.round(o.warmupMs / 1000)));
+      const pids = server.pids();
+      const c0 = o.serverCpu(pids);
+      const t0 = performance.now();
+      const { text, loadCpu } = await wrkRun(Math.round(o.durationMs / 1000));
+      const dt = (performance.now() - t0) / 1000;
+      const cpu = o.serverCpu(pids) - c0;
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+      const p50 = ms(/\s50%\s+(\S+)/.exec(text)?.[1] ?? '');
+      const p99 = ms(/\s99%\s+(\S+)/.exec(text)?.[1] ?? '');
+      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1];
+      const errs = /Socket errors:.*/.exec(text)?.[0];
+      const shimLines = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n') : [];
+      const handshakes = shimLines.length ? JSON.parse(shimLines[shimLines.length - 1]!) : undefined;
+      if (non2xx) throw new Error(`wrk against ${system}: ${non2xx} non-2xx responses`);
+      runs[system] = { rps, p50, p99, cpuUs: (cpu * 1e6) / (rps * dt), serverCores: cpu / dt, loadCores: loadCpu / dt, handshakes };
+      o.log(`   ${system.padEnd(11)} wrk ${rps.toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  ${runs[system]!.cpuUs.toFixed(0)} µs CPU/resp  server ${(cpu / dt).toFixed(2)} cores  wrk ${(loadCpu / dt).toFixed(2)} cores${errs ? '  ' + errs : ''}  ${JSON.stringify(handshakes ?? {})}`);
+    } finally {
+      await server.stop();
+    }
+  }
+  rmSync(report, { force: true });
+  return { version, durationMs: o.durationMs, warmupMs: o.warmupMs, runs };
+}
