@@ -1,4 +1,5 @@
 import { constants, randomBytes } from 'node:crypto';
+import https from 'node:https';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { Verifier, type VerifierStats } from '../verify/verifier.js';
@@ -95,6 +96,23 @@ const internals = new WeakMap<SslStore, StoreInternals>();
 /** @internal The guard's access to a store. Throws for anything that is not a store. */
 export function storeInternals(store: unknown): StoreInternals | undefined {
   return typeof store === 'object' && store !== null ? internals.get(store as SslStore) : undefined;
+}
+
+/**
+ * node:https speaks HTTP/1.1 only, but tlsOptions() offers h2 as well (for node:http2 servers): a
+ * client that prefers h2 (curl, browsers) would negotiate it and get no answer. Node reads
+ * `server.ALPNProtocols` (length-prefixed names) for every new connection.
+ */
+function http1Only(server: https.Server): void {
+  const s = server as unknown as { ALPNProtocols?: Buffer };
+  const wire = s.ALPNProtocols;
+  if (!Buffer.isBuffer(wire)) return;
+  const kept: Buffer[] = [];
+  for (let i = 0; i < wire.length; i += 1 + wire[i]!) {
+    const name = wire.subarray(i + 1, i + 1 + wire[i]!);
+    if (name.toString('latin1') !== 'h2') kept.push(wire.subarray(i, i + 1 + wire[i]!));
+  }
+  s.ALPNProtocols = Buffer.concat(kept);
 }
 
 const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize']);
@@ -234,6 +252,7 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'server', `expected a TLS server (node:https, node:http2 secure, node:tls), received ${describe(server)}`);
       }
       if (limits) applyLimits(server, limits);
+      if (server instanceof https.Server) http1Only(server);
       if (!servers.has(server)) {
         servers.add(server);
         server.once('close', () => servers.delete(server));
