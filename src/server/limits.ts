@@ -30,14 +30,15 @@ export interface ServerLimits {
   requestTimeoutMs?: number;
   /**
    * How long a connection with no request in progress stays open: an HTTP/1.1 keep-alive
-   * connection between requests, an HTTP/2 session with no open stream. Default 5,000 (Node's
-   * HTTP/1.1 value; Node sets none for HTTP/2 sessions nor for HTTP/1.1 on an HTTP/2 server).
+   * connection between requests (Node adds a 1 s grace), an HTTP/2 session with no open stream
+   * (it gets a GOAWAY). Default 5,000 (Node's HTTP/1.1 value; Node sets none for HTTP/2 sessions,
+   * nor for HTTP/1.1 on an HTTP/2 server).
    */
   keepAliveTimeoutMs?: number;
   /**
    * Largest request head in bytes: HTTP/1.1 request line and headers (431 beyond it), HTTP/2
-   * header list (`SETTINGS_MAX_HEADER_LIST_SIZE`; the stream is refused beyond it). Default 16,384 (Node's
-   * HTTP/1.1 value).
+   * header list (`SETTINGS_MAX_HEADER_LIST_SIZE`; the stream is reset with ENHANCE_YOUR_CALM
+   * beyond it, the session carries on). Default 16,384 (Node's HTTP/1.1 value).
    */
   maxHeaderSize?: number;
   /** HTTP/2: streams one session may have open at once. Default 128 (nginx's); Node's is unlimited. */

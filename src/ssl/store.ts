@@ -61,7 +61,8 @@ export interface SslStore {
    *
    * It also applies {@link ServerLimits} (handshake, headers, request and keep-alive timeouts,
    * header size, HTTP/2 streams) with safe defaults; `{ limits: false }` leaves the server's own
-   * settings. Call it before `listen()`. Attaching again only replaces the limits.
+   * settings. Call it before `listen()`. Attaching again only replaces the limits. A `node:https`
+   * server is made to offer only `http/1.1` in ALPN (it cannot speak the h2 `tlsOptions()` offers).
    * Throws {@link MtlsGateConfigError} for a bad option, before changing anything. Returns the server.
    *
    * @example
