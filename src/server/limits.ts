@@ -110,11 +110,11 @@ export function resolveAttachOptions(options: unknown): ResolvedLimits | undefin
     maxConnections: integer(limits, 'maxConnections', 1, Number.MAX_SAFE_INTEGER),
   };
   // Node's own rule (http.createServer throws ERR_OUT_OF_RANGE): headers arrive within the request.
-  if (r.requestTimeoutMs > 0 && (r.headersTimeoutMs === 0 || r.headersTimeoutMs > r.requestTimeoutMs)) {
+  if (r.requestTimeoutMs > 0 && r.headersTimeoutMs > r.requestTimeoutMs) {
     throw new MtlsGateConfigError(
       ErrorCodes.INVALID_OPTION,
       limits.headersTimeoutMs === undefined ? 'limits.requestTimeoutMs' : 'limits.headersTimeoutMs',
-      `headersTimeoutMs (${r.headersTimeoutMs}) must be from 1 to requestTimeoutMs (${r.requestTimeoutMs}) when requestTimeoutMs is not 0`,
+      `headersTimeoutMs (${r.headersTimeoutMs}) must not exceed requestTimeoutMs (${r.requestTimeoutMs}) unless requestTimeoutMs is 0`,
     );
   }
   return r;
@@ -128,7 +128,6 @@ interface Http1Knobs {
   maxHeaderSize?: number;
   connectionsCheckingInterval?: number;
   maxConnections?: number;
-  listening: boolean;
 }
 
 const applied = new WeakMap<tls.Server, ResolvedLimits>();
@@ -142,7 +141,7 @@ function isHttp2Server(server: tls.Server): server is tls.Server & Http2SecureSe
  * adding listeners.
  */
 export function applyLimits(server: tls.Server, limits: ResolvedLimits): void {
-  const first = !applied.has(server);
+  const previous = applied.get(server);
   applied.set(server, limits);
   const s = server as unknown as Http1Knobs;
 
@@ -161,11 +160,12 @@ export function applyLimits(server: tls.Server, limits: ResolvedLimits): void {
   // The interval is read when the server starts listening.
   const timeouts = [limits.headersTimeoutMs, limits.requestTimeoutMs].filter((t) => t > 0);
   if (timeouts.length > 0) s.connectionsCheckingInterval = Math.max(25, Math.min(1000, Math.floor(Math.min(...timeouts) / 4)));
-  if (limits.maxConnections !== undefined) s.maxConnections = limits.maxConnections;
+  // Without the option the server's own cap stays, unless an earlier attach set it.
+  if (limits.maxConnections !== undefined || previous?.maxConnections !== undefined) s.maxConnections = limits.maxConnections;
 
   if (isHttp2Server(server)) {
     server.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize });
-    if (first) server.on('session', onSession);
+    if (!previous) server.on('session', onSession);
   }
 }
 

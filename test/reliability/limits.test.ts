@@ -154,18 +154,31 @@ describe('attach options: defaults, false, and bad values', () => {
     }
   });
 
-  test('headersTimeoutMs above requestTimeoutMs, or 0 with a request timeout, is refused (Node would throw too)', () => {
+  test('headersTimeoutMs above requestTimeoutMs is refused (Node would throw too)', () => {
     const store = createSslStore();
     for (const [limits, field] of [
       [{ headersTimeoutMs: 2000, requestTimeoutMs: 1000 }, 'limits.headersTimeoutMs'],
-      [{ headersTimeoutMs: 0 }, 'limits.headersTimeoutMs'],
       [{ requestTimeoutMs: 30_000 }, 'limits.requestTimeoutMs'],
     ] as const) {
       assert.throws(() => store.attach(https.createServer(), { limits }), (e: unknown) => e instanceof MtlsGateConfigError && e.code === ErrorCodes.INVALID_OPTION && e.field === field, JSON.stringify(limits));
     }
-    // Both off, or only the request timeout off, is allowed.
+    // Either off, or both, is allowed.
     store.attach(https.createServer(), { limits: { headersTimeoutMs: 0, requestTimeoutMs: 0 } });
+    store.attach(https.createServer(), { limits: { headersTimeoutMs: 0 } });
     store.attach(https.createServer(), { limits: { headersTimeoutMs: 90_000, requestTimeoutMs: 0 } });
+  });
+
+  test('maxConnections: kept from the server when not given, cleared when a later attach drops it', () => {
+    const store = createSslStore();
+    const own = https.createServer();
+    own.maxConnections = 7;
+    store.attach(own);
+    assert.equal(own.maxConnections, 7);
+    const s = https.createServer();
+    store.attach(s, { limits: { maxConnections: 5 } });
+    assert.equal(s.maxConnections, 5);
+    store.attach(s);
+    assert.equal(s.maxConnections, undefined);
   });
 
   test('unknown fields, non-objects and non-servers are refused with a code and field', () => {
