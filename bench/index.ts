@@ -53,25 +53,25 @@ const pki = await benchPki(log);
 const client = pki.client;
 const scenarios: Scenario[] = [
   { id: 'ka', title: 'keep-alive, client certificate, 50 connections', unit: 'req/s', tickets: false, load: { mode: 'ka', connections: 50, ...client } },
-  { id: 'new', title: 'new TLS connection per request, one client certificate reused, 16 connections', unit: 'hs/s', tickets: false, load: { mode: 'new', connections: 16, ...client } },
+  { id: 'new', title: 'new TLS connection per request, one client certificate reused, 32 connections', unit: 'hs/s', tickets: false, load: { mode: 'new', connections: 32, ...client } },
   {
     id: 'fleet',
-    title: `new TLS connection per request, ${FLEET_SIZE} distinct client certificates (same CA) each connecting once, 16 connections`,
+    title: `new TLS connection per request, ${FLEET_SIZE} distinct client certificates (same CA) each connecting once, 32 connections`,
     unit: 'hs/s',
     tickets: false,
-    load: { mode: 'new', connections: 16, ...client, fleetFile: pki.fleetFile, durationMs: Math.max(P.durationMs * 3, 15_000) },
+    load: { mode: 'new', connections: 32, ...client, fleetFile: pki.fleetFile, durationMs: Math.max(P.durationMs * 3, 15_000) },
   },
-  { id: 'resume', title: 'new TLS connection per request with TLS 1.3 resumption (last ticket offered), one client certificate, 16 connections', unit: 'hs/s', tickets: true, load: { mode: 'new', connections: 16, ...client, resume: true } },
-  { id: 'nocert', title: 'no client certificate (the 400 path; the server closes), new connection per request, 16 connections', unit: 'hs/s', tickets: false, load: { mode: 'new', connections: 16 } },
-  { id: 'store1', title: 'gate, store of 1 SSL object, new connection per request (reused certificate), 16 connections', unit: 'hs/s', tickets: false, systems: ['gate'], storeSize: 1, load: { mode: 'new', connections: 16, ...client } },
+  { id: 'resume', title: 'new TLS connection per request with TLS 1.3 resumption (last ticket offered), one client certificate, 32 connections', unit: 'hs/s', tickets: true, load: { mode: 'new', connections: 32, ...client, resume: true } },
+  { id: 'nocert', title: 'no client certificate (the 400 path; the server closes), new connection per request, 32 connections', unit: 'hs/s', tickets: false, load: { mode: 'new', connections: 32 } },
+  { id: 'store1', title: 'gate, store of 1 SSL object, new connection per request (reused certificate), 32 connections', unit: 'hs/s', tickets: false, systems: ['gate'], storeSize: 1, load: { mode: 'new', connections: 32, ...client } },
   {
     id: 'store10k',
-    title: `gate, store of ${P.storeSize.toLocaleString('en')} SSL objects, handshakes on random SNIs, new connection per request, 16 connections`,
+    title: `gate, store of ${P.storeSize.toLocaleString('en')} SSL objects, handshakes on random SNIs, new connection per request, 32 connections`,
     unit: 'hs/s',
     tickets: false,
     systems: ['gate'],
     storeSize: P.storeSize,
-    load: { mode: 'new', connections: 16, ...client, servernames: Array.from({ length: P.storeSize - 1 }, (_, i) => `store-${i + 1}.bench.test`) },
+    load: { mode: 'new', connections: 32, ...client, servernames: Array.from({ length: P.storeSize - 1 }, (_, i) => `store-${i + 1}.bench.test`) },
   },
 ];
 const onlyScenarios = opt('only');

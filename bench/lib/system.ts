@@ -12,10 +12,12 @@ import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { pathToFileURL } from 'node:url';
 import { SLIDESHOW } from '../../examples/mtls-auth-app/httpbin.js';
 // The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
 // independent of the build, the types come from the source.
-const entry: string = '../../dist/index.js';
+// MTLS_GATE_DIST=<dir> runs another build (A/B comparisons of the gate).
+const entry: string = process.env.MTLS_GATE_DIST ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/index.js`).href : '../../dist/index.js';
 const { createRouter, createSslStore, mtlsGuard } = (await import(entry)) as typeof import('../../src/index.js');
 
 export interface SystemConfig {

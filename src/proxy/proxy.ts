@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import { EventEmitter } from 'node:events';
 import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledUpstream } from '../router/config.js';
@@ -25,18 +24,6 @@ export interface ProxyContext {
   pools: UpstreamPools;
   page: PagePreset;
   onError: ((info: ProxyErrorInfo, req: Req) => void) | undefined;
-}
-
-/** The abort signal handed to undici: an EventEmitter emitting 'abort' (undici accepts either). */
-class Aborter extends EventEmitter {
-  aborted = false;
-  reason: unknown;
-  abort(reason?: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
 }
 
 class SendTimeout extends Error {
@@ -113,90 +100,160 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
           : nodeHost(picked.node, upstream.scheme),
   });
 
-  // undici takes an EventEmitter as signal: much cheaper per request than an AbortController
-  // (whose abort() builds a DOMException), and nothing is allocated unless the request is aborted.
-  const abort = new Aborter();
-  let done = false;
+  // undici's dispatcher API with a handler of our own: no promise, no response body stream and no
+  // pipe per request (Pool.request builds all three); chunks go straight to `res`, with
+  // back-pressure through undici's pause/resume. The handler uses the callbacks undici's core
+  // calls itself (onConnect/onHeaders/...), so undici adds no wrapper object either.
+  const h = new ProxyHandler(req, res, ctx, picked.node.origin, req.method === 'HEAD', fail);
   // The client went away before the response finished: cancel the upstream request.
-  res.once('close', () => {
-    if (!done) abort.abort();
-  });
+  res.once('close', h.onClientClose);
 
   let body: Transform | undefined;
-  let sendTimer: NodeJS.Timeout | undefined;
   if (hasBody(req)) {
     const sendMs = upstream.timeout.send * 1000;
     const arm = () => {
-      clearTimeout(sendTimer);
-      sendTimer = setTimeout(() => abort.abort(new SendTimeout('upstream send timeout')), sendMs);
+      clearTimeout(h.sendTimer);
+      h.sendTimer = setTimeout(() => h.cancel(new SendTimeout('upstream send timeout')), sendMs);
     };
     arm();
     body = new Transform({
       transform(chunk, _enc, cb) { arm(); cb(null, chunk); },
       flush(cb) {
-        clearTimeout(sendTimer);
+        clearTimeout(h.sendTimer);
         cb();
       },
     });
-    pipeline(req, body, () => clearTimeout(sendTimer));
+    pipeline(req, body, () => clearTimeout(h.sendTimer));
   }
 
-  const method = req.method as Dispatcher.HttpMethod;
-  picked.pool
-    .request({
+  picked.pool.dispatch(
+    {
+      origin: picked.node.origin,
       path: upstream.pathPrefix + path,
-      method,
+      method: req.method as Dispatcher.HttpMethod,
       headers,
       body: body as unknown as import('node:stream').Readable | undefined,
-      signal: abort,
       headersTimeout: upstream.timeout.read * 1000,
       bodyTimeout: upstream.timeout.read * 1000,
-    })
-    .then(
-      (up) => {
-        clearTimeout(sendTimer);
-        if (res.destroyed) {
-          up.body.destroy();
-          return;
-        }
-        const r = res as ServerResponse;
-        r.writeHead(up.statusCode, downstreamResponseHeaders(up.headers));
-        if (method === 'HEAD') {
-          up.body.resume();
-          done = true;
-          r.end();
-          return;
-        }
-        // Plain pipe rather than stream.pipeline: on Node 20 pipeline allocates an AbortController
-        // per call and aborts it on completion (a DOMException per request), which showed as the
-        // largest single cost of the proxy path in a CPU profile.
-        const body = up.body;
-        let failed = false;
-        const broken = (err: unknown) => {
-          if (failed) return;
-          failed = true;
-          if (!abort.aborted) {
-            const c = classify(err);
-            ctx.onError?.({ status: c.status, kind: c.kind, upstream: picked.node.origin, error: err }, req);
-          }
-          // With an error, so HTTP/2 resets the stream with INTERNAL_ERROR rather than ending it cleanly.
-          res.destroy(err instanceof Error ? err : new Error('upstream failed'));
-        };
-        body.on('end', () => (done = true));
-        body.on('error', broken);
-        // Closed without end and without error: the upstream went away mid-body.
-        body.on('close', () => {
-          if (!body.readableEnded) broken(Object.assign(new Error('upstream closed mid-body'), { code: 'UND_ERR_SOCKET' }));
-        });
-        body.pipe(r);
-      },
-      (err: unknown) => {
-        clearTimeout(sendTimer);
-        done = true;
-        const reason = abort.aborted ? (abort.reason ?? err) : err;
-        if (abort.aborted && !(reason instanceof SendTimeout)) return; // the client left
-        const c = classify(reason);
-        fail(c.status, c.kind, reason);
-      },
-    );
+    },
+    h,
+  );
+}
+
+/** Upstream response headers as undici hands them (raw name/value buffers) to a header object. */
+function headersOf(raw: Buffer[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
+/** One proxied request: undici's dispatch handler, streaming the upstream response into `res`. */
+class ProxyHandler implements Dispatcher.DispatchHandler {
+  #abort: ((err?: Error) => void) | undefined;
+  /** Why the request was cancelled (the client left: undefined reason; a send timeout). */
+  #cancelled = false;
+  #reason: unknown;
+  #done = false;
+  /** The response was complete (onComplete): a later 'close' of `res` is the normal end. */
+  #completed = false;
+  #started = false;
+  #failed = false;
+  #resume: (() => void) | undefined;
+  sendTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly req: Req,
+    readonly res: Res,
+    readonly ctx: ProxyContext,
+    readonly origin: string,
+    readonly head: boolean,
+    readonly fail: (status: 502 | 503 | 504, kind: string, error: unknown) => void,
+  ) {}
+
+  /** Cancels the upstream request (now, or as soon as undici hands us its abort). */
+  cancel(reason?: unknown): void {
+    if (this.#cancelled || this.#completed) return;
+    this.#cancelled = true;
+    this.#reason = reason;
+    this.#abort?.(reason instanceof Error ? reason : undefined);
+  }
+
+  onClientClose = (): void => {
+    this.cancel();
+  };
+
+  #onDrain = (): void => {
+    this.#resume?.();
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#cancelled) abort(this.#reason instanceof Error ? this.#reason : undefined);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx (other than 101, which undici handles as an upgrade) is informational: wait for the answer.
+    if (statusCode < 200) return true;
+    clearTimeout(this.sendTimer);
+    const res = this.res;
+    if (res.destroyed) {
+      this.cancel();
+      return false;
+    }
+    this.#started = true;
+    (res as ServerResponse).writeHead(statusCode, downstreamResponseHeaders(headersOf(rawHeaders)));
+    this.#resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.head || this.res.destroyed) return true;
+    if ((this.res as ServerResponse).write(chunk)) return true;
+    // The client reads slower than the upstream sends: pause undici until `res` drains.
+    this.res.once('drain', this.#onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#done = true;
+    this.#completed = true;
+    clearTimeout(this.sendTimer);
+    if (!this.res.destroyed) (this.res as ServerResponse).end();
+  }
+
+  onError(err: Error): void {
+    clearTimeout(this.sendTimer);
+    if (this.#done || this.#failed) return;
+    this.#failed = true;
+    this.#done = true;
+    // undici may report a failure (e.g. the request body erroring because the client's HTTP/2
+    // stream was reset) before `res` emits 'close': wait a turn so that a client who left is
+    // seen as such, not as an upstream error.
+    if (this.#cancelled) this.#settle(err);
+    else setImmediate(() => this.#settle(err));
+  }
+
+  #settle(err: Error): void {
+    if (!this.#started) {
+      const reason = this.#cancelled ? (this.#reason ?? err) : err;
+      if (this.#cancelled && !(reason instanceof SendTimeout)) return; // the client left
+      const c = classify(reason);
+      this.fail(c.status, c.kind, reason);
+      return;
+    }
+    // The response had started: the upstream failed mid-body (or the client left).
+    if (!this.#cancelled) {
+      const c = classify(err);
+      this.ctx.onError?.({ status: c.status, kind: c.kind, upstream: this.origin, error: err }, this.req);
+    }
+    // With an error, so HTTP/2 resets the stream with INTERNAL_ERROR rather than ending it cleanly.
+    this.res.destroy(err instanceof Error ? err : new Error('upstream failed'));
+  }
 }
