@@ -1,5 +1,4 @@
 import { constants, randomBytes } from 'node:crypto';
-import https from 'node:https';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { Verifier, type VerifierStats } from '../verify/verifier.js';
@@ -33,7 +32,6 @@ export interface MtlsServerOptions {
   SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void;
   requestCert: true;
   rejectUnauthorized: false;
-  ALPNProtocols: string[];
   allowHTTP1: true;
   minVersion: tls.SecureVersion;
   secureOptions: number;
@@ -61,8 +59,7 @@ export interface SslStore {
    *
    * It also applies {@link ServerLimits} (handshake, headers, request and keep-alive timeouts,
    * header size, HTTP/2 streams) with safe defaults; `{ limits: false }` leaves the server's own
-   * settings. Call it before `listen()`. Attaching again only replaces the limits. A `node:https`
-   * server is made to offer only `http/1.1` in ALPN (it cannot speak the h2 `tlsOptions()` offers).
+   * settings. Call it before `listen()`. Attaching again only replaces the limits.
    * Throws {@link MtlsGateConfigError} for a bad option, before changing anything. Returns the server.
    *
    * @example
@@ -97,23 +94,6 @@ const internals = new WeakMap<SslStore, StoreInternals>();
 /** @internal The guard's access to a store. Throws for anything that is not a store. */
 export function storeInternals(store: unknown): StoreInternals | undefined {
   return typeof store === 'object' && store !== null ? internals.get(store as SslStore) : undefined;
-}
-
-/**
- * node:https speaks HTTP/1.1 only, but tlsOptions() offers h2 as well (for node:http2 servers): a
- * client that prefers h2 (curl, browsers) would negotiate it and get no answer. Node reads
- * `server.ALPNProtocols` (length-prefixed names) for every new connection.
- */
-function http1Only(server: https.Server): void {
-  const s = server as unknown as { ALPNProtocols?: Buffer };
-  const wire = s.ALPNProtocols;
-  if (!Buffer.isBuffer(wire)) return;
-  const kept: Buffer[] = [];
-  for (let i = 0; i < wire.length; i += 1 + wire[i]!) {
-    const name = wire.subarray(i + 1, i + 1 + wire[i]!);
-    if (name.toString('latin1') !== 'h2') kept.push(wire.subarray(i, i + 1 + wire[i]!));
-  }
-  s.ALPNProtocols = Buffer.concat(kept);
 }
 
 const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize']);
@@ -238,7 +218,8 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         requestCert: true,
         // Never fail the handshake on a missing or bad client certificate: the guard answers 400.
         rejectUnauthorized: false,
-        ALPNProtocols: ['h2', 'http/1.1'],
+        // No ALPNProtocols: node:http2 offers h2 (and http/1.1 with allowHTTP1), node:https offers
+        // http/1.1 only. A list here would make an https server offer an h2 it cannot speak.
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
         secureOptions: tickets ? 0 : constants.SSL_OP_NO_TICKET,
@@ -253,7 +234,6 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'server', `expected a TLS server (node:https, node:http2 secure, node:tls), received ${describe(server)}`);
       }
       if (limits) applyLimits(server, limits);
-      if (server instanceof https.Server) http1Only(server);
       if (!servers.has(server)) {
         servers.add(server);
         server.once('close', () => servers.delete(server));

@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { startExample, stopExample, curl, type Running } from './run.js';
 
 const examples = [
-  { name: 'express-app', host: 'express.example.test', protocols: [['--http1.1', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request']] },
+  {
+    name: 'express-app',
+    host: 'express.example.test',
+    protocols: [
+      ['--http1.1', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request'],
+      // curl offers h2 first; a node:https server must not accept an h2 it cannot speak.
+      ['--http2', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request'],
+    ],
+  },
   {
     name: 'koa-app',
     host: 'koa.example.test',

@@ -450,7 +450,7 @@ describe('a node:https server and clients that prefer HTTP/2', () => {
     assert.deepEqual(await answers(true), { alpn: 'http/1.1', curl: 'HTTP/1.1 200 OK' });
   });
 
-  test('a node:https server made from tlsOptions() answers curl without attach', { todo: 'bug: tlsOptions() offers h2 to node:https servers, which speak HTTP/1.1 only' }, async () => {
+  test('a node:https server made from tlsOptions() answers curl without attach', async () => {
     assert.deepEqual(await answers(false), { alpn: 'http/1.1', curl: 'HTTP/1.1 200 OK' });
   });
 });
