@@ -1,4 +1,4 @@
-// A one-off cross-check of the Node load generator's keep-alive figures with wrk 4.1 and the
+// A one-off cross-check of the Node load generator's keep-alive, handshake and 400-path figures with wrk 4.1 and the
 // client-certificate shim from ../shared/tools/wrk-clientcert (a tool, not a dependency: the
 // bench skips this step with a line when wrk or the built shim is missing).
 //   shim: cc -O2 -shared -fPIC -o /tmp/wrk-clientcert.so wrk-clientcert.c -ldl -lssl -lcrypto
@@ -22,7 +22,8 @@ export interface WrkResult {
   version: string;
   durationMs: number;
   warmupMs: number;
-  runs: Record<string, WrkRun>;
+  /** By mode (ka, new, nocert), then system. */
+  runs: Record<string, Record<string, WrkRun>>;
 }
 
 interface Server {
@@ -51,6 +52,8 @@ export async function wrkCrossCheck(o: {
   systems: string[];
   durationMs: number;
   warmupMs: number;
+  /** Which of ka, new, nocert to run. */
+  modes: string[];
   loadCore: number;
   start(system: string): Promise<Server>;
   files: { clientCert: string; clientKey: string };
@@ -64,51 +67,63 @@ export async function wrkCrossCheck(o: {
   if (!existsSync(shim)) return { skipped: `wrk cross-check skipped: no client-certificate shim at ${shim} (build it from ../shared/tools/wrk-clientcert, see bench/lib/wrk.ts)` };
   const version = (spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0]!.replace(/^wrk /, '').trim();
   const report = join(tmpdir(), `mtls-gate-bench-wrk-${process.pid}.jsonl`);
-  const runs: Record<string, WrkRun> = {};
-  for (const system of o.systems) {
-    const server = await o.start(system);
-    try {
-      const env = {
-        ...process.env,
-        LD_PRELOAD: shim,
-        BENCH_CLIENT_CERT: o.files.clientCert,
-        BENCH_CLIENT_KEY: o.files.clientKey,
-        BENCH_SNI: o.servername,
-        BENCH_SHIM_REPORT: report,
-      };
-      const url = `https://127.0.0.1:${server.port}/v1/json`;
-      const wrkRun = async (seconds: number) => {
-        const child = spawnPinned(o.loadCore, wrk, ['-t1', '-c50', `-d${seconds}s`, '--latency', '-H', `Host: ${o.servername}`, url], env);
-        let text = '';
-        child.stdout!.setEncoding('utf8');
-        child.stdout!.on('data', (d: string) => (text += d));
-        const pid = child.pid!;
-        let loadCpu = 0;
-        const t = setInterval(() => (loadCpu = Math.max(loadCpu, cpuSeconds(pid))), 250);
-        await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        clearInterval(t);
-        return { text, loadCpu };
-      };
-      rmSync(report, { force: true });
-      await wrkRun(Math.max(1, Math.round(o.warmupMs / 1000)));
-      const pids = server.pids();
-      const c0 = o.serverCpu(pids);
-      const t0 = performance.now();
-      const { text, loadCpu } = await wrkRun(Math.round(o.durationMs / 1000));
-      const dt = (performance.now() - t0) / 1000;
-      const cpu = o.serverCpu(pids) - c0;
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-      const p50 = ms(/\s50%\s+(\S+)/.exec(text)?.[1] ?? '');
-      const p99 = ms(/\s99%\s+(\S+)/.exec(text)?.[1] ?? '');
-      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1];
-      const errs = /Socket errors:.*/.exec(text)?.[0];
-      const shimLines = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n') : [];
-      const handshakes = shimLines.length ? JSON.parse(shimLines[shimLines.length - 1]!) : undefined;
-      if (non2xx) throw new Error(`wrk against ${system}: ${non2xx} non-2xx responses`);
-      runs[system] = { rps, p50, p99, cpuUs: (cpu * 1e6) / (rps * dt), serverCores: cpu / dt, loadCores: loadCpu / dt, handshakes };
-      o.log(`   ${system.padEnd(11)} wrk ${rps.toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  ${runs[system]!.cpuUs.toFixed(0)} µs CPU/resp  server ${(cpu / dt).toFixed(2)} cores  wrk ${(loadCpu / dt).toFixed(2)} cores${errs ? '  ' + errs : ''}  ${JSON.stringify(handshakes ?? {})}`);
-    } finally {
-      await server.stop();
+  const runs: Record<string, Record<string, WrkRun>> = {};
+  // ka: keep-alive with the certificate; new: a full handshake per request (Connection: close; the
+  // shim stops wrk's hidden resumption); nocert: the same without a certificate (the 400 path).
+  const modes = [
+    { id: 'ka', connections: 50, close: false, cert: true },
+    { id: 'new', connections: 32, close: true, cert: true },
+    { id: 'nocert', connections: 32, close: true, cert: false },
+  ].filter((m) => o.modes.includes(m.id));
+  for (const mode of modes) {
+    runs[mode.id] = {};
+    for (const system of o.systems) {
+      // A fresh server per run, as in the main scenarios.
+      const server = await o.start(system);
+      try {
+        const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: shim, BENCH_SNI: o.servername, BENCH_SHIM_REPORT: report };
+        if (mode.cert) {
+          env.BENCH_CLIENT_CERT = o.files.clientCert;
+          env.BENCH_CLIENT_KEY = o.files.clientKey;
+        }
+        const url = `https://127.0.0.1:${server.port}/v1/json`;
+        const args = ['-t1', `-c${mode.connections}`, '--latency', '-H', `Host: ${o.servername}`, ...(mode.close ? ['-H', 'Connection: close'] : []), url];
+        const wrkRun = async (seconds: number) => {
+          const child = spawnPinned(o.loadCore, wrk, [`-d${seconds}s`, ...args], env);
+          let text = '';
+          child.stdout!.setEncoding('utf8');
+          child.stdout!.on('data', (d: string) => (text += d));
+          const pid = child.pid!;
+          let loadCpu = 0;
+          const t = setInterval(() => (loadCpu = Math.max(loadCpu, cpuSeconds(pid))), 250);
+          await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+          clearInterval(t);
+          return { text, loadCpu };
+        };
+        rmSync(report, { force: true });
+        await wrkRun(Math.max(1, Math.round(o.warmupMs / 1000)));
+        rmSync(report, { force: true });
+        const pids = server.pids();
+        const c0 = o.serverCpu(pids);
+        const t0 = performance.now();
+        const { text, loadCpu } = await wrkRun(Math.round(o.durationMs / 1000));
+        const dt = (performance.now() - t0) / 1000;
+        const cpu = o.serverCpu(pids) - c0;
+        const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+        const p50 = ms(/\s50%\s+(\S+)/.exec(text)?.[1] ?? '');
+        const p99 = ms(/\s99%\s+(\S+)/.exec(text)?.[1] ?? '');
+        const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
+        const errs = /Socket errors:.*/.exec(text)?.[0];
+        const shimLines = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n') : [];
+        const handshakes = shimLines.length ? JSON.parse(shimLines[shimLines.length - 1]!) : undefined;
+        // Every answer must be the expected one: 200 with the certificate, 400 without.
+        if (mode.cert ? non2xx > 0 : !/Non-2xx/.test(text)) throw new Error(`wrk ${mode.id} against ${system}: unexpected statuses\n${text}`);
+        const r: WrkRun = { rps, p50, p99, cpuUs: (cpu * 1e6) / (rps * dt), serverCores: cpu / dt, loadCores: loadCpu / dt, handshakes };
+        runs[mode.id]![system] = r;
+        o.log(`   ${mode.id.padEnd(6)} ${system.padEnd(11)} wrk ${rps.toFixed(0).padStart(7)}/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  ${r.cpuUs.toFixed(0)} µs CPU/resp  server ${(cpu / dt).toFixed(2)} cores  wrk ${(loadCpu / dt).toFixed(2)} cores${errs ? '  ' + errs : ''}  ${handshakes ? `full ${handshakes.full_handshakes} resumed ${handshakes.resumed_handshakes} ${handshakes.protocol}` : ''}`);
+      } finally {
+        await server.stop();
+      }
     }
   }
   rmSync(report, { force: true });
