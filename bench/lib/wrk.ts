@@ -65,7 +65,7 @@ export async function wrkCrossCheck(o: {
   const shim = process.env.WRK_CLIENTCERT_SO ?? '/tmp/wrk-clientcert.so';
   if (!wrk) return { skipped: 'wrk cross-check skipped: wrk not installed (apt-get install wrk)' };
   if (!existsSync(shim)) return { skipped: `wrk cross-check skipped: no client-certificate shim at ${shim} (build it from ../shared/tools/wrk-clientcert, see bench/lib/wrk.ts)` };
-  const version = (spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0]!.replace(/^wrk /, '').trim();
+  const version = /wrk (\S+)/.exec(spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout || '')?.[1] ?? 'unknown';
   const report = join(tmpdir(), `mtls-gate-bench-wrk-${process.pid}.jsonl`);
   const runs: Record<string, Record<string, WrkRun>> = {};
   // ka: keep-alive with the certificate; new: a full handshake per request (Connection: close; the
