@@ -73,6 +73,24 @@ export interface SslEntry {
   readonly tls: { cert: string[]; key: string[]; ca: string | undefined };
 }
 
+// Objects of one tenant usually share one client CA bundle: compile it once. A CaSet is immutable,
+// so sharing it is safe; equal bundles then also share verdicts. Bounded, most recently used kept.
+const caSets = new Map<string, CaSet>();
+function sharedCaSet(pem: unknown): CaSet {
+  if (typeof pem === 'string') {
+    const hit = caSets.get(pem);
+    if (hit) {
+      caSets.delete(pem);
+      caSets.set(pem, hit);
+      return hit;
+    }
+  }
+  const set = compileCaSet(pem, 'client.ca');
+  caSets.set(pem as string, set);
+  if (caSets.size > 256) caSets.delete(caSets.keys().next().value as string);
+  return set;
+}
+
 const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'client', 'status', 'sslProtocols', 'labels', 'desc']);
 const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
 const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
@@ -216,7 +234,7 @@ export function compileSslObject(input: unknown): SslEntry {
     if (!isPlainObject(input.client)) throw invalid('client', `expected an object, received ${describe(input.client)}`);
     rejectUnknown(input.client, CLIENT_FIELDS, 'client.');
     if (input.client.ca === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, 'client.ca', 'is required when client is present');
-    const caSet = compileCaSet(input.client.ca, 'client.ca');
+    const caSet = sharedCaSet(input.client.ca);
     const depth = input.client.depth ?? 1;
     if (typeof depth !== 'number' || !Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) {
       throw invalid('client.depth', `expected an integer from 0 to ${MAX_DEPTH}, received ${describe(depth)}`);
