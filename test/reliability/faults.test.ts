@@ -23,6 +23,7 @@ import { createRouter, createSslStore, mtlsGuard, type ProxyErrorInfo, type Serv
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type Upstreams } from './fixtures/faults-load.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
+import { listen } from './lib/net.js';
 
 let pki: TestPki;
 let client: TestCert;
@@ -52,20 +53,14 @@ async function startGw(services: ServiceConfig[]): Promise<Gw> {
   const errors: Gw['errors'] = [];
   const router = createRouter({ services, onProxyError: (info, req) => errors.push({ url: req.url ?? '', info }) });
   const server = store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))));
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const listening = await listen(server);
   return {
-    port: (server.address() as AddressInfo).port,
+    port: listening.port,
     server,
     errors,
     connections: () => new Promise((r, j) => server.getConnections((e, n) => (e ? j(e) : r(n)))),
     close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await listening.close();
       await router.close();
     },
   };
