@@ -1,20 +1,20 @@
 // A/B of two builds of the gate on one scenario: alternating runs (A B B A ...), fresh server each
 // time, server CPU per response as the figure (steadier than req/s on a shared machine).
 //   npx tsc -p tsconfig.build.json --outDir bench/.ab/dist-a   (then change src, build into dist-b)
-//   node --import tsx bench/ab.ts bench/.ab/dist-a bench/.ab/dist-b [ka|new|nocert] [pairs]
+//   node --import tsx bench/ab.ts bench/.ab/dist-a bench/.ab/dist-b [ka|new|nocert|fleet|store<N>] [pairs]
 // bench/.ab/ is ignored by git; builds must sit inside the repository so they resolve node_modules.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
-import { benchPki, SERVERNAME } from './lib/pki.js';
+import { benchPki } from './lib/pki.js';
+import { devScenario } from './lib/dev-scenario.js';
 import { findNginx, startNginxUpstream } from './lib/nginx.js';
 import { cpuSeconds, firstLine, lines, machineCpuSeconds, median, run } from './lib/run.js';
 import type { LoadConfig } from './lib/loadgen.js';
-import type { SystemConfig } from './lib/system.js';
 
 const [a, b, scenario = 'ka', pairsArg = '4'] = process.argv.slice(2);
-if (!a || !b) throw new Error('usage: bench/ab.ts <dist-a> <dist-b> [ka|new|nocert] [pairs]');
+if (!a || !b) throw new Error('usage: bench/ab.ts <dist-a> <dist-b> [ka|new|nocert|fleet|store<N>] [pairs]');
 const pki = await benchPki(console.log);
 const nginx = findNginx(console.log);
 if (!('bin' in nginx)) throw new Error(nginx.skipped);
@@ -22,7 +22,8 @@ const up = await startNginxUpstream(nginx.bin, 1, Buffer.from(JSON.stringify(SLI
 const dir = join(tmpdir(), 'mtls-gate-bench', 'ab');
 mkdirSync(dir, { recursive: true });
 const cfgFile = join(dir, 'system.json');
-writeFileSync(cfgFile, JSON.stringify({ system: 'gate', ...pki.server, ca: pki.ca, servername: SERVERNAME, upstream: `http://127.0.0.1:${up.port}`, tickets: false } satisfies SystemConfig));
+const sc = devScenario(scenario, pki, 'gate', `http://127.0.0.1:${up.port}`);
+writeFileSync(cfgFile, JSON.stringify(sc.system));
 
 const out: Record<string, { cpuUs: number[]; rate: number[] }> = { [a]: { cpuUs: [], rate: [] }, [b]: { cpuUs: [], rate: [] } };
 for (let i = 0; i < Number(pairsArg); i++) {
@@ -30,7 +31,7 @@ for (let i = 0; i < Number(pairsArg); i++) {
     process.env.MTLS_GATE_DIST = resolve(dist);
     const server = run(0, ['bench/lib/system.ts', cfgFile]);
     const { port, pid } = JSON.parse(await firstLine(server));
-    const load: LoadConfig = { mode: scenario === 'ka' ? 'ka' : 'new', port, servername: SERVERNAME, path: '/v1/json', connections: scenario === 'ka' ? 50 : 32, warmupMs: 2000, durationMs: 4000, ...(scenario === 'nocert' ? {} : pki.client) };
+    const load: LoadConfig = sc.load(port, 4000);
     const loadFile = join(dir, 'load.json');
     writeFileSync(loadFile, JSON.stringify(load));
     const lg = run(1, ['bench/lib/loadgen.ts', loadFile]);

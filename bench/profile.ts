@@ -1,12 +1,13 @@
 // CPU profile of one system under one load (server on core 0 with --cpu-prof, load on core 1),
 // then the functions with the most self and inclusive time.
-//   npm run build && node --import tsx bench/profile.ts [gate|node-proxy|node-direct] [ka|new|nocert] [seconds]
+//   npm run build && node --import tsx bench/profile.ts [gate|node-proxy|node-direct] [ka|new|nocert|fleet|store<N>] [seconds]
 // Writes the .cpuprofile into $TMPDIR/mtls-gate-bench/profiles (open it in Chrome DevTools or speedscope).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
-import { benchPki, SERVERNAME } from './lib/pki.js';
+import { benchPki } from './lib/pki.js';
+import { devScenario } from './lib/dev-scenario.js';
 import { findNginx, startNginxUpstream } from './lib/nginx.js';
 import { firstLine, lastLine, run } from './lib/run.js';
 import type { SystemConfig } from './lib/system.js';
@@ -30,19 +31,11 @@ if ('bin' in nginx) {
 const dir = join(tmpdir(), 'mtls-gate-bench', 'profiles', `${system}-${scenario}-${Date.now()}`);
 mkdirSync(dir, { recursive: true });
 const cfgFile = join(dir, 'system.json');
-writeFileSync(cfgFile, JSON.stringify({ system: system as SystemConfig['system'], ...pki.server, ca: pki.ca, servername: SERVERNAME, upstream, tickets: false } satisfies SystemConfig));
+const sc = devScenario(scenario, pki, system as SystemConfig['system'], upstream);
+writeFileSync(cfgFile, JSON.stringify(sc.system));
 const server = run(0, ['bench/lib/system.ts', cfgFile], ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
 const { port } = JSON.parse(await firstLine(server));
-const load: LoadConfig = {
-  mode: scenario === 'ka' ? 'ka' : 'new',
-  port,
-  servername: SERVERNAME,
-  path: '/v1/json',
-  connections: scenario === 'ka' ? 50 : 32,
-  warmupMs: 2000,
-  durationMs: Number(secs) * 1000,
-  ...(scenario === 'nocert' ? {} : pki.client),
-};
+const load: LoadConfig = sc.load(port, Number(secs) * 1000);
 const loadFile = join(dir, 'load.json');
 writeFileSync(loadFile, JSON.stringify(load));
 const r = JSON.parse(await lastLine(run(1, ['bench/lib/loadgen.ts', loadFile])));

@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { x509 } from '../internal/x509.js';
 import { certificateVersion } from './der.js';
 import { readExtensions, type ExtensionFields } from './extensions.js';
@@ -130,9 +130,13 @@ export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Arra
   if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new Error('unreadable validity dates');
   return {
     der,
-    fp256: createHash('sha256').update(der).digest('hex'),
+    // Node has this digest already (collectSent asked for it); the hex form without colons is ours.
+    fp256: node.fingerprint256.replace(/:/g, '').toLowerCase(),
     node,
-    publicKey: node.publicKey,
+    // Made on first use: a leaf's own key is needed only for its JWK, which is read from the DER.
+    get publicKey() {
+      return node.publicKey;
+    },
     // Node 20 gives undefined, not '', for an empty Name (legal: RFC 5280 4.1.2.6).
     subject: node.subject ?? '',
     issuer: node.issuer ?? '',

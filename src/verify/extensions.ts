@@ -26,14 +26,14 @@ export interface ExtensionFields {
   san: { dns: string[]; email: string[]; ip: string[]; uri: string[] };
 }
 
-interface Tlv {
+export interface Tlv {
   tag: number;
   start: number;
   end: number;
 }
 
 /** Reads one tag-length-value inside [off, limit). DER only: definite, minimal lengths. */
-function tlv(der: Uint8Array, off: number, limit: number): Tlv {
+export function tlv(der: Uint8Array, off: number, limit: number): Tlv {
   if (off + 2 > limit) throw new Error('truncated DER');
   const tag = der[off]!;
   if ((tag & 0x1f) === 0x1f) throw new Error('high tag numbers are not used in certificates');
@@ -55,7 +55,7 @@ function tlv(der: Uint8Array, off: number, limit: number): Tlv {
 }
 
 /** The children of a constructed value. */
-function children(der: Uint8Array, parent: Tlv): Tlv[] {
+export function children(der: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
   for (let off = parent.start; off < parent.end; ) {
     const t = tlv(der, off, parent.end);
@@ -65,7 +65,7 @@ function children(der: Uint8Array, parent: Tlv): Tlv[] {
   return out;
 }
 
-function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
+export function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
   if (!t || t.tag !== tag) throw new Error(`malformed ${what}`);
   return t;
 }

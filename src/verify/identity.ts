@@ -1,5 +1,8 @@
 import { createHash, type JsonWebKey } from 'node:crypto';
 import type { ParsedCert, SubjectAltNames } from './cert.js';
+import { certificateJwk } from './jwk.js';
+
+const freezeJwk = (jwk: JsonWebKey | null) => (jwk ? Object.freeze(jwk) : null);
 
 /** A certificate as the application sees it: plain data, no library objects. */
 export interface CertificateInfo {
@@ -24,8 +27,11 @@ export interface ClientIdentity extends CertificateInfo {
   readonly san: Readonly<SubjectAltNames>;
   /** RFC 8705 certificate thumbprint: base64url SHA-256 of the DER, for `cnf` in bound tokens. */
   readonly x5tS256: string;
-  /** The certificate's public key as a JWK (RSA, EC and OKP alike, through node:crypto). */
-  readonly jwk: Readonly<JsonWebKey>;
+  /**
+   * The certificate's public key as a JWK (RSA, EC and OKP keys), or null for keys JWK cannot
+   * express (DSA, RSA-PSS), which are still verified and accepted.
+   */
+  readonly jwk: Readonly<JsonWebKey> | null;
   /** The intermediates the path went through, leaf's issuer first, and the trust anchor last. */
   readonly chain: readonly CertificateInfo[];
   /** Id of the SSL object whose `client.ca` verified the certificate. */
@@ -77,7 +83,7 @@ export function chainIdentity(path: readonly ParsedCert[], anchor: ParsedCert): 
       uri: Object.freeze([...leaf.san.uri]),
     }) as Readonly<SubjectAltNames>,
     x5tS256: Buffer.from(leaf.fp256, 'hex').toString('base64url'),
-    jwk: Object.freeze(leaf.publicKey.export({ format: 'jwk' })),
+    jwk: freezeJwk(certificateJwk(leaf.der, () => leaf.publicKey)),
     chain: Object.freeze([...path.slice(1), anchor].map(sharedInfo)),
   });
 }

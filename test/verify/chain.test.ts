@@ -171,15 +171,15 @@ describe('Verifier cache and identity', () => {
     assert.equal(id.fingerprint, createHash('sha1').update(der).digest('hex'));
     assert.equal(id.x5tS256, createHash('sha256').update(der).digest('base64url'));
     assert.equal(id.serialNumber, new X509Certificate(c.cert).serialNumber.toUpperCase());
-    assert.equal(id.jwk.kty, 'EC');
-    assert.equal(id.jwk.crv, 'P-256');
+    assert.equal(id.jwk?.kty, 'EC');
+    assert.equal(id.jwk?.crv, 'P-256');
     assert.deepEqual(id.san, { dns: ['alice.test'], email: ['alice@acme.test'], ip: ['10.0.0.1'], uri: ['spiffe://acme/alice'] });
     assert.equal(id.chain.length, 1);
     assert.equal(id.chain[0]!.subject, 'CN=mtls-gate test Root,O=mtls-gate');
     assert.ok(Object.isFrozen(id));
     const rsa = await pki.client('rsa');
     const r = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(rsa.cert));
-    assert.equal(r.ok && r.identity.jwk.kty, 'RSA');
+    assert.equal(r.ok && r.identity.jwk?.kty, 'RSA');
   });
 
   test('rfc2253 reverses RDN order and joins multi-valued RDNs with +', () => {
