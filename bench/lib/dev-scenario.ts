@@ -21,10 +21,10 @@ export function devScenario(
       servername: SERVERNAME,
       path: '/v1/json',
       connections: name === 'ka' ? 50 : 32,
-      warmupMs: 2000,
+      warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 2000),
       durationMs,
       ...(name === 'nocert' ? {} : pki.client),
-      ...(name === 'fleet' ? { fleetFile: pki.fleetFile } : {}),
+      ...(name === 'fleet' ? { fleetFile: pki.fleetFile, fleetWarmupFile: pki.fleetWarmupFile } : {}),
       ...(storeSize && storeSize > 1 ? { servernames: Array.from({ length: storeSize - 1 }, (_, i) => `store-${i + 1}.bench.test`) } : {}),
     }),
   };

@@ -10,7 +10,9 @@
 //        `resume` offers the last TLS session ticket the connection slot received (TLS 1.3
 //        resumption); otherwise every handshake is full. `fleet` presents each of those client
 //        certificates once, in order (a fleet of devices, the verification cache cold for each);
-//        the run ends when the fleet is used up or the time is over. Warm-up uses `cert`.
+//        the run ends when the fleet is used up or the time is over. Warm-up uses `cert`, or the
+//        distinct certificates of `fleetWarmupFile` (so that the code a new certificate runs is
+//        warm, as on a server that has seen devices before, while every measured one is new).
 // Without `cert` the client sends no certificate (the 400 path).
 //
 // Prints a line `{"measuring":true}` when the warm-up ends, then one JSON line:
@@ -33,6 +35,8 @@ export interface LoadConfig {
   servernames?: string[];
   /** A file with a JSON array of { cert, key }: each used once, in new mode. */
   fleetFile?: string;
+  /** Other certificates, in the same form, cycled through during the warm-up of a fleet run. */
+  fleetWarmupFile?: string;
 }
 
 const arg = process.argv[2]!;
@@ -42,8 +46,11 @@ const cfg = JSON.parse(arg.startsWith('{') ? arg : readFileSync(arg, 'utf8')) as
 // client more than the handshake itself.
 const contextOf = (id: { cert?: string; key?: string }) => tls.createSecureContext(id.cert ? { cert: id.cert, key: id.key } : {});
 const ownContext = contextOf(cfg);
-const fleet = cfg.fleetFile ? (JSON.parse(readFileSync(cfg.fleetFile, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined;
+const contextsIn = (file: string | undefined) => (file ? (JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined);
+const fleet = contextsIn(cfg.fleetFile);
+const fleetWarmup = contextsIn(cfg.fleetWarmupFile);
 let fleetNext = 0;
+let warmupNext = 0;
 let activeSlots = 0;
 const requestFor = (host: string) => Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
 const request = requestFor(cfg.servername);
@@ -134,6 +141,8 @@ function slot(): void {
       }
       context = fleet[fleetNext++]!;
       fromFleet = true;
+    } else if (fleetWarmup && !measuring) {
+      context = fleetWarmup[warmupNext++ % fleetWarmup.length]!;
     }
     const [servername, request] = target();
     const sentAt = performance.now();

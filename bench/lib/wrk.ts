@@ -22,6 +22,7 @@ export interface WrkResult {
   version: string;
   durationMs: number;
   warmupMs: number;
+  handshakeWarmupMs: number;
   /** By mode (ka, new, nocert), then system. */
   runs: Record<string, Record<string, WrkRun>>;
 }
@@ -52,6 +53,8 @@ export async function wrkCrossCheck(o: {
   systems: string[];
   durationMs: number;
   warmupMs: number;
+  /** Warm-up of the handshake modes (new, nocert). */
+  handshakeWarmupMs: number;
   /** Which of ka, new, nocert to run. */
   modes: string[];
   loadCore: number;
@@ -101,7 +104,7 @@ export async function wrkCrossCheck(o: {
           return { text, loadCpu };
         };
         rmSync(report, { force: true });
-        await wrkRun(Math.max(1, Math.round(o.warmupMs / 1000)));
+        await wrkRun(Math.max(1, Math.round((mode.id === 'ka' ? o.warmupMs : o.handshakeWarmupMs) / 1000)));
         rmSync(report, { force: true });
         const pids = server.pids();
         const c0 = o.serverCpu(pids);
@@ -127,5 +130,5 @@ export async function wrkCrossCheck(o: {
     }
   }
   rmSync(report, { force: true });
-  return { version, durationMs: o.durationMs, warmupMs: o.warmupMs, runs };
+  return { version, durationMs: o.durationMs, warmupMs: o.warmupMs, handshakeWarmupMs: o.handshakeWarmupMs, runs };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MtlsGateConfigError, ErrorCodes } from '../errors.js';
 import { KU_KEY_CERT_SIGN, parseCert, pemBlocks, readExtensionsThoroughly, type ParsedCert } from './cert.js';
 
@@ -59,9 +59,9 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     if (list) list.push(a);
     else bySubject.set(a.subject, [a]);
   }
-  const key = createHash('sha256')
-    .update(anchors.map((a) => a.fp256).sort().join(','))
-    .digest('hex');
+  // One-shot digests (crypto.hash) everywhere a native object would otherwise wait for a GC: see
+  // `retained` in ssl/object.ts for what late native frees cost a large store.
+  const key = hash('sha256', anchors.map((a) => a.fp256).sort().join(','), 'hex');
   return {
     key,
     anchors,

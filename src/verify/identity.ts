@@ -1,4 +1,4 @@
-import { createHash, type JsonWebKey } from 'node:crypto';
+import { hash, type JsonWebKey } from 'node:crypto';
 import type { ParsedCert, SubjectAltNames } from './cert.js';
 import { certificateJwk } from './jwk.js';
 
@@ -54,7 +54,7 @@ export function certificateInfo(c: ParsedCert): CertificateInfo {
     issuer: rfc2253(c.issuer),
     serialNumber: c.node.serialNumber.toUpperCase(),
     fingerprint256: c.fp256,
-    fingerprint: createHash('sha1').update(c.der).digest('hex'),
+    fingerprint: hash('sha1', c.der, 'hex'),
     notBefore: new Date(c.notBefore),
     notAfter: new Date(c.notAfter),
     pem: c.node.toString(),
