@@ -15,9 +15,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import { Pool, Client } from 'undici';
-import { createSslStore, mtlsGuard, createRouter, type ServiceConfig, type ProxyErrorInfo, type Router } from '../../src/index.js';
+import { type ServiceConfig } from '../../src/index.js';
 import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
-import { request1, request2 } from '../helpers.js';
+import { request1, request2, startGateway, type Gateway } from '../helpers.js';
 import type { ChildMessage, GatewayConfig, ParentMessage } from './fixtures/gateway.js';
 
 const MiB = 1024 * 1024;
@@ -25,38 +25,6 @@ const FAST = { connect: 1, send: 1, read: 0.5 };
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-interface Gateway {
-  port: number;
-  router: Router;
-  errors: { url: string; info: ProxyErrorInfo }[];
-  close(): Promise<void>;
-}
-
-async function startGateway(pki: TestPki, services: ServiceConfig[]): Promise<Gateway> {
-  const store = createSslStore();
-  store.set({ id: 'gw', cert: pki.server.chain, key: pki.server.key, snis: ['gw.test'], client: { ca: pki.root.cert } });
-  const guard = mtlsGuard({ store });
-  const errors: Gateway['errors'] = [];
-  const router = createRouter({ services, onProxyError: (info, req) => errors.push({ url: req.url ?? '', info }) });
-  const server = store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))));
-  const sockets = new Set<Socket>();
-  server.on('secureConnection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    router,
-    errors,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-      await router.close();
-    },
-  };
-}
 
 interface Upstream {
   port: number;

@@ -19,11 +19,12 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRouter, createSslStore, mtlsGuard, type ProxyErrorInfo, type ServiceConfig } from '../../src/index.js';
+import { createSslStore, mtlsGuard, type ServiceConfig } from '../../src/index.js';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type Upstreams } from './fixtures/faults-load.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
 import { listen } from './lib/net.js';
+import { startGateway, type Gateway } from '../helpers.js';
 
 let pki: TestPki;
 let client: TestCert;
@@ -37,34 +38,8 @@ const tlsClient = (c: TestCert) => ({ cert: c.chain, key: c.key, servername: 'gw
 const activeHandles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
 const listenerCounts = (e: NodeJS.EventEmitter) => Object.fromEntries(e.eventNames().map((n) => [String(n), e.listenerCount(n)]));
 
-interface Gw {
-  port: number;
-  server: http2.Http2SecureServer;
-  errors: { url: string; info: ProxyErrorInfo }[];
-  connections(): Promise<number>;
-  close(): Promise<void>;
-}
-
-/** store + guard + router on an HTTP/2 server (HTTP/1.1 fallback), attached with the default limits. */
-async function startGw(services: ServiceConfig[]): Promise<Gw> {
-  const store = createSslStore();
-  store.set({ id: 'gw', cert: pki.server.chain, key: pki.server.key, snis: ['gw.test'], client: { ca: pki.root.cert } });
-  const guard = mtlsGuard({ store });
-  const errors: Gw['errors'] = [];
-  const router = createRouter({ services, onProxyError: (info, req) => errors.push({ url: req.url ?? '', info }) });
-  const server = store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))));
-  const listening = await listen(server);
-  return {
-    port: listening.port,
-    server,
-    errors,
-    connections: () => new Promise((r, j) => server.getConnections((e, n) => (e ? j(e) : r(n)))),
-    close: async () => {
-      await listening.close();
-      await router.close();
-    },
-  };
-}
+/** The shared gateway (test/helpers.ts) on this file's PKI. */
+const startGw = (services: ServiceConfig[]): Promise<Gateway> => startGateway(pki, services);
 
 /** A raw TCP upstream: `onRequest` gets the socket once a request head has arrived. */
 async function rawUpstream(onRequest: (s: Socket) => void, onAccept?: (s: Socket) => void): Promise<{ port: number; open: () => number; close(): Promise<void> }> {
@@ -152,7 +127,7 @@ const all = [{ name: 'all', path: '/', pathType: 'prefix' as const }];
 const FAST = { connect: 1, send: 1, read: 0.5 };
 
 describe('upstreams that truncate, garble or stall', () => {
-  let gw: Gw;
+  let gw: Gateway;
   const ups: { close(): Promise<void> }[] = [];
   const cases: Record<string, (s: Socket) => void> = {
     // Content-Length longer than what is sent; the FIN follows in the same breath.
@@ -260,7 +235,7 @@ describe('upstreams that truncate, garble or stall', () => {
 });
 
 describe('clients that go away at every stage', () => {
-  let gw: Gw;
+  let gw: Gateway;
   let up: http.Server;
   const upstreamOpen = new Set<Socket>();
   let requestsSeen = 0;

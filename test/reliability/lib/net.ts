@@ -14,28 +14,9 @@ export function damageSignature(certPem: string): string {
   return pem(der);
 }
 
-export interface Listening {
-  port: number;
-  close(): Promise<void>;
-}
+import { listen, type Listening } from '../../helpers.js';
 
-/** Listens on 127.0.0.1:0; close() destroys open connections first. */
-export async function listen(server: http.Server | http2.Http2SecureServer | tls.Server): Promise<Listening> {
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
+export { listen, type Listening };
 
 export interface EchoSeen {
   url: string;
