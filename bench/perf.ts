@@ -15,6 +15,11 @@ import { firstLine, lines, run } from './lib/run.js';
 import type { SystemConfig } from './lib/system.js';
 
 const [system = 'gate', scenario = 'fleet', secs = '4'] = process.argv.slice(2);
+try {
+  execFileSync('perf', ['--version'], { stdio: 'ignore' });
+} catch {
+  throw new Error('bench/perf.ts needs Linux perf: apt-get install -y linux-perf');
+}
 const pki = await benchPki(console.log);
 const nginx = findNginx(console.log);
 if (!('bin' in nginx)) throw new Error(nginx.skipped);
