@@ -8,27 +8,38 @@ import type { CompiledUpstream } from '../router/config.js';
 export class UpstreamPools {
   readonly #pools = new Map<string, Pool>();
   readonly #counters = new Map<string, number>();
+  /** Per compiled upstream (immutable): total weight and each node's pool key, made once instead of per request. */
+  readonly #plans = new WeakMap<CompiledUpstream, { total: number; keys: string[] }>();
 
   /** The pool for the next node of `u` (weighted round robin), or undefined when no node has weight. */
   pick(u: CompiledUpstream): { pool: Pool; node: CompiledUpstream['nodes'][number] } | undefined {
-    const total = u.nodes.reduce((n, x) => n + x.weight, 0);
+    let plan = this.#plans.get(u);
+    if (!plan) {
+      plan = {
+        total: u.nodes.reduce((n, x) => n + x.weight, 0),
+        keys: u.nodes.map((n) => `${n.origin}|${u.tls.verify}|${u.tls.ca ?? ''}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`),
+      };
+      this.#plans.set(u, plan);
+    }
+    const total = plan.total;
     if (total === 0) return undefined;
     const count = this.#counters.get(u.key) ?? 0;
     this.#counters.set(u.key, (count + 1) % total);
     let slot = count % total;
-    let node = u.nodes[0]!;
-    for (const n of u.nodes) {
-      if (slot < n.weight) {
-        node = n;
+    let at = 0;
+    for (let i = 0; i < u.nodes.length; i++) {
+      const weight = u.nodes[i]!.weight;
+      if (slot < weight) {
+        at = i;
         break;
       }
-      slot -= n.weight;
+      slot -= weight;
     }
-    return { pool: this.#pool(u, node), node };
+    const node = u.nodes[at]!;
+    return { pool: this.#pool(plan.keys[at]!, u, node), node };
   }
 
-  #pool(u: CompiledUpstream, node: CompiledUpstream['nodes'][number]): Pool {
-    const key = `${node.origin}|${u.tls.verify}|${u.tls.ca ?? ''}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`;
+  #pool(key: string, u: CompiledUpstream, node: CompiledUpstream['nodes'][number]): Pool {
     let pool = this.#pools.get(key);
     if (!pool) {
       const sni = u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host;

@@ -189,3 +189,55 @@ describe('configuration errors', () => {
     assert.throws(() => createRouter({ services: [], colour: 1 } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'colour' });
   });
 });
+
+describe('weighted round robin over upstream nodes', () => {
+  const servers: http.Server[] = [];
+  const router = createRouter({ services: [] });
+  let port = 0;
+  before(async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = http.createServer((_req, res) => res.end(String(i)));
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      servers.push(s);
+      ports.push((s.address() as AddressInfo).port);
+    }
+    router.update([
+      {
+        name: 'weighted',
+        pathPrefix: '/w',
+        upstream: { nodes: [{ host: '127.0.0.1', port: ports[0]!, weight: 2 }, { host: '127.0.0.1', port: ports[1]!, weight: 0 }, { host: '127.0.0.1', port: ports[2]!, weight: 1 }] },
+        routes: [{ name: 'any', path: '/', pathType: 'prefix' }],
+      },
+      { name: 'drained', pathPrefix: '/d', upstream: { nodes: [{ host: '127.0.0.1', port: ports[0]!, weight: 0 }] }, routes: [{ name: 'any', path: '/', pathType: 'prefix' }] },
+    ]);
+    const front = http.createServer((req, res) => router(req, res));
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    servers.push(front);
+    port = (front.address() as AddressInfo).port;
+  });
+  after(async () => {
+    for (const s of servers) s.close();
+    await router.close();
+  });
+  const get = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  test('weights 2 / 0 / 1: the sequence repeats 0 0 2, a weight-0 node gets nothing', async () => {
+    const order: string[] = [];
+    for (let i = 0; i < 12; i++) order.push((await get(`/w/${i}`)).body);
+    assert.deepEqual(order, ['0', '0', '2', '0', '0', '2', '0', '0', '2', '0', '0', '2']);
+  });
+  test('every node at weight 0: 503, nothing forwarded', async () => {
+    const r = await get('/d/x');
+    assert.equal(r.status, 503);
+  });
+});
