@@ -44,6 +44,8 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     let c: ParsedCert;
     try {
       c = parseCert(der, readExtensionsThoroughly);
+      // parseCert makes the public key on first use; an anchor's key must decode now, at config time.
+      void c.publicKey;
     } catch (err) {
       throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, `${field}[${i}]`, 'certificate cannot be parsed', err);
     }

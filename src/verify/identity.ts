@@ -28,8 +28,9 @@ export interface ClientIdentity extends CertificateInfo {
   /** RFC 8705 certificate thumbprint: base64url SHA-256 of the DER, for `cnf` in bound tokens. */
   readonly x5tS256: string;
   /**
-   * The certificate's public key as a JWK (RSA, EC and OKP keys), or null for keys JWK cannot
-   * express (DSA, RSA-PSS), which are still verified and accepted.
+   * The certificate's public key as a JWK (RSA, EC and OKP keys), or null for keys node:crypto
+   * cannot export as JWK (DSA, RSA-PSS, curves without a JWK name such as brainpool); those
+   * clients are still verified and accepted.
    */
   readonly jwk: Readonly<JsonWebKey> | null;
   /** The intermediates the path went through, leaf's issuer first, and the trust anchor last. */

@@ -112,3 +112,97 @@ test('keys JWK cannot express give jwk null, and the client is still verified', 
     await server.close();
   }
 });
+
+// Hand-built certificates around one SubjectPublicKeyInfo each: the reader only parses, so no
+// signature is needed. Whatever node:crypto makes of the key (a JWK, or an error: null) is what the
+// identity must show.
+const len = (n: number) => (n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff]);
+const tlvOf = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag, ...len(body.length)]), body]);
+const seq = (...xs: Buffer[]) => tlvOf(0x30, Buffer.concat(xs));
+const int = (hex: string) => tlvOf(0x02, Buffer.from(hex, 'hex'));
+const bits = (b: Buffer) => tlvOf(0x03, Buffer.concat([Buffer.from([0]), b]));
+const NULL = tlvOf(0x05, Buffer.alloc(0));
+function oid(dotted: string): Buffer {
+  const [a, b, ...rest] = dotted.split('.').map(Number);
+  const out = [a! * 40 + b!];
+  for (const arc of rest) {
+    const bytes = [arc & 0x7f];
+    for (let v = arc >> 7; v > 0; v >>= 7) bytes.unshift((v & 0x7f) | 0x80);
+    out.push(...bytes);
+  }
+  return tlvOf(0x06, Buffer.from(out));
+}
+function certAround(spki: Buffer): Buffer {
+  const name = seq(tlvOf(0x31, seq(oid('2.5.4.3'), tlvOf(0x0c, Buffer.from('jwk')))));
+  const time = tlvOf(0x17, Buffer.from('260101000000Z'));
+  const alg = seq(oid('1.2.840.10045.4.3.2'));
+  return seq(seq(tlvOf(0xa0, int('02')), int('01'), alg, name, seq(time, time), name, spki), alg, bits(Buffer.alloc(8)));
+}
+const EC = (curve: string, point: Buffer) => seq(seq(oid('1.2.840.10045.2.1'), oid(curve)), bits(point));
+const P256 = '1.2.840.10045.3.1.7';
+
+test('hand-built keys: the reader gives node:crypto’s answer, malformed keys give null', async () => {
+  const { createPublicKey, generateKeyPairSync } = await import('node:crypto');
+  // A valid P-256 key whose x coordinate starts with a zero byte (1 in 256 keys).
+  let zeroX: Buffer | undefined;
+  for (let i = 0; i < 20_000 && !zeroX; i++) {
+    const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+    if (spki[spki.length - 64] === 0) zeroX = spki;
+  }
+  assert.ok(zeroX, 'no key with a leading zero in x');
+  const point = zeroX.subarray(zeroX.length - 65);
+  const offCurve = Buffer.from(point);
+  offCurve[64]! ^= 1;
+  const p256 = Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex');
+  const rsaN = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }).n!;
+  const nHex = Buffer.from(rsaN, 'base64url').toString('hex');
+  const rsa = (n: string, e: string) => seq(seq(oid('1.2.840.113549.1.1.1'), NULL), bits(seq(int(n), int(e))));
+  const okp = (curve: string, key: Buffer, params: Buffer[] = []) => seq(seq(oid(curve), ...params), bits(key));
+
+  const cases: [string, Buffer, boolean][] = [
+    // [label, SubjectPublicKeyInfo, read by the DER reader (node:crypto not asked)]
+    ['P-256, x with a leading zero byte', zeroX, true],
+    ['P-256 point off the curve', EC(P256, offCurve), false],
+    ['P-256 x = p', EC(P256, Buffer.concat([Buffer.from([4]), p256, point.subarray(33)])), false],
+    ['P-256 all-zero point', EC(P256, Buffer.concat([Buffer.from([4]), Buffer.alloc(64)])), false],
+    ['P-256 point one byte short', EC(P256, point.subarray(0, 64)), false],
+    ['P-384 curve, P-256-sized point', EC('1.3.132.0.34', point), false],
+    ['RSA, n with a leading 00 (minimal DER)', rsa(`00${nHex}`, '010001'), true],
+    ['RSA, n with extra leading zeros (OpenSSL reads them too)', rsa(`0000${nHex}`, '010001'), true],
+    ['RSA, n = 0', rsa('00', '010001'), false],
+    ['RSA, e = 0', rsa(`00${nHex}`, '00'), false],
+    ['RSA, negative n', rsa(`80${nHex}`, '010001'), false],
+    ['Ed25519, 32 bytes', okp('1.3.101.112', Buffer.alloc(32, 7)), true],
+    ['Ed25519, 33 bytes', okp('1.3.101.112', Buffer.alloc(33, 7)), false],
+    ['Ed25519, 1 byte', okp('1.3.101.112', Buffer.alloc(1, 7)), false],
+    ['Ed25519 with NULL parameters', okp('1.3.101.112', Buffer.alloc(32, 7), [NULL]), false],
+    ['Ed448, 32 bytes', okp('1.3.101.113', Buffer.alloc(32, 7)), false],
+  ];
+  for (const [label, spki, fast] of cases) {
+    let expected: unknown = null;
+    try {
+      expected = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    } catch {
+      // node:crypto cannot read or export this key: null
+    }
+    let asked = false;
+    const got = certificateJwk(certAround(spki), () => {
+      asked = true;
+      return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    });
+    assert.equal(JSON.stringify(got), JSON.stringify(expected), label);
+    if (fast) assert.equal(asked, false, `${label}: read from the DER`);
+    else if (got !== null) assert.equal(asked, true, `${label}: left to node:crypto`);
+  }
+});
+
+test('a client CA whose public key cannot be decoded is refused when configured (PEM_INVALID), not at the first client', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { ErrorCodes } = await import('../../src/errors.js');
+  const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+  const point = Buffer.from(spki.subarray(spki.length - 65));
+  point[64]! ^= 1; // off the curve
+  const der = certAround(EC(P256, point));
+  const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  assert.throws(() => compileCaSet(pem, 'client.ca'), (e: Error & { code?: string; field?: string }) => e.code === ErrorCodes.PEM_INVALID && e.field === 'client.ca[0]');
+});
