@@ -251,22 +251,38 @@ const serverInfo: Record<string, Record<string, number>> = {};
 const checks: string[] = [];
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d }) : '-');
 
+// Scenarios run one after the other, their systems alternating. The store scenarios (one system
+// each) alternate with each other instead, window by window, so that a drift of the machine does
+// not fall between the 1-object and the 10,000-object windows.
+const groups: Scenario[][] = [];
 for (const sc of scenarios) {
   if (onlyScenarios && !onlyScenarios.includes(sc.id)) continue;
-  const order = (sc.systems ?? systems).filter((s) => systems.includes(s));
-  if (order.length === 0) continue;
-  results[sc.id] = Object.fromEntries(order.map((s) => [s, []]));
-  log(`\n== ${sc.id}: ${sc.title}`);
-  // The store scenarios keep one server across repetitions (building 10,000 objects takes a while).
-  const keep = sc.storeSize !== undefined ? await startServer('gate', sc) : undefined;
-  if (keep) {
-    serverInfo[sc.id] = { ...keep.info, rssRestMb: rssOf(keep.pids()) };
-    if (keep.info.storeBuildMs) log(`   store of ${sc.storeSize} objects built in ${fmt(keep.info.storeBuildMs / 1000, 1)} s, SNI lookup ${fmt(keep.info.sniLookupNs!, 0)} ns, RSS at rest ${fmt(rssOf(keep.pids()))} MB`);
+  const last = groups.at(-1);
+  if (sc.storeSize !== undefined && last?.[0]?.storeSize !== undefined) last.push(sc);
+  else groups.push([sc]);
+}
+for (const group of groups) {
+  const units: { sc: Scenario; system: System; keep: Server | undefined }[] = [];
+  for (const sc of group) {
+    const order = (sc.systems ?? systems).filter((s) => systems.includes(s));
+    if (order.length === 0) continue;
+    results[sc.id] = Object.fromEntries(order.map((s) => [s, []]));
+    log(`\n== ${sc.id}: ${sc.title}`);
+    // The store scenarios keep one server across repetitions (building 10,000 objects takes a while).
+    const keep = sc.storeSize !== undefined ? await startServer('gate', sc) : undefined;
+    if (keep) {
+      serverInfo[sc.id] = { ...keep.info, rssRestMb: rssOf(keep.pids()) };
+      if (keep.info.storeBuildMs) log(`   store of ${sc.storeSize} objects built in ${fmt(keep.info.storeBuildMs / 1000, 1)} s, SNI lookup ${fmt(keep.info.sniLookupNs!, 0)} ns, RSS at rest ${fmt(rssOf(keep.pids()))} MB`);
+    }
+    for (const system of order) units.push({ sc, system, keep });
   }
+  if (units.length === 0) continue;
+  const tag = group.length > 1;
+  if (tag) log(`   (${group.map((g) => g.id).join(' and ')} alternate, one window each in turn)`);
   // The fleet's window is short (2,000 handshakes, ~4 s), so it gets more repetitions.
-  const reps = sc.id === 'fleet' && !quick ? Math.max(P.reps, 5) : P.reps;
+  const reps = group[0]!.id === 'fleet' && !quick ? Math.max(P.reps, 5) : P.reps;
   for (let rep = 0; rep < reps; rep++) {
-    for (const system of rep % 2 ? [...order].reverse() : order) {
+    for (const { sc, system, keep } of rep % 2 ? [...units].reverse() : units) {
       // Other people's processes share this machine: a window where they used more than
       // FOREIGN_LIMIT cores is run once more (fresh server), and the quieter of the two is kept.
       let best: Run | undefined;
@@ -284,7 +300,7 @@ for (const sc of scenarios) {
           const r = await measure(server, sc);
           const extra = sc.load.resume ? `  full ${r.full} resumed ${r.resumed}` : '';
           log(
-            `   ${system.padEnd(11)} ${fmt(r.rate).padStart(7)} ${sc.unit}  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${fmt(r.cpuUs)} µs CPU/resp  server ${fmt(r.serverCores, 2)} cores  load ${fmt(r.loadCores, 2)}  foreign ${fmt(r.foreignCores, 2)}  RSS ${fmt(r.rssRestMb)}→${fmt(r.rssLoadMb)} MB  ${JSON.stringify(r.statuses)}${r.errors ? ` errors ${r.errors}` : ''}${extra}${r.foreignCores > FOREIGN_LIMIT ? (attempt + 1 < P.attempts ? '  (busy machine: again)' : '  (busy machine)') : ''}`,
+            `   ${(tag ? `${sc.id} ${system}` : system).padEnd(tag ? 16 : 11)} ${fmt(r.rate).padStart(7)} ${sc.unit}  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${fmt(r.cpuUs)} µs CPU/resp  server ${fmt(r.serverCores, 2)} cores  load ${fmt(r.loadCores, 2)}  foreign ${fmt(r.foreignCores, 2)}  RSS ${fmt(r.rssRestMb)}→${fmt(r.rssLoadMb)} MB  ${JSON.stringify(r.statuses)}${r.errors ? ` errors ${r.errors}` : ''}${extra}${r.foreignCores > FOREIGN_LIMIT ? (attempt + 1 < P.attempts ? '  (busy machine: again)' : '  (busy machine)') : ''}`,
           );
           if (!best || r.foreignCores < best.foreignCores) best = r;
         } finally {
@@ -294,7 +310,7 @@ for (const sc of scenarios) {
       results[sc.id]![system]!.push(best!);
     }
   }
-  if (keep) await keep.stop();
+  for (const { keep } of units) if (keep) await keep.stop();
 }
 
 // --- micro figures --------------------------------------------------------------------------
