@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
-import { churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type LoadResult, type Upstreams } from './fixtures/faults-load.js';
+import { assertNoResidue, churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type LoadResult, type Upstreams } from './fixtures/faults-load.js';
 import type { GatewayStats } from './fixtures/faults-gateway.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
 
@@ -98,13 +98,7 @@ describe('soak: reloads and 10,000 SSL objects under 20,000 requests', { skip: S
     assert.equal(counts.bulkAdded, BULK);
     assert.equal(counts.bulkRemoved, BULK);
     assert.deepEqual([...new Set(bulkProbes)], [200]);
-    assert.deepEqual(final.proxyErrors, {});
-    assert.deepEqual(Object.keys(final.rejects).filter((k) => k !== 'untrusted'), []);
-    assert.equal(final.connections, 0);
-    assert.equal(final.storeSize, 1);
-    assert.ok(final.handles <= baseline.handles, `active handles ${baseline.handles} -> ${final.handles}`);
-    assert.deepEqual(final.serverListeners, baseline.serverListeners);
-    assert.ok(final.heapUsed - baseline.heapUsed < 16 * 1024 * 1024, `heap grew ${mb(final.heapUsed - baseline.heapUsed)}`);
+    assertNoResidue(baseline, final, 16 * 1024 * 1024);
     // No upward trend once the bulk objects are gone: the last round's heap is not above the second's by more than 4 MB.
     if (heaps.length >= 3) assert.ok(heaps[heaps.length - 1]! - heaps[1]! < 4 * 1024 * 1024, `heap trend: ${heaps.map(mb).join(', ')}`);
   });
