@@ -1,8 +1,20 @@
-// A/B of two builds of the gate on one scenario: alternating runs (A B B A ...), fresh server each
-// time, server CPU per response as the figure (steadier than req/s on a shared machine).
-//   npx tsc -p tsconfig.build.json --outDir bench/.ab/dist-a   (then change src, build into dist-b)
-//   node --import tsx bench/ab.ts bench/.ab/dist-a bench/.ab/dist-b [ka|new|nocert|fleet|store<N>] [pairs]
-// bench/.ab/ is ignored by git; builds must sit inside the repository so they resolve node_modules.
+// A/B of two servers on one load, alternating between them every second (loadgen's `alternate`),
+// both kept running: a drift of the machine falls on both alike. An A/A run (the same side twice)
+// came out at 0.99-1.00 on this machine, where separate windows moved by up to 25 %.
+//
+//   node --import tsx bench/ab.ts <A> <B> [scenario] [windows] [seconds]
+//
+// A side is a build of the gate or a baseline system, optionally with its own scenario:
+//   bench/.ab/dist-a            a build (npx tsc -p tsconfig.build.json --outDir bench/.ab/dist-a;
+//                               bench/.ab/ is ignored by git; builds must sit inside the repository)
+//   dist | node-proxy | node-direct   the current build (dist/), or a baseline
+//   <side>@<scenario>           e.g. dist@store1 against dist@store10000 (what the store costs), or
+//                               node-direct@store1 against node-direct@store10000 (what Node pays)
+// Scenarios (bench/lib/dev-scenario.ts): new | nocert | fleet | store<N> alternate per second; ka
+// (keep-alive connections cannot switch every second) runs one window per side in turn. Default
+// new. Each window warms up (BENCH_WARMUP_MS, default 6 s; 20 s for store scenarios, 2 s for ka)
+// and measures `seconds` (20).
+// Prints each window's figures and the median of the windows' B/A ratios.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,47 +22,76 @@ import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
 import { benchPki } from './lib/pki.js';
 import { devScenario } from './lib/dev-scenario.js';
 import { findNginx, startNginxUpstream } from './lib/nginx.js';
-import { cpuSeconds, firstLine, lines, machineCpuSeconds, median, run } from './lib/run.js';
+import { cpuSeconds, firstLine, lines, median, run } from './lib/run.js';
 import type { LoadConfig } from './lib/loadgen.js';
+import type { SystemConfig } from './lib/system.js';
 
-const [a, b, scenario = 'ka', pairsArg = '4'] = process.argv.slice(2);
-if (!a || !b) throw new Error('usage: bench/ab.ts <dist-a> <dist-b> [ka|new|nocert|fleet|store<N>] [pairs]');
+const [a, b, scenario = 'new', windowsArg = '3', secsArg = '20'] = process.argv.slice(2);
+if (!a || !b) throw new Error('usage: bench/ab.ts <A> <B> [ka|new|nocert|fleet|store<N>] [windows] [seconds]');
 const pki = await benchPki(console.log);
 const nginx = findNginx(console.log);
 if (!('bin' in nginx)) throw new Error(nginx.skipped);
 const up = await startNginxUpstream(nginx.bin, 1, Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n'));
 const dir = join(tmpdir(), 'mtls-gate-bench', 'ab');
 mkdirSync(dir, { recursive: true });
-const cfgFile = join(dir, 'system.json');
-const sc = devScenario(scenario, pki, 'gate', `http://127.0.0.1:${up.port}`);
-writeFileSync(cfgFile, JSON.stringify(sc.system));
 
-const out: Record<string, { cpuUs: number[]; rate: number[] }> = { [a]: { cpuUs: [], rate: [] }, [b]: { cpuUs: [], rate: [] } };
-for (let i = 0; i < Number(pairsArg); i++) {
-  for (const dist of i % 2 ? [b, a] : [a, b]) {
-    process.env.MTLS_GATE_DIST = resolve(dist);
-    const server = run(0, ['bench/lib/system.ts', cfgFile]);
-    const { port, pid } = JSON.parse(await firstLine(server));
-    const load: LoadConfig = sc.load(port, 4000);
-    const loadFile = join(dir, 'load.json');
-    writeFileSync(loadFile, JSON.stringify(load));
-    const lg = run(1, ['bench/lib/loadgen.ts', loadFile]);
-    const l = lines(lg);
-    await l.next();
-    const c0 = cpuSeconds(pid);
-    const m0 = machineCpuSeconds();
-    const t0 = performance.now();
-    const r = JSON.parse(await l.next());
-    const dt = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds(pid) - c0;
-    const foreign = (machineCpuSeconds() - m0 - cpu) / dt;
-    server.kill();
-    const cpuUs = (cpu * 1e6) / r.requests;
-    out[dist]!.cpuUs.push(cpuUs);
-    out[dist]!.rate.push(r.rps);
-    console.log(`${dist.padEnd(24)} ${r.rps.toFixed(0).padStart(6)}/s  ${cpuUs.toFixed(1)} µs CPU/resp  (machine minus server ${foreign.toFixed(2)} cores)`);
-  }
+async function start(side: string, tag: string) {
+  const [what, sideScenario = scenario] = side.split('@') as [string, string?];
+  const system: SystemConfig['system'] = what === 'node-proxy' || what === 'node-direct' ? what : 'gate';
+  const sc = devScenario(sideScenario, pki, system, `http://127.0.0.1:${up.port}`);
+  const load = sc.load(0, 0);
+  const cfgFile = join(dir, `system-${tag}.json`);
+  writeFileSync(cfgFile, JSON.stringify(sc.system));
+  if (system === 'gate' && what !== 'dist') process.env.MTLS_GATE_DIST = resolve(what);
+  else delete process.env.MTLS_GATE_DIST;
+  const server = run(0, ['bench/lib/system.ts', cfgFile]);
+  const { port, pid } = JSON.parse(await firstLine(server));
+  return { side, server, pid: pid as number, load: { ...load, port }, target: { port, pid, servername: load.servername, ...(load.servernames ? { servernames: load.servernames } : {}) } };
 }
+
+const sides = [await start(a, 'a'), await start(b, 'b')];
+const base = sides[0]!.load;
+const store = sides.some((s) => s.target.servernames);
+const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? (store ? 20_000 : 6000));
+const ratios: number[] = [];
+const cpuUs = (t: { cpuSeconds: number; requests: number }) => (t.cpuSeconds * 1e6) / Math.max(1, t.requests);
+type Figures = { rps: number; cpuSeconds: number; requests: number; statuses: Record<string, number> };
+/** One load run; with `alternate` the figures per target, else those of the one server. */
+async function measure(load: LoadConfig, pid?: number): Promise<{ targets: Figures[]; errors: number }> {
+  const loadFile = join(dir, 'load.json');
+  writeFileSync(loadFile, JSON.stringify(load));
+  const l = lines(run(1, ['bench/lib/loadgen.ts', loadFile]));
+  await l.next();
+  const c0 = pid ? cpuSeconds(pid) : 0;
+  const r = JSON.parse(await l.next());
+  if (r.targets) return r;
+  return { targets: [{ rps: r.rps, cpuSeconds: cpuSeconds(pid!) - c0, requests: r.requests, statuses: r.statuses }], errors: r.errors };
+}
+for (let w = 0; w < Number(windowsArg); w++) {
+  const durationMs = Number(secsArg) * 1000;
+  let ta: Figures, tb: Figures;
+  let errors = 0;
+  if (base.mode === 'new') {
+    // One load alternating between the two servers every second.
+    const r = await measure({ ...base, servernames: undefined, warmupMs, durationMs, alternate: { phaseMs: 1000, targets: sides.map((s) => s.target) } });
+    [ta, tb] = r.targets as [Figures, Figures];
+    errors = r.errors;
+  } else {
+    // Keep-alive connections cannot switch servers every second: one window each, in turn.
+    const got: Figures[] = [];
+    for (const i of w % 2 ? [1, 0] : [0, 1]) {
+      const r = await measure({ ...sides[i]!.load, warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 2000), durationMs }, sides[i]!.pid);
+      got[i] = r.targets[0]!;
+      errors += r.errors;
+    }
+    [ta, tb] = got as [Figures, Figures];
+  }
+  ratios.push(tb.rps / ta.rps);
+  console.log(
+    `window ${w + 1}: A ${ta.rps.toFixed(0)}/s ${cpuUs(ta).toFixed(0)} µs CPU/resp ${JSON.stringify(ta.statuses)}; B ${tb.rps.toFixed(0)}/s ${cpuUs(tb).toFixed(0)} µs CPU/resp ${JSON.stringify(tb.statuses)}; B/A rate ${(tb.rps / ta.rps).toFixed(3)}, CPU ${(cpuUs(tb) / cpuUs(ta)).toFixed(3)}${errors ? `; errors ${errors}` : ''}`,
+  );
+}
+for (const s of sides) s.server.kill();
 await up.stop();
-for (const [dist, r] of Object.entries(out)) console.log(`median ${dist.padEnd(24)} ${median(r.rate).toFixed(0)}/s  ${median(r.cpuUs).toFixed(1)} µs CPU/resp`);
-console.log(`B/A CPU per response: ${(median(out[b]!.cpuUs) / median(out[a]!.cpuUs)).toFixed(3)}`);
+console.log(`A = ${a}, B = ${b} (${scenario}): B/A rate, median of ${ratios.length} windows: ${median(ratios).toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(', ')}]`);
+process.exit(0);

@@ -29,8 +29,10 @@ const SERVER_CORE = 0;
 const FOREIGN_LIMIT = 0.25;
 const LOAD_CORE = 1;
 const P = quick
-  ? { reps: 1, warmupMs: 700, hsWarmupMs: 700, durationMs: 1500, storeSize: 2000, wrkMs: 2000, attempts: 1, wrkModes: ['ka'], limitMin: 5 }
-  : { reps: 3, warmupMs: 2000, hsWarmupMs: 6000, durationMs: 5000, storeSize: 10_000, wrkMs: 8000, attempts: 2, wrkModes: ['ka', 'new', 'nocert'], limitMin: 45 };
+  ? { reps: 1, warmupMs: 700, hsWarmupMs: 700, durationMs: 1500, storeSize: 2000, storeWarmupMs: 1000, storeMs: 4000, wrkMs: 2000, attempts: 1, wrkModes: ['ka'], limitMin: 5 }
+  : { reps: 3, warmupMs: 2000, hsWarmupMs: 6000, durationMs: 5000, storeSize: 10_000, storeWarmupMs: 20_000, storeMs: 30_000, wrkMs: 8000, attempts: 2, wrkModes: ['ka', 'new', 'nocert'], limitMin: 45 };
+/** The store scenarios' load switches between the two servers this often. */
+const STORE_PHASE_MS = 1000;
 const log = (s: string) => console.log(s);
 const started = Date.now();
 // Everything is bounded: a run that takes far longer than planned is stopped (children with it).
@@ -194,26 +196,21 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const cpuOf = (pids: number[]) => sum(pids.map(cpuSeconds));
 const rssOf = (pids: number[]) => sum(pids.map(rssMb));
 
-async function measure(server: Server, sc: Scenario, servername = SERVERNAME): Promise<Run> {
-  // Handshake scenarios warm up longer: at ~500 handshakes/s a fresh Node server is still compiling
-  // (V8's optimising compiler took 8-15% of its core for the first ~5 s of a handshake load), and a
-  // gateway serving for days does not pay that.
-  const warmupMs = sc.unit === 'hs/s' ? P.hsWarmupMs : P.warmupMs;
-  const load: LoadConfig = { port: server.port, servername, path: '/v1/json', warmupMs, durationMs: P.durationMs, ...sc.load };
-  const rssRestMb = rssOf(server.pids());
+/** Runs one load and samples the server's and the load side's CPU and the server's memory around its measured window. */
+async function runLoad(load: LoadConfig, pids: number[]) {
+  const rssRestMb = rssOf(pids);
   const child: ChildProcess = run(LOAD_CORE, ['bench/lib/loadgen.ts', writeConfig(load)]);
   const out = lines(child);
-  const kill = setTimeout(() => child.kill('SIGKILL'), warmupMs + (load.durationMs ?? P.durationMs) + 30_000);
+  const kill = setTimeout(() => child.kill('SIGKILL'), load.warmupMs + load.durationMs + 30_000);
   const first = await out.next();
   if (!first.includes('measuring')) throw new Error(`load generator: ${first}`);
-  const pids = server.pids();
   const side = () => [...upstreamPids(), child.pid!];
   const s0 = cpuOf(pids);
   const l0 = cpuOf(side());
   const m0 = machineCpuSeconds();
   const t0 = performance.now();
-  let rssLoadMb = 0;
-  const sampler = setInterval(() => (rssLoadMb = Math.max(rssLoadMb, rssOf(pids))), 500);
+  const peak = pids.map(rssMb);
+  const sampler = setInterval(() => pids.forEach((p, i) => (peak[i] = Math.max(peak[i]!, rssMb(p)))), 500);
   // Sample the load side before the load generator exits (its CPU is gone afterwards).
   const resultLine = await out.next();
   const s1 = cpuOf(pids);
@@ -222,10 +219,28 @@ async function measure(server: Server, sc: Scenario, servername = SERVERNAME): P
   const dt = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   clearTimeout(kill);
-  rssLoadMb = Math.max(rssLoadMb, rssOf(pids));
-  const r = JSON.parse(resultLine);
+  pids.forEach((p, i) => (peak[i] = Math.max(peak[i]!, rssMb(p))));
   const serverCpu = s1 - s0;
   const loadCpu = l1 - l0;
+  return {
+    r: JSON.parse(resultLine),
+    serverCpu,
+    loadCores: loadCpu / dt,
+    foreignCores: Math.max(0, (m1 - m0 - serverCpu - loadCpu) / dt),
+    dt,
+    rssRestMb,
+    rssLoadMb: sum(peak),
+    rssLoadEach: peak,
+  };
+}
+
+async function measure(server: Server, sc: Scenario, servername = SERVERNAME): Promise<Run> {
+  // Handshake scenarios warm up longer: at ~500 handshakes/s a fresh Node server is still compiling
+  // (V8's optimising compiler took 8-15% of its core for the first ~5 s of a handshake load), and a
+  // gateway serving for days does not pay that.
+  const warmupMs = sc.unit === 'hs/s' ? P.hsWarmupMs : P.warmupMs;
+  const load: LoadConfig = { port: server.port, servername, path: '/v1/json', warmupMs, durationMs: P.durationMs, ...sc.load };
+  const { r, serverCpu, loadCores, foreignCores, dt, rssRestMb, rssLoadMb } = await runLoad(load, server.pids());
   return {
     rate: r.rps,
     p50: r.p50,
@@ -238,11 +253,74 @@ async function measure(server: Server, sc: Scenario, servername = SERVERNAME): P
     resumed: r.resumed,
     cpuUs: (serverCpu * 1e6) / Math.max(1, r.requests),
     serverCores: serverCpu / dt,
-    loadCores: loadCpu / dt,
-    foreignCores: Math.max(0, (m1 - m0 - serverCpu - loadCpu) / dt),
+    loadCores,
+    foreignCores,
     rssRestMb,
     rssLoadMb,
   };
+}
+
+/**
+ * The store scenarios: one load that alternates between their servers every second (loadgen's
+ * `alternate`), so that the machine's drift, which moves handshake rates by up to 25 % within
+ * minutes here, falls on both alike. Windows of several seconds each, even alternating, left
+ * the ratio of the two anywhere from 0.85 to 1.06; alternating per second, an A/A run (the
+ * same server twice) came out at 0.99-1.00.
+ */
+async function measureAlternating(units: { sc: Scenario; server: Server }[], warmupMs: number, durationMs: number): Promise<Run[]> {
+  const pids = units.map(({ server }) => server.pids()[0]!);
+  const load: LoadConfig = {
+    ...units[0]!.sc.load,
+    mode: 'new',
+    port: 0,
+    servername: SERVERNAME,
+    path: '/v1/json',
+    warmupMs,
+    durationMs,
+    alternate: {
+      phaseMs: STORE_PHASE_MS,
+      targets: units.map(({ sc, server }, i) => ({ port: server.port, pid: pids[i]!, servername: SERVERNAME, ...(sc.load.servernames ? { servernames: sc.load.servernames } : {}) })),
+    },
+  };
+  delete load.servernames;
+  const rest = pids.map(rssMb);
+  const { r, loadCores, foreignCores, rssLoadEach } = await runLoad(load, pids);
+  return units.map((_, i) => {
+    const t = r.targets[i];
+    return {
+      rate: t.rps,
+      p50: t.p50,
+      p99: t.p99,
+      requests: t.requests,
+      seconds: t.seconds,
+      errors: r.errors,
+      statuses: t.statuses,
+      full: 0,
+      resumed: 0,
+      cpuUs: (t.cpuSeconds * 1e6) / Math.max(1, t.requests),
+      serverCores: t.cpuSeconds / t.seconds,
+      loadCores,
+      foreignCores,
+      rssRestMb: rest[i]!,
+      rssLoadMb: rssLoadEach[i]!,
+    };
+  });
+}
+
+/** A request with and one without a client certificate: 200 with the document, and 400. */
+async function sanity(server: Server, sc: Scenario, system: System): Promise<void> {
+  const ok = await probe(server.port, true);
+  const bad = await probe(server.port, false);
+  const line = `${system} (${sc.id}): with certificate ${ok[0]} (${ok[1]} bytes), without ${bad[0]}`;
+  if (ok[0] !== 200 || ok[1] !== document.length || bad[0] !== 400) throw new Error(`sanity check failed: ${line}`);
+  if (sc.id === 'ka' && !checks.includes(line)) checks.push(line);
+}
+
+function logRun(label: string, width: number, sc: Scenario, r: Run, note: string): void {
+  const extra = sc.load.resume ? `  full ${r.full} resumed ${r.resumed}` : '';
+  log(
+    `   ${label.padEnd(width)} ${fmt(r.rate).padStart(7)} ${sc.unit}  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${fmt(r.cpuUs)} µs CPU/resp  server ${fmt(r.serverCores, 2)} cores  load ${fmt(r.loadCores, 2)}  foreign ${fmt(r.foreignCores, 2)}  RSS ${fmt(r.rssRestMb)}→${fmt(r.rssLoadMb)} MB  ${JSON.stringify(r.statuses)}${r.errors ? ` errors ${r.errors}` : ''}${extra}${note}`,
+  );
 }
 
 // --- the scenarios, systems alternating ---------------------------------------------------
@@ -252,8 +330,8 @@ const checks: string[] = [];
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d }) : '-');
 
 // Scenarios run one after the other, their systems alternating. The store scenarios (one system
-// each) alternate with each other instead, window by window, so that a drift of the machine does
-// not fall between the 1-object and the 10,000-object windows.
+// each) form one group instead, measured by one load alternating between their two servers
+// (measureAlternating), so that a drift of the machine does not fall between them.
 const groups: Scenario[][] = [];
 for (const sc of scenarios) {
   if (onlyScenarios && !onlyScenarios.includes(sc.id)) continue;
@@ -278,7 +356,21 @@ for (const group of groups) {
   }
   if (units.length === 0) continue;
   const tag = group.length > 1;
-  if (tag) log(`   (${group.map((g) => g.id).join(' and ')} alternate, one window each in turn)`);
+  if (tag) {
+    // The store scenarios: both servers kept, one load alternating between them every second.
+    log(`   (${group.map((g) => g.id).join(' and ')} alternate within each window, ${STORE_PHASE_MS / 1000} s each in turn; warm-up ${fmt(P.storeWarmupMs / 1000)} s)`);
+    const alt = units.map(({ sc, keep }) => ({ sc, server: keep! }));
+    for (const { sc, server } of alt) await sanity(server, sc, 'gate');
+    for (let rep = 0; rep < P.reps; rep++) {
+      const runs = await measureAlternating(alt, rep === 0 ? P.storeWarmupMs : P.hsWarmupMs, P.storeMs);
+      runs.forEach((r, i) => {
+        results[alt[i]!.sc.id]!.gate!.push(r);
+        logRun(`${alt[i]!.sc.id} gate`, 16, alt[i]!.sc, r, '');
+      });
+    }
+    for (const { server } of alt) await server.stop();
+    continue;
+  }
   // The fleet's window is short (2,000 handshakes, ~4 s), so it gets more repetitions.
   const reps = group[0]!.id === 'fleet' && !quick ? Math.max(P.reps, 5) : P.reps;
   for (let rep = 0; rep < reps; rep++) {
@@ -289,19 +381,11 @@ for (const group of groups) {
       for (let attempt = 0; attempt < P.attempts && (!best || best.foreignCores > FOREIGN_LIMIT); attempt++) {
         const server = keep ?? (await startServer(system, sc));
         try {
-          if (!keep || (rep === 0 && attempt === 0)) {
-            const ok = await probe(server.port, true);
-            const bad = await probe(server.port, false);
-            const line = `${system} (${sc.id}): with certificate ${ok[0]} (${ok[1]} bytes), without ${bad[0]}`;
-            if (ok[0] !== 200 || ok[1] !== document.length || bad[0] !== 400) throw new Error(`sanity check failed: ${line}`);
-            if (sc.id === 'ka' && !checks.includes(line)) checks.push(line);
-          }
+          if (!keep || (rep === 0 && attempt === 0)) await sanity(server, sc, system);
           await new Promise((r) => setTimeout(r, 200));
           const r = await measure(server, sc);
-          const extra = sc.load.resume ? `  full ${r.full} resumed ${r.resumed}` : '';
-          log(
-            `   ${(tag ? `${sc.id} ${system}` : system).padEnd(tag ? 16 : 11)} ${fmt(r.rate).padStart(7)} ${sc.unit}  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${fmt(r.cpuUs)} µs CPU/resp  server ${fmt(r.serverCores, 2)} cores  load ${fmt(r.loadCores, 2)}  foreign ${fmt(r.foreignCores, 2)}  RSS ${fmt(r.rssRestMb)}→${fmt(r.rssLoadMb)} MB  ${JSON.stringify(r.statuses)}${r.errors ? ` errors ${r.errors}` : ''}${extra}${r.foreignCores > FOREIGN_LIMIT ? (attempt + 1 < P.attempts ? '  (busy machine: again)' : '  (busy machine)') : ''}`,
-          );
+          const busy = r.foreignCores > FOREIGN_LIMIT ? (attempt + 1 < P.attempts ? '  (busy machine: again)' : '  (busy machine)') : '';
+          logRun(system, 11, sc, r, busy);
           if (!best || r.foreignCores < best.foreignCores) best = r;
         } finally {
           if (!keep) await server.stop();
@@ -371,7 +455,13 @@ for (const sc of Object.keys(summary)) {
   }
 }
 if (summary.nocert?.gate && summary.new?.gate) ratios['gate 400 path / success path (nocert hs/s / new hs/s)'] = med('nocert', 'gate', 'rate') / med('new', 'gate', 'rate');
-if (summary.store10k?.gate && summary.store1?.gate) ratios[`gate ${P.storeSize}-object store / 1-object store (hs/s)`] = med('store10k', 'gate', 'rate') / med('store1', 'gate', 'rate');
+// The two store figures of a window were measured together (alternating per second): the ratio
+// is the median of the windows' ratios.
+if (summary.store10k?.gate && summary.store1?.gate) {
+  const big = results.store10k!.gate!;
+  const small = results.store1!.gate!;
+  ratios[`gate ${P.storeSize}-object store / 1-object store (hs/s)`] = median(big.map((r, i) => r.rate / small[i]!.rate));
+}
 if (summary.fleet?.gate && summary.new?.gate) ratios['gate fleet / reused certificate (hs/s)'] = med('fleet', 'gate', 'rate') / med('new', 'gate', 'rate');
 
 // The issue's targets (floors) and aims, checked from this run's medians.

@@ -2,7 +2,8 @@
 // and V8 included, which --cpu-prof cannot see. Server on core 0 with --perf-basic-prof (JS frames
 // named), load on core 1; `perf record` on the server during the measured window.
 //   npm run build && node --import tsx bench/perf.ts [gate|node-proxy|node-direct] [ka|new|nocert|fleet|store<N>] [seconds]
-// Prints the top symbols by self time, grouped into OpenSSL, V8/GC, JS, kernel and other.
+// Prints the top symbols by self time in µs per request, grouped into OpenSSL, V8/GC, JS, kernel and
+// other; PERF_ROWS=<file> also writes every row as JSON, to compare two runs.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,15 +45,21 @@ await new Promise((resolve) => rec.once('exit', resolve));
 server.kill();
 await up.stop();
 console.log(`${system} ${scenario}: ${r.rps.toFixed(0)}/s ${JSON.stringify(r.statuses)}; perf data ${data}`);
-const report = execFileSync('perf', ['report', '-i', data, '--no-children', '--sort', 'dso,symbol', '--stdio', '--percent-limit', '0.4'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-const rows = report.split('\n').filter((s) => /^\s+\d/.test(s));
-for (const row of rows.slice(0, 60)) console.log(row.replace(/\s+/g, ' ').trim());
-const groups: Record<string, number> = {};
+const freq = process.env.PERF_CALLGRAPH === 'dwarf' ? 499 : 1999;
+const report = execFileSync('perf', ['report', '-i', data, '--no-children', '--show-nr-samples', '--sort', 'dso,symbol', '--stdio'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+// Rows: "  12.34%  1234  dso  [.] symbol". Samples / frequency = CPU seconds; per request in µs, so
+// two runs (two scenarios, or before and after a change) compare in absolute terms.
+const rows: { pct: number; us: number; dso: string; sym: string }[] = [];
 for (const row of report.split('\n')) {
-  const m = /^\s+([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)$/.exec(row) ?? /^\s+([\d.]+)%\s+(\S+)\s+\[k\]\s+(.*)$/.exec(row);
-  if (!m) continue;
-  const [, pct, dso, sym] = m;
-  const g = dso!.includes('kernel') ? 'kernel' : /^(EVP_|ossl_|ecp_|bn_|BN_|X509|x509|SSL|ssl|tls|OPENSSL|ASN1|asn1|CRYPTO|sha|SHA|ec_|EC_|aesni|gcm|ChaCha|PEM|OBJ|RSA|rsa|EVP|BIO|ERR|lh_|OSSL|ossl|evp|i2d|d2i|ecdsa|ECDSA)/.test(sym!) ? 'openssl' : dso!.startsWith('perf-') || dso === '[JIT]' ? 'js' : /^(v8::|Builtins|Builtin:|\(anonymous namespace\)|heap|Heap|Scavenger|MarkCompact|cppgc)/.test(sym!) ? 'v8' : dso!;
-  groups[g] = (groups[g] ?? 0) + Number(pct);
+  const m = /^\s+([\d.]+)%\s+(\d+)\s+(\S+)\s+\[[.k]\]\s+(.*)$/.exec(row);
+  if (m) rows.push({ pct: Number(m[1]), us: (Number(m[2]) / freq / r.requests) * 1e6, dso: m[3]!, sym: m[4]!.trim() });
 }
-console.log('\nby group (self %):', Object.entries(groups).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '));
+console.log(`CPU per request: ${rows.reduce((a, x) => a + x.us, 0).toFixed(0)} µs (sampled)`);
+for (const x of rows.slice(0, 60)) console.log(`${x.pct.toFixed(2).padStart(6)}% ${x.us.toFixed(1).padStart(7)} µs  ${x.dso}  ${x.sym}`);
+const groups: Record<string, number> = {};
+for (const { us, dso, sym } of rows) {
+  const g = dso.includes('kernel') ? 'kernel' : /^(EVP_|ossl_|ecp_|bn_|BN_|X509|x509|SSL|ssl|tls|OPENSSL|ASN1|asn1|CRYPTO|sha|SHA|ec_|EC_|aesni|gcm|ChaCha|PEM|OBJ|RSA|rsa|EVP|BIO|ERR|lh_|OSSL|ossl|evp|i2d|d2i|ecdsa|ECDSA)/.test(sym) ? 'openssl' : dso.startsWith('perf-') || dso === '[JIT]' ? 'js' : /^(v8::|Builtins|Builtin:|\(anonymous namespace\)|heap|Heap|Scavenger|MarkCompact|cppgc)/.test(sym) ? 'v8' : dso;
+  groups[g] = (groups[g] ?? 0) + us;
+}
+console.log('\nby group (µs per request):', Object.entries(groups).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', '));
+if (process.env.PERF_ROWS) writeFileSync(process.env.PERF_ROWS, JSON.stringify(rows));

@@ -19,6 +19,7 @@
 //   { requests, seconds, rps, p50, p99, errors, statuses, full, resumed }
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { cpuSeconds } from './run.js';
 
 export interface LoadConfig {
   mode: 'ka' | 'new';
@@ -37,6 +38,13 @@ export interface LoadConfig {
   fleetFile?: string;
   /** Other certificates, in the same form, cycled through during the warm-up of a fleet run. */
   fleetWarmupFile?: string;
+  /**
+   * New mode: alternate between several servers (`port`, `servername(s)` above are then unused),
+   * A B A B ..., one phase of `phaseMs` each, warm-up included. A drift of the machine lasting
+   * longer than a phase falls on every server alike. Each target's server CPU is read from
+   * /proc/<pid> at every phase end; the result line gains `targets` and `phases`.
+   */
+  alternate?: { phaseMs: number; targets: { port: number; pid: number; servername: string; servernames?: string[] }[] };
 }
 
 const arg = process.argv[2]!;
@@ -53,13 +61,28 @@ let fleetNext = 0;
 let warmupNext = 0;
 let activeSlots = 0;
 const requestFor = (host: string) => Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
-const request = requestFor(cfg.servername);
-const names = cfg.servernames;
-/** SNI and the request for a new connection. */
-const target = (): [string, Buffer] => {
-  if (!names) return [cfg.servername, request];
-  const n = names[Math.floor(Math.random() * names.length)]!;
-  return [n, requestFor(n)];
+interface Target {
+  port: number;
+  servername: string;
+  names: string[] | undefined;
+  request: Buffer;
+  pid: number;
+}
+const targets: Target[] = (cfg.alternate?.targets ?? [{ port: cfg.port, pid: 0, servername: cfg.servername, servernames: cfg.servernames }]).map((t) => ({
+  port: t.port,
+  servername: t.servername,
+  names: t.servernames,
+  request: requestFor(t.servername),
+  pid: t.pid,
+}));
+/** The target of new connections (the phase's, with `alternate`). */
+let current = 0;
+/** Port, SNI and request for a new connection. */
+const target = (): [number, string, Buffer] => {
+  const t = targets[current]!;
+  if (!t.names) return [t.port, t.servername, t.request];
+  const n = t.names[Math.floor(Math.random() * t.names.length)]!;
+  return [t.port, n, requestFor(n)];
 };
 let measuring = false;
 let stopped = false;
@@ -91,18 +114,26 @@ function reader(sock: tls.TLSSocket, onResponse: (status: string, close: boolean
   });
 }
 
-function count(status: string, sentAt: number): void {
+/** Per alternating phase: its target, and the answers and server CPU seconds in it, per target (a
+ * connection opened near the end of a phase is answered in the next). */
+const phases: { target: number; requests: number[]; cpu: number[] }[] = [];
+function count(status: string, sentAt: number, t = 0): void {
   if (!measuring) return;
   requests++;
+  const pt = perTarget[t]!;
+  pt.requests++;
+  pt.statuses[status] = (pt.statuses[status] ?? 0) + 1;
+  if (phases.length > 0) phases.at(-1)!.requests[t]!++;
   statuses[status] = (statuses[status] ?? 0) + 1;
   const now = performance.now();
   latencies.push(now - sentAt);
+  if (cfg.alternate) pt.latencies.push(now - sentAt);
   lastDone = now;
 }
 
 function keepAlive(): void {
-  const [servername, request] = target();
-  const sock = tls.connect({ host: '127.0.0.1', port: cfg.port, servername, rejectUnauthorized: false, secureContext: ownContext });
+  const [port, servername, request] = target();
+  const sock = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, secureContext: ownContext });
   let sentAt = 0;
   const send = () => {
     if (stopped) return void sock.destroy();
@@ -144,11 +175,12 @@ function slot(): void {
     } else if (fleetWarmup && !measuring) {
       context = fleetWarmup[warmupNext++ % fleetWarmup.length]!;
     }
-    const [servername, request] = target();
+    const t = current;
+    const [port, servername, request] = target();
     const sentAt = performance.now();
     const sock = tls.connect({
       host: '127.0.0.1',
-      port: cfg.port,
+      port,
       servername,
       rejectUnauthorized: false,
       secureContext: context,
@@ -167,7 +199,7 @@ function slot(): void {
       if (done) return;
       done = true;
       // Counted only for handshakes that started inside the window (a fleet certificate).
-      if (!fleet || fromFleet) count(status, sentAt);
+      if (!fleet || fromFleet) count(status, sentAt, t);
       // Let a TLS 1.3 ticket that arrives with or after the response land first.
       sock.end();
       sock.destroy();
@@ -189,26 +221,72 @@ function slot(): void {
   once();
 }
 
+const perTarget = targets.map(() => ({ requests: 0, cpu0: 0, ms: 0, statuses: {} as Record<string, number>, latencies: [] as number[] }));
+const cpuNow = () => targets.map((t) => (t.pid ? cpuSeconds(t.pid) : 0));
+let phaseCpu: number[] = [];
+let phaseStart = 0;
+/** Ends the current phase (while measuring, its figures are kept) and starts the next. */
+function nextPhase(): void {
+  const now = performance.now();
+  if (measuring) {
+    const cpu = cpuNow();
+    const p = phases.at(-1);
+    if (p) {
+      p.cpu = cpu.map((c, i) => c - phaseCpu[i]!);
+      perTarget[p.target]!.ms += now - phaseStart;
+    }
+    phaseCpu = cpu;
+  }
+  phaseStart = now;
+  current = (current + 1) % targets.length;
+  if (measuring) phases.push({ target: current, requests: targets.map(() => 0), cpu: [] });
+}
+
 let finished = false;
 function finish(): void {
   if (finished) return;
+  if (cfg.alternate) nextPhase();
   finished = true;
   measuring = false;
   stopped = true;
   // With a fleet the window ends at the last answer (the fleet may run out before the time).
   const seconds = ((fleet && lastDone > start ? lastDone : performance.now()) - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  const q = (p: number, xs = latencies) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+  for (const xs of [latencies, ...perTarget.map((t) => t.latencies)]) xs.sort((a, b) => a - b);
+  const cpu = cpuNow();
+  const alternate = cfg.alternate
+    ? {
+        targets: perTarget.map((t, i) => ({
+          requests: t.requests,
+          seconds: t.ms / 1000,
+          rps: t.requests / (t.ms / 1000),
+          p50: q(0.5, t.latencies),
+          p99: q(0.99, t.latencies),
+          statuses: t.statuses,
+          cpuSeconds: cpu[i]! - t.cpu0,
+        })),
+        phases: phases.slice(0, -1),
+      }
+    : {};
   process.stdout.write(
-    JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses, full, resumed }) + '\n',
+    JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses, full, resumed, ...alternate }) + '\n',
     () => process.exit(0),
   );
 }
 
 for (let i = 0; i < cfg.connections; i++) (cfg.mode === 'ka' ? keepAlive : slot)();
+if (cfg.alternate) setInterval(nextPhase, cfg.alternate.phaseMs).unref();
 setTimeout(() => {
   measuring = true;
   start = performance.now();
+  phaseCpu = cpuNow();
+  perTarget.forEach((t, i) => (t.cpu0 = phaseCpu[i]!));
+  if (cfg.alternate) {
+    // The measured phases start here, on the first target.
+    current = targets.length - 1;
+    phaseStart = start;
+    nextPhase();
+  }
   process.stdout.write('{"measuring":true}\n');
   setTimeout(finish, cfg.durationMs);
 }, cfg.warmupMs);

@@ -11,7 +11,7 @@ import https from 'node:https';
 import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { SLIDESHOW } from '../../examples/mtls-auth-app/httpbin.js';
 // The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
@@ -29,7 +29,7 @@ export interface SystemConfig {
   upstream: string;
   /** Offer TLS session tickets (the resumption scenario). */
   tickets: boolean;
-  /** gate only: this many SSL objects, `store-<i>.bench.test` for i >= 1 (server certificates from `storeCerts`), and a service for any host. */
+  /** This many SSL objects, `store-<i>.bench.test` for i >= 1 (server certificates from `storeCerts`): for the gate a store (and a service for any host), for the baselines plain TLS contexts by SNI. */
   storeSize?: number;
   storeCerts?: { cert: string; key: string }[];
 }
@@ -84,6 +84,7 @@ if (cfg.system === 'gate') {
     rejectUnauthorized: false,
     ALPNProtocols: ['http/1.1'],
     secureOptions: cfg.tickets ? 0 : constants.SSL_OP_NO_TICKET,
+    ...baselineStore(),
   };
   const reject = (res: http.ServerResponse) => {
     res.writeHead(400, { connection: 'close', 'content-type': 'text/html', 'content-length': 11 });
@@ -126,6 +127,22 @@ if (cfg.system === 'gate') {
   }
   server.keepAliveTimeout = 60_000;
 }
+/**
+ * With `storeSize` a baseline serves N - 1 more names, `store-<i>.bench.test`, each with its own
+ * plain TLS context (certificate, key, client CA), picked by SNI: what Node itself pays for many
+ * contexts, to compare with the gate's store (bench/ab.ts node-direct@store10000 ...).
+ */
+function baselineStore(): { SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
+  const size = cfg.storeSize ?? 1;
+  if (size <= 1) return {};
+  const contexts = new Map<string, SecureContext>();
+  for (let i = 1; i < size; i++) {
+    const c = cfg.storeCerts![i % cfg.storeCerts!.length]!;
+    contexts.set(`store-${i}.bench.test`, createSecureContext({ cert: c.cert, key: c.key, ca: cfg.ca }));
+  }
+  return { SNICallback: (name, cb) => cb(null, contexts.get(name.toLowerCase())) };
+}
+
 process.on('SIGINT', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra }) + '\n'));

@@ -2,6 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
+import { normalizeServername } from '../ssl/sni.js';
 import type { ChainIdentity, ClientIdentity } from '../verify/identity.js';
 
 /** The guard's answer for one request. */
@@ -40,7 +41,10 @@ interface ConnState {
   hostEntry: SslEntry | undefined;
 }
 
-const connections = new WeakMap<TLSSocket, ConnState>();
+/** Where a connection's state lives: on the socket itself, under a symbol no one else holds. A
+ * property dies with the socket; a WeakMap entry would cost an ephemeron in every GC. */
+const kState = Symbol('mtls-gate.connection');
+type StatefulSocket = TLSSocket & { [kState]?: ConnState };
 
 /** OpenSSL's verdict (from the handshake) mapped onto our reasons. */
 function reasonFromOpenSsl(code: string): RejectReason {
@@ -154,14 +158,14 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
     return { ok: true, identity: null, sslId: undefined };
   }
   const generation = store.generation();
-  let state = connections.get(socket);
+  let state = (socket as StatefulSocket)[kState];
   const sniless = typeof socket.servername !== 'string' || socket.servername === '';
   if (!state || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
     const entry = connectionEntry(store, socket, host);
     const fresh: ConnState = { generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
     if (entry?.client) Object.assign(fresh, certVerdict(store, socket, entry, now));
     state = fresh;
-    connections.set(socket, state);
+    (socket as StatefulSocket)[kState] = state;
   }
   const entry = state.entry;
   const sslId = entry?.id;
@@ -174,7 +178,8 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host.
   if (state.host !== host) {
     state.host = host;
-    state.hostEntry = host ? store.matchEntry(host) : undefined;
+    // Host and SNI normalise alike (lower case, no trailing dot): the same name is the same object.
+    state.hostEntry = !host ? undefined : !sniless && host === normalizeServername(socket.servername as string) ? entry : store.matchEntry(host);
   }
   const hostEntry = state.hostEntry;
   if (hostEntry?.client && hostEntry !== entry) {

@@ -9,25 +9,50 @@ export type Verdict =
   | { ok: true; identity: ChainIdentity; recheckAt: number }
   | { ok: false; reason: RejectReason; detail: string; recheckAt: number };
 
-/** A Map used as an LRU: a hit moves the key to the end, inserts evict from the front. */
-class Lru<K, V> {
-  readonly #map = new Map<K, V>();
-  constructor(readonly max: number) {}
+/**
+ * A bounded cache that keeps the most recently used entries: two generations of Maps. Inserts go
+ * to the current one; when it is full it becomes the previous one (the older previous is dropped
+ * whole); a hit in the previous generation moves the entry up. A hit in the current generation
+ * is a plain `get`: no delete-and-reinsert per hit, whose holes make V8 rebuild a large Map's table
+ * over and over (measured on the handshake path with 10,000 SSL objects). Holds at most `max`
+ * entries, and at least the `max / 2` most recently used.
+ */
+export class RecentCache<K, V> {
+  #current = new Map<K, V>();
+  #previous = new Map<K, V>();
+  readonly #generation: number;
+  constructor(readonly max: number) {
+    this.#generation = Math.max(1, Math.floor(max / 2));
+  }
   get(key: K): V | undefined {
-    const v = this.#map.get(key);
-    if (v !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
+    const v = this.#current.get(key);
+    if (v !== undefined || this.#previous.size === 0) return v;
+    const old = this.#previous.get(key);
+    if (old !== undefined) {
+      this.#previous.delete(key);
+      this.#insert(key, old);
     }
-    return v;
+    return old;
   }
   set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as K);
+    const cur = this.#current.get(key);
+    if (cur === value) return;
+    if (cur !== undefined) this.#current.set(key, value);
+    else {
+      this.#previous.delete(key);
+      this.#insert(key, value);
+    }
+  }
+  #insert(key: K, value: V): void {
+    if (this.#current.size >= this.#generation) {
+      // With max 1 a previous generation would make it hold 2.
+      this.#previous = this.max > 1 ? this.#current : new Map();
+      this.#current = new Map();
+    }
+    this.#current.set(key, value);
   }
   get size(): number {
-    return this.#map.size;
+    return this.#current.size + this.#previous.size;
   }
 }
 
@@ -46,16 +71,16 @@ export interface VerifierStats {
  * only a new leaf costs a parse.
  */
 export class Verifier {
-  readonly #verdicts: Lru<string, Verdict>;
+  readonly #verdicts: RecentCache<string, Verdict>;
   /** Agreed verdicts by SSL object + leaf, for resumed sessions (which carry the leaf alone). */
-  readonly #byLeaf: Lru<string, Verdict>;
-  readonly #issuers = new Lru<string, ParsedCert>(1024);
+  readonly #byLeaf: RecentCache<string, Verdict>;
+  readonly #issuers = new RecentCache<string, ParsedCert>(1024);
   #verifications = 0;
   #hits = 0;
 
   constructor(cacheSize = 10_000) {
-    this.#verdicts = new Lru(cacheSize);
-    this.#byLeaf = new Lru(cacheSize);
+    this.#verdicts = new RecentCache(cacheSize);
+    this.#byLeaf = new RecentCache(cacheSize);
   }
 
   /** Verdict for the certificates the client sent (the `leaf.issuerCertificate` walk) against `caSet`. */
