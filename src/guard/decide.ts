@@ -32,6 +32,8 @@ type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: R
 
 /** Per-connection state: the certificate verdict is computed once per connection and store generation. */
 interface ConnState {
+  /** The store the state was computed against: two guards with different stores may share a server. */
+  store: StoreInternals;
   generation: number;
   entry: SslEntry | undefined;
   /** Set when `entry` requires a client certificate. */
@@ -160,9 +162,9 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   const generation = store.generation();
   let state = (socket as StatefulSocket)[kState];
   const sniless = typeof socket.servername !== 'string' || socket.servername === '';
-  if (!state || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
+  if (!state || state.store !== store || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
     const entry = connectionEntry(store, socket, host);
-    const fresh: ConnState = { generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
+    const fresh: ConnState = { store, generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
     if (entry?.client) Object.assign(fresh, certVerdict(store, socket, entry, now));
     state = fresh;
     (socket as StatefulSocket)[kState] = state;
@@ -178,8 +180,14 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host.
   if (state.host !== host) {
     state.host = host;
-    // Host and SNI normalise alike (lower case, no trailing dot): the same name is the same object.
-    state.hostEntry = !host ? undefined : !sniless && host === normalizeServername(socket.servername as string) ? entry : store.matchEntry(host);
+    // The same lookup key is the same object: compare the keys matchEntry would look up (normalised
+    // on both sides; a Host like "a.test.." still ends in a dot after normalizeHost and must not be
+    // compared raw), and look the Host up only when they differ.
+    state.hostEntry = !host
+      ? undefined
+      : !sniless && normalizeServername(host) === normalizeServername(socket.servername as string)
+        ? entry
+        : store.matchEntry(host);
   }
   const hostEntry = state.hostEntry;
   if (hostEntry?.client && hostEntry !== entry) {

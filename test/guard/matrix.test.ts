@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSslStore, mtlsGuard, getClientIdentity, type SslStore } from '../../src/index.js';
 import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
-import { startGuarded, request1, request2, type TestServer, type RequestOptions, type Reply } from '../helpers.js';
+import { listen, startGuarded, request1, request2, type TestServer, type RequestOptions, type Reply } from '../helpers.js';
 
 let pki: TestPki;
 let tenantB: TestPki;
@@ -358,5 +358,31 @@ describe('guard options', () => {
   });
   test('the middleware is a named function', () => {
     assert.equal(mtlsGuard({ store }).name, 'mtlsGuardMiddleware');
+  });
+});
+
+describe('two guards with different stores on one server', () => {
+  test("a connection's verdict under one store is never reused under the other, even at equal store generations", async () => {
+    const server = { cert: pki.server.chain, key: pki.server.key };
+    const storeA = createSslStore();
+    storeA.set({ id: 'a', ...server, snis: ['a.test'], client: { ca: pki.root.cert } });
+    // Same name, same number of changes (so the same generation), another tenant's CA.
+    const storeB = createSslStore();
+    storeB.set({ id: 'a', ...server, snis: ['a.test'], client: { ca: tenantB.root.cert } });
+    const guardA = mtlsGuard({ store: storeA, exposeReason: true, format: 'json' });
+    const guardB = mtlsGuard({ store: storeB, exposeReason: true, format: 'json' });
+    const https = await import('node:https');
+    const s = await listen(
+      https.createServer(storeA.tlsOptions(), (req, res) => guardA(req, res, () => (req.url === '/b' ? guardB(req, res, () => res.end('both')) : res.end('a')))),
+    );
+    try {
+      const a = await request1({ port: s.port, servername: 'a.test', path: '/a', client: certs.valid });
+      assert.equal(a.status, 200, a.body);
+      const b = await request1({ port: s.port, servername: 'a.test', path: '/b', client: certs.valid });
+      assert.equal(b.status, 400, 'store B trusts tenant b only');
+      assert.match(b.body, /untrusted/);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -258,6 +258,25 @@ describe('SNI versus Host', () => {
       await s.close();
     }
   });
+  test('SNI and Host "a.test.." (two trailing dots) with a catch-all open object: sni_host_mismatch, not the catch-all', async () => {
+    // normalizeHost drops one trailing dot ("a.test."), the store's lookup drops it again ("a.test"):
+    // the SNI chose the catch-all, the Host names the mTLS object, whatever the raw strings say.
+    const local = createSslStore();
+    local.set({ id: 'any', cert: pki.server.chain, key: pki.server.key, snis: ['*'] });
+    local.set({ id: 'a', cert: pki.server.chain, key: pki.server.key, snis: ['a.test'], client: { ca: pki.root.cert } });
+    const s = await startGuarded(local);
+    try {
+      for (const [proto, send] of protocols) {
+        const r = await send({ port: s.port, servername: 'a.test..', host: 'a.test..', path: '/secret' });
+        assert.equal(r.status, 400, `${proto}: ${r.body}`);
+        assert.equal(s.rejects.at(-1)?.reason, 'sni_host_mismatch', proto);
+      }
+      const ok = await request1({ port: s.port, servername: 'other.test', host: 'other.test' });
+      assert.equal(ok.status, 200, 'the catch-all still serves the names it is for');
+    } finally {
+      await s.close();
+    }
+  });
   test('no SNI, fallbackSni on the open object, Host of the mTLS object: sni_host_mismatch', async () => {
     const local = createSslStore({ fallbackSni: 'open.test' });
     local.set({ id: 'open', cert: pki.server.chain, key: pki.server.key, snis: ['open.test'] });
