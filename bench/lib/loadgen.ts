@@ -42,7 +42,8 @@ export interface LoadConfig {
    * New mode: alternate between several servers (`port`, `servername(s)` above are then unused),
    * A B A B ..., one phase of `phaseMs` each, warm-up included. A drift of the machine lasting
    * longer than a phase falls on every server alike. Each target's server CPU is read from
-   * /proc/<pid> at every phase end; the result line gains `targets` and `phases`.
+   * /proc/<pid> at the start and end of the window; the result line gains `targets` (per server:
+   * requests, seconds of its phases, rps, p50, p99, statuses, cpuSeconds).
    */
   alternate?: { phaseMs: number; targets: { port: number; pid: number; servername: string; servernames?: string[] }[] };
 }
@@ -114,16 +115,12 @@ function reader(sock: tls.TLSSocket, onResponse: (status: string, close: boolean
   });
 }
 
-/** Per alternating phase: its target, and the answers and server CPU seconds in it, per target (a
- * connection opened near the end of a phase is answered in the next). */
-const phases: { target: number; requests: number[]; cpu: number[] }[] = [];
 function count(status: string, sentAt: number, t = 0): void {
   if (!measuring) return;
   requests++;
   const pt = perTarget[t]!;
   pt.requests++;
   pt.statuses[status] = (pt.statuses[status] ?? 0) + 1;
-  if (phases.length > 0) phases.at(-1)!.requests[t]!++;
   statuses[status] = (statuses[status] ?? 0) + 1;
   const now = performance.now();
   latencies.push(now - sentAt);
@@ -223,23 +220,13 @@ function slot(): void {
 
 const perTarget = targets.map(() => ({ requests: 0, cpu0: 0, ms: 0, statuses: {} as Record<string, number>, latencies: [] as number[] }));
 const cpuNow = () => targets.map((t) => (t.pid ? cpuSeconds(t.pid) : 0));
-let phaseCpu: number[] = [];
 let phaseStart = 0;
-/** Ends the current phase (while measuring, its figures are kept) and starts the next. */
+/** Ends the current phase (while measuring, its time counts for its target) and starts the next. */
 function nextPhase(): void {
   const now = performance.now();
-  if (measuring) {
-    const cpu = cpuNow();
-    const p = phases.at(-1);
-    if (p) {
-      p.cpu = cpu.map((c, i) => c - phaseCpu[i]!);
-      perTarget[p.target]!.ms += now - phaseStart;
-    }
-    phaseCpu = cpu;
-  }
+  if (measuring) perTarget[current]!.ms += now - phaseStart;
   phaseStart = now;
   current = (current + 1) % targets.length;
-  if (measuring) phases.push({ target: current, requests: targets.map(() => 0), cpu: [] });
 }
 
 let finished = false;
@@ -265,7 +252,6 @@ function finish(): void {
           statuses: t.statuses,
           cpuSeconds: cpu[i]! - t.cpu0,
         })),
-        phases: phases.slice(0, -1),
       }
     : {};
   process.stdout.write(
@@ -275,17 +261,18 @@ function finish(): void {
 }
 
 for (let i = 0; i < cfg.connections; i++) (cfg.mode === 'ka' ? keepAlive : slot)();
-if (cfg.alternate) setInterval(nextPhase, cfg.alternate.phaseMs).unref();
+let phaseTimer = cfg.alternate ? setInterval(nextPhase, cfg.alternate.phaseMs).unref() : undefined;
 setTimeout(() => {
   measuring = true;
   start = performance.now();
-  phaseCpu = cpuNow();
-  perTarget.forEach((t, i) => (t.cpu0 = phaseCpu[i]!));
+  const cpu0 = cpuNow();
+  perTarget.forEach((t, i) => (t.cpu0 = cpu0[i]!));
   if (cfg.alternate) {
-    // The measured phases start here, on the first target.
-    current = targets.length - 1;
+    // The measured phases start here, on the first target, and the phase timer starts over.
+    current = 0;
     phaseStart = start;
-    nextPhase();
+    clearInterval(phaseTimer);
+    phaseTimer = setInterval(nextPhase, cfg.alternate.phaseMs).unref();
   }
   process.stdout.write('{"measuring":true}\n');
   setTimeout(finish, cfg.durationMs);

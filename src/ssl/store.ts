@@ -11,7 +11,7 @@ import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimit
 export interface SslStoreOptions {
   /** Server name assumed for clients that send no SNI. Without it such handshakes are refused. */
   fallbackSni?: string;
-  /** Verdicts kept in the chain-verification cache (LRU). Default 10,000. */
+  /** Verdicts kept in the chain-verification cache: at most this many, the most recently used. Default 10,000. */
   verifyCacheSize?: number;
 }
 
