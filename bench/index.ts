@@ -198,7 +198,7 @@ const rssOf = (pids: number[]) => sum(pids.map(rssMb));
 
 /** Runs one load and samples the server's and the load side's CPU and the server's memory around its measured window. */
 async function runLoad(load: LoadConfig, pids: number[]) {
-  const rssRestMb = rssOf(pids);
+  const rest = pids.map(rssMb);
   const child: ChildProcess = run(LOAD_CORE, ['bench/lib/loadgen.ts', writeConfig(load)]);
   const out = lines(child);
   const kill = setTimeout(() => child.kill('SIGKILL'), load.warmupMs + load.durationMs + 30_000);
@@ -228,7 +228,8 @@ async function runLoad(load: LoadConfig, pids: number[]) {
     loadCores: loadCpu / dt,
     foreignCores: Math.max(0, (m1 - m0 - serverCpu - loadCpu) / dt),
     dt,
-    rssRestMb,
+    rssRestMb: sum(rest),
+    rssRestEach: rest,
     rssLoadMb: sum(peak),
     rssLoadEach: peak,
   };
@@ -283,8 +284,7 @@ async function measureAlternating(units: { sc: Scenario; server: Server }[], war
     },
   };
   delete load.servernames;
-  const rest = pids.map(rssMb);
-  const { r, loadCores, foreignCores, rssLoadEach } = await runLoad(load, pids);
+  const { r, loadCores, foreignCores, rssRestEach, rssLoadEach } = await runLoad(load, pids);
   return units.map((_, i) => {
     const t = r.targets[i];
     return {
@@ -301,7 +301,7 @@ async function measureAlternating(units: { sc: Scenario; server: Server }[], war
       serverCores: t.cpuSeconds / t.seconds,
       loadCores,
       foreignCores,
-      rssRestMb: rest[i]!,
+      rssRestMb: rssRestEach[i]!,
       rssLoadMb: rssLoadEach[i]!,
     };
   });

@@ -52,7 +52,8 @@ const report = execFileSync('perf', ['report', '-i', data, '--no-children', '--s
 const rows: { pct: number; us: number; dso: string; sym: string }[] = [];
 for (const row of report.split('\n')) {
   const m = /^\s+([\d.]+)%\s+(\d+)\s+(\S+)\s+\[[.k]\]\s+(.*)$/.exec(row);
-  if (m) rows.push({ pct: Number(m[1]), us: (Number(m[2]) / freq / r.requests) * 1e6, dso: m[3]!, sym: m[4]!.trim() });
+  // perf pads the symbol column (and may append IPC columns): the name ends at the first run of spaces.
+  if (m) rows.push({ pct: Number(m[1]), us: (Number(m[2]) / freq / r.requests) * 1e6, dso: m[3]!, sym: m[4]!.split(/\s{2,}/)[0]!.trim() });
 }
 console.log(`CPU per request: ${rows.reduce((a, x) => a + x.us, 0).toFixed(0)} µs (sampled)`);
 for (const x of rows.slice(0, 60)) console.log(`${x.pct.toFixed(2).padStart(6)}% ${x.us.toFixed(1).padStart(7)} µs  ${x.dso}  ${x.sym}`);
