@@ -12,8 +12,9 @@
 //                               node-direct@store1 against node-direct@store10000 (what Node pays)
 // Scenarios (bench/lib/dev-scenario.ts): new | nocert | fleet | store<N> alternate per second; ka
 // (keep-alive connections cannot switch every second) runs one window per side in turn. Default
-// new. Each window warms up (BENCH_WARMUP_MS, default 6 s; 20 s for store scenarios, 2 s for ka)
-// and measures `seconds` (20).
+// new. Each window warms up (BENCH_WARMUP_MS, default 6 s; 20 s for store and fleet, 2 s for ka)
+// and measures `seconds` (20; a fleet window ends when both sides have been shown its 2,000
+// certificates, a new fleet each window).
 // Prints each window's figures and the median of the windows' B/A ratios.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,13 +47,13 @@ async function start(side: string, tag: string) {
   else delete process.env.MTLS_GATE_DIST;
   const server = run(0, ['bench/lib/system.ts', cfgFile]);
   const { port, pid } = JSON.parse(await firstLine(server));
-  return { side, server, pid: pid as number, load: { ...load, port }, target: { port, pid, servername: load.servername, ...(load.servernames ? { servernames: load.servernames } : {}) } };
+  return { side, server, pid: pid as number, load: { ...load, port }, target: { port, pids: [pid as number], servername: load.servername, ...(load.servernames ? { servernames: load.servernames } : {}) } };
 }
 
 const sides = [await start(a, 'a'), await start(b, 'b')];
 const base = sides[0]!.load;
 const store = sides.some((s) => s.target.servernames);
-const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? (store ? 20_000 : 6000));
+const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? (store || base.fleetWarmupFile ? 20_000 : 6000));
 const ratios: number[] = [];
 const cpuUs = (t: { cpuSeconds: number; requests: number }) => (t.cpuSeconds * 1e6) / Math.max(1, t.requests);
 type Figures = { rps: number; cpuSeconds: number; requests: number; statuses: Record<string, number> };
@@ -73,7 +74,9 @@ for (let w = 0; w < Number(windowsArg); w++) {
   let errors = 0;
   if (base.mode === 'new') {
     // One load alternating between the two servers every second.
-    const r = await measure({ ...base, servernames: undefined, warmupMs, durationMs, alternate: { phaseMs: 1000, targets: sides.map((s) => s.target) } });
+    // A fleet is new to the kept servers in every window: window w presents fleet w.
+    const fleet = base.fleetWarmupFile ? { fleetFile: await pki.fleetFile(w) } : {};
+    const r = await measure({ ...base, ...fleet, servernames: undefined, warmupMs, durationMs, alternate: { phaseMs: 1000, targets: sides.map((s) => s.target) } });
     [ta, tb] = r.targets as [Figures, Figures];
     errors = r.errors;
   } else {

@@ -31,8 +31,11 @@ const LOAD_CORE = 1;
 const P = quick
   ? { reps: 1, warmupMs: 700, hsWarmupMs: 700, durationMs: 1500, storeSize: 2000, storeWarmupMs: 1000, storeMs: 4000, wrkMs: 2000, attempts: 1, wrkModes: ['ka'], limitMin: 5 }
   : { reps: 3, warmupMs: 2000, hsWarmupMs: 6000, durationMs: 5000, storeSize: 10_000, storeWarmupMs: 20_000, storeMs: 30_000, wrkMs: 8000, attempts: 2, wrkModes: ['ka', 'new', 'nocert'], limitMin: 45 };
-/** The store scenarios' load switches between the two servers this often. */
-const STORE_PHASE_MS = 1000;
+/** The fleet's and the store scenarios' load switches between their servers this often. */
+const PHASE_MS = 1000;
+/** Fleet windows (each a new fleet of FLEET_SIZE certificates for every server); at most this long each. */
+const FLEET_WINDOWS = quick ? 1 : 5;
+const FLEET_LIMIT_MS = 60_000;
 const log = (s: string) => console.log(s);
 const started = Date.now();
 // Everything is bounded: a run that takes far longer than planned is stopped (children with it).
@@ -66,7 +69,7 @@ const scenarios: Scenario[] = [
     title: `new TLS connection per request, ${FLEET_SIZE} distinct client certificates (same CA) each connecting once, 32 connections`,
     unit: 'hs/s',
     tickets: false,
-    load: { mode: 'new', connections: 32, ...client, fleetFile: pki.fleetFile, fleetWarmupFile: pki.fleetWarmupFile, durationMs: quick ? 4000 : 15_000 },
+    load: { mode: 'new', connections: 32, ...client, fleetWarmupFile: pki.fleetWarmupFile },
   },
   { id: 'resume', title: 'new TLS connection per request with TLS 1.3 resumption (last ticket offered), one client certificate, 32 connections', unit: 'hs/s', tickets: true, load: { mode: 'new', connections: 32, ...client, resume: true } },
   { id: 'nocert', title: 'no client certificate (the 400 path; the server closes), new connection per request, 32 connections', unit: 'hs/s', tickets: false, load: { mode: 'new', connections: 32 } },
@@ -262,14 +265,15 @@ async function measure(server: Server, sc: Scenario, servername = SERVERNAME): P
 }
 
 /**
- * The store scenarios: one load that alternates between their servers every second (loadgen's
- * `alternate`), so that the machine's drift, which moves handshake rates by up to 25 % within
- * minutes here, falls on both alike. Windows of several seconds each, even alternating, left
- * the ratio of the two anywhere from 0.85 to 1.06; alternating per second, an A/A run (the
- * same server twice) came out at 0.99-1.00.
+ * The fleet and the store scenarios: one load that alternates between their servers every second
+ * (loadgen's `alternate`), so that the machine's drift, which moves handshake rates by up to 25 %
+ * within minutes here, falls on all of them alike. Windows of several seconds each, even
+ * alternating, left the ratio of the two store servers anywhere from 0.85 to 1.06, and the fleet's
+ * gate/node-proxy anywhere from 0.81 to 0.99; alternating per second, an A/A run (the same server
+ * twice) came out at 0.99-1.00. A fleet (`fleetFile`) is shown to every server once.
  */
-async function measureAlternating(units: { sc: Scenario; server: Server }[], warmupMs: number, durationMs: number): Promise<Run[]> {
-  const pids = units.map(({ server }) => server.pids()[0]!);
+async function measureAlternating(units: { sc: Scenario; server: Server }[], warmupMs: number, durationMs: number, fleetFile?: string): Promise<Run[]> {
+  const pidsOf = units.map(({ server }) => server.pids());
   const load: LoadConfig = {
     ...units[0]!.sc.load,
     mode: 'new',
@@ -278,13 +282,20 @@ async function measureAlternating(units: { sc: Scenario; server: Server }[], war
     path: '/v1/json',
     warmupMs,
     durationMs,
+    ...(fleetFile ? { fleetFile } : {}),
     alternate: {
-      phaseMs: STORE_PHASE_MS,
-      targets: units.map(({ sc, server }, i) => ({ port: server.port, pid: pids[i]!, servername: SERVERNAME, ...(sc.load.servernames ? { servernames: sc.load.servernames } : {}) })),
+      phaseMs: PHASE_MS,
+      targets: units.map(({ sc }, i) => ({ port: units[i]!.server.port, pids: pidsOf[i]!, servername: SERVERNAME, ...(sc.load.servernames ? { servernames: sc.load.servernames } : {}) })),
     },
   };
   delete load.servernames;
-  const { r, loadCores, foreignCores, rssRestEach, rssLoadEach } = await runLoad(load, pids);
+  const { r, loadCores, foreignCores, rssRestEach, rssLoadEach } = await runLoad(load, pidsOf.flat());
+  // runLoad samples memory per process; a server's figure is the sum over its processes.
+  let at = 0;
+  const perServer = (each: number[]) => pidsOf.map((p) => sum(each.slice(at, (at += p.length))));
+  const rssRest = perServer(rssRestEach);
+  at = 0;
+  const rssLoad = perServer(rssLoadEach);
   return units.map((_, i) => {
     const t = r.targets[i];
     return {
@@ -301,8 +312,8 @@ async function measureAlternating(units: { sc: Scenario; server: Server }[], war
       serverCores: t.cpuSeconds / t.seconds,
       loadCores,
       foreignCores,
-      rssRestMb: rssRestEach[i]!,
-      rssLoadMb: rssLoadEach[i]!,
+      rssRestMb: rssRest[i]!,
+      rssLoadMb: rssLoad[i]!,
     };
   });
 }
@@ -355,24 +366,33 @@ for (const group of groups) {
     for (const system of order) units.push({ sc, system, keep });
   }
   if (units.length === 0) continue;
-  const tag = group.length > 1;
-  if (tag) {
-    // The store scenarios: both servers kept, one load alternating between them every second.
-    log(`   (${group.map((g) => g.id).join(' and ')} alternate within each window, ${STORE_PHASE_MS / 1000} s each in turn; warm-up ${fmt(P.storeWarmupMs / 1000)} s)`);
-    const alt = units.map(({ sc, keep }) => ({ sc, server: keep! }));
-    for (const { sc, server } of alt) await sanity(server, sc, 'gate');
-    for (let rep = 0; rep < P.reps; rep++) {
-      const runs = await measureAlternating(alt, rep === 0 ? P.storeWarmupMs : P.hsWarmupMs, P.storeMs);
+  const fleet = group[0]!.id === 'fleet';
+  if (fleet || group.length > 1) {
+    // The fleet (every system) and the store pair: servers kept, one load alternating between them
+    // every second; each window starts on the next server in turn. A fleet window shows every
+    // server a new fleet of FLEET_SIZE certificates.
+    const alt: { sc: Scenario; system: System; server: Server }[] = [];
+    for (const { sc, system, keep } of units) {
+      const server = keep ?? (await startServer(system, sc));
+      await sanity(server, sc, system);
+      alt.push({ sc, system, server });
+    }
+    const windows = fleet ? FLEET_WINDOWS : P.reps;
+    const what = fleet ? units.map((u) => u.system).join(', ') : group.map((g) => g.id).join(' and ');
+    log(`   (${what} alternate within each window, ${PHASE_MS / 1000} s each in turn; warm-up ${fmt(P.storeWarmupMs / 1000)} s, then ${fmt(P.hsWarmupMs / 1000)} s before each further window${fleet ? `; ${windows} window(s), each a new fleet of ${FLEET_SIZE}` : ''})`);
+    for (let rep = 0; rep < windows; rep++) {
+      const order = [...alt.slice(rep % alt.length), ...alt.slice(0, rep % alt.length)];
+      const runs = await measureAlternating(order, rep === 0 ? P.storeWarmupMs : P.hsWarmupMs, fleet ? FLEET_LIMIT_MS : P.storeMs, fleet ? await pki.fleetFile(rep) : undefined);
       runs.forEach((r, i) => {
-        results[alt[i]!.sc.id]!.gate!.push(r);
-        logRun(`${alt[i]!.sc.id} gate`, 16, alt[i]!.sc, r, '');
+        const { sc, system } = order[i]!;
+        results[sc.id]![system]!.push(r);
+        logRun(fleet ? system : `${sc.id} ${system}`, 16, sc, r, '');
       });
     }
     for (const { server } of alt) await server.stop();
     continue;
   }
-  // The fleet's window is short (2,000 handshakes, ~4 s), so it gets more repetitions.
-  const reps = group[0]!.id === 'fleet' && !quick ? Math.max(P.reps, 5) : P.reps;
+  const reps = P.reps;
   for (let rep = 0; rep < reps; rep++) {
     for (const { sc, system, keep } of rep % 2 ? [...units].reverse() : units) {
       // Other people's processes share this machine: a window where they used more than
@@ -449,7 +469,10 @@ const ratios: Record<string, number> = {};
 for (const sc of Object.keys(summary)) {
   for (const other of ['node-proxy', 'nginx', 'node-direct']) {
     if (!summary[sc]!.gate || !summary[sc]![other]) continue;
-    ratios[`${sc} rate gate/${other}`] = med(sc, 'gate', 'rate') / med(sc, other, 'rate');
+    // The fleet's systems were measured together in each window (alternating per second): its
+    // rate ratio is the median of the windows' ratios.
+    ratios[`${sc} rate gate/${other}`] =
+      sc === 'fleet' ? median(results.fleet!.gate!.map((r, i) => r.rate / results.fleet![other]![i]!.rate)) : med(sc, 'gate', 'rate') / med(sc, other, 'rate');
     ratios[`${sc} p99 gate/${other}`] = med(sc, 'gate', 'p99') / med(sc, other, 'p99');
     ratios[`${sc} CPU per response gate/${other}`] = med(sc, 'gate', 'cpuUs') / med(sc, other, 'cpuUs');
   }
@@ -527,7 +550,7 @@ function markdown(): string {
   const L: string[] = [];
   const mmm = (s: Stat | undefined, d = 0) => (s ? `**${fmt(s.median, d)}** (${fmt(s.min, d)}–${fmt(s.max, d)})` : '-');
   L.push(`# mtls-gate benchmark: latest run${quick ? ' (--quick: 1 repetition, short windows, smoke only)' : ''}`, '');
-  L.push(`${meta.date}, \`npm run bench${quick ? ' -- --quick' : ''}\`, ${meta.reps} alternating repetition(s) per scenario (fleet: ${quick ? meta.reps : Math.max(meta.reps, 5)}), warm-up ${meta.warmupMs / 1000} s (handshake scenarios ${meta.handshakeWarmupMs / 1000} s; a fleet warms up on ${meta.fleetWarmupSize} other distinct certificates), window ${meta.durationMs / 1000} s (fleet: until the fleet is used up); store1 and store10k: one load alternating between their two servers every ${STORE_PHASE_MS / 1000} s, ${P.storeMs / 1000} s windows after ${P.storeWarmupMs / 1000} s of warm-up, ratio = median of the windows' ratios. Wall time ${fmt(meta.wallSeconds)} s.`, '');
+  L.push(`${meta.date}, \`npm run bench${quick ? ' -- --quick' : ''}\`, ${meta.reps} alternating repetition(s) per scenario, warm-up ${meta.warmupMs / 1000} s (handshake scenarios ${meta.handshakeWarmupMs / 1000} s), window ${meta.durationMs / 1000} s. The fleet: every system kept, one load alternating between them every ${PHASE_MS / 1000} s, ${FLEET_WINDOWS} window(s) each showing every system a new fleet of ${FLEET_SIZE} certificates (until used up), after ${P.storeWarmupMs / 1000} s of warm-up on ${meta.fleetWarmupSize} other distinct certificates (${P.hsWarmupMs / 1000} s before later windows); store1 and store10k: the same alternation between their two servers, ${P.storeMs / 1000} s windows; ratios gate/node-proxy (fleet) and 10k/1 (store) = median of the windows' ratios. Wall time ${fmt(meta.wallSeconds)} s.`, '');
   L.push(`Machine: ${machine.nproc} cores, ${machine.cpu}, ${fmt(machine.memGb)} GB, kernel ${machine.kernel}; Node ${machine.node} (OpenSSL ${machine.openssl}); nginx ${machine.nginx}. Server on core ${SERVER_CORE}, load generator and upstream on core ${LOAD_CORE}${hasTaskset ? ' (taskset)' : ' (no taskset: not pinned!)'}. Upstream: ${meta.upstream}. Keys: ${meta.keys}.`, '');
   L.push(`Load at the end of the run: \`${machine.uptime}\`. "foreign" = cores used by other processes during a window (other people's tests on this machine).`, '');
   L.push('Notation: **median** (min–max) over the repetitions. CPU/resp = server CPU time per response over the window; server/load cores = CPU used by the server / by the load generator + upstream.', '');

@@ -31,7 +31,7 @@ const sc = devScenario(scenario, pki, system as SystemConfig['system'], `http://
 writeFileSync(join(dir, 'system.json'), JSON.stringify(sc.system));
 const server = run(0, ['bench/lib/system.ts', join(dir, 'system.json')], ['--perf-basic-prof-only-functions']);
 const { port, pid } = JSON.parse(await firstLine(server));
-writeFileSync(join(dir, 'load.json'), JSON.stringify(sc.load(port, Number(secs) * 1000)));
+writeFileSync(join(dir, 'load.json'), JSON.stringify(sc.load(port, Number(secs) * 1000, await pki.fleetFile(0))));
 const lg = run(1, ['bench/lib/loadgen.ts', join(dir, 'load.json')]);
 const l = lines(lg);
 await l.next(); // warm-up over

@@ -35,7 +35,7 @@ const sc = devScenario(scenario, pki, system as SystemConfig['system'], upstream
 writeFileSync(cfgFile, JSON.stringify(sc.system));
 const server = run(0, ['bench/lib/system.ts', cfgFile], ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
 const { port } = JSON.parse(await firstLine(server));
-const load: LoadConfig = sc.load(port, Number(secs) * 1000);
+const load: LoadConfig = sc.load(port, Number(secs) * 1000, await pki.fleetFile(0));
 const loadFile = join(dir, 'load.json');
 writeFileSync(loadFile, JSON.stringify(load));
 const r = JSON.parse(await lastLine(run(1, ['bench/lib/loadgen.ts', loadFile])));

@@ -10,12 +10,14 @@ export function devScenario(
   pki: BenchPki,
   system: SystemConfig['system'],
   upstream: string,
-): { system: SystemConfig; load: (port: number, durationMs: number) => LoadConfig } {
+): { system: SystemConfig; load: (port: number, durationMs: number, fleetFile?: string) => LoadConfig } {
   if (!/^(ka|new|nocert|fleet|store\d+)$/.test(name)) throw new Error(`unknown scenario ${name}: ka, new, nocert, fleet or store<N>`);
   const storeSize = name.startsWith('store') ? Number(name.slice(5)) : undefined;
   return {
     system: { system, ...pki.server, ca: pki.ca, servername: SERVERNAME, upstream, tickets: false, storeSize, storeCerts: pki.storeCerts },
-    load: (port, durationMs) => ({
+    // `fleetFile`: the fleet scenario's certificates (pki.fleetFile(window)); a server that is kept
+    // across windows needs a new fleet each time.
+    load: (port, durationMs, fleetFile) => ({
       mode: name === 'ka' ? 'ka' : 'new',
       port,
       servername: SERVERNAME,
@@ -24,7 +26,7 @@ export function devScenario(
       warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 2000),
       durationMs,
       ...(name === 'nocert' ? {} : pki.client),
-      ...(name === 'fleet' ? { fleetFile: pki.fleetFile, fleetWarmupFile: pki.fleetWarmupFile } : {}),
+      ...(name === 'fleet' ? { fleetFile, fleetWarmupFile: pki.fleetWarmupFile } : {}),
       ...(storeSize && storeSize > 1 ? { servernames: Array.from({ length: storeSize - 1 }, (_, i) => `store-${i + 1}.bench.test`) } : {}),
     }),
   };

@@ -8,11 +8,12 @@
 //        framed), sends the next; a response with `Connection: close` makes it reconnect.
 //   new  a new TCP + TLS connection per request (`Connection: close`): handshakes per second.
 //        `resume` offers the last TLS session ticket the connection slot received (TLS 1.3
-//        resumption); otherwise every handshake is full. `fleet` presents each of those client
-//        certificates once, in order (a fleet of devices, the verification cache cold for each);
-//        the run ends when the fleet is used up or the time is over. Warm-up uses `cert`, or the
-//        distinct certificates of `fleetWarmupFile` (so that the code a new certificate runs is
-//        warm, as on a server that has seen devices before, while every measured one is new).
+//        resumption); otherwise every handshake is full. `fleetFile` presents each of those client
+//        certificates once, in order, to every server (a fleet of devices, the verification cache
+//        cold for each); the run ends when the fleet is used up or the time is over. Warm-up uses
+//        `cert`, or the distinct certificates of `fleetWarmupFile` in turn, each server its own
+//        turn (so that the code a new certificate runs is warm, as on a server that has seen
+//        devices before, while every measured one is new).
 // Without `cert` the client sends no certificate (the 400 path).
 //
 // Prints a line `{"measuring":true}` when the warm-up ends, then one JSON line:
@@ -34,7 +35,7 @@ export interface LoadConfig {
   resume?: boolean;
   /** Server names to pick from at random per connection (SNI and Host); default `servername`. */
   servernames?: string[];
-  /** A file with a JSON array of { cert, key }: each used once, in new mode. */
+  /** A file with a JSON array of { cert, key }: each used once per server, in new mode. */
   fleetFile?: string;
   /** Other certificates, in the same form, cycled through during the warm-up of a fleet run. */
   fleetWarmupFile?: string;
@@ -42,10 +43,12 @@ export interface LoadConfig {
    * New mode: alternate between several servers (`port`, `servername(s)` above are then unused),
    * A B A B ..., one phase of `phaseMs` each, warm-up included. A drift of the machine lasting
    * longer than a phase falls on every server alike. Each target's server CPU is read from
-   * /proc/<pid> at the start and end of the window; the result line gains `targets` (per server:
-   * requests, seconds of its phases, rps, p50, p99, statuses, cpuSeconds).
+   * /proc/<pid> of its processes at the start and end of the window; the result line gains
+   * `targets` (per server: requests, seconds of its phases, rps, p50, p99, statuses, cpuSeconds).
+   * With a fleet, a server that has been shown the whole fleet leaves the rotation and the others
+   * go on.
    */
-  alternate?: { phaseMs: number; targets: { port: number; pid: number; servername: string; servernames?: string[] }[] };
+  alternate?: { phaseMs: number; targets: { port: number; pids: number[]; servername: string; servernames?: string[] }[] };
 }
 
 const arg = process.argv[2]!;
@@ -58,8 +61,6 @@ const ownContext = contextOf(cfg);
 const contextsIn = (file: string | undefined) => (file ? (JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined);
 const fleet = contextsIn(cfg.fleetFile);
 const fleetWarmup = contextsIn(cfg.fleetWarmupFile);
-let fleetNext = 0;
-let warmupNext = 0;
 let activeSlots = 0;
 const requestFor = (host: string) => Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
 interface Target {
@@ -67,15 +68,25 @@ interface Target {
   servername: string;
   names: string[] | undefined;
   request: Buffer;
-  pid: number;
+  pids: number[];
+  /** The next fleet certificate, and the next warm-up one, this server is shown. */
+  fleetNext: number;
+  warmupNext: number;
+  /** When its last fleet certificate was handed out. */
+  usedUpAt: number;
 }
-const targets: Target[] = (cfg.alternate?.targets ?? [{ port: cfg.port, pid: 0, servername: cfg.servername, servernames: cfg.servernames }]).map((t) => ({
+const targets: Target[] = (cfg.alternate?.targets ?? [{ port: cfg.port, pids: [], servername: cfg.servername, servernames: cfg.servernames }]).map((t) => ({
   port: t.port,
   servername: t.servername,
   names: t.servernames,
   request: requestFor(t.servername),
-  pid: t.pid,
+  pids: t.pids,
+  fleetNext: 0,
+  warmupNext: 0,
+  usedUpAt: 0,
 }));
+/** Has this server been shown the whole fleet? */
+const usedUp = (t: Target) => fleet !== undefined && t.fleetNext >= fleet.length;
 /** The target of new connections (the phase's, with `alternate`). */
 let current = 0;
 /** Port, SNI and request for a new connection. */
@@ -162,15 +173,20 @@ function slot(): void {
     let context = ownContext;
     let fromFleet = false;
     if (fleet && measuring) {
-      if (fleetNext >= fleet.length) {
-        // This slot is done; the run ends when the last slot's answer is in.
-        if (--activeSlots === 0) finish();
-        return;
+      if (usedUp(targets[current]!)) {
+        if (targets.every(usedUp)) {
+          // This slot is done; the run ends when the last slot's answer is in.
+          if (--activeSlots === 0) finish();
+          return;
+        }
+        nextPhase();
       }
-      context = fleet[fleetNext++]!;
+      const shown = targets[current]!;
+      context = fleet[shown.fleetNext++]!;
+      if (usedUp(shown)) shown.usedUpAt = performance.now();
       fromFleet = true;
     } else if (fleetWarmup && !measuring) {
-      context = fleetWarmup[warmupNext++ % fleetWarmup.length]!;
+      context = fleetWarmup[targets[current]!.warmupNext++ % fleetWarmup.length]!;
     }
     const t = current;
     const [port, servername, request] = target();
@@ -219,14 +235,25 @@ function slot(): void {
 }
 
 const perTarget = targets.map(() => ({ requests: 0, cpu0: 0, ms: 0, statuses: {} as Record<string, number>, latencies: [] as number[] }));
-const cpuNow = () => targets.map((t) => (t.pid ? cpuSeconds(t.pid) : 0));
+const cpuNow = () => targets.map((t) => t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0));
 let phaseStart = 0;
-/** Ends the current phase (while measuring, its time counts for its target) and starts the next. */
+/**
+ * Ends the current phase (while measuring, its time counts for its target) and starts the next,
+ * skipping servers that have been shown the whole fleet. The phase of a server whose fleet is used
+ * up ends when its last certificate was handed out: the answers still in flight then count for it,
+ * as at every change of phase, and the last server's are not charged the idle end of the run.
+ */
 function nextPhase(): void {
   const now = performance.now();
-  if (measuring) perTarget[current]!.ms += now - phaseStart;
+  if (measuring) {
+    const t = targets[current]!;
+    perTarget[current]!.ms += (usedUp(t) ? t.usedUpAt : now) - phaseStart;
+  }
   phaseStart = now;
-  current = (current + 1) % targets.length;
+  for (let i = 0; i < targets.length; i++) {
+    current = (current + 1) % targets.length;
+    if (!measuring || !usedUp(targets[current]!)) break;
+  }
 }
 
 let finished = false;
