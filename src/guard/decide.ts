@@ -3,7 +3,7 @@ import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
 import { normalizeServername } from '../ssl/sni.js';
-import type { ChainIdentity, ClientIdentity } from '../verify/identity.js';
+import { withSslId, type ClientIdentity } from '../verify/identity.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -111,16 +111,6 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   if (!v.ok) return { cert: { ok: false, reason: v.reason, detail: v.detail }, recheckAt: v.recheckAt };
   store.verifier.rememberForResumption(entry.key, leaf, v);
   return { cert: { ok: true, identity: withSslId(v.identity, entry.id) }, recheckAt: v.recheckAt };
-}
-
-const identities = new WeakMap<ChainIdentity, Map<string, ClientIdentity>>();
-/** Identity objects are shared per (chain, SSL object): no allocation on a warm path. */
-function withSslId(identity: ChainIdentity, sslId: string): ClientIdentity {
-  let bySsl = identities.get(identity);
-  if (!bySsl) identities.set(identity, (bySsl = new Map()));
-  let id = bySsl.get(sslId);
-  if (!id) bySsl.set(sslId, (id = Object.freeze({ ...identity, sslId })));
-  return id;
 }
 
 function skipped(entry: SslEntry, facts: RequestFacts): boolean {

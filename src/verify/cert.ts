@@ -128,17 +128,24 @@ export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Arra
   const notAfter = Date.parse(node.validTo);
   // Node prints "Bad time value" for dates OpenSSL cannot read; comparisons with NaN would pass.
   if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new Error('unreadable validity dates');
+  let publicKey: KeyObject | undefined;
+  let subject: string | undefined;
   return {
     der,
     // Node has this digest already (collectSent asked for it); the hex form without colons is ours.
     fp256: node.fingerprint256.replace(/:/g, '').toLowerCase(),
     node,
-    // Made on first use: a leaf's own key is needed only for its JWK, which is read from the DER.
+    // Made on first use and kept (node:crypto makes a new key object on every read): an issuer's
+    // key verifies every leaf it signed; a leaf's own key is needed only for its JWK, which is read
+    // from the DER.
     get publicKey() {
-      return node.publicKey;
+      return (publicKey ??= node.publicKey);
     },
+    // Read on first use: a leaf's subject only names it in a failure and in its identity.
     // Node 20 gives undefined, not '', for an empty Name (legal: RFC 5280 4.1.2.6).
-    subject: node.subject ?? '',
+    get subject() {
+      return (subject ??= node.subject ?? '');
+    },
     issuer: node.issuer ?? '',
     version: certificateVersion(der),
     notBefore,

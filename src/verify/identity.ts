@@ -1,10 +1,8 @@
-import { hash, type JsonWebKey } from 'node:crypto';
+import { X509Certificate, hash, type JsonWebKey } from 'node:crypto';
 import type { ParsedCert, SubjectAltNames } from './cert.js';
 import { certificateJwk } from './jwk.js';
 
-const freezeJwk = (jwk: JsonWebKey | null) => (jwk ? Object.freeze(jwk) : null);
-
-/** A certificate as the application sees it: plain data, no library objects. */
+/** A certificate as the application sees it: plain data (frozen), no library objects. */
 export interface CertificateInfo {
   /** Subject DN in RFC 2253 form (most specific RDN first), as nginx's `$ssl_client_s_dn`. */
   readonly subject: string;
@@ -50,15 +48,20 @@ export function rfc2253(multiline: string): string {
 }
 
 export function certificateInfo(c: ParsedCert): CertificateInfo {
+  return infoOf(c.node, c.der, c.fp256);
+}
+
+function infoOf(node: X509Certificate, der: Buffer, fp256: string): CertificateInfo {
   return Object.freeze({
-    subject: rfc2253(c.subject),
-    issuer: rfc2253(c.issuer),
-    serialNumber: c.node.serialNumber.toUpperCase(),
-    fingerprint256: c.fp256,
-    fingerprint: hash('sha1', c.der, 'hex'),
-    notBefore: new Date(c.notBefore),
-    notAfter: new Date(c.notAfter),
-    pem: c.node.toString(),
+    // Node 20 gives undefined, not '', for an empty Name (legal: RFC 5280 4.1.2.6).
+    subject: rfc2253(node.subject ?? ''),
+    issuer: rfc2253(node.issuer ?? ''),
+    serialNumber: node.serialNumber.toUpperCase(),
+    fingerprint256: fp256,
+    fingerprint: hash('sha1', der, 'hex'),
+    notBefore: new Date(Date.parse(node.validFrom)),
+    notAfter: new Date(Date.parse(node.validTo)),
+    pem: node.toString(),
   });
 }
 
@@ -73,18 +76,101 @@ function sharedInfo(c: ParsedCert): CertificateInfo {
   return info;
 }
 
+/**
+ * What an identity is made from. Verification keeps only this (the leaf's DER, what the check
+ * already read, the certificates above it); each field is computed the first time any identity
+ * of the chain is read, and kept. A fleet of devices each connecting once costs the gateway no
+ * more than the check when the application never reads the identity, and a cached verdict holds a
+ * few hundred bytes of heap instead of a dozen strings and objects.
+ */
+interface Source {
+  readonly der: Buffer;
+  readonly fp256: string;
+  readonly san: SubjectAltNames;
+  /** The intermediates of the path, leaf's issuer first, then the anchor. */
+  readonly above: readonly ParsedCert[];
+  info?: CertificateInfo;
+  sanView?: Readonly<SubjectAltNames>;
+  jwk?: Readonly<JsonWebKey> | null;
+  chain?: readonly CertificateInfo[];
+  /** The identity per SSL object: nearly always one, so the first is kept outside the map. */
+  firstSsl?: ClientIdentity;
+  moreSsl?: Map<string, ClientIdentity>;
+}
+
+const kSource = Symbol('mtls-gate.identity');
+type Holder = { [kSource]: Source };
+
+function leafInfo(s: Source): CertificateInfo {
+  return (s.info ??= infoOf(new X509Certificate(s.der), s.der, s.fp256));
+}
+const fromInfo = (k: keyof CertificateInfo): PropertyDescriptor => ({
+  enumerable: true,
+  get(this: Holder) {
+    return leafInfo(this[kSource])[k];
+  },
+});
+const computed = <T>(compute: (s: Source) => T): PropertyDescriptor => ({
+  enumerable: true,
+  get(this: Holder) {
+    return compute(this[kSource]);
+  },
+});
+/**
+ * The identity's fields, as own enumerable accessors: an identity reads, spreads, lists its keys
+ * and serialises to JSON as the plain data object it describes.
+ */
+const FIELDS: PropertyDescriptorMap = {
+  subject: fromInfo('subject'),
+  issuer: fromInfo('issuer'),
+  serialNumber: fromInfo('serialNumber'),
+  fingerprint256: computed((s) => s.fp256),
+  fingerprint: fromInfo('fingerprint'),
+  notBefore: fromInfo('notBefore'),
+  notAfter: fromInfo('notAfter'),
+  pem: fromInfo('pem'),
+  san: computed(
+    (s) =>
+      (s.sanView ??= Object.freeze({
+        dns: Object.freeze([...s.san.dns]),
+        email: Object.freeze([...s.san.email]),
+        ip: Object.freeze([...s.san.ip]),
+        uri: Object.freeze([...s.san.uri]),
+      }) as Readonly<SubjectAltNames>),
+  ),
+  x5tS256: computed((s) => Buffer.from(s.fp256, 'hex').toString('base64url')),
+  jwk: computed((s) => {
+    if (s.jwk === undefined) {
+      const jwk = certificateJwk(s.der, () => new X509Certificate(s.der).publicKey);
+      s.jwk = jwk ? Object.freeze(jwk) : null;
+    }
+    return s.jwk;
+  }),
+  chain: computed((s) => (s.chain ??= Object.freeze(s.above.map(sharedInfo)))),
+};
+
+function identityOf(s: Source, sslId: string | undefined): ClientIdentity {
+  const o = {};
+  Object.defineProperty(o, kSource, { value: s });
+  Object.defineProperties(o, FIELDS);
+  if (sslId !== undefined) Object.defineProperty(o, 'sslId', { value: sslId, enumerable: true });
+  return Object.freeze(o) as ClientIdentity;
+}
+
+/** The identity of a verified path (leaf first, then intermediates), anchored at `anchor`. */
 export function chainIdentity(path: readonly ParsedCert[], anchor: ParsedCert): ChainIdentity {
   const leaf = path[0]!;
-  return Object.freeze({
-    ...certificateInfo(leaf),
-    san: Object.freeze({
-      dns: Object.freeze([...leaf.san.dns]),
-      email: Object.freeze([...leaf.san.email]),
-      ip: Object.freeze([...leaf.san.ip]),
-      uri: Object.freeze([...leaf.san.uri]),
-    }) as Readonly<SubjectAltNames>,
-    x5tS256: Buffer.from(leaf.fp256, 'hex').toString('base64url'),
-    jwk: freezeJwk(certificateJwk(leaf.der, () => leaf.publicKey)),
-    chain: Object.freeze([...path.slice(1), anchor].map(sharedInfo)),
-  });
+  const s: Source = { der: leaf.der, fp256: leaf.fp256, san: leaf.san, above: [...path.slice(1), anchor] };
+  return identityOf(s, undefined);
+}
+
+/** The same identity with the id of the SSL object that verified it; one object per (chain, SSL object). */
+export function withSslId(identity: ChainIdentity, sslId: string): ClientIdentity {
+  const s = (identity as unknown as Holder)[kSource];
+  if (s.firstSsl?.sslId === sslId) return s.firstSsl;
+  if (!s.firstSsl) return (s.firstSsl = identityOf(s, sslId));
+  s.moreSsl ??= new Map();
+  let id = s.moreSsl.get(sslId);
+  if (!id) s.moreSsl.set(sslId, (id = identityOf(s, sslId)));
+  return id;
 }

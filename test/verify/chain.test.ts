@@ -6,7 +6,7 @@ import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { verifyChain } from '../../src/verify/chain.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { rfc2253 } from '../../src/verify/identity.js';
+import { rfc2253, withSslId } from '../../src/verify/identity.js';
 import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
 
 const HOUR = 3600_000;
@@ -180,6 +180,49 @@ describe('Verifier cache and identity', () => {
     const rsa = await pki.client('rsa');
     const r = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(rsa.cert));
     assert.equal(r.ok && r.identity.jwk?.kty, 'RSA');
+  });
+
+  test('an identity is plain frozen data: its keys, a spread copy and JSON carry every field; one object per SSL object', async () => {
+    const verifier = new Verifier();
+    const c = await pki.root.issue({ subject: 'O=Acme, CN=bob', san: { dns: ['bob.test'] } });
+    const v = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(c.cert));
+    assert.equal(v.ok, true);
+    if (!v.ok) return;
+    const id = withSslId(v.identity, 'tenant-a');
+    const fields = ['subject', 'issuer', 'serialNumber', 'fingerprint256', 'fingerprint', 'notBefore', 'notAfter', 'pem', 'san', 'x5tS256', 'jwk', 'chain'];
+    assert.deepEqual(Object.keys(v.identity), fields);
+    assert.deepEqual(Object.keys(id), [...fields, 'sslId']);
+    assert.equal(id.sslId, 'tenant-a');
+    assert.equal(id.subject, 'CN=bob,O=Acme');
+    assert.equal(id.pem, new X509Certificate(c.cert).toString());
+    // A spread copy is plain data with the same values and nothing hidden.
+    const copy = { ...id };
+    assert.deepEqual(Object.getOwnPropertySymbols(copy), []);
+    for (const f of [...fields, 'sslId'] as const) assert.deepEqual(copy[f], id[f], f);
+    const json = JSON.parse(JSON.stringify(id));
+    assert.equal(json.subject, 'CN=bob,O=Acme');
+    assert.equal(json.fingerprint256, c.fingerprint256);
+    assert.equal(json.notAfter, id.notAfter.toISOString());
+    assert.deepEqual(json.san.dns, ['bob.test']);
+    assert.equal(json.chain[0].subject, 'CN=mtls-gate test Root,O=mtls-gate');
+    // Frozen: no field can be replaced, added or removed.
+    assert.ok(Object.isFrozen(id));
+    assert.throws(() => ((id as { subject: string }).subject = 'CN=mallory'), TypeError);
+    assert.throws(() => ((id as unknown as Record<string, unknown>).extra = 1), TypeError);
+    assert.equal(id.subject, 'CN=bob,O=Acme');
+    // Fields are computed once and shared by every identity of the chain.
+    assert.equal(id.san, id.san);
+    assert.equal(id.jwk, v.identity.jwk);
+    assert.equal(id.chain, v.identity.chain);
+    assert.ok(Object.isFrozen(id.san) && Object.isFrozen(id.san.dns) && Object.isFrozen(id.jwk) && Object.isFrozen(id.chain));
+    // One object per (chain, SSL object).
+    assert.equal(withSslId(v.identity, 'tenant-a'), id);
+    const other = withSslId(v.identity, 'tenant-b');
+    assert.notEqual(other, id);
+    assert.equal(other.sslId, 'tenant-b');
+    assert.equal(withSslId(v.identity, 'tenant-b'), other);
+    assert.equal(withSslId(v.identity, 'tenant-a'), id);
+    assert.equal(other.subject, id.subject);
   });
 
   test('rfc2253 reverses RDN order and joins multi-valued RDNs with +', () => {
