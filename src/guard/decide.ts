@@ -3,7 +3,7 @@ import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
 import { normalizeServername } from '../ssl/sni.js';
-import { withSslId, type ClientIdentity } from '../verify/identity.js';
+import { clientIdentity, type ClientIdentity } from '../verify/identity.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -84,7 +84,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     // it, possibly under another SNI or another CA set. Only a verdict this very object reached in
     // a full handshake counts.
     const v = store.verifier.resumed(entry.key, leaf, now);
-    if (v?.ok) return { cert: { ok: true, identity: withSslId(v.identity, entry.id) }, recheckAt: v.recheckAt };
+    if (v?.ok) return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
     return {
       cert: { ok: false, reason: 'unverified_session', detail: `resumed TLS session not verified by SSL object "${entry.id}" in a full handshake` },
       recheckAt: Infinity,
@@ -110,7 +110,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
   if (!v.ok) return { cert: { ok: false, reason: v.reason, detail: v.detail }, recheckAt: v.recheckAt };
   store.verifier.rememberForResumption(entry.key, leaf, v);
-  return { cert: { ok: true, identity: withSslId(v.identity, entry.id) }, recheckAt: v.recheckAt };
+  return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
 }
 
 function skipped(entry: SslEntry, facts: RequestFacts): boolean {

@@ -1,4 +1,5 @@
 import { X509Certificate, hash, type JsonWebKey } from 'node:crypto';
+import { inspect } from 'node:util';
 import type { ParsedCert, SubjectAltNames } from './cert.js';
 import { certificateJwk } from './jwk.js';
 
@@ -65,9 +66,6 @@ function infoOf(node: X509Certificate, der: Buffer, fp256: string): CertificateI
   });
 }
 
-/** Everything of the identity that depends only on the verified path; the SSL object id is added per connection. */
-export type ChainIdentity = Omit<ClientIdentity, 'sslId'>;
-
 /** Issuers and anchors are shared by many clients: their info is made once. */
 const issuerInfo = new WeakMap<ParsedCert, CertificateInfo>();
 function sharedInfo(c: ParsedCert): CertificateInfo {
@@ -76,15 +74,20 @@ function sharedInfo(c: ParsedCert): CertificateInfo {
   return info;
 }
 
+const NO_SAN: SubjectAltNames = Object.freeze({ dns: [], email: [], ip: [], uri: [] }) as unknown as SubjectAltNames;
+
 /**
- * What an identity is made from. Verification keeps only this (the leaf's DER, what the check
- * already read, the certificates above it); each field is computed the first time any identity
- * of the chain is read, and kept. A fleet of devices each connecting once costs the gateway no
- * more than the check when the application never reads the identity, and a cached verdict holds a
- * few hundred bytes of heap instead of a dozen strings and objects.
+ * A verified chain, as the verifier's cache keeps it: the leaf's DER (as a one-byte string: one
+ * heap object, where a Buffer is three and an array-buffer record the collector walks), its
+ * fingerprint and SANs, and the certificates above it. It is never handed to the application.
+ * Identities are made from it per connection ({@link clientIdentity}); each field is computed the
+ * first time any identity of the chain reads it, and kept here. A fleet of devices each connecting
+ * once then costs the gateway the check alone when the application never reads who they are, and
+ * a cached verdict holds a few small objects instead of a dozen strings and objects (the verifier
+ * keeps 10,000 of them by default, and what they hold is what every major GC walks).
  */
-interface Source {
-  readonly der: Buffer;
+export interface VerifiedChain {
+  readonly der: string;
   readonly fp256: string;
   readonly san: SubjectAltNames;
   /** The intermediates of the path, leaf's issuer first, then the anchor. */
@@ -93,84 +96,91 @@ interface Source {
   sanView?: Readonly<SubjectAltNames>;
   jwk?: Readonly<JsonWebKey> | null;
   chain?: readonly CertificateInfo[];
-  /** The identity per SSL object: nearly always one, so the first is kept outside the map. */
-  firstSsl?: ClientIdentity;
-  moreSsl?: Map<string, ClientIdentity>;
 }
 
-const kSource = Symbol('mtls-gate.identity');
-type Holder = { [kSource]: Source };
-
-function leafInfo(s: Source): CertificateInfo {
-  return (s.info ??= infoOf(new X509Certificate(s.der), s.der, s.fp256));
-}
-const fromInfo = (k: keyof CertificateInfo): PropertyDescriptor => ({
-  enumerable: true,
-  get(this: Holder) {
-    return leafInfo(this[kSource])[k];
-  },
-});
-const computed = <T>(compute: (s: Source) => T): PropertyDescriptor => ({
-  enumerable: true,
-  get(this: Holder) {
-    return compute(this[kSource]);
-  },
-});
-/**
- * The identity's fields, as own enumerable accessors: an identity reads, spreads, lists its keys
- * and serialises to JSON as the plain data object it describes.
- */
-const FIELDS: PropertyDescriptorMap = {
-  subject: fromInfo('subject'),
-  issuer: fromInfo('issuer'),
-  serialNumber: fromInfo('serialNumber'),
-  fingerprint256: computed((s) => s.fp256),
-  fingerprint: fromInfo('fingerprint'),
-  notBefore: fromInfo('notBefore'),
-  notAfter: fromInfo('notAfter'),
-  pem: fromInfo('pem'),
-  san: computed(
-    (s) =>
-      (s.sanView ??= Object.freeze({
-        dns: Object.freeze([...s.san.dns]),
-        email: Object.freeze([...s.san.email]),
-        ip: Object.freeze([...s.san.ip]),
-        uri: Object.freeze([...s.san.uri]),
-      }) as Readonly<SubjectAltNames>),
-  ),
-  x5tS256: computed((s) => Buffer.from(s.fp256, 'hex').toString('base64url')),
-  jwk: computed((s) => {
-    if (s.jwk === undefined) {
-      const jwk = certificateJwk(s.der, () => new X509Certificate(s.der).publicKey);
-      s.jwk = jwk ? Object.freeze(jwk) : null;
-    }
-    return s.jwk;
-  }),
-  chain: computed((s) => (s.chain ??= Object.freeze(s.above.map(sharedInfo)))),
-};
-
-function identityOf(s: Source, sslId: string | undefined): ClientIdentity {
-  const o = {};
-  Object.defineProperty(o, kSource, { value: s });
-  Object.defineProperties(o, FIELDS);
-  if (sslId !== undefined) Object.defineProperty(o, 'sslId', { value: sslId, enumerable: true });
-  return Object.freeze(o) as ClientIdentity;
-}
-
-/** The identity of a verified path (leaf first, then intermediates), anchored at `anchor`. */
-export function chainIdentity(path: readonly ParsedCert[], anchor: ParsedCert): ChainIdentity {
+export function verifiedChain(path: readonly ParsedCert[], anchor: ParsedCert): VerifiedChain {
   const leaf = path[0]!;
-  const s: Source = { der: leaf.der, fp256: leaf.fp256, san: leaf.san, above: [...path.slice(1), anchor] };
-  return identityOf(s, undefined);
+  const { dns, email, ip, uri } = leaf.san;
+  const san = dns.length + email.length + ip.length + uri.length === 0 ? NO_SAN : leaf.san;
+  return { der: leaf.der.toString('latin1'), fp256: leaf.fp256, san, above: path.length === 1 ? [anchor] : [...path.slice(1), anchor] };
 }
 
-/** The same identity with the id of the SSL object that verified it; one object per (chain, SSL object). */
-export function withSslId(identity: ChainIdentity, sslId: string): ClientIdentity {
-  const s = (identity as unknown as Holder)[kSource];
-  if (s.firstSsl?.sslId === sslId) return s.firstSsl;
-  if (!s.firstSsl) return (s.firstSsl = identityOf(s, sslId));
-  s.moreSsl ??= new Map();
-  let id = s.moreSsl.get(sslId);
-  if (!id) s.moreSsl.set(sslId, (id = identityOf(s, sslId)));
-  return id;
+function leafInfo(c: VerifiedChain): CertificateInfo {
+  if (!c.info) {
+    const der = Buffer.from(c.der, 'latin1');
+    c.info = infoOf(new X509Certificate(der), der, c.fp256);
+  }
+  return c.info;
+}
+
+/**
+ * A verified client as the application sees it. The fields are own enumerable accessors, so an
+ * identity reads, spreads (`{ ...identity }`), lists its keys and serialises to JSON as the plain
+ * data object it describes; the chain it reads from is a private field, out of reach of
+ * reflection. Frozen.
+ */
+class Identity {
+  readonly #chain: VerifiedChain;
+  declare readonly sslId: string;
+
+  constructor(chain: VerifiedChain, sslId: string | undefined) {
+    this.#chain = chain;
+    Object.defineProperties(this, Identity.#fields);
+    if (sslId !== undefined) Object.defineProperty(this, 'sslId', { value: sslId, enumerable: true });
+    Object.freeze(this);
+  }
+
+  static readonly #fields: PropertyDescriptorMap = (() => {
+    const field = <T>(compute: (c: VerifiedChain) => T): PropertyDescriptor => ({
+      enumerable: true,
+      get(this: Identity) {
+        return compute(this.#chain);
+      },
+    });
+    const info = (k: keyof CertificateInfo) => field((c) => leafInfo(c)[k]);
+    return {
+      subject: info('subject'),
+      issuer: info('issuer'),
+      serialNumber: info('serialNumber'),
+      fingerprint256: field((c) => c.fp256),
+      fingerprint: info('fingerprint'),
+      notBefore: info('notBefore'),
+      notAfter: info('notAfter'),
+      pem: info('pem'),
+      san: field(
+        (c) =>
+          (c.sanView ??= Object.freeze({
+            dns: Object.freeze([...c.san.dns]),
+            email: Object.freeze([...c.san.email]),
+            ip: Object.freeze([...c.san.ip]),
+            uri: Object.freeze([...c.san.uri]),
+          }) as Readonly<SubjectAltNames>),
+      ),
+      x5tS256: field((c) => Buffer.from(c.fp256, 'hex').toString('base64url')),
+      jwk: field((c) => {
+        if (c.jwk === undefined) {
+          const der = Buffer.from(c.der, 'latin1');
+          const jwk = certificateJwk(der, () => new X509Certificate(der).publicKey);
+          c.jwk = jwk ? Object.freeze(jwk) : null;
+        }
+        return c.jwk;
+      }),
+      chain: field((c) => (c.chain ??= Object.freeze(c.above.map(sharedInfo)))),
+    };
+  })();
+
+  /** `console.log` and `util.inspect` show the fields, not the accessors. */
+  [inspect.custom](): object {
+    return { ...this };
+  }
+}
+
+/**
+ * An identity of a verified chain: with `sslId`, the client of a connection whose SSL object's
+ * `client.ca` verified it (`getClientIdentity`); without, the chain alone.
+ */
+export function clientIdentity(chain: VerifiedChain, sslId: string): ClientIdentity;
+export function clientIdentity(chain: VerifiedChain): Omit<ClientIdentity, 'sslId'>;
+export function clientIdentity(chain: VerifiedChain, sslId?: string): ClientIdentity | Omit<ClientIdentity, 'sslId'> {
+  return new Identity(chain, sslId) as unknown as ClientIdentity;
 }

@@ -1,12 +1,12 @@
 import type { X509Certificate } from 'node:crypto';
 import { parseCert, type ParsedCert } from './cert.js';
 import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, verifyChain, type ChainVerdict } from './chain.js';
-import { chainIdentity, type ChainIdentity } from './identity.js';
+import { verifiedChain, type VerifiedChain } from './identity.js';
 import type { CaSet } from './ca-set.js';
 import type { RejectReason } from '../errors.js';
 
 export type Verdict =
-  | { ok: true; identity: ChainIdentity; recheckAt: number }
+  | { ok: true; chain: VerifiedChain; recheckAt: number }
   | { ok: false; reason: RejectReason; detail: string; recheckAt: number };
 
 /**
@@ -133,7 +133,7 @@ export class Verifier {
     }
     const v: ChainVerdict = verifyChain(caSet, parsed, depth, now);
     if (!v.ok) return v;
-    return { ok: true, identity: chainIdentity(v.path, v.anchor), recheckAt: v.recheckAt };
+    return { ok: true, chain: verifiedChain(v.path, v.anchor), recheckAt: v.recheckAt };
   }
 
   #issuer(c: X509Certificate): ParsedCert {

@@ -13,7 +13,7 @@ import { createRouter, createSslStore, ErrorCodes, MtlsGateConfigError, mtlsGuar
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
 import { verifyChain } from '../../src/verify/chain.js';
-import { chainIdentity } from '../../src/verify/identity.js';
+import { clientIdentity, verifiedChain } from '../../src/verify/identity.js';
 import { Verifier } from '../../src/verify/verifier.js';
 import { request1 } from '../helpers.js';
 import { OID, pem } from './lib/der.js';
@@ -343,9 +343,11 @@ describe('odd but legal certificates', () => {
       const leaf = parseCert(issue({ ...over, aki: keys.ec[0]!.keyId }).der);
       const v = verifyChain(caSet, [leaf], 1, Date.now());
       assert.ok(v.ok, `${what}: ${v.ok ? '' : v.detail}`);
-      const id = chainIdentity(v.path, v.anchor);
+      const id = clientIdentity(verifiedChain(v.path, v.anchor), 'tenant');
       assert.equal(typeof id.subject, 'string');
       assert.match(id.serialNumber, /^[0-9A-F]+$/);
+      // Every field is computed on first read: read them all (JSON reads every accessor).
+      assert.equal(JSON.parse(JSON.stringify(id)).fingerprint256, leaf.fp256, what);
     }
   });
 
@@ -378,7 +380,7 @@ describe('odd but legal certificates', () => {
       const leaf = issue({ subject: [], san: { email: ['nobody@x.test'] }, aki: keys.ec[0]!.keyId });
       const v = verifyChain(compileCaSet(caPem, 'client.ca'), [parseCert(leaf.der)], 1, Date.now());
       assert.ok(v.ok);
-      assert.equal(chainIdentity(v.path, v.anchor).subject, '');
+      assert.equal(clientIdentity(verifiedChain(v.path, v.anchor)).subject, '');
     });
     test('store.set with an empty-subject certificate and neither SAN nor snis: SNI_INVALID', () => {
       const err = acceptedOrCoded(() => createSslStore().set({ id: 'x', cert: issue({ subject: [] }).pem, key: serverKey }), 'empty subject');
@@ -444,7 +446,8 @@ describe('mangled client certificates never throw out of the verifier or the gua
         counts.verdicts++;
         if (v.ok) {
           counts.ok++;
-          chainIdentity(v.path, v.anchor);
+          // Every field of the identity is computed on first read: JSON reads them all.
+          JSON.stringify(clientIdentity(verifiedChain(v.path, v.anchor), 'tenant'));
         }
       }),
       { numRuns: 1500, seed: 63 },

@@ -6,7 +6,8 @@ import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { verifyChain } from '../../src/verify/chain.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { rfc2253, withSslId } from '../../src/verify/identity.js';
+import { inspect } from 'node:util';
+import { clientIdentity, rfc2253 } from '../../src/verify/identity.js';
 import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
 
 const HOUR = 3600_000;
@@ -163,7 +164,7 @@ describe('Verifier cache and identity', () => {
     const v = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(c.cert));
     assert.equal(v.ok, true);
     if (!v.ok) return;
-    const id = v.identity;
+    const id = clientIdentity(v.chain);
     const der = new X509Certificate(c.cert).raw;
     assert.match(id.subject, /^(CN=alice\+OU=dev|OU=dev\+CN=alice),O=Acme\\, Inc\.,C=DE$/);
     assert.equal(id.issuer, 'CN=mtls-gate test Root,O=mtls-gate');
@@ -179,50 +180,65 @@ describe('Verifier cache and identity', () => {
     assert.ok(Object.isFrozen(id));
     const rsa = await pki.client('rsa');
     const r = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(rsa.cert));
-    assert.equal(r.ok && r.identity.jwk?.kty, 'RSA');
+    assert.equal(r.ok && clientIdentity(r.chain).jwk?.kty, 'RSA');
   });
 
-  test('an identity is plain frozen data: its keys, a spread copy and JSON carry every field; one object per SSL object', async () => {
+  test('an identity is plain frozen data: its keys, a spread copy and JSON carry every field, reflection reaches nothing else', async () => {
     const verifier = new Verifier();
     const c = await pki.root.issue({ subject: 'O=Acme, CN=bob', san: { dns: ['bob.test'] } });
-    const v = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(c.cert));
+    const node = new X509Certificate(c.cert);
+    const v = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, node);
     assert.equal(v.ok, true);
     if (!v.ok) return;
-    const id = withSslId(v.identity, 'tenant-a');
+    const id = clientIdentity(v.chain, 'tenant-a');
+    const bare = clientIdentity(v.chain);
     const fields = ['subject', 'issuer', 'serialNumber', 'fingerprint256', 'fingerprint', 'notBefore', 'notAfter', 'pem', 'san', 'x5tS256', 'jwk', 'chain'];
-    assert.deepEqual(Object.keys(v.identity), fields);
-    assert.deepEqual(Object.keys(id), [...fields, 'sslId']);
+    assert.deepEqual(Reflect.ownKeys(bare), fields);
+    assert.deepEqual(Reflect.ownKeys(id), [...fields, 'sslId']);
     assert.equal(id.sslId, 'tenant-a');
+    // The values, against node:crypto's own reading of the certificate.
+    const der = node.raw;
     assert.equal(id.subject, 'CN=bob,O=Acme');
-    assert.equal(id.pem, new X509Certificate(c.cert).toString());
-    // A spread copy is plain data with the same values and nothing hidden.
+    assert.equal(id.issuer, 'CN=mtls-gate test Root,O=mtls-gate');
+    assert.equal(id.serialNumber, node.serialNumber.toUpperCase());
+    assert.equal(id.fingerprint256, createHash('sha256').update(der).digest('hex'));
+    assert.equal(id.fingerprint, createHash('sha1').update(der).digest('hex'));
+    assert.equal(id.notBefore.getTime(), Date.parse(node.validFrom));
+    assert.equal(id.notAfter.getTime(), Date.parse(node.validTo));
+    assert.equal(id.pem, node.toString());
+    assert.deepEqual(id.jwk, node.publicKey.export({ format: 'jwk' }));
+    // A spread copy is plain data with the same values.
     const copy = { ...id };
-    assert.deepEqual(Object.getOwnPropertySymbols(copy), []);
-    for (const f of [...fields, 'sslId'] as const) assert.deepEqual(copy[f], id[f], f);
+    assert.deepEqual(Reflect.ownKeys(copy), [...fields, 'sslId']);
+    for (const f of [...fields, 'sslId']) assert.equal((copy as Record<string, unknown>)[f], (id as unknown as Record<string, unknown>)[f], f);
     const json = JSON.parse(JSON.stringify(id));
     assert.equal(json.subject, 'CN=bob,O=Acme');
     assert.equal(json.fingerprint256, c.fingerprint256);
     assert.equal(json.notAfter, id.notAfter.toISOString());
     assert.deepEqual(json.san.dns, ['bob.test']);
     assert.equal(json.chain[0].subject, 'CN=mtls-gate test Root,O=mtls-gate');
-    // Frozen: no field can be replaced, added or removed.
+    assert.match(inspect(id), /subject: 'CN=bob,O=Acme'/);
+    assert.doesNotMatch(inspect(id, { showHidden: true }), /Getter/);
+    // Frozen: no field can be replaced, added or removed, and nothing else hangs off it.
     assert.ok(Object.isFrozen(id));
-    assert.throws(() => ((id as { subject: string }).subject = 'CN=mallory'), TypeError);
+    assert.throws(() => Object.defineProperty(id, 'subject', { value: 'CN=mallory' }), TypeError);
     assert.throws(() => ((id as unknown as Record<string, unknown>).extra = 1), TypeError);
     assert.equal(id.subject, 'CN=bob,O=Acme');
-    // Fields are computed once and shared by every identity of the chain.
-    assert.equal(id.san, id.san);
-    assert.equal(id.jwk, v.identity.jwk);
-    assert.equal(id.chain, v.identity.chain);
-    assert.ok(Object.isFrozen(id.san) && Object.isFrozen(id.san.dns) && Object.isFrozen(id.jwk) && Object.isFrozen(id.chain));
-    // One object per (chain, SSL object).
-    assert.equal(withSslId(v.identity, 'tenant-a'), id);
-    const other = withSslId(v.identity, 'tenant-b');
-    assert.notEqual(other, id);
+    assert.deepEqual(Object.getOwnPropertySymbols(id), []);
+    // Fields are computed once per chain and shared, frozen, by its identities.
+    assert.equal(id.san, bare.san);
+    assert.equal(id.jwk, bare.jwk);
+    assert.equal(id.chain, bare.chain);
+    assert.ok(Object.isFrozen(id.san) && Object.isFrozen(id.san.dns) && Object.isFrozen(id.jwk) && Object.isFrozen(id.chain) && Object.isFrozen(id.chain[0]));
+    const other = clientIdentity(v.chain, 'tenant-b');
     assert.equal(other.sslId, 'tenant-b');
-    assert.equal(withSslId(v.identity, 'tenant-b'), other);
-    assert.equal(withSslId(v.identity, 'tenant-a'), id);
+    assert.equal(id.sslId, 'tenant-a');
     assert.equal(other.subject, id.subject);
+    // A certificate without SANs: empty (frozen) lists.
+    const plain = await pki.root.issue({ subject: 'CN=nosan' });
+    const w = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(plain.cert));
+    assert.ok(w.ok);
+    if (w.ok) assert.deepEqual(clientIdentity(w.chain, 'x').san, { dns: [], email: [], ip: [], uri: [] });
   });
 
   test('rfc2253 reverses RDN order and joins multi-valued RDNs with +', () => {
