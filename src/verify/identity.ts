@@ -144,8 +144,9 @@ class Identity {
       serialNumber: info('serialNumber'),
       fingerprint256: field((c) => c.fp256),
       fingerprint: info('fingerprint'),
-      notBefore: info('notBefore'),
-      notAfter: info('notAfter'),
+      // A Date can be changed even inside a frozen object: each read gets its own.
+      notBefore: field((c) => new Date(leafInfo(c).notBefore.getTime())),
+      notAfter: field((c) => new Date(leafInfo(c).notAfter.getTime())),
       pem: info('pem'),
       san: field(
         (c) =>

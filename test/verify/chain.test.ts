@@ -210,7 +210,7 @@ describe('Verifier cache and identity', () => {
     // A spread copy is plain data with the same values.
     const copy = { ...id };
     assert.deepEqual(Reflect.ownKeys(copy), [...fields, 'sslId']);
-    for (const f of [...fields, 'sslId']) assert.equal((copy as Record<string, unknown>)[f], (id as unknown as Record<string, unknown>)[f], f);
+    for (const f of [...fields, 'sslId']) assert.deepEqual((copy as Record<string, unknown>)[f], (id as unknown as Record<string, unknown>)[f], f);
     const json = JSON.parse(JSON.stringify(id));
     assert.equal(json.subject, 'CN=bob,O=Acme');
     assert.equal(json.fingerprint256, c.fingerprint256);
@@ -225,6 +225,11 @@ describe('Verifier cache and identity', () => {
     assert.throws(() => ((id as unknown as Record<string, unknown>).extra = 1), TypeError);
     assert.equal(id.subject, 'CN=bob,O=Acme');
     assert.deepEqual(Object.getOwnPropertySymbols(id), []);
+    // A Date stays mutable inside a frozen object: changing one read does not change the next.
+    id.notAfter.setTime(0);
+    assert.equal(id.notAfter.getTime(), Date.parse(node.validTo));
+    bare.notBefore.setTime(0);
+    assert.equal(bare.notBefore.getTime(), Date.parse(node.validFrom));
     // Fields are computed once per chain and shared, frozen, by its identities.
     assert.equal(id.san, bare.san);
     assert.equal(id.jwk, bare.jwk);
