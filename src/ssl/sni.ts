@@ -36,8 +36,11 @@ export function sniPatternProblem(pattern: string, allowWildcard = true): string
  * leaves that order undefined; we make it stable). O(1) per lookup whatever the store size.
  */
 export class SniIndex {
-  readonly #exact = new Map<string, Set<string>>();
-  readonly #wildcard = new Map<string, Set<string>>();
+  // A name claimed by one object maps to its id; a Set (in claiming order) only when several
+  // objects claim it. With 10,000 objects that is 10,000 Sets fewer for every major GC to walk,
+  // and no iterator per lookup.
+  readonly #exact = new Map<string, Claims>();
+  readonly #wildcard = new Map<string, Claims>();
   readonly #star = new Set<string>();
 
   add(id: string, patterns: readonly string[]): void {
@@ -59,27 +62,39 @@ export class SniIndex {
   /** `name` must already be normalised. */
   lookup(name: string): string | undefined {
     const exact = this.#exact.get(name);
-    if (exact) return first(exact);
+    if (exact !== undefined) return earliest(exact);
     const dot = name.indexOf('.');
     if (dot > 0) {
       const wild = this.#wildcard.get(name.slice(dot + 1));
-      if (wild) return first(wild);
+      if (wild !== undefined) return earliest(wild);
     }
     return this.#star.size > 0 ? first(this.#star) : undefined;
   }
 }
 
-function addTo(map: Map<string, Set<string>>, key: string, id: string): void {
-  const set = map.get(key);
-  if (set) set.add(id);
-  else map.set(key, new Set([id]));
+/** The ids claiming one pattern: the id alone, or a Set in claiming order when there are several. */
+type Claims = string | Set<string>;
+
+const earliest = (claims: Claims): string | undefined => (typeof claims === 'string' ? claims : first(claims));
+
+function addTo(map: Map<string, Claims>, key: string, id: string): void {
+  const claims = map.get(key);
+  if (claims === undefined) map.set(key, id);
+  else if (typeof claims === 'string') {
+    if (claims !== id) map.set(key, new Set([claims, id]));
+  } else claims.add(id);
 }
 
-function removeFrom(map: Map<string, Set<string>>, key: string, id: string): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(id);
-  if (set.size === 0) map.delete(key);
+function removeFrom(map: Map<string, Claims>, key: string, id: string): void {
+  const claims = map.get(key);
+  if (claims === undefined) return;
+  if (typeof claims === 'string') {
+    if (claims === id) map.delete(key);
+    return;
+  }
+  claims.delete(id);
+  if (claims.size === 0) map.delete(key);
+  else if (claims.size === 1) map.set(key, first(claims)!);
 }
 
 function first(set: Set<string>): string | undefined {
