@@ -99,6 +99,13 @@ function sharedCaSet(pem: unknown): CaSet {
   return set;
 }
 
+// Empty lists and labels are shared (frozen, so no object can change another's): every object in a
+// store is heap the garbage collector walks, and most SSL objects have no extra pairs, labels or
+// skip-list.
+const EMPTY: readonly never[] = Object.freeze([]);
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const frozenList = <T>(list: T[]): readonly T[] => (list.length === 0 ? EMPTY : Object.freeze(list));
+
 const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'client', 'status', 'sslProtocols', 'labels', 'desc']);
 const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
 const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
@@ -258,8 +265,8 @@ export function compileSslObject(input: unknown): SslEntry {
         throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, `client.skipMtlsUriRegex[${i}]`, `${describe(src)} is not a valid regular expression`, err);
       }
     });
-    client = Object.freeze({ caSet, depth, skip: Object.freeze(skip) });
-    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: Object.freeze([...skipSources]) });
+    client = Object.freeze({ caSet, depth, skip: frozenList(skip) });
+    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]) });
   }
 
   const status = input.status ?? 1;
@@ -305,13 +312,13 @@ export function compileSslObject(input: unknown): SslEntry {
   const view: SslObjectView = Object.freeze({
     id,
     cert: main.cert,
-    certs: Object.freeze(extras.map((e) => e.cert)),
+    certs: frozenList(extras.map((e) => e.cert)),
     snis: Object.freeze([...snis]),
     snisDerived,
     client: clientView,
     status,
     sslProtocols: sslProtocols && Object.freeze([...sslProtocols]),
-    labels: Object.freeze(labels),
+    labels: Object.keys(labels).length === 0 ? NO_LABELS : Object.freeze(labels),
     desc: input.desc as string | undefined,
     validTo: new Date(main.leaf.validTo),
   });
