@@ -285,16 +285,17 @@ async function measureAlternating(units: { sc: Scenario; server: Server }[], war
     ...(fleetFile ? { fleetFile } : {}),
     alternate: {
       phaseMs: PHASE_MS,
-      targets: units.map(({ sc }, i) => ({ port: units[i]!.server.port, pids: pidsOf[i]!, servername: SERVERNAME, ...(sc.load.servernames ? { servernames: sc.load.servernames } : {}) })),
+      targets: units.map(({ sc, server }, i) => ({ port: server.port, pids: pidsOf[i]!, servername: SERVERNAME, ...(sc.load.servernames ? { servernames: sc.load.servernames } : {}) })),
     },
   };
   delete load.servernames;
   const { r, loadCores, foreignCores, rssRestEach, rssLoadEach } = await runLoad(load, pidsOf.flat());
   // runLoad samples memory per process; a server's figure is the sum over its processes.
-  let at = 0;
-  const perServer = (each: number[]) => pidsOf.map((p) => sum(each.slice(at, (at += p.length))));
+  const perServer = (each: number[]) => {
+    let at = 0;
+    return pidsOf.map((p) => sum(each.slice(at, (at += p.length))));
+  };
   const rssRest = perServer(rssRestEach);
-  at = 0;
   const rssLoad = perServer(rssLoadEach);
   return units.map((_, i) => {
     const t = r.targets[i];
@@ -392,8 +393,7 @@ for (const group of groups) {
     for (const { server } of alt) await server.stop();
     continue;
   }
-  const reps = P.reps;
-  for (let rep = 0; rep < reps; rep++) {
+  for (let rep = 0; rep < P.reps; rep++) {
     for (const { sc, system, keep } of rep % 2 ? [...units].reverse() : units) {
       // Other people's processes share this machine: a window where they used more than
       // FOREIGN_LIMIT cores is run once more (fresh server), and the quieter of the two is kept.
