@@ -91,6 +91,8 @@ export const RejectReasons = [
   'unverified_session',
   /** The connection's TLS version is not in the SSL object's `sslProtocols`. */
   'protocol_not_allowed',
+  /** The request did not arrive over TLS, and the guard was not told that plain HTTP is allowed (`allowPlainHttp`). */
+  'plain_http',
 ] as const;
 
 export type RejectReason = (typeof RejectReasons)[number];

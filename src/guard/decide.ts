@@ -2,7 +2,8 @@ import type { TLSSocket } from 'node:tls';
 import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
-import { normalizeServername } from '../ssl/sni.js';
+import { recordHostOwner } from '../http/facts.js';
+import { normalizeHost } from '../http/host.js';
 import { clientIdentity, type ClientIdentity } from '../verify/identity.js';
 
 /** The guard's answer for one request. */
@@ -24,7 +25,11 @@ export interface RequestFacts {
   host: string | undefined;
   /** The request, handed to `path` (no closure per request). */
   request: object;
-  /** Its normalised path (see `normalizePath`), asked for only when the skip-list matters. */
+  /**
+   * The path the skip-list is tested on, asked for only when the skip-list matters: the normalised
+   * path (see `normalizePath`), and undefined when the raw target is not already in that form (see
+   * `skipPathOf`), so that no skip is granted to a target a framework may read differently.
+   */
   path: (request: object) => string | undefined;
 }
 
@@ -61,15 +66,23 @@ function reasonFromOpenSsl(code: string): RejectReason {
     case 'CERT_SIGNATURE_FAILURE':
       return 'bad_signature';
     case 'INVALID_CA':
+    case 'KEYUSAGE_NO_CERTSIGN':
       return 'not_a_ca';
     case 'INVALID_PURPOSE':
       return 'bad_purpose';
+    case 'UNHANDLED_CRITICAL_EXTENSION':
+      return 'bad_extension';
     default:
       return 'untrusted';
   }
 }
 
-/** OpenSSL codes that cover several of our reasons; our verifier then names the precise one. */
+
+/**
+ * OpenSSL codes that cover several of our reasons (it reports the last error it saw: a self-signed
+ * leaf ends in INVALID_PURPOSE too). The reason is then named by structural checks, never by
+ * signature work.
+ */
 const AMBIGUOUS = new Set(['INVALID_PURPOSE', 'INVALID_CA', 'UNSPECIFIED']);
 
 function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
@@ -93,14 +106,12 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
 
   if (!socket.authorized) {
     // OpenSSL refused the chain in the handshake, against this object's CA set. That settles the
-    // verdict without our (costlier) verification, which a hostile chain could otherwise make us pay
-    // for on every connection; ours runs only to name the reason where OpenSSL's code is coarse.
-    const code = String(socket.authorizationError ?? 'UNSPECIFIED');
+    // verdict: our own (costlier) verification does not run, so a hostile chain buys no signature
+    // checks in JavaScript and leaves nothing in the verdict cache. The reason is named from
+    // OpenSSL's code alone.
+    const code = String(socket.authorizationError ?? 'UNSPECIFIED').slice(0, 64);
     let reason = reasonFromOpenSsl(code);
-    if (AMBIGUOUS.has(code)) {
-      const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
-      if (!v.ok) reason = v.reason;
-    }
+    if (AMBIGUOUS.has(code)) reason = store.verifier.explain(client.caSet, client.depth, leaf, reason, now);
     return { cert: { ok: false, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` }, recheckAt: Infinity };
   }
 
@@ -134,19 +145,37 @@ function connectionEntry(store: StoreInternals, socket: TLSSocket, host: string)
   return store.fallbackEntry();
 }
 
+/** How the decision treats what the request facts cannot say. */
+export interface DecideOptions {
+  /**
+   * Let requests that did not arrive over TLS through for hosts whose owner has no `client`. Off by
+   * default: a guard in front of a plain-HTTP listener refuses every request (`plain_http`).
+   */
+  allowPlainHttp: boolean;
+}
+
+const STRICT: DecideOptions = Object.freeze({ allowPlainHttp: false });
+
 /**
- * The framework-neutral decision (SPEC section 4). Per request this is a WeakMap lookup and a
- * host comparison; chain verification runs once per connection (and store change), cached
- * across connections by chain fingerprint.
+ * The framework-neutral decision (SPEC section 4). Per request this is a property read on the
+ * socket and a host comparison; chain verification runs once per connection (and store change),
+ * cached across connections by chain fingerprint.
  */
-export function decide(store: StoreInternals, facts: RequestFacts, now = Date.now()): GuardVerdict {
+export function decide(store: StoreInternals, facts: RequestFacts, now = Date.now(), options: DecideOptions = STRICT): GuardVerdict {
   const { socket, host } = facts;
   if (host === undefined) return { ok: false, reason: 'bad_host', detail: 'malformed or ambiguous Host / :authority / request target', sslId: undefined };
+  if (forwardedHostConflict(store, facts)) {
+    return { ok: false, reason: 'sni_host_mismatch', detail: 'X-Forwarded-Host / Forwarded host names another SSL object with mTLS than the request host', sslId: undefined };
+  }
   if (!socket || !socket.encrypted) {
-    // Plain HTTP carries no client certificate. Pass unless the Host names an mTLS object
-    // (fail closed where APISIX lets plain HTTP through).
-    const hostEntry = host ? store.matchEntry(host) : undefined;
-    if (hostEntry?.client) return { ok: false, reason: 'missing', detail: `plain HTTP request for mTLS host "${host}"`, sslId: hostEntry.id };
+    // Plain HTTP carries no client certificate. Refused unless the application said plain HTTP is
+    // allowed, and even then never for a host an mTLS object owns (APISIX lets plain HTTP through).
+    const owner = host ? store.ownerOf(host) : undefined;
+    if (!options.allowPlainHttp) {
+      return { ok: false, reason: 'plain_http', detail: 'the request did not arrive over TLS (set allowPlainHttp to serve hosts without mTLS over plain HTTP)', sslId: owner?.id };
+    }
+    if (owner?.mtls) return { ok: false, reason: 'missing', detail: `plain HTTP request for mTLS host ${quote(host)}`, sslId: owner.id };
+    recordHostOwner(facts.request, store, owner);
     return { ok: true, identity: null, sslId: undefined };
   }
   const generation = store.generation();
@@ -164,27 +193,22 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   if (!entry) {
     return sniless
       ? { ok: false, reason: 'no_sni', detail: 'the connection has no SNI and no fallbackSni object', sslId }
-      : { ok: false, reason: 'unknown_sni', detail: `no SSL object matches SNI ${JSON.stringify(socket.servername)} any more`, sslId };
+      : { ok: false, reason: 'unknown_sni', detail: `no SSL object matches SNI ${quote(socket.servername as string)} any more`, sslId };
   }
 
-  // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host.
+  // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host. The
+  // Host's owner is found with the route-host rule the router uses (a wildcard covers any depth),
+  // so every host a tenant's routes can serve is bound to that tenant here.
   if (state.host !== host) {
     state.host = host;
-    // The same lookup key is the same object: compare the keys matchEntry would look up (normalised
-    // on both sides; a Host like "a.test.." still ends in a dot after normalizeHost and must not be
-    // compared raw), and look the Host up only when they differ.
-    state.hostEntry = !host
-      ? undefined
-      : !sniless && normalizeServername(host) === normalizeServername(socket.servername as string)
-        ? entry
-        : store.matchEntry(host);
+    state.hostEntry = host ? store.ownerOf(host) : undefined;
   }
   const hostEntry = state.hostEntry;
-  if (hostEntry?.client && hostEntry !== entry) {
+  if (hostEntry?.mtls && hostEntry !== entry) {
     return {
       ok: false,
       reason: 'sni_host_mismatch',
-      detail: `SSL object "${entry.id}" was chosen for the connection, but Host "${host}" belongs to mTLS SSL object "${hostEntry.id}"`,
+      detail: `SSL object ${quote(entry.id)} was chosen for the connection, but host ${quote(host)} belongs to mTLS SSL object ${quote(hostEntry.id)}`,
       sslId,
     };
   }
@@ -197,8 +221,43 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   }
 
   const cert = state.cert;
-  if (!cert) return { ok: true, identity: null, sslId };
-  if (cert.ok) return { ok: true, identity: cert.identity, sslId };
-  if (skipped(entry, facts)) return { ok: true, identity: null, sslId };
+  if (!cert || cert.ok || skipped(entry, facts)) {
+    recordHostOwner(facts.request, store, hostEntry);
+    return { ok: true, identity: cert?.ok ? cert.identity : null, sslId };
+  }
   return { ok: false, reason: cert.reason, detail: cert.detail, sslId };
+}
+
+/**
+ * Express (`trust proxy`) and Koa (`app.proxy`) read the host from X-Forwarded-Host (Koa 3 also
+ * from Forwarded): a request whose forwarded host belongs to another mTLS object than its own host
+ * would reach that tenant's handlers under this tenant's certificate. Refused whatever the app's
+ * settings; an app that does not trust the header loses nothing.
+ */
+function forwardedHostConflict(store: StoreInternals, facts: RequestFacts): boolean {
+  const req = facts.request as { headers?: Record<string, string | string[] | undefined> };
+  const xfh = req.headers?.['x-forwarded-host'];
+  const fwd = req.headers?.forwarded;
+  if (xfh === undefined && fwd === undefined) return false;
+  const names: string[] = [];
+  for (const v of [xfh].flat()) if (v) for (const part of v.split(',')) names.push(part);
+  for (const v of [fwd].flat()) {
+    if (!v) continue;
+    for (const m of v.matchAll(/(?:^|[;,\s])host\s*=\s*("[^"]*"|[^;,\s]*)/gi)) names.push(m[1]!.replace(/^"|"$/g, ''));
+  }
+  const own = facts.host ? store.ownerOf(facts.host) : undefined;
+  for (const raw of names) {
+    const name = normalizeHost(raw);
+    // A forwarded host we cannot read is refused as well: the framework may read it differently.
+    if (name === undefined) return true;
+    if (name === '') continue;
+    const owner = store.ownerOf(name);
+    if (owner?.mtls && owner !== own) return true;
+  }
+  return false;
+}
+
+/** A name for a log line: JSON-quoted and cut short, whatever a client put in it. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 }

@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
-import { hostOf, pathOf } from '../http/facts.js';
+import { hostOf, skipPathOf } from '../http/facts.js';
 import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
+import { callHook } from '../internal/hooks.js';
+import { plainCopy } from '../internal/plain.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
 import { describe } from '../verify/ca-set.js';
@@ -37,6 +39,13 @@ export interface GuardOptions {
   exposeReason?: boolean;
   /** Called for every rejected request, before the 400 is sent. Exceptions are caught and ignored. */
   onReject?: (info: RejectInfo) => void;
+  /**
+   * Serve requests that did not arrive over TLS (a plain `http.createServer`, `app.listen()`) for
+   * hosts whose SSL object has no `client`. Default false: every such request is refused with reason
+   * `plain_http`, because a security middleware that silently admits everything when TLS is
+   * missing is a trap. Hosts of mTLS objects are refused over plain HTTP either way (`missing`).
+   */
+  allowPlainHttp?: boolean;
 }
 
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
@@ -49,7 +58,7 @@ export interface MtlsGuard {
 }
 
 const kIdentity = Symbol('mtls-gate.identity');
-const GUARD_OPTIONS = new Set(['store', 'page', 'format', 'exposeReason', 'onReject']);
+const GUARD_OPTIONS = new Set(['store', 'page', 'format', 'exposeReason', 'onReject', 'allowPlainHttp']);
 
 /** The TLS socket under a request: for HTTP/2 the session's socket, not the per-stream proxy. */
 export function tlsSocketOf(req: GuardRequest): TLSSocket | undefined {
@@ -84,8 +93,10 @@ export function getClientIdentity(req: object): ClientIdentity | null {
  *   guard(req, res, () => res.end(getClientIdentity(req)?.subject)));
  * ```
  */
-export function mtlsGuard(options: GuardOptions): MtlsGuard {
-  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+export function mtlsGuard(input: GuardOptions): MtlsGuard {
+  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  // Each option read once, own properties only: see internal/plain.ts.
+  const options = plainCopy(input, '', { shallow: true }) as Record<string, unknown> & GuardOptions;
   rejectUnknown(options, GUARD_OPTIONS, '');
   const store = storeInternals(options.store);
   if (!store) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'store', `expected a store from createSslStore(), received ${describe(options.store)}`);
@@ -102,24 +113,34 @@ export function mtlsGuard(options: GuardOptions): MtlsGuard {
     throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onReject', `expected a function, received ${describe(onReject)}`);
   }
 
+  const allowPlainHttp = options.allowPlainHttp ?? false;
+  if (typeof allowPlainHttp !== 'boolean') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'allowPlainHttp', `expected a boolean, received ${describe(allowPlainHttp)}`);
+  const decideOptions = Object.freeze({ allowPlainHttp });
+
   const check = (req: GuardRequest): GuardVerdict =>
-    decide(store, { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: pathOf as (r: object) => string | undefined });
+    decide(store, { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined }, Date.now(), decideOptions);
 
   const reject = (req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void => {
     if (onReject) {
       const servername = tlsSocketOf(req)?.servername;
-      try {
-        onReject({
-          reason: verdict.reason,
-          detail: verdict.detail,
-          sslId: verdict.sslId,
-          servername: typeof servername === 'string' ? servername : undefined,
-          host: hostOf(req),
-          req,
-        });
-      } catch {
-        // A logging hook must not turn a 400 into a crash.
-      }
+      // Contained: a logging hook must not turn a 400 into a crash.
+      callHook('onReject', onReject, {
+        reason: verdict.reason,
+        detail: verdict.detail,
+        sslId: verdict.sslId,
+        servername: typeof servername === 'string' ? servername : undefined,
+        host: hostOf(req),
+        req,
+      });
+    }
+    const r = res as ServerResponse;
+    if (r.headersSent || r.writableEnded) {
+      // Too late to answer: something before the guard already responded (a Koa middleware that did
+      // not await next(), an async step before the guard). Writing now would throw
+      // ERR_HTTP_HEADERS_SENT, and the handlers after the guard must not run: end the connection
+      // (HTTP/2: the stream) instead. onReject above has reported it.
+      r.destroy();
+      return;
     }
     sendErrorPage(res, 400, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
   };

@@ -41,8 +41,75 @@ export const CLIENT_CERT_HEADERS = new Set([
   'cf-client-cert-sha256',
 ]);
 
+/**
+ * Families of client-certificate and TLS-state headers, by prefix: whatever a gateway or load
+ * balancer may have named its identity headers (`X-Client-Cert-Subject`, `X-SSL-Client-DN`,
+ * `X-SSL-Issuer`, `SSL-Client-Verify`, `Cf-Client-Cert-Der-Base64`, `X-Amzn-Mtls-...`). Compared
+ * after mapping `_` to `-`.
+ */
+export const CLIENT_CERT_PREFIXES: readonly string[] = Object.freeze([
+  'x-client-cert',
+  'x-ssl-',
+  'ssl-client-',
+  'cf-client-cert',
+  'x-amzn-mtls-',
+  'x-forwarded-tls-client-cert',
+  'x-forwarded-client-cert',
+  'client-cert',
+]);
+
+/** Single names outside the families above: identity fields and the scheme flags frameworks trust. */
+const IDENTITY_NAMES = new Set([
+  'x-client-subject',
+  'x-client-issuer',
+  'x-client-cn',
+  'x-client-serial',
+  'x-client-fingerprint',
+  'x-client-san',
+  'x-client-spiffe',
+  // "the request came over TLS", as Rack, Django and IIS read it: set by a client, it lies.
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-protocol',
+  'x-url-scheme',
+  'front-end-https',
+]);
+
 /** Headers the proxy sets itself, so inbound copies are dropped (X-Forwarded-For is appended to instead). */
 const SET_BY_PROXY = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']);
+
+/**
+ * Is this (lower-case) request header one a client may use to pose as a verified identity, or one
+ * the operator listed? `_` spellings count: servers that map `_` to `-` (CGI, nginx with
+ * `underscores_in_headers`) see `x_forwarded_for` as X-Forwarded-For.
+ */
+export function isForgeable(lower: string, extra: HeaderNames | undefined): boolean {
+  const name = lower.includes('_') ? lower.replace(/_/g, '-') : lower;
+  if (name !== lower && (SET_BY_PROXY.has(name) || name === 'x-forwarded-for')) return true;
+  if (CLIENT_CERT_HEADERS.has(name) || IDENTITY_NAMES.has(name)) return true;
+  const c = name.charCodeAt(0);
+  // Every family starts with x, s or c.
+  if (c === 0x78 || c === 0x73 || c === 0x63) for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
+  return extra !== undefined && extra.matches(name);
+}
+
+/** Header names an operator adds to the stripped set: exact names, or prefixes written `x-internal-*`. */
+export class HeaderNames {
+  readonly #exact = new Set<string>();
+  readonly #prefixes: string[] = [];
+  constructor(names: readonly string[]) {
+    for (const n of names) {
+      const folded = n.toLowerCase().replace(/_/g, '-');
+      if (folded.endsWith('*')) this.#prefixes.push(folded.slice(0, -1));
+      else this.#exact.add(folded);
+    }
+  }
+  matches(name: string): boolean {
+    if (this.#exact.has(name)) return true;
+    for (const p of this.#prefixes) if (name.startsWith(p)) return true;
+    return false;
+  }
+}
 
 export interface ForwardFacts {
   remoteAddress: string;
@@ -53,12 +120,15 @@ export interface ForwardFacts {
   serverPort: number;
   /** The Host header for the upstream. */
   upstreamHost: string;
+  /** Names the operator strips as well (`stripRequestHeaders`). */
+  strip?: HeaderNames | undefined;
 }
 
 /**
  * Request headers for the upstream as a flat [name, value, ...] list: the client's, minus hop-by-hop
- * (and those named in Connection), pseudo-headers and client-certificate headers, plus Host,
- * X-Real-IP and X-Forwarded-For/-Proto/-Host/-Port.
+ * (and those named in Connection), pseudo-headers, client-certificate and identity headers (by
+ * family, `_` spellings included) and the operator's names, plus Host, X-Real-IP and
+ * X-Forwarded-For/-Proto/-Host/-Port.
  */
 export function upstreamRequestHeaders(req: IncomingMessage | Http2ServerRequest, f: ForwardFacts): string[] {
   const raw = req.rawHeaders;
@@ -70,12 +140,11 @@ export function upstreamRequestHeaders(req: IncomingMessage | Http2ServerRequest
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || connectionListed?.has(lower)) continue;
-    if (CLIENT_CERT_HEADERS.has(lower.includes('_') ? lower.replace(/_/g, '-') : lower)) continue;
-    if (lower.includes('_') && SET_BY_PROXY.has(lower.replace(/_/g, '-'))) continue;
     if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]}`;
       continue;
     }
+    if (isForgeable(lower, f.strip)) continue;
     out.push(name, raw[i + 1]!);
   }
   out.push(

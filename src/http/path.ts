@@ -33,12 +33,21 @@ export function normalizePath(target: string): string | undefined {
     if (decoded.includes('\\')) return undefined;
   }
   if (decoded.includes('\0')) return undefined;
+  // Encoded twice: `%252e%252e` decodes to `%2e%2e`, which an upstream that decodes again (or a
+  // framework that decodes route parameters) reads as `..`. Refused, like `%2f` above.
+  if (decoded.includes('%') && /%(?:2e|2f|5c|25|00)/i.test(decoded)) return undefined;
+  // Unicode lookalikes: FULLWIDTH FULL STOP (U+FF0E), ONE DOT LEADER (U+2024), FULLWIDTH SOLIDUS and
+  // the like become `.` or `/` under NFKC, which some upstreams apply before resolving the path.
+  if (!isAscii(decoded) && separators(decoded.normalize('NFKC')) > separators(decoded)) return undefined;
   // Fast path: nothing to merge or resolve.
   if (!decoded.includes('//') && !decoded.includes('/.')) return decoded;
   const out: string[] = [];
   const segments = decoded.split('/');
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i]!;
+    // `..;x` is `..` to Tomcat, Jetty and Spring, which drop `;` path parameters before resolving
+    // dot segments. It cannot be resolved the way every upstream would: refused.
+    if (s.includes(';') && isDotSegment(s.slice(0, s.indexOf(';')))) return undefined;
     const last = i === segments.length - 1;
     if (s === '' || s === '.') {
       if (last) out.push('');
@@ -52,4 +61,55 @@ export function normalizePath(target: string): string | undefined {
     out.push(s);
   }
   return '/' + out.join('/');
+}
+
+const isDotSegment = (s: string) => s === '.' || s === '..';
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function separators(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e || c === 0x2f || c === 0x5c) n++;
+  }
+  return n;
+}
+
+// Percent-encoded unreserved characters (RFC 3986 2.3: ALPHA, DIGIT, "-", ".", "_", "~"): a
+// canonical target never encodes them, and `/%70ublic` or `%2e%2e` are read differently by
+// different consumers.
+const ENCODED_UNRESERVED = /%(?:[46][1-9a-f]|[57][0-9a]|3[0-9]|2[de]|5f|7e)/i;
+
+/**
+ * True when the request target's path is already in the form {@link normalizePath} gives it, up to
+ * the percent-encoding of characters that must be encoded: no empty segment (`//`), no dot segment
+ * (with or without `;` parameters), no percent-encoded unreserved character. Express and Koa route on
+ * the raw path (they neither merge slashes nor resolve dot segments, and decode route parameters), so
+ * the guard grants a skip only to such targets: then every consumer reads the path the skip-list read.
+ */
+export function isCanonicalTarget(target: string): boolean {
+  let end = target.length;
+  const q = target.indexOf('?');
+  if (q !== -1) end = q;
+  const h = target.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  let raw = target.slice(0, end);
+  if (raw[0] !== '/') {
+    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(raw);
+    if (!m) return false;
+    raw = m[1] ?? '/';
+  }
+  if (raw.includes('//')) return false;
+  if (raw.includes('%') && ENCODED_UNRESERVED.test(raw)) return false;
+  if (raw.includes('/.')) {
+    for (const segment of raw.split('/')) {
+      const semi = segment.indexOf(';');
+      if (isDotSegment(semi === -1 ? segment : segment.slice(0, semi))) return false;
+    }
+  }
+  return true;
 }

@@ -4,8 +4,9 @@ import type { Socket } from 'node:net';
 import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledUpstream } from '../router/config.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from '../http/forwarded.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderNames } from '../http/forwarded.js';
 import { sendErrorPage, type PagePreset } from '../http/pages.js';
+import { callHook } from '../internal/hooks.js';
 import type { UpstreamPools } from './pools.js';
 
 type Req = IncomingMessage | Http2ServerRequest;
@@ -24,6 +25,8 @@ export interface ProxyContext {
   pools: UpstreamPools;
   page: PagePreset;
   onError: ((info: ProxyErrorInfo, req: Req) => void) | undefined;
+  /** Request headers the operator strips besides the built-in families. */
+  strip: HeaderNames | undefined;
 }
 
 class SendTimeout extends Error {
@@ -79,7 +82,7 @@ function nodeHost(node: CompiledUpstream['nodes'][number], scheme: string): stri
 export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext): void {
   const picked = ctx.pools.pick(upstream);
   const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
-    ctx.onError?.({ status, kind, upstream: picked?.node.origin, error }, req);
+    callHook('onProxyError', ctx.onError, { status, kind, upstream: picked?.node.origin, error }, req);
     if (!res.headersSent) sendErrorPage(res, status, { preset: ctx.page, format: 'html', accept: undefined });
     else res.destroy();
   };
@@ -92,6 +95,7 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
     scheme,
     clientHost,
     serverPort: socket.localPort ?? 0,
+    strip: ctx.strip,
     upstreamHost:
       upstream.passHost === 'pass' && clientHost
         ? clientHost
@@ -251,7 +255,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // The response had started: the upstream failed mid-body (or the client left).
     if (!this.#cancelled) {
       const c = classify(err);
-      this.ctx.onError?.({ status: c.status, kind: c.kind, upstream: this.origin, error: err }, this.req);
+      callHook('onProxyError', this.ctx.onError, { status: c.status, kind: c.kind, upstream: this.origin, error: err }, this.req);
     }
     // With an error, so HTTP/2 resets the stream with INTERNAL_ERROR rather than ending it cleanly.
     this.res.destroy(err instanceof Error ? err : new Error('upstream failed'));

@@ -2,6 +2,9 @@ import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe } from '../verify/ca-set.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
+import { normalizeHost } from '../http/host.js';
+import { isPrintableAscii } from '../internal/hostname.js';
+import { plainCopy } from '../internal/plain.js';
 
 /** How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost` (`rewrite`). */
 export type PassHost = 'pass' | 'node' | 'rewrite';
@@ -105,8 +108,12 @@ function path(v: unknown, field: string): string {
   return v;
 }
 
+/** Caps on what one configuration may hold: each a bound on the work a change costs and on error text. */
+export const LIMITS = Object.freeze({ services: 10_000, routes: 10_000, hosts: 64, nodes: 256, methods: 16 });
+
 function hostPatterns(v: unknown, field: string): string[] {
   if (!Array.isArray(v) || v.length === 0) throw invalid(field, `expected a non-empty array of host names, received ${describe(v)}`);
+  if (v.length > LIMITS.hosts) throw invalid(field, `expected at most ${LIMITS.hosts} hosts, received ${v.length}`);
   return v.map((h, i) => {
     if (typeof h !== 'string') throw invalid(`${field}[${i}]`, `expected a host name, received ${describe(h)}`);
     const n = normalizeServername(h);
@@ -148,11 +155,14 @@ function compileUpstream(v: unknown, field: string): CompiledUpstream {
   const scheme = opts.scheme ?? 'http';
   if (scheme !== 'http' && scheme !== 'https') throw invalid(`${field}.scheme`, `expected "http" or "https", received ${describe(scheme)}`);
   if (!Array.isArray(opts.nodes)) throw invalid(`${field}.nodes`, `expected an array of { host, port }, received ${describe(opts.nodes)}`);
+  if (opts.nodes.length > LIMITS.nodes) throw invalid(`${field}.nodes`, `expected at most ${LIMITS.nodes} nodes, received ${opts.nodes.length}`);
   const nodes = opts.nodes.map((n: unknown, i: number) => {
     const f = `${field}.nodes[${i}]`;
     if (!isPlainObject(n)) throw invalid(f, `expected { host, port }, received ${describe(n)}`);
     rejectUnknown(n, NODE_FIELDS, `${f}.`);
-    if (typeof n.host !== 'string' || n.host.length === 0 || /[\s/@]/.test(n.host)) throw invalid(`${f}.host`, `expected a host name or IP, received ${describe(n.host)}`);
+    if (typeof n.host !== 'string' || n.host.length === 0 || n.host.length > 253 || /[\s/@]/.test(n.host) || !isPrintableAscii(n.host)) {
+      throw invalid(`${f}.host`, `expected a host name or IP, received ${describe(n.host)}`);
+    }
     if (typeof n.port !== 'number' || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535) throw invalid(`${f}.port`, `expected 1 to 65535, received ${describe(n.port)}`);
     const weight = n.weight ?? 1;
     if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0) throw invalid(`${f}.weight`, `expected an integer >= 0, received ${describe(weight)}`);
@@ -164,7 +174,9 @@ function compileUpstream(v: unknown, field: string): CompiledUpstream {
   if (passHost !== 'pass' && passHost !== 'node' && passHost !== 'rewrite') throw invalid(`${field}.passHost`, `expected "pass", "node" or "rewrite", received ${describe(passHost)}`);
   const upstreamHost = opts.upstreamHost;
   if (passHost === 'rewrite' && (typeof upstreamHost !== 'string' || upstreamHost.length === 0)) throw invalid(`${field}.upstreamHost`, 'is required with passHost "rewrite"');
-  if (upstreamHost !== undefined && typeof upstreamHost !== 'string') throw invalid(`${field}.upstreamHost`, `expected a host, received ${describe(upstreamHost)}`);
+  if (upstreamHost !== undefined && (typeof upstreamHost !== 'string' || upstreamHost.length > 261 || !isPrintableAscii(upstreamHost) || normalizeHost(upstreamHost) === undefined)) {
+    throw invalid(`${field}.upstreamHost`, `expected a host[:port], received ${describe(upstreamHost)}`);
+  }
   let timeout = { connect: 6, send: 60, read: 60 };
   if (opts.timeout !== undefined) {
     if (!isPlainObject(opts.timeout)) throw invalid(`${field}.timeout`, `expected { connect, send, read } in seconds, received ${describe(opts.timeout)}`);
@@ -209,8 +221,11 @@ export function joinPath(prefix: string, p: string): string {
 }
 
 /** Validates the services completely and compiles them to routes; throws before anything is used. */
-export function compileServices(input: unknown): CompiledRoute[] {
-  if (!Array.isArray(input)) throw invalid('services', `expected an array of services, received ${describe(input)}`);
+export function compileServices(raw: unknown): CompiledRoute[] {
+  if (!Array.isArray(raw)) throw invalid('services', `expected an array of services, received ${describe(raw)}`);
+  if (raw.length > LIMITS.services) throw invalid('services', `expected at most ${LIMITS.services} services, received ${raw.length}`);
+  // Validated and compiled from a copy: see internal/plain.ts.
+  const input = plainCopy(raw, 'services') as unknown[];
   const routes: CompiledRoute[] = [];
   const serviceNames = new Set<string>();
   input.forEach((s: unknown, si: number) => {
@@ -233,6 +248,7 @@ export function compileServices(input: unknown): CompiledRoute[] {
     const strip = s.stripPathPrefix ?? true;
     if (typeof strip !== 'boolean') throw invalid(`${sf}.stripPathPrefix`, `expected a boolean, received ${describe(strip)}`);
     if (!Array.isArray(s.routes)) throw (s.routes === undefined ? missing(`${sf}.routes`) : invalid(`${sf}.routes`, `expected an array of routes, received ${describe(s.routes)}`));
+    if (s.routes.length > LIMITS.routes) throw invalid(`${sf}.routes`, `expected at most ${LIMITS.routes} routes, received ${s.routes.length}`);
     const routeNames = new Set<string>();
     s.routes.forEach((r: unknown, ri: number) => {
       const rf = `${sf}.routes[${ri}]`;
@@ -247,7 +263,9 @@ export function compileServices(input: unknown): CompiledRoute[] {
       if (pathType !== 'exact' && pathType !== 'prefix') throw invalid(`${rf}.pathType`, `expected "exact" or "prefix", received ${describe(pathType)}`);
       let methods: Set<string> | undefined;
       if (r.methods !== undefined) {
-        if (!Array.isArray(r.methods) || r.methods.length === 0) throw invalid(`${rf}.methods`, `expected a non-empty array of methods, received ${describe(r.methods)}`);
+        if (!Array.isArray(r.methods) || r.methods.length === 0 || r.methods.length > LIMITS.methods) {
+          throw invalid(`${rf}.methods`, `expected a non-empty array of at most ${LIMITS.methods} methods, received ${describe(r.methods)}`);
+        }
         methods = new Set(
           r.methods.map((m: unknown, mi: number) => {
             if (typeof m !== 'string' || !METHODS.has(m)) throw invalid(`${rf}.methods[${mi}]`, `expected one of ${[...METHODS].join(', ')}, received ${describe(m)}`);

@@ -6,6 +6,8 @@ import { targetOf } from '../http/target.js';
 import type { GuardRequest, GuardResponse } from '../guard/guard.js';
 import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
+import { HeaderNames } from '../http/forwarded.js';
+import { plainCopy } from '../internal/plain.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
@@ -23,8 +25,14 @@ export interface RouterOptions {
   httpsPort?: number;
   /** Error page preset for 400/502/503/504 (`apisix` = byte-exact OpenResty pages). Default `default`. */
   page?: PagePreset;
-  /** Called when proxying fails (502/503/504), for logs and metrics. */
+  /** Called when proxying fails (502/503/504), for logs and metrics. Exceptions are contained (reported once as a process warning). */
   onProxyError?: (info: ProxyErrorInfo, req: Req) => void;
+  /**
+   * Request headers never forwarded upstream, besides the built-in client-certificate and identity
+   * families: names (`x-tenant-id`) or prefixes (`x-internal-*`), case-insensitive, `_` spellings
+   * included. At most 64.
+   */
+  stripRequestHeaders?: string[];
 }
 
 /** What a request matched. */
@@ -47,7 +55,8 @@ export interface Router {
   readonly size: number;
 }
 
-const ROUTER_OPTIONS = new Set(['services', 'httpsPort', 'page', 'onProxyError']);
+const ROUTER_OPTIONS = new Set(['services', 'httpsPort', 'page', 'onProxyError', 'stripRequestHeaders']);
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/;
 
 /** Re-encodes a normalised (decoded) path for the upstream request line. */
 function encodePath(p: string): string {
@@ -86,8 +95,10 @@ function upstreamPath(route: CompiledRoute, normalized: string, target: string):
  * https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res)));
  * ```
  */
-export function createRouter(options: RouterOptions): Router {
-  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+export function createRouter(input: RouterOptions): Router {
+  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  // Each option read once, own properties only (internal/plain.ts); services are copied deeply by compileServices.
+  const options = plainCopy(input, '', { shallow: true }) as Record<string, unknown> & RouterOptions;
   rejectUnknown(options, ROUTER_OPTIONS, '');
   const httpsPort = options.httpsPort ?? 443;
   if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) {
@@ -98,13 +109,26 @@ export function createRouter(options: RouterOptions): Router {
   if (options.onProxyError !== undefined && typeof options.onProxyError !== 'function') {
     throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onProxyError', `expected a function, received ${describe(options.onProxyError)}`);
   }
+  let strip: HeaderNames | undefined;
+  if (options.stripRequestHeaders !== undefined) {
+    const names: unknown = options.stripRequestHeaders;
+    if (!Array.isArray(names) || names.length > 64) {
+      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'stripRequestHeaders', `expected an array of at most 64 header names, received ${describe(names)}`);
+    }
+    names.forEach((n: unknown, i) => {
+      if (typeof n !== 'string' || !HEADER_NAME.test(n)) {
+        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `stripRequestHeaders[${i}]`, `expected a header name, or a prefix ending in "*", received ${describe(n)}`);
+      }
+    });
+    strip = new HeaderNames(names as string[]);
+  }
   const pools = new UpstreamPools();
-  const proxyContext = { pools, page, onError: options.onProxyError };
+  const proxyContext = { pools, page, onError: options.onProxyError, strip };
   let routes = compileServices(options.services);
   let table = new RouteTable(routes);
 
-  const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https') => {
-    const r = table.match(host, normalized, method);
+  const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https', req?: object) => {
+    const r = table.match(host, normalized, method, req);
     if (!r) return undefined;
     if (!r.protocols.has(scheme)) return { route: r, redirect: scheme === 'http' };
     return { route: r, redirect: false };
@@ -120,7 +144,7 @@ export function createRouter(options: RouterOptions): Router {
     }
     const encrypted = ((req as Http2ServerRequest).stream?.session?.socket ?? req.socket) as { encrypted?: boolean };
     const scheme = encrypted.encrypted ? 'https' : 'http';
-    const found = lookup(req.method ?? 'GET', host, normalized, scheme);
+    const found = lookup(req.method ?? 'GET', host, normalized, scheme, req);
     if (!found || (!found.redirect && !found.route.protocols.has(scheme))) {
       if (next) next();
       else sendRouteNotFound(res);

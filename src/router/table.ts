@@ -1,3 +1,5 @@
+import { matchHost, type HostTables } from '../internal/hostname.js';
+import { routeHostAllowed } from '../http/facts.js';
 import type { CompiledRoute } from './config.js';
 
 /** Routes of one host scope: exact paths in a Map, prefixes by length, longest first. */
@@ -29,12 +31,14 @@ class PathTable {
 
 /**
  * APISIX's order (radixtree_host_uri): routes bound to the request's host first (an exact host
- * before wildcards, the most specific wildcard first), then host-less routes; within each scope
- * exact paths before prefixes and longer prefixes first; configuration order breaks ties.
+ * before wildcards, the most specific wildcard first: the rule of internal/hostname.ts, which the
+ * guard's host ownership uses too), then host-less routes; within each scope exact paths before
+ * prefixes and longer prefixes first; configuration order breaks ties.
  */
 export class RouteTable {
-  readonly #exactHosts = new Map<string, PathTable>();
-  readonly #wildcardHosts = new Map<string, PathTable>();
+  readonly #exact = new Map<string, PathTable>();
+  readonly #wildcard = new Map<string, PathTable>();
+  readonly #hosts: HostTables<PathTable> = { exact: this.#exact, wildcard: this.#wildcard };
   readonly #any = new PathTable();
   readonly size: number;
 
@@ -46,7 +50,7 @@ export class RouteTable {
         continue;
       }
       for (const h of r.hosts) {
-        const [map, key] = h.startsWith('*.') ? [this.#wildcardHosts, h.slice(2)] : [this.#exactHosts, h];
+        const [map, key] = h.startsWith('*.') ? [this.#wildcard, h.slice(2)] : [this.#exact, h];
         let t = map.get(key);
         if (!t) map.set(key, (t = new PathTable()));
         t.add(r);
@@ -54,17 +58,16 @@ export class RouteTable {
     }
   }
 
-  match(host: string, path: string, method: string): CompiledRoute | undefined {
+  /**
+   * The route for a request. `req`, when given, is the request a guard judged: a host-bound route
+   * is taken only where its host pattern's owner is the request host's owner (`routeHostAllowed`).
+   */
+  match(host: string, path: string, method: string, req?: object): CompiledRoute | undefined {
     if (host) {
-      const exact = this.#exactHosts.get(host)?.match(path, method);
-      if (exact) return exact;
-      if (this.#wildcardHosts.size > 0) {
-        // `*.x.com` matches any depth below x.com, but not x.com: try each parent, nearest first.
-        for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
-          const r = this.#wildcardHosts.get(host.slice(dot + 1))?.match(path, method);
-          if (r) return r;
-        }
-      }
+      const r = matchHost(host, this.#hosts, (t, pattern) =>
+        req !== undefined && !routeHostAllowed(req, pattern) ? undefined : t.match(path, method),
+      );
+      if (r) return r;
     }
     return this.#any.match(path, method);
   }

@@ -4,6 +4,7 @@ import type { SslStore } from '../ssl/store.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { describe } from '../verify/ca-set.js';
+import { plainCopy } from '../internal/plain.js';
 
 /**
  * Per-connection limits a server applies to its clients, so that slow, idle or oversized clients
@@ -90,8 +91,9 @@ function integer(limits: Record<string, unknown>, name: keyof ServerLimits, min:
 }
 
 /** Validates the options of `attach`; returns the limits to apply, or undefined for `limits: false`. */
-export function resolveAttachOptions(options: unknown): ResolvedLimits | undefined {
-  if (options === undefined) options = {};
+export function resolveAttachOptions(input: unknown): ResolvedLimits | undefined {
+  if (input === undefined) input = {};
+  const options = plainCopy(input, '');
   if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
   rejectUnknown(options, ATTACH_OPTIONS, '');
   const limits = options.limits ?? {};

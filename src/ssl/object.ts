@@ -4,6 +4,7 @@ import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileCaSet, describe, type CaSet } from '../verify/ca-set.js';
 import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
+import { plainCopy } from '../internal/plain.js';
 
 /** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */
 export type SslProtocol = 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -65,7 +66,9 @@ export interface SslEntry {
   readonly key: string;
   readonly snis: readonly string[];
   readonly context: tls.SecureContext;
-  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly RegExp[] } | undefined;
+  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[] } | undefined;
+  /** True when the object has `client`: it owns its hosts for the guard's SNI/Host binding. */
+  readonly mtls: boolean;
   readonly status: 0 | 1;
   readonly sslProtocols: ReadonlySet<string> | undefined;
   readonly view: SslObjectView;
@@ -110,6 +113,8 @@ const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'cl
 const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
 const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
 const ID_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
+const MAX_LABELS = 64;
 export const MAX_DEPTH = 8;
 let compiled = 0;
 const MAX_PEM = 64 * 1024;
@@ -117,7 +122,7 @@ const MAX_PEM = 64 * 1024;
 const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
 export function rejectUnknown(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
@@ -213,8 +218,9 @@ function cnOf(subject: string): string[] {
  * Validates an SSL object completely and compiles it (CA set, TLS context, skip-list) without
  * touching any store: a throw here leaves nothing half-applied.
  */
-export function compileSslObject(input: unknown): SslEntry {
-  if (!isPlainObject(input)) throw invalid('(object)', `expected an SSL object, received ${describe(input)}`);
+export function compileSslObject(raw: unknown): SslEntry {
+  if (!isPlainObject(raw)) throw invalid('(object)', `expected an SSL object, received ${describe(raw)}`);
+  const input = plainCopy(raw, '') as Record<string, unknown> & { client?: unknown };
   rejectUnknown(input, OBJECT_FIELDS, '');
   const id = normalizeId(input.id);
 
@@ -283,7 +289,12 @@ export function compileSslObject(input: unknown): SslEntry {
   const labels: Record<string, string> = {};
   if (input.labels !== undefined) {
     if (!isPlainObject(input.labels)) throw invalid('labels', `expected an object of strings, received ${describe(input.labels)}`);
-    for (const [k, v] of Object.entries(input.labels)) {
+    const entries = Object.entries(input.labels);
+    if (entries.length > MAX_LABELS) throw invalid('labels', `expected at most ${MAX_LABELS} labels, received ${entries.length}`);
+    for (const [k, v] of entries) {
+      // A key becomes a property name: `__proto__` would be dropped (or set the prototype) on a plain
+      // object, and a key is echoed into error messages, so it is a short name.
+      if (!LABEL_KEY.test(k)) throw invalid(`labels[${describe(k)}]`, 'expected a label key of 1 to 64 characters of [A-Za-z0-9._/-], starting with a letter or digit');
       if (typeof v !== 'string' || !/^\S{1,256}$/.test(v)) throw invalid(`labels.${k}`, `expected 1 to 256 non-space characters, received ${describe(v)}`);
       labels[k] = v;
     }
@@ -328,6 +339,7 @@ export function compileSslObject(input: unknown): SslEntry {
     snis: view.snis,
     context,
     client,
+    mtls: client !== undefined,
     status,
     sslProtocols: sslProtocols && new Set<string>(sslProtocols),
     view,

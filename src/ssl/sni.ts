@@ -2,17 +2,23 @@
  * SNI names and patterns, normalised the way APISIX does on both sides: lower-case, one trailing
  * dot dropped. Patterns are an exact name, `*.` + a name (exactly one more label), or a lone `*`.
  */
+import { isPrintableAscii, matchHost, type HostTables } from '../internal/hostname.js';
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-/** Lower-cases and drops one trailing dot. */
+/**
+ * Lower-cases ASCII letters and drops one trailing dot. Only ASCII: `toLowerCase` maps the Kelvin
+ * sign (U+212A) to `k`, so `"\u212Aa.test"` would become another tenant's `ka.test`. A non-ASCII
+ * name stays non-ASCII, matches no (ASCII) pattern and is refused as a pattern.
+ */
 export function normalizeServername(name: string): string {
-  const lower = name.toLowerCase();
+  const lower = /[A-Z]/.test(name) ? name.replace(/[A-Z]+/g, (s) => s.toLowerCase()) : name;
   return lower.endsWith('.') ? lower.slice(0, -1) : lower;
 }
 
 /** Why a (normalised) SNI pattern is invalid, or undefined when it is fine. */
 export function sniPatternProblem(pattern: string, allowWildcard = true): string | undefined {
+  if (!isPrintableAscii(pattern)) return 'host names must be ASCII: write an internationalised name in punycode ("xn--...")';
   if (pattern === '*') return allowWildcard ? undefined : 'a wildcard is not allowed here';
   let host = pattern;
   if (pattern.startsWith('*.')) {
@@ -42,6 +48,19 @@ export class SniIndex {
   readonly #exact = new Map<string, Claims>();
   readonly #wildcard = new Map<string, Claims>();
   readonly #star = new Set<string>();
+  /** The same maps as the host tables of {@link matchHost}, for {@link SniIndex.owner}. */
+  readonly #tables: HostTables<Claims>;
+
+  constructor() {
+    const star = this.#star;
+    this.#tables = {
+      exact: this.#exact,
+      wildcard: this.#wildcard,
+      get star() {
+        return star.size > 0 ? first(star) : undefined;
+      },
+    };
+  }
 
   add(id: string, patterns: readonly string[]): void {
     for (const p of patterns) {
@@ -69,6 +88,15 @@ export class SniIndex {
       if (wild !== undefined) return earliest(wild);
     }
     return this.#star.size > 0 ? first(this.#star) : undefined;
+  }
+
+  /**
+   * Which object id owns a (normalised) request host: the same patterns, matched with the route-host
+   * rule of {@link matchHost} (a wildcard covers any depth), as the router matches its hosts. The
+   * guard binds a request to this owner; the router serves a route host only for hosts of its owner.
+   */
+  owner(name: string): string | undefined {
+    return matchHost(name, this.#tables, earliest);
   }
 }
 

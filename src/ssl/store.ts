@@ -1,10 +1,11 @@
 import { constants, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { Verifier, type VerifierStats } from '../verify/verifier.js';
+import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
 import { describe } from '../verify/ca-set.js';
 import { compileSslObject, isPlainObject, normalizeId, rejectUnknown, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
+import { plainCopy } from '../internal/plain.js';
 import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
 
 /** Options of {@link createSslStore}. */
@@ -13,6 +14,12 @@ export interface SslStoreOptions {
   fallbackSni?: string;
   /** Verdicts kept in the chain-verification cache: at most this many, the most recently used. Default 10,000. */
   verifyCacheSize?: number;
+  /**
+   * Bytes the chain-verification cache may hold, by its own estimate (a verdict for an ordinary
+   * client is about 2 KB). Default 32 MiB. Together with `verifyCacheSize` it bounds what clients
+   * can make the gateway remember, whatever the size of the certificates they send.
+   */
+  verifyCacheBytes?: number;
 }
 
 /** Options of {@link SslStore.tlsOptions}. */
@@ -86,6 +93,8 @@ export interface StoreInternals {
   /** Bumped on every change; the guard re-evaluates connections whose state is older. */
   generation(): number;
   matchEntry(servername: string): SslEntry | undefined;
+  /** The object that owns a request host or a route host pattern (route-host rule, see internal/hostname.ts). */
+  ownerOf(host: string): SslEntry | undefined;
   fallbackEntry(): SslEntry | undefined;
 }
 
@@ -96,8 +105,12 @@ export function storeInternals(store: unknown): StoreInternals | undefined {
   return typeof store === 'object' && store !== null ? internals.get(store as SslStore) : undefined;
 }
 
-const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize']);
+const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize', 'verifyCacheBytes']);
 const TLS_OPTIONS = new Set(['sessionTickets']);
+
+function disableRenegotiation(socket: tls.TLSSocket): void {
+  socket.disableRenegotiation();
+}
 
 /**
  * Creates an SSL store.
@@ -114,8 +127,9 @@ const TLS_OPTIONS = new Set(['sessionTickets']);
  * const server = store.attach(https.createServer(store.tlsOptions(), app));
  * ```
  */
-export function createSslStore(options: SslStoreOptions = {}): SslStore {
-  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+export function createSslStore(input: SslStoreOptions = {}): SslStore {
+  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  const options = plainCopy(input, '') as Record<string, unknown> & SslStoreOptions;
   rejectUnknown(options, STORE_OPTIONS, '');
   let fallbackSni: string | undefined;
   if (options.fallbackSni !== undefined) {
@@ -131,13 +145,22 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
     throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'verifyCacheSize', `expected a positive integer, received ${describe(cacheSize)}`);
   }
 
+  const cacheBytes: unknown = options.verifyCacheBytes ?? DEFAULT_CACHE_BYTES;
+  if (typeof cacheBytes !== 'number' || !Number.isInteger(cacheBytes) || cacheBytes < 64 * 1024) {
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'verifyCacheBytes', `expected an integer of at least 65536, received ${describe(cacheBytes)}`);
+  }
+
   const entries = new Map<string, SslEntry>();
   const index = new SniIndex();
-  const verifier = new Verifier(cacheSize);
+  const verifier = new Verifier(cacheSize, cacheBytes);
   let generation = 0;
 
   const matchEntry = (servername: string): SslEntry | undefined => {
     const id = index.lookup(normalizeServername(servername));
+    return id === undefined ? undefined : entries.get(id);
+  };
+  const ownerOf = (host: string): SslEntry | undefined => {
+    const id = index.owner(normalizeServername(host));
     return id === undefined ? undefined : entries.get(id);
   };
   const fallbackEntry = () => (fallbackSni === undefined ? undefined : matchEntry(fallbackSni));
@@ -200,8 +223,9 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
     match(servername) {
       return matchEntry(servername)?.view;
     },
-    tlsOptions(opts = {}) {
-      if (!isPlainObject(opts)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(opts)}`);
+    tlsOptions(input = {}) {
+      if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+      const opts = plainCopy(input, '') as Record<string, unknown> & TlsOptionsOptions;
       rejectUnknown(opts, TLS_OPTIONS, '');
       const tickets = opts.sessionTickets ?? false;
       if (typeof tickets !== 'boolean') {
@@ -222,7 +246,11 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
         // http/1.1 only. A list here would make an https server offer an h2 it cannot speak.
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
-        secureOptions: tickets ? 0 : constants.SSL_OP_NO_TICKET,
+        // TLS 1.2 renegotiation is refused: a client could renegotiate to another certificate after
+        // the guard judged the first, and each renegotiation is a handshake it makes us pay for.
+        // (TLS 1.3 has no renegotiation.) SSL options are taken from the server's context when the
+        // connection is made and survive the SNI switch, so this covers every SSL object.
+        secureOptions: constants.SSL_OP_NO_RENEGOTIATION | (tickets ? 0 : constants.SSL_OP_NO_TICKET),
         // Clients without SNI get the fallback object's certificate, as it is now; without a
         // fallback the default context has no certificate and such handshakes fail.
         ...(fallback ? { cert: fallback.tls.cert, key: fallback.tls.key, ...(fallback.tls.ca ? { ca: fallback.tls.ca } : {}) } : {}),
@@ -237,6 +265,9 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
       if (!servers.has(server)) {
         servers.add(server);
         server.once('close', () => servers.delete(server));
+        // Also for servers made with other options than tlsOptions(): Node's own check refuses a
+        // renegotiation of a socket marked so (ERR_TLS_RENEGOTIATION_DISABLED) and closes it.
+        server.on('secureConnection', disableRenegotiation);
       }
       return server;
     },
@@ -251,6 +282,7 @@ export function createSslStore(options: SslStoreOptions = {}): SslStore {
     verifier,
     generation: () => generation,
     matchEntry,
+    ownerOf,
     fallbackEntry,
   });
   return Object.freeze(store);

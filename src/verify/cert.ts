@@ -1,7 +1,7 @@
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate, hash, type KeyObject } from 'node:crypto';
 import { x509 } from '../internal/x509.js';
 import { certificateVersion } from './der.js';
-import { readExtensions, type ExtensionFields } from './extensions.js';
+import { escapeSanText, readExtensions, type ExtensionFields } from './extensions.js';
 
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
@@ -48,6 +48,8 @@ export interface ParsedCert {
   readonly fp256: string;
   readonly node: X509Certificate;
   readonly publicKey: KeyObject;
+  /** SHA-256 of the SubjectPublicKeyInfo, base64: two certificates with one key share it. */
+  readonly spki: string;
   /** Node's multi-line subject/issuer strings: same escaping for both, so they compare for chaining. */
   readonly subject: string;
   readonly issuer: string;
@@ -103,10 +105,10 @@ export function readExtensionsThoroughly(der: Uint8Array): ExtensionFields {
         break;
       case OID_SAN:
         for (const name of (ext as x509.SubjectAlternativeNameExtension).names.items) {
-          if (name.type === 'dns') out.san.dns.push(name.value);
-          else if (name.type === 'email') out.san.email.push(name.value);
+          if (name.type === 'dns') out.san.dns.push(escapeSanText(name.value));
+          else if (name.type === 'email') out.san.email.push(escapeSanText(name.value));
           else if (name.type === 'ip') out.san.ip.push(name.value);
-          else if (name.type === 'url') out.san.uri.push(name.value);
+          else if (name.type === 'url') out.san.uri.push(escapeSanText(name.value));
         }
         break;
     }
@@ -129,6 +131,7 @@ export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Arra
   // Node prints "Bad time value" for dates OpenSSL cannot read; comparisons with NaN would pass.
   if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) throw new Error('unreadable validity dates');
   let publicKey: KeyObject | undefined;
+  let spki: string | undefined;
   let subject: string | undefined;
   return {
     der,
@@ -140,6 +143,9 @@ export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Arra
     // from the DER.
     get publicKey() {
       return (publicKey ??= node.publicKey);
+    },
+    get spki() {
+      return (spki ??= hash('sha256', this.publicKey.export({ type: 'spki', format: 'der' }), 'base64'));
     },
     // Read on first use: a leaf's subject only names it in a failure and in its identity.
     // Node 20 gives undefined, not '', for an empty Name (legal: RFC 5280 4.1.2.6).

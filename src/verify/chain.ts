@@ -15,6 +15,11 @@ export const MAX_CHAIN_CERTS = 10;
 export const MAX_CHAIN_BYTES = 64 * 1024;
 /** Most path-search steps per verification (each step tries the candidates of one certificate). */
 export const MAX_PATH_STEPS = 64;
+/** Longest failure detail: a detail names a certificate, and a client chooses its subject (60 KB of it, if it likes). */
+export const MAX_DETAIL = 200;
+/** Largest RSA modulus and public exponent an issuer key sent by a client may have before we verify with it. */
+export const MAX_RSA_BITS = 8192;
+export const MAX_RSA_EXPONENT = 2n ** 32n;
 
 const validAt = (c: ParsedCert, now: number) => c.notBefore <= now && now <= c.notAfter;
 
@@ -40,10 +45,21 @@ const fail = (reason: RejectReason, detail: string, recheckAt = Infinity): Chain
  * (inclusive, RFC 5280 4.1.2.5) on every certificate including the anchor.
  */
 export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: number, now: number): ChainVerdict {
+  const validFirst = (list: readonly ParsedCert[]) =>
+    list.length < 2 ? list : [...list].sort((x, y) => Number(!validAt(x, now)) - Number(!validAt(y, now)));
   const leaf = sent[0];
   if (!leaf) return fail('missing', 'no certificate');
   const pool: ParsedCert[] = [];
-  for (const c of sent.slice(1)) if (c.fp256 !== leaf.fp256 && !pool.some((p) => p.fp256 === c.fp256)) pool.push(c);
+  const seenKeys = new Set<string>();
+  // Valid ones first, so that of two certificates with one subject and one key the current one stays.
+  for (const c of validFirst(sent.slice(1))) {
+    if (c.fp256 === leaf.fp256 || pool.some((p) => p.fp256 === c.fp256)) continue;
+    if (issuerKeyProblem(c) !== undefined) continue;
+    const subjectKey = `${c.subject}\0${c.spki}`;
+    if (seenKeys.has(subjectKey)) continue;
+    seenKeys.add(subjectKey);
+    pool.push(c);
+  }
 
   // Depth-first path building, anchors tried before the client's own certificates at every step
   // (OpenSSL's X509_V_FLAG_TRUSTED_FIRST), and among candidates the ones valid now first (OpenSSL's
@@ -51,21 +67,29 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
   // little past `depth` so an over-long chain is reported as such rather than as untrusted.
   // Signature results are memoised and the whole search has a fixed budget: a client sending ten
   // same-name, same-key CA certificates must not buy an exponential search.
+  // What a hostile client can make us pay is bounded three ways: at most one candidate per
+  // (subject, key) among the certificates it sent, no signature check with a key we would refuse
+  // anyway (see issuerKeyProblem: one check with a 3071-bit RSA exponent costs 9-25 ms), and at
+  // most depth + 3 signature checks per verification: a legitimate chain needs depth + 1, and the
+  // search looks one intermediate past depth (to name an over-long chain) plus one wrong twin.
   let sawBadSignature = false;
   let budget = MAX_PATH_STEPS;
+  let signatureBudget = Math.min(depth + 2, MAX_CHAIN_CERTS) + 1;
   const signatures = new Map<string, boolean>();
   const verifies = (child: ParsedCert, issuer: ParsedCert): boolean => {
     const key = child.fp256 + issuer.fp256;
     let ok = signatures.get(key);
     if (ok === undefined) {
+      if (--signatureBudget < 0) {
+        budget = -1;
+        return false;
+      }
       ok = signedBy(child, issuer);
       signatures.set(key, ok);
     }
     if (!ok) sawBadSignature = true;
     return ok;
   };
-  const validFirst = (list: readonly ParsedCert[]) =>
-    list.length < 2 ? list : [...list].sort((x, y) => Number(!validAt(x, now)) - Number(!validAt(y, now)));
   const searchLimit = Math.min(depth + 2, MAX_CHAIN_CERTS);
   const build = (path: ParsedCert[]): { path: ParsedCert[]; anchor: ParsedCert } | undefined => {
     if (--budget < 0) return undefined;
@@ -141,6 +165,37 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
   return { ok: true, path, anchor, recheckAt };
 }
 
+/**
+ * A DN for a failure detail: one line, control characters escaped, at most 80 characters. The detail
+ * goes to logs and into the verdict cache; its length must not be the client's choice.
+ */
 export function oneLine(name: string): string {
-  return name.replace(/\n/g, ', ');
+  const line = name.replace(/\n/g, ', ');
+  const cut = line.length > 80 ? `${line.slice(0, 80)}...` : line;
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * Why a certificate sent by a client is not worth a signature check with its key: an RSA key with
+ * a public exponent above 2^32 or a modulus above 8192 bits (OpenSSL's own RSA limits are looser,
+ * and one such check costs what thousands of ordinary ones do), or a key that cannot sign.
+ */
+export function issuerKeyProblem(c: ParsedCert): string | undefined {
+  let key;
+  try {
+    key = c.publicKey;
+  } catch {
+    return 'its public key cannot be decoded';
+  }
+  const type = key.asymmetricKeyType;
+  const d = key.asymmetricKeyDetails ?? {};
+  if (type === 'rsa' || type === 'rsa-pss') {
+    if ((d.modulusLength ?? Infinity) > MAX_RSA_BITS) return `RSA modulus over ${MAX_RSA_BITS} bits`;
+    if (d.publicExponent === undefined || d.publicExponent > MAX_RSA_EXPONENT) return 'RSA public exponent over 2^32';
+    return undefined;
+  }
+  if (type === 'ec' || type === 'ed25519' || type === 'ed448') return undefined;
+  if (type === 'dsa') return (d.modulusLength ?? Infinity) > 3072 ? 'DSA key over 3072 bits' : undefined;
+  return `a ${type ?? 'unknown'} key cannot sign certificates`;
 }

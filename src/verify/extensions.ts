@@ -96,7 +96,19 @@ function hex(der: Uint8Array, t: Tlv): string {
 }
 
 function ascii(der: Uint8Array, t: Tlv): string {
-  return Buffer.from(der.buffer, der.byteOffset + t.start, t.end - t.start).toString('latin1');
+  return escapeSanText(Buffer.from(der.buffer, der.byteOffset + t.start, t.end - t.start).toString('latin1'));
+}
+
+/**
+ * A SAN string (an IA5String: 7-bit ASCII) as the identity shows it: control characters, bytes
+ * above 0x7f and the backslash escaped as in the subject DN Node prints (`\00`, `\\`), so that
+ * a NUL inside `evil.test\0.good.test` can neither cut a log line nor fool a string comparison.
+ */
+export function escapeSanText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x1f\x7f-\uffff\\]/.test(s)) return s;
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\uffff\\]/g, (c) => (c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`));
 }
 
 /** RFC 5952 text of an IPv6 address: lower-case, the first longest run of two or more zero groups as `::`. */

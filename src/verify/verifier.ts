@@ -1,8 +1,9 @@
 import type { X509Certificate } from 'node:crypto';
 import { parseCert, type ParsedCert } from './cert.js';
-import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, verifyChain, type ChainVerdict } from './chain.js';
+import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, MAX_DETAIL, verifyChain, type ChainVerdict } from './chain.js';
 import { verifiedChain, type VerifiedChain } from './identity.js';
 import type { CaSet } from './ca-set.js';
+import { explainRefusal } from './explain.js';
 import type { RejectReason } from '../errors.js';
 
 export type Verdict =
@@ -16,13 +17,25 @@ export type Verdict =
  * is a plain `get`: no delete-and-reinsert per hit, whose holes make V8 rebuild a large Map's table
  * over and over (measured on the handshake path with 10,000 SSL objects). Holds at most `max`
  * entries, and at least the `max / 2` most recently used.
+ *
+ * With `weigh`, entries are bounded by bytes too: a generation also turns over when the bytes it
+ * holds reach `maxBytes / 2`, so the cache never holds more than about `maxBytes`, however large the
+ * entries a client can make us keep.
  */
 export class RecentCache<K, V> {
   #current = new Map<K, V>();
   #previous = new Map<K, V>();
+  #currentBytes = 0;
+  #previousBytes = 0;
   readonly #generation: number;
-  constructor(readonly max: number) {
+  readonly #generationBytes: number;
+  constructor(
+    readonly max: number,
+    readonly maxBytes = Infinity,
+    readonly weigh?: (key: K, value: V) => number,
+  ) {
     this.#generation = Math.max(1, Math.floor(max / 2));
+    this.#generationBytes = maxBytes / 2;
   }
   get(key: K): V | undefined {
     const v = this.#current.get(key);
@@ -30,6 +43,7 @@ export class RecentCache<K, V> {
     const old = this.#previous.get(key);
     if (old !== undefined) {
       this.#previous.delete(key);
+      if (this.weigh) this.#previousBytes -= this.weigh(key, old);
       this.#insert(key, old);
     }
     return old;
@@ -37,24 +51,59 @@ export class RecentCache<K, V> {
   set(key: K, value: V): void {
     const cur = this.#current.get(key);
     if (cur === value) return;
-    if (cur !== undefined) this.#current.set(key, value);
-    else {
-      this.#previous.delete(key);
+    if (cur !== undefined) {
+      this.#current.set(key, value);
+      if (this.weigh) this.#currentBytes += this.weigh(key, value) - this.weigh(key, cur);
+    } else {
+      const old = this.#previous.get(key);
+      if (old !== undefined) {
+        this.#previous.delete(key);
+        if (this.weigh) this.#previousBytes -= this.weigh(key, old);
+      }
       this.#insert(key, value);
     }
   }
   #insert(key: K, value: V): void {
-    if (this.#current.size >= this.#generation) {
+    const bytes = this.weigh ? this.weigh(key, value) : 0;
+    if (bytes > this.#generationBytes) return; // larger than a generation may hold: not kept
+    if (this.#current.size >= this.#generation || this.#currentBytes + bytes > this.#generationBytes) {
       // With max 1 a previous generation would make it hold 2.
       this.#previous = this.max > 1 ? this.#current : new Map();
+      this.#previousBytes = this.max > 1 ? this.#currentBytes : 0;
       this.#current = new Map();
+      this.#currentBytes = 0;
     }
     this.#current.set(key, value);
+    this.#currentBytes += bytes;
   }
   get size(): number {
     return this.#current.size + this.#previous.size;
   }
+  /** Bytes held, as `weigh` counts them (0 without it). */
+  get bytes(): number {
+    return this.#currentBytes + this.#previousBytes;
+  }
 }
+
+/**
+ * What a cached verdict keeps alive, roughly: its key (two bytes a character, to be safe), the
+ * verdict object, and for a success the leaf's DER and SANs (the certificates above it are shared
+ * with every other client of the same CA).
+ */
+function verdictBytes(key: string, v: Verdict): number {
+  let n = 2 * key.length + 160;
+  if (v.ok) {
+    n += v.chain.der.length + 64 * v.chain.above.length;
+    const { dns, email, ip, uri } = v.chain.san;
+    for (const list of [dns, email, ip, uri]) for (const s of list) n += 2 * s.length + 32;
+  } else {
+    n += 2 * v.detail.length;
+  }
+  return n;
+}
+
+/** A parsed intermediate keeps its DER, Node's certificate object and a few strings. */
+const issuerBytes = (_key: string, c: ParsedCert): number => 3 * c.der.length + 1024;
 
 export interface VerifierStats {
   /** Chains verified from scratch. */
@@ -63,7 +112,12 @@ export interface VerifierStats {
   cacheHits: number;
   /** Entries held in the chain cache. */
   cached: number;
+  /** Bytes the chain cache holds, by its own estimate (bounded by `verifyCacheBytes`). */
+  cachedBytes: number;
 }
+
+/** Default of `verifyCacheBytes`: 10,000 ordinary verdicts take about 20 MB. */
+export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * Verifies peer chains and remembers verdicts by CA set, depth and the SHA-256 fingerprints of
@@ -74,20 +128,23 @@ export class Verifier {
   readonly #verdicts: RecentCache<string, Verdict>;
   /** Agreed verdicts by SSL object + leaf, for resumed sessions (which carry the leaf alone). */
   readonly #byLeaf: RecentCache<string, Verdict>;
-  readonly #issuers = new RecentCache<string, ParsedCert>(1024);
+  readonly #issuers = new RecentCache<string, ParsedCert>(1024, 16 * 1024 * 1024, issuerBytes);
   #verifications = 0;
   #hits = 0;
 
-  constructor(cacheSize = 10_000) {
-    this.#verdicts = new RecentCache(cacheSize);
-    this.#byLeaf = new RecentCache(cacheSize);
+  constructor(cacheSize = 10_000, cacheBytes = DEFAULT_CACHE_BYTES) {
+    this.#verdicts = new RecentCache(cacheSize, cacheBytes, verdictBytes);
+    // Holds the same verdict objects: its own weight is its keys.
+    this.#byLeaf = new RecentCache(cacheSize, cacheBytes, (k) => 2 * k.length + 64);
   }
 
   /** Verdict for the certificates the client sent (the `leaf.issuerCertificate` walk) against `caSet`. */
   verify(caSet: CaSet, depth: number, leaf: X509Certificate, now = Date.now()): Verdict {
     const sent = collectSent(leaf);
-    let key = `${caSet.key}:${depth}:`;
-    for (const c of sent) key += c.fingerprint256;
+    // The leaf, then the rest sorted: the same certificates sent in another order are the same
+    // chain (a client reshuffling them must not buy a fresh verification each time).
+    let key = `${caSet.key}:${depth}:${leaf.fingerprint256}`;
+    if (sent.length > 1) key += sent.slice(1).map((c) => c.fingerprint256).sort().join('');
     const cached = this.#verdicts.get(key);
     if (cached && now < cached.recheckAt) {
       this.#hits++;
@@ -129,10 +186,10 @@ export class Verifier {
     try {
       parsed = sent.map((c, i) => (i === 0 ? parseCert(c) : this.#issuer(c)));
     } catch (err) {
-      return { ok: false, reason: 'untrusted', detail: `unparsable certificate: ${(err as Error).message}`, recheckAt: Infinity };
+      return { ok: false, reason: 'untrusted', detail: `unparsable certificate: ${String((err as Error)?.message).slice(0, 100)}`, recheckAt: Infinity };
     }
     const v: ChainVerdict = verifyChain(caSet, parsed, depth, now);
-    if (!v.ok) return v;
+    if (!v.ok) return v.detail.length > MAX_DETAIL ? { ...v, detail: `${v.detail.slice(0, MAX_DETAIL - 3)}...` } : v;
     return { ok: true, chain: verifiedChain(v.path, v.anchor), recheckAt: v.recheckAt };
   }
 
@@ -146,8 +203,16 @@ export class Verifier {
     return p;
   }
 
+  /**
+   * The reason for a chain OpenSSL refused with an ambiguous code, from structural checks alone (no
+   * signature, nothing cached): see verify/explain.ts.
+   */
+  explain(caSet: CaSet, depth: number, leaf: X509Certificate, fallback: RejectReason, now = Date.now()): RejectReason {
+    return explainRefusal(caSet, depth, collectSent(leaf), fallback, now);
+  }
+
   stats(): VerifierStats {
-    return { verifications: this.#verifications, cacheHits: this.#hits, cached: this.#verdicts.size };
+    return { verifications: this.#verifications, cacheHits: this.#hits, cached: this.#verdicts.size, cachedBytes: this.#verdicts.bytes };
   }
 
 }

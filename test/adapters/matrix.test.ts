@@ -96,7 +96,8 @@ const cases: Case[] = [
   { name: 'SNI of an open object, Host of an mTLS one', servername: 'open.test', host: 'a.test', cert: 'valid', expect: 'sni_host_mismatch' },
   { name: 'open object, no certificate', servername: 'open.test', expect: 200, subject: null },
   { name: 'skip-list hit, no certificate', servername: 'a.test', path: '/public/info', expect: 200, subject: null },
-  { name: 'skip-list hit, percent-encoded', servername: 'a.test', path: '/%70ublic/info', expect: 200, subject: null },
+  // Not canonical: Express and Koa route on the raw target, so no skip is granted to it (finding 10).
+  { name: 'skip-list hit, percent-encoded', servername: 'a.test', path: '/%70ublic/info', expect: 'missing' },
   { name: 'skip-list miss by dot segments', servername: 'a.test', path: '/public/../private', expect: 'missing' },
   { name: 'skip-list entry naming the mount point, no certificate', servername: 'a.test', path: '/api/open/info', expect: 200, subject: null },
   // Inside the mount, req.url is `/public/info`: matching on it would skip the certificate.

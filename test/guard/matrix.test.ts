@@ -326,24 +326,41 @@ describe('session resumption', () => {
 });
 
 describe('plain HTTP', () => {
-  test('a plain request for an mTLS host is refused; other hosts pass without identity', async () => {
-    const guard = mtlsGuard({ store });
+  const plainServer = async (options: { allowPlainHttp?: boolean }) => {
+    const rejects: string[] = [];
+    const guard = mtlsGuard({ store, ...options, onReject: (i) => rejects.push(i.reason) });
     const server = http.createServer((req, res) => guard(req, res, () => res.end(String(getClientIdentity(req)))));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const get = (host: string) =>
+    const get = (host: string, path = '/admin') =>
       new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, headers: { host }, agent: false }, (res) => {
+        http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
           res.resume();
           resolve(res.statusCode!);
         }).on('error', reject);
       });
+    return { get, rejects, close: () => new Promise<void>((r) => server.close(() => r())) };
+  };
+
+  test('by default a guard without TLS refuses every request (plain_http), and onReject hears of it', async () => {
+    const s = await plainServer({});
     try {
-      assert.equal(await get('a.test'), 400);
-      assert.equal(await get('open.test'), 200);
-      assert.equal(await get('unknown.test'), 200);
+      for (const host of ['a.test', 'open.test', 'unknown.test', 'x.y.a.test']) assert.equal(await s.get(host), 400, host);
+      assert.deepEqual(s.rejects, ['plain_http', 'plain_http', 'plain_http', 'plain_http']);
     } finally {
-      server.close();
+      await s.close();
+    }
+  });
+
+  test('with allowPlainHttp: hosts of mTLS objects are refused (missing); other hosts pass without identity', async () => {
+    const s = await plainServer({ allowPlainHttp: true });
+    try {
+      assert.equal(await s.get('a.test'), 400);
+      assert.equal(await s.get('open.test'), 200);
+      assert.equal(await s.get('unknown.test'), 200);
+      assert.deepEqual(s.rejects, ['missing']);
+    } finally {
+      await s.close();
     }
   });
 });

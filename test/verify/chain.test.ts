@@ -152,7 +152,9 @@ describe('Verifier cache and identity', () => {
     const v1 = verifier.verify(intCa, 0, leaf);
     assert.equal(v1.ok, true);
     assert.equal(verifier.verify(intCa, 0, leaf), v1);
-    assert.deepEqual(verifier.stats(), { verifications: 1, cacheHits: 1, cached: 1 });
+    const { cachedBytes, ...counts } = verifier.stats();
+    assert.deepEqual(counts, { verifications: 1, cacheHits: 1, cached: 1 });
+    assert.ok(cachedBytes > 0 && cachedBytes < 4096, `one verdict weighs ${cachedBytes} bytes`);
     const v2 = verifier.verify(ca, 0, leaf);
     assert.equal(v2.ok, false);
     assert.equal(verifier.stats().verifications, 2);
