@@ -1,3 +1,17 @@
+/** The path of a request target: query and fragment removed; of an absolute-form target, the part after the authority. */
+function pathPart(target: string): string | undefined {
+  let end = target.length;
+  const q = target.indexOf('?');
+  if (q !== -1) end = q;
+  const h = target.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  const raw = target.slice(0, end);
+  if (raw[0] === '/') return raw;
+  // absolute-form (proxy requests): keep the path part only.
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(raw);
+  return m ? (m[1] ?? '/') : undefined;
+}
+
 /**
  * The one normalised request path that the skip-list and the router both match, so they can never
  * disagree about which path a request is for: query and fragment removed, percent-decoded, repeated
@@ -6,22 +20,13 @@
  * Returns undefined for a target whose meaning differs between HTTP stacks, so that no check is
  * relaxed for it and the router refuses it: bad percent-encoding, NUL, an encoded `/` or `\`
  * (`..%2f` is a separator to nginx and a plain character to WHATWG URL), a raw `\` (a separator
- * to WHATWG URL), or a target that is neither origin- nor absolute-form.
+ * to WHATWG URL), a target that is neither origin- nor absolute-form, and targets an upstream may
+ * read as another path: a dot segment with `;` parameters (`..;`), a double encoding (`%252e`), a
+ * Unicode lookalike of `.` or `/` (finding 4 of the security reviews, docs/reliability.md).
  */
 export function normalizePath(target: string): string | undefined {
-  let end = target.length;
-  const q = target.indexOf('?');
-  if (q !== -1) end = q;
-  const h = target.indexOf('#');
-  if (h !== -1 && h < end) end = h;
-  let raw = target.slice(0, end);
-  if (raw[0] !== '/') {
-    // absolute-form (proxy requests): keep the path part only.
-    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(raw);
-    if (!m) return undefined;
-    raw = m[1] ?? '/';
-  }
-  if (raw.includes('\\')) return undefined;
+  const raw = pathPart(target);
+  if (raw === undefined || raw.includes('\\')) return undefined;
   let decoded = raw;
   if (raw.includes('%')) {
     if (/%(?:2f|5c|00)/i.test(raw)) return undefined;
@@ -92,17 +97,8 @@ const ENCODED_UNRESERVED = /%(?:[46][1-9a-f]|[57][0-9a]|3[0-9]|2[de]|5f|7e)/i;
  * the guard grants a skip only to such targets: then every consumer reads the path the skip-list read.
  */
 export function isCanonicalTarget(target: string): boolean {
-  let end = target.length;
-  const q = target.indexOf('?');
-  if (q !== -1) end = q;
-  const h = target.indexOf('#');
-  if (h !== -1 && h < end) end = h;
-  let raw = target.slice(0, end);
-  if (raw[0] !== '/') {
-    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(raw);
-    if (!m) return false;
-    raw = m[1] ?? '/';
-  }
+  const raw = pathPart(target);
+  if (raw === undefined) return false;
   if (raw.includes('//')) return false;
   if (raw.includes('%') && ENCODED_UNRESERVED.test(raw)) return false;
   if (raw.includes('/.')) {

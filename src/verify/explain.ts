@@ -38,7 +38,11 @@ export function explainRefusal(caSet: CaSet, depth: number, sent: readonly X509C
     if (anchor) break;
     const candidates = pool.filter((c) => !path.includes(c) && namesChain(cur, c));
     const next = candidates.find((c) => c.ca === true) ?? candidates[0];
-    if (!next) break;
+    // A self-issued certificate that is not an anchor ends the walk: above it are only its twins.
+    if (!next || next.subject === next.issuer) {
+      path.length = 0;
+      break;
+    }
     path.push(next);
     cur = next;
   }
