@@ -33,6 +33,11 @@ const SUPPORTED_CRITICAL = new Set([
   '1.3.6.1.5.5.7.1.8', // sbgp-autonomousSysNum
 ]);
 
+/** True when one of these critical extension OIDs is outside the set a verifier may accept. */
+export function hasUnsupportedCritical(oids: readonly string[]): boolean {
+  return oids.some((oid) => !SUPPORTED_CRITICAL.has(oid));
+}
+
 /** Subject alternative names by type. */
 export interface SubjectAltNames {
   dns: string[];

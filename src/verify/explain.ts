@@ -1,15 +1,46 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RejectReason } from '../errors.js';
 import type { CaSet } from './ca-set.js';
-import { KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT, KU_KEY_CERT_SIGN, OID_CLIENT_AUTH, namesChain, parseCert, type ParsedCert } from './cert.js';
-import { MAX_CHAIN_CERTS } from './chain.js';
+import { KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT, KU_KEY_CERT_SIGN, OID_CLIENT_AUTH, hasUnsupportedCritical, type ParsedCert } from './cert.js';
+import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS } from './chain.js';
+import { encodedNames } from './der.js';
+import { readExtensions, type ExtensionFields } from './extensions.js';
+
+/** What the explanation reads of a certificate: encoded names, extensions, dates. Nothing is printed or verified. */
+interface Shape {
+  readonly der: Buffer;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly ext: ExtensionFields;
+  readonly node: X509Certificate;
+}
+
+function shapeOf(node: X509Certificate): Shape {
+  const der = node.raw;
+  return { der, ...encodedNames(der), ext: readExtensions(der), node };
+}
+
+/** The anchors' shapes, made once per CA set. */
+const anchorShapes = new WeakMap<readonly ParsedCert[], Shape[]>();
+function anchorsOf(caSet: CaSet): Shape[] {
+  let shapes = anchorShapes.get(caSet.anchors);
+  if (!shapes) anchorShapes.set(caSet.anchors, (shapes = caSet.anchors.map((a) => shapeOf(a.node))));
+  return shapes;
+}
+
+/** `issuer` could have issued `child`: the encoded names chain, and key identifiers agree where both are given. */
+function chains(child: Shape, issuer: Shape): boolean {
+  if (child.issuer !== issuer.subject) return false;
+  return child.ext.aki === undefined || issuer.ext.ski === undefined || child.ext.aki === issuer.ext.ski;
+}
 
 /**
  * Names the reason for a chain OpenSSL refused with a code that covers several of ours
  * (INVALID_PURPOSE is also what a self-signed leaf, a leaf used as issuer and an unknown critical
  * extension end in: OpenSSL reports its last error). The verdict is already "refused"; only its
- * name is wanted, so this does no signature check at all: an attacker's chain (keys with 3071-bit
- * exponents, shuffled twins) buys structural reads of at most ten certificates and nothing else.
+ * name is wanted, so this does no signature check and prints no name: an attacker's chain (keys
+ * with 3071-bit exponents, shuffled twins, a 60 KB subject) buys structural reads of at most ten
+ * certificates, 64 KiB in all, and nothing else.
  *
  * The rules, in order: a self-issued leaf that is not one of `client.ca` is `untrusted`; an
  * unsupported critical extension anywhere is `bad_extension`; no chain of names (and key
@@ -17,29 +48,42 @@ import { MAX_CHAIN_CERTS } from './chain.js';
  * that is not a CA is `not_a_ca`, a purpose that is not client authentication `bad_purpose`, too
  * many intermediates `chain_too_long`, a date `expired` / `not_yet_valid`; otherwise `fallback`.
  */
-export function explainRefusal(caSet: CaSet, depth: number, sent: readonly X509Certificate[], fallback: RejectReason, now: number): RejectReason {
-  let certs: ParsedCert[];
+export function explainRefusal(
+  caSet: CaSet,
+  depth: number,
+  sent: readonly X509Certificate[],
+  fallback: RejectReason,
+  now: number,
+): RejectReason {
+  if (sent.length > MAX_CHAIN_CERTS) return 'chain_too_long';
+  let bytes = 0;
+  for (const c of sent) bytes += c.raw.length;
+  if (bytes > MAX_CHAIN_BYTES) return 'chain_too_long';
+  let certs: Shape[];
+  let anchors: Shape[];
   try {
-    certs = sent.slice(0, MAX_CHAIN_CERTS + 1).map((c) => parseCert(c));
+    certs = sent.map(shapeOf);
+    anchors = anchorsOf(caSet);
   } catch {
     return 'untrusted';
   }
   const leaf = certs[0];
   if (!leaf) return 'missing';
-  if (leaf.subject === leaf.issuer && !caSet.byFingerprint.has(leaf.fp256)) return 'untrusted';
-  if (certs.some((c) => c.unsupportedCritical.length > 0)) return 'bad_extension';
+  const isAnchor = (c: Shape) => anchors.some((a) => a.der.equals(c.der));
+  if (leaf.issuer === leaf.subject && !isAnchor(leaf)) return 'untrusted';
+  if (certs.some((c) => hasUnsupportedCritical(c.ext.critical))) return 'bad_extension';
 
   // A path by names only: anchors first, then what the client sent, CAs before non-CAs.
   const pool = certs.slice(1);
-  const path: ParsedCert[] = [leaf];
-  let anchor: ParsedCert | undefined;
+  const path: Shape[] = [leaf];
+  let anchor: Shape | undefined;
   for (let cur = leaf; path.length <= depth + 2; ) {
-    anchor = (caSet.bySubject.get(cur.issuer) ?? []).find((a) => namesChain(cur, a));
+    anchor = anchors.find((a) => chains(cur, a));
     if (anchor) break;
-    const candidates = pool.filter((c) => !path.includes(c) && namesChain(cur, c));
-    const next = candidates.find((c) => c.ca === true) ?? candidates[0];
+    const candidates = pool.filter((c) => !path.includes(c) && chains(cur, c));
+    const next = candidates.find((c) => c.ext.ca === true) ?? candidates[0];
     // A self-issued certificate that is not an anchor ends the walk: above it are only its twins.
-    if (!next || next.subject === next.issuer) {
+    if (!next || next.issuer === next.subject) {
       path.length = 0;
       break;
     }
@@ -49,16 +93,16 @@ export function explainRefusal(caSet: CaSet, depth: number, sent: readonly X509C
   if (!anchor) return path.length > depth + 2 ? 'chain_too_long' : 'untrusted';
 
   for (const c of path.slice(1)) {
-    if (c.ca !== true || (c.keyUsage !== undefined && (c.keyUsage & KU_KEY_CERT_SIGN) === 0)) return 'not_a_ca';
+    if (c.ext.ca !== true || (c.ext.keyUsage !== undefined && (c.ext.keyUsage & KU_KEY_CERT_SIGN) === 0)) return 'not_a_ca';
   }
   for (const c of [...path, anchor]) {
-    if (c.extKeyUsage !== undefined && !c.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';
+    if (c.ext.extKeyUsage !== undefined && !c.ext.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';
   }
-  if (leaf.keyUsage !== undefined && (leaf.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0) return 'bad_purpose';
+  if (leaf.ext.keyUsage !== undefined && (leaf.ext.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0) return 'bad_purpose';
   if (path.length - 1 > depth) return 'chain_too_long';
   for (const c of [...path, anchor]) {
-    if (now > c.notAfter) return 'expired';
-    if (now < c.notBefore) return 'not_yet_valid';
+    if (now > Date.parse(c.node.validTo)) return 'expired';
+    if (now < Date.parse(c.node.validFrom)) return 'not_yet_valid';
   }
   return fallback;
 }
