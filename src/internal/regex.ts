@@ -134,8 +134,6 @@ type Node =
   | { readonly kind: 'alt'; readonly alternatives: readonly Node[] }
   | { readonly kind: 'repeat'; readonly body: Node; readonly min: number; readonly max: number };
 
-const EMPTY: Node = { kind: 'seq', items: [] };
-
 function analyse(source: string): { ast: Node; re: RegExp } {
   if (typeof source !== 'string') throw new Error(`pattern must be a string, received ${typeof source}`);
   if (source.length > MAX_PATTERN_LENGTH) {
@@ -244,7 +242,7 @@ class Parser {
     else if (c === '?') q = { min: 0, max: 1 };
     else if (c === '{') {
       const braces = this.braces();
-      if (braces === undefined) this.refuse(`a lone "{" that is not a quantifier {n}, {n,} or {n,m}; escape it as \\{`);
+      if (braces === undefined) this.refuse(`a lone "{" (not a quantifier {n}, {n,} or {n,m}) is read literally by JavaScript's legacy (Annex B) rules; escape it as \\{`);
       q = braces;
       this.pos += braces.length - 1;
     } else return undefined;
@@ -608,10 +606,16 @@ class NfaPattern implements LinearPattern {
   /** Per set: its ranges above ASCII, flattened [lo, hi, ...]. */
   private readonly wide: ReadonlyArray<Uint16Array>;
   private readonly start: number;
+  /** Every match begins at offset 0: the start state is added there only. */
   private readonly anchored: boolean;
+  /**
+   * Index of the set of code units a match can begin with, or -1 if a match may be empty.
+   * Where no attempt is under way, positions whose code unit is not in it are skipped.
+   */
+  private readonly first: number;
   // Scratch space, reused by every call: `test` never calls out, so it cannot be re-entered.
-  private listA: Int32Array;
-  private listB: Int32Array;
+  private readonly listA: Int32Array;
+  private readonly listB: Int32Array;
   private readonly stack: Int32Array;
   /** mark[s] === generation: state s is already in the list being built. */
   private readonly mark: Uint32Array;
@@ -623,10 +627,14 @@ class NfaPattern implements LinearPattern {
     const match = b.state(OP_MATCH, 0, -1);
     this.start = b.compile(ast, match);
     const n = b.op.length;
+    if (n > MAX_STATES) throw new Error(`internal error: ${n} NFA states built, more than the ${MAX_STATES} allowed`);
     this.op = Uint8Array.from(b.op);
     this.out1 = Int32Array.from(b.out1);
     this.out2 = Int32Array.from(b.out2);
     this.arg = Int32Array.from(b.arg);
+    this.anchored = anchoredAtStart(ast);
+    const first = firstUnits(b, this.start);
+    this.first = first === undefined ? -1 : b.sets.push(first) - 1;
     this.ascii = new Uint32Array(b.sets.length * 4);
     this.wide = b.sets.map((set, i) => {
       const wide: number[] = [];
@@ -638,7 +646,6 @@ class NfaPattern implements LinearPattern {
       }
       return Uint16Array.from(wide);
     });
-    this.anchored = anchoredAtStart(ast);
     this.listA = new Int32Array(n);
     this.listB = new Int32Array(n);
     this.stack = new Int32Array(n);
@@ -646,59 +653,87 @@ class NfaPattern implements LinearPattern {
   }
 
   test(input: string): boolean {
+    const { op, out1, arg, ascii, mark, stack, anchored, start, first } = this;
     const len = input.length;
-    const { op, out1, anchored, start } = this;
     let current = this.listA;
     let next = this.listB;
-    this.advance();
-    let count = this.addClosure(current, 0, start, input, 0);
-    if (count < 0) return true;
-    for (let i = 0; i < len; i++) {
-      const c = input.charCodeAt(i);
-      this.advance();
-      let nextCount = 0;
-      for (let k = 0; k < count; k++) {
-        const s = current[k]!;
-        if (op[s] === OP_CHAR ? this.arg[s] === c : this.inSet(this.arg[s]!, c)) {
-          nextCount = this.addClosure(next, nextCount, out1[s]!, input, i + 1);
-          if (nextCount < 0) return true;
+    let at = 0;
+    let gen = this.advance();
+    let sp = 0;
+    for (;;) {
+      // `stack` holds the states entered at offset `at`; a match may also begin there.
+      if (!anchored || at === 0) {
+        if (sp === 0 && first >= 0) {
+          if (anchored) {
+            if (len === 0 || !this.inSet(first, input.charCodeAt(0))) return false;
+          } else {
+            while (at < len && !this.inSet(first, input.charCodeAt(at))) at++;
+            if (at === len) return false; // no match can be empty, and none can begin here
+          }
         }
-      }
-      if (!anchored) {
-        // Unanchored search: a match may also begin at i + 1.
-        nextCount = this.addClosure(next, nextCount, start, input, i + 1);
-        if (nextCount < 0) return true;
-      } else if (nextCount === 0) {
+        if (mark[start] !== gen) {
+          mark[start] = gen;
+          stack[sp++] = start;
+        }
+      } else if (sp === 0) {
         return false;
+      }
+      const count = this.closure(current, sp, input, at, gen);
+      if (count < 0) return true;
+      if (at === len) return false;
+      // Step over the code unit at `at`: the states that consume it enter their successor.
+      const c = input.charCodeAt(at);
+      gen = this.advance();
+      sp = 0;
+      if (c < 0x80) {
+        const word = c >>> 5;
+        const bit = 1 << (c & 31);
+        for (let k = 0; k < count; k++) {
+          const s = current[k]!;
+          if (op[s] === OP_CHAR ? arg[s] === c : (ascii[arg[s]! * 4 + word]! & bit) !== 0) {
+            const t = out1[s]!;
+            if (mark[t] !== gen) {
+              mark[t] = gen;
+              stack[sp++] = t;
+            }
+          }
+        }
+      } else {
+        for (let k = 0; k < count; k++) {
+          const s = current[k]!;
+          if (op[s] === OP_CHAR ? arg[s] === c : this.inSet(arg[s]!, c)) {
+            const t = out1[s]!;
+            if (mark[t] !== gen) {
+              mark[t] = gen;
+              stack[sp++] = t;
+            }
+          }
+        }
       }
       const swap = current;
       current = next;
       next = swap;
-      count = nextCount;
+      at++;
     }
-    return false;
   }
 
-  /** Starts a new list: forgets which states are in it. */
-  private advance(): void {
+  /** Starts a new list: forgets which states are in it. Returns its generation number. */
+  private advance(): number {
     if (this.generation === 0xffffffff) {
       this.mark.fill(0);
       this.generation = 0;
     }
-    this.generation++;
+    return ++this.generation;
   }
 
   /**
-   * Adds to `list` (holding `count` states) the consuming states reachable from `from` without
-   * consuming input at offset `at`. Returns the new count, or -1 if the match state is reachable.
+   * Follows the non-consuming edges from the `sp` states on the stack (already marked with
+   * `gen`) at offset `at`, and writes the consuming states reached to `list`. Returns how many,
+   * or -1 if the match state was reached.
    */
-  private addClosure(list: Int32Array, count: number, from: number, input: string, at: number): number {
+  private closure(list: Int32Array, sp: number, input: string, at: number, gen: number): number {
     const { op, out1, out2, arg, mark, stack } = this;
-    const gen = this.generation;
-    if (mark[from] === gen) return count;
-    mark[from] = gen;
-    let sp = 0;
-    stack[sp++] = from;
+    let count = 0;
     while (sp > 0) {
       const s = stack[--sp]!;
       switch (op[s]) {
@@ -744,6 +779,33 @@ class NfaPattern implements LinearPattern {
     }
     return false;
   }
+}
+
+/**
+ * The code units a match can begin with: those of the consuming states reachable from `start`
+ * without consuming, taking every assertion as satisfied (so the set is a superset). Undefined
+ * when the match state is reachable that way, i.e. when a match might be empty.
+ */
+function firstUnits(b: NfaBuilder, start: number): CharSet | undefined {
+  const seen = new Set<number>([start]);
+  const todo = [start];
+  const ranges: Array<[number, number]> = [];
+  while (todo.length > 0) {
+    const s = todo.pop()!;
+    const op = b.op[s];
+    if (op === OP_MATCH) return undefined;
+    if (op === OP_CHAR) ranges.push([b.arg[s]!, b.arg[s]!]);
+    else if (op === OP_SET) ranges.push(...pairs(b.sets[b.arg[s]!]!));
+    else {
+      for (const t of op === OP_SPLIT ? [b.out1[s]!, b.out2[s]!] : [b.out1[s]!]) {
+        if (!seen.has(t)) {
+          seen.add(t);
+          todo.push(t);
+        }
+      }
+    }
+  }
+  return normalize(ranges);
 }
 
 function holds(assertion: Assertion, input: string, at: number): boolean {

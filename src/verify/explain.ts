@@ -20,6 +20,28 @@ function shapeOf(node: X509Certificate): Shape {
   return { der, ...encodedNames(der), ext: readExtensions(der), node };
 }
 
+/** The leaf's part of the rules: a self-issued leaf that is no anchor, its own critical extensions and purpose. */
+function leafReason(leaf: Pick<Shape, 'der' | 'issuer' | 'subject' | 'ext'>, anchors: readonly Shape[]): RejectReason | undefined {
+  if (leaf.issuer === leaf.subject && !anchors.some((a) => a.der.equals(leaf.der))) return 'untrusted';
+  if (hasUnsupportedCritical(leaf.ext.critical)) return 'bad_extension';
+  if (leaf.ext.extKeyUsage !== undefined && !leaf.ext.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';
+  if (leaf.ext.keyUsage !== undefined && (leaf.ext.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0) return 'bad_purpose';
+  return undefined;
+}
+
+/**
+ * {@link explainRefusal}'s verdict when the leaf alone settles it (its DER, as the TLS session holds
+ * it), else undefined: then the whole chain is needed.
+ */
+export function explainLeaf(caSet: CaSet, leafDer: Buffer): RejectReason | undefined {
+  if (leafDer.length > MAX_CHAIN_BYTES) return 'chain_too_long';
+  try {
+    return leafReason({ der: leafDer, ...encodedNames(leafDer), ext: readExtensions(leafDer) }, anchorsOf(caSet));
+  } catch {
+    return 'untrusted';
+  }
+}
+
 /** The anchors' shapes, made once per CA set. */
 const anchorShapes = new WeakMap<readonly ParsedCert[], Shape[]>();
 function anchorsOf(caSet: CaSet): Shape[] {
@@ -42,11 +64,13 @@ function chains(child: Shape, issuer: Shape): boolean {
  * with 3071-bit exponents, shuffled twins, a 60 KB subject) buys structural reads of at most ten
  * certificates, 64 KiB in all, and nothing else.
  *
- * The rules, in order: a self-issued leaf that is not one of `client.ca` is `untrusted`; an
- * unsupported critical extension anywhere is `bad_extension`; no chain of names (and key
- * identifiers) from the leaf to a CA of `client.ca` is `untrusted`; on the path of names an issuer
- * that is not a CA is `not_a_ca`, a purpose that is not client authentication `bad_purpose`, too
- * many intermediates `chain_too_long`, a date `expired` / `not_yet_valid`; otherwise `fallback`.
+ * The rules, in order. The leaf first: self-issued and not one of `client.ca` is `untrusted`, an
+ * unsupported critical extension `bad_extension`, a purpose other than client authentication
+ * (extendedKeyUsage, keyUsage) `bad_purpose`. Then the chain: an unsupported critical extension
+ * anywhere is `bad_extension`; no chain of names (and key identifiers) from the leaf to a CA of
+ * `client.ca` is `untrusted`; on that path an issuer that is not a CA is `not_a_ca`, a CA's purpose
+ * other than client authentication `bad_purpose`, too many intermediates `chain_too_long`, a date
+ * `expired` / `not_yet_valid`; otherwise `fallback`.
  */
 export function explainRefusal(
   caSet: CaSet,
@@ -69,8 +93,8 @@ export function explainRefusal(
   }
   const leaf = certs[0];
   if (!leaf) return 'missing';
-  const isAnchor = (c: Shape) => anchors.some((a) => a.der.equals(c.der));
-  if (leaf.issuer === leaf.subject && !isAnchor(leaf)) return 'untrusted';
+  const byLeaf = leafReason(leaf, anchors);
+  if (byLeaf) return byLeaf;
   if (certs.some((c) => hasUnsupportedCritical(c.ext.critical))) return 'bad_extension';
 
   // A path by names only: anchors first, then what the client sent, CAs before non-CAs.
@@ -95,10 +119,9 @@ export function explainRefusal(
   for (const c of path.slice(1)) {
     if (c.ext.ca !== true || (c.ext.keyUsage !== undefined && (c.ext.keyUsage & KU_KEY_CERT_SIGN) === 0)) return 'not_a_ca';
   }
-  for (const c of [...path, anchor]) {
+  for (const c of [...path.slice(1), anchor]) {
     if (c.ext.extKeyUsage !== undefined && !c.ext.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';
   }
-  if (leaf.ext.keyUsage !== undefined && (leaf.ext.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0) return 'bad_purpose';
   if (path.length - 1 > depth) return 'chain_too_long';
   for (const c of [...path, anchor]) {
     if (now > Date.parse(c.node.validTo)) return 'expired';

@@ -3,7 +3,7 @@ import { parseCert, type ParsedCert } from './cert.js';
 import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, MAX_DETAIL, verifyChain, type ChainVerdict } from './chain.js';
 import { verifiedChain, type VerifiedChain } from './identity.js';
 import type { CaSet } from './ca-set.js';
-import { explainRefusal } from './explain.js';
+import { explainLeaf, explainRefusal } from './explain.js';
 import type { RejectReason } from '../errors.js';
 
 export type Verdict =
@@ -209,6 +209,11 @@ export class Verifier {
    */
   explain(caSet: CaSet, depth: number, leaf: X509Certificate, fallback: RejectReason, now = Date.now()): RejectReason {
     return explainRefusal(caSet, depth, collectSent(leaf), fallback, now);
+  }
+
+  /** The same, from the leaf's DER alone when that settles it (see verify/explain.ts), else undefined. */
+  explainLeaf(caSet: CaSet, leafDer: Buffer): RejectReason | undefined {
+    return explainLeaf(caSet, leafDer);
   }
 
   stats(): VerifierStats {
