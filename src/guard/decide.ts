@@ -140,11 +140,18 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
 }
 
+/**
+ * Longest path a skip-list is tested on: longer paths need the certificate. Skipped paths are short
+ * (`/health`, `/public/app.css`), and the cap bounds what one request can cost the matcher (path
+ * length × pattern states, internal/regex.ts).
+ */
+export const MAX_SKIP_PATH = 2048;
+
 function skipped(entry: SslEntry, facts: RequestFacts): boolean {
   const skip = entry.client!.skip;
   if (skip.length === 0) return false;
   const path = facts.path(facts.request);
-  if (path === undefined) return false;
+  if (path === undefined || path.length > MAX_SKIP_PATH) return false;
   for (const re of skip) if (re.test(path)) return true;
   return false;
 }

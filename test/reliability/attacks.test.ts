@@ -14,6 +14,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createRouter, createSslStore, getClientIdentity, mtlsGuard, ErrorCodes, MtlsGateConfigError, type RejectInfo, type RouteConfig, type Router, type SslStore } from '../../src/index.js';
 import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { MAX_SKIP_PATH } from '../../src/guard/decide.js';
 import { h2Session, listen, rawHttp1, startEcho, type EchoSeen, type Listening } from './lib/net.js';
 import { keyPool, mint, KU } from './lib/mint.js';
 import { OID } from './lib/der.js';
@@ -360,14 +361,16 @@ describe('finding 11: skip-list patterns run in linear time', () => {
     const guard = mtlsGuard({ store: s });
     const srv = await listen(s.attach(https.createServer(s.tlsOptions(), (req, res) => guard(req, res, () => res.end('skipped')))));
     try {
-      const hostile = ['/' + 'a'.repeat(28) + '!', '/assets/' + 'a1-'.repeat(12) + '!', '/assets/' + 'a1-'.repeat(2000) + '!', '/' + 'a'.repeat(8000) + '!'];
+      const hostile = ['/' + 'a'.repeat(28) + '!', '/assets/' + 'a1-'.repeat(12) + '!', '/assets/' + 'a1-'.repeat(600) + '!', '/' + 'a'.repeat(2040) + '!', '/' + 'a'.repeat(8000) + '!'];
       for (const path of hostile) {
         const r = await testRequest({ port: srv.port, servername: 'a.test', path });
         // `(a+)+$` matches any path ending in "a"; these end in "!": no skip, so a certificate is needed.
         assert.equal(r.status, 400, path.slice(0, 40));
       }
       assert.equal((await testRequest({ port: srv.port, servername: 'a.test', path: '/assets/app-1.css' })).status, 200);
-      assert.equal((await testRequest({ port: srv.port, servername: 'a.test', path: '/' + 'a'.repeat(8000) })).status, 200);
+      assert.equal((await testRequest({ port: srv.port, servername: 'a.test', path: '/' + 'a'.repeat(2000) })).status, 200);
+      // Over MAX_SKIP_PATH (2,048) no skip-list is consulted: the certificate is needed.
+      assert.equal((await testRequest({ port: srv.port, servername: 'a.test', path: '/' + 'a'.repeat(MAX_SKIP_PATH) })).status, 400);
     } finally {
       await srv.close();
     }
