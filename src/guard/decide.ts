@@ -257,6 +257,8 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
  * would reach that tenant's handlers under this tenant's certificate. Refused whatever the app's
  * settings; an app that does not trust the header loses nothing.
  */
+const MAX_FORWARDED_HOSTS = 16;
+
 function forwardedHostConflict(store: StoreInternals, facts: RequestFacts): boolean {
   const req = facts.request as { headers?: Record<string, string | string[] | undefined> };
   const xfh = req.headers?.['x-forwarded-host'];
@@ -268,6 +270,9 @@ function forwardedHostConflict(store: StoreInternals, facts: RequestFacts): bool
     if (!v) continue;
     for (const m of v.matchAll(/(?:^|[;,\s])host\s*=\s*("[^"]*"|[^;,\s]*)/gi)) names.push(m[1]!.replace(/^"|"$/g, ''));
   }
+  // A client chooses how many names it sends: more than a proxy chain would ever add is refused
+  // rather than looked up one by one.
+  if (names.length > MAX_FORWARDED_HOSTS) return true;
   const own = facts.host ? store.ownerOf(facts.host) : undefined;
   for (const raw of names) {
     const name = normalizeHost(raw);

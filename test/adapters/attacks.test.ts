@@ -143,6 +143,9 @@ for (const f of frameworks) {
           assert.equal(r.status, 400, `${xfh}: ${r.body}`);
           assert.equal(rejects.at(-1), 'sni_host_mismatch');
         }
+        // More forwarded names than a proxy chain adds: refused without looking each one up.
+        const many = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': Array.from({ length: 17 }, () => 'a.test').join(', ') } });
+        assert.equal(many.status, 400);
         const fwd = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { forwarded: 'for=1.2.3.4;host=b.test' } });
         assert.equal(fwd.status, 400);
         const own = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': 'x.a.test' } });
