@@ -56,6 +56,16 @@ export const CLIENT_CERT_PREFIXES: readonly string[] = Object.freeze([
   'x-forwarded-tls-client-cert',
   'x-forwarded-client-cert',
   'client-cert',
+  'x-tls-client',
+  'x-mtls-',
+  // Identity set by authenticating proxies (oauth2-proxy, Authelia, Grafana's auth proxy): behind an
+  // mTLS gateway a client must not be able to name its own user.
+  'x-auth-request-',
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-preferred-username',
+  'x-forwarded-groups',
+  'remote-',
 ]);
 
 /** Single names outside the families above: identity fields and the scheme flags frameworks trust. */
@@ -73,6 +83,18 @@ const IDENTITY_NAMES = new Set([
   'x-forwarded-protocol',
   'x-url-scheme',
   'front-end-https',
+  'x-spiffe-id',
+  'ssl-verify',
+  'x-client-verified',
+  'x-webauth-user',
+  // Path overrides that IIS, Symfony and Laravel honour: the upstream would serve another path than
+  // the one the guard and the router judged.
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-prefix',
 ]);
 
 /** Headers the proxy sets itself, so inbound copies are dropped (X-Forwarded-For is appended to instead). */
@@ -88,8 +110,8 @@ export function isForgeable(lower: string, extra: HeaderNames | undefined): bool
   if (name !== lower && (SET_BY_PROXY.has(name) || name === 'x-forwarded-for')) return true;
   if (CLIENT_CERT_HEADERS.has(name) || IDENTITY_NAMES.has(name)) return true;
   const c = name.charCodeAt(0);
-  // Every family starts with x, s or c.
-  if (c === 0x78 || c === 0x73 || c === 0x63) for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
+  // Every family starts with x, s, c or r.
+  if (c === 0x78 || c === 0x73 || c === 0x63 || c === 0x72) for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
   return extra !== undefined && extra.matches(name);
 }
 

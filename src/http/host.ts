@@ -5,13 +5,19 @@ import { targetOf } from './target.js';
 // host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
 const AUTHORITY = /^(?:([a-z0-9_.-]+)|(\[[0-9a-f:.]+\]))(?::(\d{1,5}))?$/;
 
+const MAX_AUTHORITY = 253 + 1 + 2 + 6;
+
 /** Lower-cased host of an authority without port or trailing dot; undefined when it is not strict `host[:port]`. */
 export function normalizeHost(raw: string): string | undefined {
+  // A DNS name has at most 253 characters (RFC 1035 2.3.4; 127 labels); port and brackets add a
+  // few. Longer ones are refused before anything looks them up label by label.
+  if (raw.length > MAX_AUTHORITY) return undefined;
   const m = AUTHORITY.exec(raw.trim().toLowerCase());
   if (!m) return undefined;
   if (m[2]) return m[2];
   const host = m[1]!;
-  return host.endsWith('.') ? host.slice(0, -1) : host;
+  const name = host.endsWith('.') ? host.slice(0, -1) : host;
+  return name.length > 253 ? undefined : name;
 }
 
 /**
@@ -39,6 +45,10 @@ export function requestHost(req: IncomingMessage | Http2ServerRequest): string |
     if (host === undefined) return undefined;
   }
   const target = targetOf(req);
+  // `//a.test/admin` and `/\a.test/admin` are origin-form to Node, but `new URL(req.url, base)`
+  // (Node's documented idiom) reads them as another authority: a handler picking the tenant from
+  // it would serve a.test to a request the guard judged as the Host's. Refused as ambiguous.
+  if (target.length > 1 && target[0] === '/' && (target[1] === '/' || target[1] === '\\')) return undefined;
   if (target.length > 0 && target[0] !== '/' && target !== '*') {
     const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
     if (!m) return undefined;

@@ -40,6 +40,8 @@ export interface LinearPattern {
   readonly source: string;
   /** Whether the pattern matches anywhere in `input`. Not re-entrant (it never calls out). */
   test(input: string): boolean;
+  /** Work per input character, in NFA states (the source length for the native fast path): `test` costs at most input length × this. */
+  readonly cost: number;
 }
 
 /**
@@ -593,10 +595,13 @@ function isWordUnit(c: number): boolean {
 
 /** The native RegExp, for patterns without a choice point (see compileLinearPattern). */
 class NativePattern implements LinearPattern {
+  readonly cost: number;
   constructor(
     readonly source: string,
     private readonly re: RegExp,
-  ) {}
+  ) {
+    this.cost = source.length;
+  }
 
   test(input: string): boolean {
     return this.re.test(input); // no g or y flag: lastIndex is neither read nor written
@@ -605,6 +610,7 @@ class NativePattern implements LinearPattern {
 
 class NfaPattern implements LinearPattern {
   readonly source: string;
+  readonly cost: number;
   private readonly op: Uint8Array;
   private readonly out1: Int32Array;
   private readonly out2: Int32Array;
@@ -636,6 +642,7 @@ class NfaPattern implements LinearPattern {
     this.start = b.compile(ast, match);
     const n = b.op.length;
     if (n > MAX_STATES) throw new Error(`internal error: ${n} NFA states built, more than the ${MAX_STATES} allowed`);
+    this.cost = n;
     this.op = Uint8Array.from(b.op);
     this.out1 = Int32Array.from(b.out1);
     this.out2 = Int32Array.from(b.out2);

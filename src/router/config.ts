@@ -223,9 +223,9 @@ export function joinPath(prefix: string, p: string): string {
 /** Validates the services completely and compiles them to routes; throws before anything is used. */
 export function compileServices(raw: unknown): CompiledRoute[] {
   if (!Array.isArray(raw)) throw invalid('services', `expected an array of services, received ${describe(raw)}`);
-  if (raw.length > LIMITS.services) throw invalid('services', `expected at most ${LIMITS.services} services, received ${raw.length}`);
   // Validated and compiled from a copy: see internal/plain.ts.
   const input = plainCopy(raw, 'services') as unknown[];
+  if (input.length > LIMITS.services) throw invalid('services', `expected at most ${LIMITS.services} services, received ${input.length}`);
   const routes: CompiledRoute[] = [];
   const serviceNames = new Set<string>();
   input.forEach((s: unknown, si: number) => {

@@ -111,7 +111,8 @@ export function createRouter(input: RouterOptions): Router {
   }
   let strip: HeaderNames | undefined;
   if (options.stripRequestHeaders !== undefined) {
-    const names: unknown = options.stripRequestHeaders;
+    // Copied before it is checked: validated and compiled from the same values (internal/plain.ts).
+    const names: unknown = plainCopy(options.stripRequestHeaders, 'stripRequestHeaders');
     if (!Array.isArray(names) || names.length > 64) {
       throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'stripRequestHeaders', `expected an array of at most 64 header names, received ${describe(names)}`);
     }

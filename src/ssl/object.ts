@@ -114,6 +114,8 @@ const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'cl
 const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
 const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
 const ID_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
+/** Matcher states all skip-list patterns of one object may have together (see internal/regex.ts). */
+export const MAX_SKIP_COST = 1024;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
 const MAX_LABELS = 64;
 export const MAX_DEPTH = 8;
@@ -281,6 +283,11 @@ export function compileSslObject(raw: unknown): SslEntry {
         throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `${describe(src)}: ${(err as Error).message}`, err);
       }
     });
+    // The patterns of one object are all tried on a path: their states together bound the work.
+    const cost = skip.reduce((n, p) => n + p.cost, 0);
+    if (cost > MAX_SKIP_COST) {
+      throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, 'client.skipMtlsUriRegex', `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`);
+    }
     client = Object.freeze({ caSet, depth, skip: frozenList(skip) });
     clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]) });
   }

@@ -98,6 +98,16 @@ export class SniIndex {
   owner(name: string): string | undefined {
     return matchHost(name, this.#tables, earliest);
   }
+
+  /** {@link SniIndex.owner} with how specific the claim is: exact names rank highest, then longer wildcard suffixes, `*` lowest. */
+  ownerClaim(name: string): { id: string; rank: number } | undefined {
+    return matchHost(name, this.#tables, (claims, pattern) => {
+      const id = earliest(claims);
+      if (id === undefined) return undefined;
+      const rank = pattern === '*' ? -1 : pattern.startsWith('*.') ? pattern.length - 2 : Number.MAX_SAFE_INTEGER;
+      return { id, rank };
+    });
+  }
 }
 
 /** The ids claiming one pattern: the id alone, or a Set in claiming order when there are several. */

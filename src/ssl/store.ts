@@ -159,8 +159,21 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     const id = index.lookup(normalizeServername(servername));
     return id === undefined ? undefined : entries.get(id);
   };
+  // Disabled (status 0) mTLS objects keep their hosts: no connection can choose them, so a request
+  // for one of their hosts is refused (sni_host_mismatch) instead of reaching routes bound to those
+  // hosts without a certificate, or falling under a parent domain's tenant. A disabled claim counts
+  // where it is the most specific one; at equal rank the active object owns the host.
+  const dormant = new SniIndex();
+  const dormantSnis = (e: SslEntry | undefined): readonly string[] => (e && e.status === 0 && e.mtls ? e.snis : []);
+  let dormantCount = 0;
   const ownerOf = (host: string): SslEntry | undefined => {
-    const id = index.owner(normalizeServername(host));
+    const name = normalizeServername(host);
+    let id = index.owner(name);
+    if (dormantCount > 0) {
+      const active = id === undefined ? undefined : index.ownerClaim(name);
+      const off = dormant.ownerClaim(name);
+      if (off && (!active || off.rank > active.rank)) id = off.id;
+    }
     return id === undefined ? undefined : entries.get(id);
   };
   const fallbackEntry = () => (fallbackSni === undefined ? undefined : matchEntry(fallbackSni));
@@ -198,8 +211,11 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       const before = activeSnis(old);
       const after = activeSnis(entry);
       index.remove(entry.id, before.filter((n) => !after.includes(n)));
+      dormant.remove(entry.id, dormantSnis(old));
       entries.set(entry.id, entry);
       index.add(entry.id, after);
+      dormant.add(entry.id, dormantSnis(entry));
+      dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
       changed(wasFallback || touchesFallback(entry));
       return entry.view;
     },
@@ -213,6 +229,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       if (!e) return false;
       const wasFallback = touchesFallback(e);
       index.remove(e.id, activeSnis(e));
+      dormant.remove(e.id, dormantSnis(e));
+      if (dormantSnis(e).length > 0) dormantCount--;
       entries.delete(e.id);
       changed(wasFallback);
       return true;

@@ -226,6 +226,9 @@ describe('finding 5: identity headers never reach the upstream', () => {
     'X-Client-Cert-Uri-Sans', 'X-Client-Cert-Dnsname-Sans', 'X-SSL-Client-DN', 'X-SSL-Client-CN', 'X-SSL-Client-SHA1', 'X-SSL-Issuer',
     'X-SSL-Subject', 'X-Client-Subject', 'Cf-Client-Cert-Der-Base64', 'X-Forwarded-Ssl', 'X_Forwarded_For', 'X_SSL_Client_DN',
     'X-Tenant-Id', 'x_tenant_role', 'X-Internal-Token',
+    // Found by the second look at the fixes: more identity names, auth-proxy users, path overrides.
+    'X-TLS-Client-Cert', 'X-Mtls-Subject', 'X-SPIFFE-ID', 'Ssl-Verify', 'X-Client-Verified', 'Remote-User', 'X-Forwarded-User',
+    'X-Auth-Request-Email', 'X-WEBAUTH-USER', 'X-Original-URL', 'X-Rewrite-URL', 'X-Original-URI', 'X-Forwarded-Uri', 'X-Forwarded-Prefix',
   ];
   for (const [what, path, client] of [
     ['a verified client', '/private', true],
@@ -478,5 +481,136 @@ describe('finding 15: caps and ASCII-only names', () => {
     assert.equal(s.match('ka.test')?.id, 'ka');
     assert.equal(s.match('\u212Aa.test'), undefined);
     assert.equal(code(() => createRouter({ services: [{ name: 's', hosts: ['\u212Aa.test'], upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/' }] }] }))?.field, 'services[0].hosts[0]');
+  });
+});
+
+describe('a second look at the fixes (an attacker review of this change)', () => {
+  test('over-long host names are refused before any lookup: Host, :authority and X-Forwarded-Host (bad_host / sni_host_mismatch)', async () => {
+    const long = 'a.'.repeat(8100) + 'zz';
+    const at253 = `${'a'.repeat(60)}.`.repeat(4) + 'a'.repeat(8) + '.a.test'; // 259 characters
+    for (const protocol of ['http1', 'h2'] as const) {
+      const n = seen();
+      const r = await testRequest({ port: h2Srv.port, protocol, servername: 'open.test', host: at253, path: '/x' });
+      assert.equal(r.status, 400);
+      assert.equal(rejects.at(-1)?.reason, 'bad_host');
+      const x = await testRequest({ port: h2Srv.port, protocol, servername: 'open.test', path: '/x', headers: { 'x-forwarded-host': long } });
+      assert.equal(x.status, 400);
+      assert.equal(rejects.at(-1)?.reason, 'sni_host_mismatch');
+      assert.deepEqual(seen(), n);
+    }
+  });
+
+  test('a target starting with // or /\\ is refused (bad_host): new URL(req.url, base) would read another host', async () => {
+    for (const target of ['//a.test/admin', '//a.test:443/admin', '/\\a.test/admin']) {
+      for (const port of [httpsSrv.port, h2Srv.port]) {
+        const n = seen();
+        const replies = await rawHttp1(port, { servername: 'open.test', requests: `GET ${target} HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n` });
+        assert.equal(replies[0]?.status, 400, target);
+        assert.deepEqual(seen(), n);
+      }
+    }
+    const s = h2Session(h2Srv.port, { servername: 'open.test' });
+    try {
+      assert.equal((await s.request({ ':path': '//a.test/admin', ':authority': 'open.test' })).status, 400);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a disabled (status 0) mTLS object keeps its hosts refused; a deleted one releases them', async () => {
+    const viewC = store.get('C')!;
+    const viewA = store.get('A')!;
+    const c = { id: 'C', cert: pkiC.server.chain, key: pkiC.server.key, snis: [...viewC.snis], client: { ca: pkiC.root.cert } };
+    const a = { id: 'A', cert: pkiA.server.chain, key: pkiA.server.key, snis: [...viewA.snis], client: { ca: pkiA.root.cert, depth: 1, skipMtlsUriRegex: ['^/public/'] } };
+    try {
+      store.set({ ...c, status: 0 });
+      let n = seen();
+      const r1 = await testRequest({ port: h2Srv.port, protocol: 'h2', servername: 'a.test', host: 'q.c.a.test', path: '/c-only', client: certA });
+      assert.equal(r1.status, 400);
+      assert.equal(rejects.at(-1)?.reason, 'sni_host_mismatch');
+      store.set({ ...a, status: 0 });
+      const r2 = await testRequest({ port: h2Srv.port, protocol: 'h2', servername: 'open.test', host: 'a.test', path: '/admin' });
+      assert.equal(r2.status, 400);
+      assert.equal(rejects.at(-1)?.reason, 'sni_host_mismatch');
+      assert.deepEqual(seen(), n);
+      // An active object with the same names claims them before the disabled one.
+      store.set({ ...a, id: 'A2' });
+      n = seen();
+      assert.equal((await testRequest({ port: h2Srv.port, protocol: 'h2', servername: 'a.test', path: '/x', client: certA })).status, 200);
+      assert.equal(up.a.seen.length, n.a + 1);
+    } finally {
+      store.delete('A2');
+      store.set(a);
+      store.set(c);
+    }
+    assert.equal((await testRequest({ port: h2Srv.port, protocol: 'h2', servername: 'a.test', path: '/x', client: certA })).status, 200);
+  });
+
+  test('a refused chain with many certificates is named from OpenSSL\'s code, without building the chain', async () => {
+    const keys = keyPool(3, 0);
+    const now = Date.now();
+    const caName = [[OID.cn, 'bulk test CA']] as const;
+    const ca = mint({ subject: caName, issuer: caName, notBefore: now - 3_600_000, notAfter: now + 3_600_000, key: keys.ec[0]!, signer: keys.ec[0]!, basicConstraints: { ca: true, critical: true }, keyUsage: { mask: KU.keyCertSign | KU.cRLSign } });
+    const notCa = mint({ subject: [[OID.cn, 'not a CA']], issuer: caName, notBefore: now - 3_600_000, notAfter: now + 3_600_000, key: keys.ec[1]!, signer: keys.ec[0]!, basicConstraints: { ca: false } });
+    const leaf = mint({ subject: [[OID.cn, 'under a leaf']], issuer: [[OID.cn, 'not a CA']], notBefore: now - 3_600_000, notAfter: now + 3_600_000, key: keys.ec[2]!, signer: keys.ec[1]!, extKeyUsage: [OID.clientAuth] });
+    const roots = Array.from({ length: 60 }, (_, i) => {
+      const nm = [[OID.cn, `unrelated root ${i} ${'x'.repeat(200)}`]] as const;
+      return mint({ subject: nm, issuer: nm, notBefore: now - 3_600_000, notAfter: now + 3_600_000, key: keys.ec[0]!, signer: keys.ec[0]!, basicConstraints: { ca: true } }).pem;
+    });
+    const s = createSslStore();
+    s.set({ id: 'bulk', cert: pkiA.server.chain, key: pkiA.server.key, snis: ['a.test'], client: { ca: ca.pem } });
+    const seenReasons: string[] = [];
+    const guard = mtlsGuard({ store: s, onReject: (i) => seenReasons.push(i.reason) });
+    const srv = await listen(s.attach(https.createServer(s.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok')))));
+    try {
+      const small = await testRequest({ port: srv.port, servername: 'a.test', client: { cert: leaf.pem, chain: leaf.pem + notCa.pem, key: keys.ec[2]!.keyPem } });
+      assert.equal(small.status, 400);
+      const big = await testRequest({ port: srv.port, servername: 'a.test', client: { cert: leaf.pem, chain: leaf.pem + notCa.pem + roots.join(''), key: keys.ec[2]!.keyPem } });
+      assert.equal(big.status, 400);
+      // A small chain is read and named precisely; a large one (46 KB) gets the name of OpenSSL's own
+      // code (its last error here is INVALID_PURPOSE: bad_purpose), and Node never builds its 62 objects.
+      assert.deepEqual(seenReasons, ['not_a_ca', 'bad_purpose']);
+      assert.equal(s.verifierStats().verifications, 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('stripRequestHeaders is copied before it is checked: a Proxy cannot swap names, a hole is a coded error', async () => {
+    let reads = 0;
+    const names = new Proxy(['x-internal-token'], {
+      get(t, k) {
+        if (k === '0') return ++reads === 1 ? 'x-internal-token' : 'x-nothing';
+        return Reflect.get(t, k);
+      },
+    });
+    const r = createRouter({ services: [{ name: 's', upstream: `http://127.0.0.1:${up.a.port}`, routes: [{ name: 'all', path: '/', pathType: 'prefix' }] }], stripRequestHeaders: names });
+    const srv = await listen(http.createServer((req, res) => r(req, res)));
+    try {
+      const n = up.a.seen.length;
+      await new Promise<void>((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port: srv.port, path: '/x', headers: { 'x-internal-token': 'FORGED' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        }).on('error', reject),
+      );
+      assert.equal(up.a.seen.length, n + 1);
+      assert.equal(up.a.seen.at(-1)!.rawHeaders.includes('FORGED'), false);
+    } finally {
+      await srv.close();
+      await r.close();
+    }
+    // eslint-disable-next-line no-sparse-arrays
+    assert.throws(() => createRouter({ services: [], stripRequestHeaders: [, 'x-a'] as string[] }), (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'stripRequestHeaders[0]');
+  });
+
+  test('the skip-list patterns of one object have a joint budget of matcher states', () => {
+    const s = createSslStore();
+    const patterns = Array.from({ length: 64 }, (_, i) => `(?:a*){126}X${i}`);
+    assert.throws(
+      () => s.set({ id: 'p', cert: pkiA.server.chain, key: pkiA.server.key, snis: ['p.test'], client: { ca: pkiA.root.cert, skipMtlsUriRegex: patterns } }),
+      (e: unknown) => e instanceof MtlsGateConfigError && e.code === ErrorCodes.REGEX_INVALID && e.field === 'client.skipMtlsUriRegex',
+    );
+    s.set({ id: 'p', cert: pkiA.server.chain, key: pkiA.server.key, snis: ['p.test'], client: { ca: pkiA.root.cert, skipMtlsUriRegex: patterns.slice(0, 3) } });
   });
 });

@@ -339,7 +339,6 @@ describe('skip-list and router see the same path', () => {
     ['/x/../hello1', '/hello1'],
     ['/x/%2e%2e/hello1', '/hello1'],
     ['/./hello1', '/hello1'],
-    ['//hello1', '/hello1'],
   ];
   const protectedPaths = [
     '/secret',
@@ -354,6 +353,8 @@ describe('skip-list and router see the same path', () => {
     '/HELLO1',
     '/hello1/',
     '/hello1;/../secret',
+    // A network-path reference: `new URL('//hello1', base)` has host "hello1". Refused as bad_host.
+    '//hello1',
   ];
 
   for (const [proto, send] of protocols) {
