@@ -268,3 +268,43 @@ describe('finding 6: Express app.listen() without TLS', () => {
     });
   }
 });
+
+describe('findings 11 and 13 through the adapters', () => {
+  const pair = async () => {
+    const pki = await createTestPki({ serverNames: ['r.test'], name: 'redos' });
+    return { cert: pki.server.chain, key: pki.server.key, ca: pki.root.cert };
+  };
+  for (const [name, make] of [
+    ['express 4', () => { const app = express4(); return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app); }],
+    ['express 5', () => { const app = express5(); return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app); }],
+    ['koa 2', () => { const app = new Koa2(); return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app); }],
+    ['koa 3', () => { const app = new Koa3(); return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app); }],
+  ] as const) {
+    test(`${name}: the reviewers' ReDoS patterns answer hostile paths at once; a polluted Object.prototype does not reach the guard's options`, async () => {
+      const m = await pair();
+      const s = createSslStore();
+      s.set({ id: 'r', cert: m.cert, key: m.key, snis: ['r.test'], client: { ca: m.ca, skipMtlsUriRegex: ['(a+)+$', '^/assets/([a-z0-9]+-?)*\\.css$'] } });
+      const proto = Object.prototype as Record<string, unknown>;
+      proto.allowPlainHttp = true;
+      proto.exposeReason = true;
+      let app;
+      try {
+        app = (make() as (o: GuardOptions) => TestHandler | CallbackApp)({ store: s });
+      } finally {
+        delete proto.allowPlainHttp;
+        delete proto.exposeReason;
+      }
+      const server = await startTestServer(app, { store: s });
+      try {
+        for (const path of ['/' + 'a'.repeat(28) + '!', '/assets/' + 'a1-'.repeat(12) + '!', '/assets/' + 'a1-'.repeat(600) + '!']) {
+          const r = await testRequest({ port: server.port, servername: 'r.test', path });
+          assert.equal(r.status, 400, path.slice(0, 30));
+          assert.equal(r.body.includes('reason'), false, 'exposeReason was not inherited');
+        }
+        assert.equal((await testRequest({ port: server.port, servername: 'r.test', path: '/assets/app-1.css' })).body, 'skipped');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
