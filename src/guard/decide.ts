@@ -78,7 +78,6 @@ function reasonFromOpenSsl(code: string): RejectReason {
   }
 }
 
-
 /**
  * OpenSSL codes that cover several of our reasons (it reports the last error it saw: a self-signed
  * leaf ends in INVALID_PURPOSE too). The reason is then named by structural checks, never by
@@ -106,12 +105,15 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     const code = String(socket.authorizationError ?? 'UNSPECIFIED').slice(0, 64);
     const refused = (reason: RejectReason) => ({ cert: { ok: false as const, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` }, recheckAt: Infinity });
     if (code !== 'UNABLE_TO_GET_ISSUER_CERT' && !AMBIGUOUS.has(code)) return refused(reasonFromOpenSsl(code));
-    // An ambiguous code: the leaf alone often names it. The TLS session holds the leaf's DER, read
-    // in microseconds. The chain is read (to tell a leaf used as issuer, say) only when the client
-    // sent little: Node builds an object for every certificate sent (0.16 ms each; 230 of them
-    // cost 55 ms), before any cap of ours can apply. Otherwise OpenSSL's code names the refusal.
-    if (AMBIGUOUS.has(code)) {
-      const leafDer = sessionPeerCertificate(socket.getSession());
+    // The TLS session holds the leaf's DER, read in microseconds: it tells a missing certificate
+    // from a present one, and often names an ambiguous code by itself. The chain is read (to tell a
+    // leaf used as issuer, say) only when the client sent little: Node builds an object for every
+    // certificate sent (0.16 ms each; 230 of them cost 55 ms), before any cap of ours can apply.
+    // Otherwise OpenSSL's code names the refusal.
+    const leafDer = sessionPeerCertificate(socket.getSession());
+    if (code === 'UNABLE_TO_GET_ISSUER_CERT') {
+      if (leafDer) return refused('untrusted');
+    } else {
       const reason = leafDer ? store.verifier.explainLeaf(client.caSet, leafDer) : undefined;
       if (reason) return refused(reason);
       if (!leafDer || rawBytesRead(socket) > EXPLAIN_MAX_BYTES) return refused(reasonFromOpenSsl(code));
@@ -135,10 +137,11 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   }
 
   if (!socket.authorized) {
-    // OpenSSL refused the chain in the handshake, against this object's CA set. That settles the
-    // verdict: our own (costlier) verification does not run, so a hostile chain buys no signature
-    // checks in JavaScript and leaves nothing in the verdict cache. The reason is named from
-    // OpenSSL's code alone.
+    // OpenSSL refused the chain in the handshake, against this object's CA set (a small chain with
+    // an ambiguous code, or a session whose leaf could not be read above). That settles the verdict:
+    // our own (costlier) verification does not run, so a hostile chain buys no signature checks in
+    // JavaScript and leaves nothing in the verdict cache. The reason is named from OpenSSL's code
+    // and structural checks (verify/explain.ts).
     const code = String(socket.authorizationError ?? 'UNSPECIFIED').slice(0, 64);
     let reason = reasonFromOpenSsl(code);
     if (AMBIGUOUS.has(code)) reason = store.verifier.explain(client.caSet, client.depth, leaf, reason, now);
@@ -194,9 +197,10 @@ export interface DecideOptions {
 const STRICT: DecideOptions = Object.freeze({ allowPlainHttp: false });
 
 /**
- * The framework-neutral decision (SPEC section 4). Per request this is a property read on the
- * socket and a host comparison; chain verification runs once per connection (and store change),
- * cached across connections by chain fingerprint.
+ * The framework-neutral decision (SPEC section 4). Per request: a property read on the socket, a
+ * host comparison, a look at X-Forwarded-Host / Forwarded when present, and a record of the host's
+ * owner on the request for the router. Chain verification runs once per connection (and store
+ * change), cached across connections by chain fingerprint.
  */
 export function decide(store: StoreInternals, facts: RequestFacts, now = Date.now(), options: DecideOptions = STRICT): GuardVerdict {
   const { socket, host } = facts;
@@ -269,7 +273,8 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
  * Express (`trust proxy`) and Koa (`app.proxy`) read the host from X-Forwarded-Host (Koa 3 also
  * from Forwarded): a request whose forwarded host belongs to another mTLS object than its own host
  * would reach that tenant's handlers under this tenant's certificate. Refused whatever the app's
- * settings; an app that does not trust the header loses nothing.
+ * settings. Also refused, with or without mTLS objects: a forwarded host that is not strict
+ * `host[:port]` (an empty part included), and more than 16 forwarded names.
  */
 const MAX_FORWARDED_HOSTS = 16;
 
@@ -278,15 +283,21 @@ function forwardedHostConflict(store: StoreInternals, facts: RequestFacts): bool
   const xfh = req.headers?.['x-forwarded-host'];
   const fwd = req.headers?.forwarded;
   if (xfh === undefined && fwd === undefined) return false;
+  // A client chooses how many names it sends: more than a proxy chain would ever add is refused
+  // rather than looked up one by one (and not even collected).
   const names: string[] = [];
-  for (const v of [xfh].flat()) if (v) for (const part of v.split(',')) names.push(part);
+  for (const v of [xfh].flat()) {
+    if (!v) continue;
+    for (const part of v.split(',', MAX_FORWARDED_HOSTS + 1)) names.push(part);
+    if (names.length > MAX_FORWARDED_HOSTS) return true;
+  }
   for (const v of [fwd].flat()) {
     if (!v) continue;
-    for (const m of v.matchAll(/(?:^|[;,\s])host\s*=\s*("[^"]*"|[^;,\s]*)/gi)) names.push(m[1]!.replace(/^"|"$/g, ''));
+    for (const m of v.matchAll(/(?:^|[;,\s])host\s*=\s*("[^"]*"|[^;,\s]*)/gi)) {
+      names.push(m[1]!.replace(/^"|"$/g, ''));
+      if (names.length > MAX_FORWARDED_HOSTS) return true;
+    }
   }
-  // A client chooses how many names it sends: more than a proxy chain would ever add is refused
-  // rather than looked up one by one.
-  if (names.length > MAX_FORWARDED_HOSTS) return true;
   const own = facts.host ? store.ownerOf(facts.host) : undefined;
   for (const raw of names) {
     const name = normalizeHost(raw);

@@ -37,7 +37,11 @@ export interface GuardOptions {
   format?: PageFormat;
   /** Put the reject reason in the response body. Default false: the reason goes to `onReject` only. */
   exposeReason?: boolean;
-  /** Called for every rejected request, before the 400 is sent. Exceptions are caught and ignored. */
+  /**
+   * Called for every rejected request, before the 400 is sent (or, when the response had already
+   * started, before the response is destroyed). A throwing or rejecting hook is contained: reported
+   * once as a process warning (code `MTLS_GATE_HOOK`), and the client still gets its answer.
+   */
   onReject?: (info: RejectInfo) => void;
   /**
    * Serve requests that did not arrive over TLS (a plain `http.createServer`, `app.listen()`) for
@@ -51,9 +55,13 @@ export interface GuardOptions {
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
 export interface MtlsGuard {
   (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void;
-  /** The verdict for a request, without side effects on the response. */
+  /**
+   * The verdict for a request, without side effects on the response. A passing verdict records the
+   * owner of the request's host on the request, which the router reads (see docs/concepts.md, "Who
+   * owns a host").
+   */
   check(req: GuardRequest): GuardVerdict;
-  /** Sends the 400 for a failed verdict (and calls `onReject`). */
+  /** Calls `onReject` and sends the 400 for a failed verdict; destroys the response instead when it had already started. */
   reject(req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void;
 }
 

@@ -45,6 +45,8 @@ export interface HostOwner {
 /** Answers "which SSL object owns this host or route host pattern" (one rule: internal/hostname.ts). */
 export interface HostOwners {
   ownerOf(hostOrPattern: string): HostOwner | undefined;
+  /** {@link HostOwners.ownerOf} for a route's host pattern: the same answer, remembered until the owners change. */
+  ownerOfPattern(pattern: string): HostOwner | undefined;
 }
 
 const kOwners = Symbol('mtls-gate.owners');
@@ -71,6 +73,6 @@ export function recordHostOwner(req: object, owners: HostOwners, owner: HostOwne
 export function routeHostAllowed(req: object, pattern: string): boolean {
   const owners = (req as Judged)[kOwners];
   if (owners === undefined) return true;
-  const patternOwner = owners.ownerOf(pattern);
+  const patternOwner = owners.ownerOfPattern(pattern);
   return patternOwner === undefined || !patternOwner.mtls || patternOwner === (req as Judged)[kOwner];
 }

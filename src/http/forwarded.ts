@@ -106,13 +106,30 @@ const SET_BY_PROXY = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwa
  * `underscores_in_headers`) see `x_forwarded_for` as X-Forwarded-For.
  */
 export function isForgeable(lower: string, extra: HeaderNames | undefined): boolean {
+  let known = FORGEABLE.get(lower);
+  if (known === undefined) {
+    known = builtInForgeable(lower);
+    // Bounded: header names are the client's choice. Cleared whole when full; browsers send the
+    // same few dozen names, which come back at once.
+    if (FORGEABLE.size >= 2048) FORGEABLE.clear();
+    FORGEABLE.set(lower, known);
+  }
+  if (known) return true;
+  if (extra === undefined) return false;
+  return extra.matches(lower.includes('_') ? lower.replace(/_/g, '-') : lower);
+}
+
+/** The built-in part of {@link isForgeable}, remembered per header name. */
+const FORGEABLE = new Map<string, boolean>();
+
+function builtInForgeable(lower: string): boolean {
   const name = lower.includes('_') ? lower.replace(/_/g, '-') : lower;
   if (name !== lower && (SET_BY_PROXY.has(name) || name === 'x-forwarded-for')) return true;
   if (CLIENT_CERT_HEADERS.has(name) || IDENTITY_NAMES.has(name)) return true;
   const c = name.charCodeAt(0);
   // Every family starts with x, s, c or r.
   if (c === 0x78 || c === 0x73 || c === 0x63 || c === 0x72) for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
-  return extra !== undefined && extra.matches(name);
+  return false;
 }
 
 /** Header names an operator adds to the stripped set: exact names, or prefixes written `x-internal-*`. */

@@ -5,7 +5,8 @@ import { targetOf } from './target.js';
 // host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
 const AUTHORITY = /^(?:([a-z0-9_.-]+)|(\[[0-9a-f:.]+\]))(?::(\d{1,5}))?$/;
 
-const MAX_AUTHORITY = 253 + 1 + 2 + 6;
+/** Longest `host[:port]` accepted: a 253-character name, or a bracketed IPv6 literal, and a port. */
+export const MAX_AUTHORITY = 253 + 1 + 2 + 6;
 
 /** Lower-cased host of an authority without port or trailing dot; undefined when it is not strict `host[:port]`. */
 export function normalizeHost(raw: string): string | undefined {

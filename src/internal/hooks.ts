@@ -19,8 +19,22 @@ export function callHook<A extends unknown[]>(name: string, hook: ((...args: A) 
 }
 
 function report(name: string, hook: object, err: unknown): void {
-  if (warned.has(hook)) return;
-  warned.add(hook);
-  const message = err instanceof Error ? err.message : String(err);
-  process.emitWarning(`mtls-gate: the ${name} hook threw (reported once): ${message.slice(0, 200)}`, { code: 'MTLS_GATE_HOOK' });
+  // Whatever was thrown (an object without a prototype, an Error whose message getter throws) must
+  // not make the report itself throw.
+  try {
+    if (warned.has(hook)) return;
+    warned.add(hook);
+    process.emitWarning(`mtls-gate: the ${name} hook threw (reported once): ${describeThrown(err)}`, { code: 'MTLS_GATE_HOOK' });
+  } catch {
+    // Nothing left to report with.
+  }
+}
+
+function describeThrown(err: unknown): string {
+  try {
+    const message = err instanceof Error ? String(err.message) : String(err);
+    return message.slice(0, 200);
+  } catch {
+    return Object.prototype.toString.call(err);
+  }
 }

@@ -12,7 +12,7 @@
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 
 /** Deepest nesting configuration may have. */
-export const MAX_DEPTH = 32;
+export const MAX_NESTING = 32;
 /** Most items in one array of configuration. */
 export const MAX_ITEMS = 1_000_000;
 
@@ -28,7 +28,7 @@ export function plainCopy(value: unknown, field: string, options: CopyOptions = 
 
 function copy(value: unknown, field: string, depth: number, shallow: boolean): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (depth > MAX_DEPTH) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_DEPTH} levels deep`);
+  if (depth > MAX_NESTING) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_NESTING} levels deep`);
   if (value instanceof Uint8Array) return Buffer.from(value);
   const inner = shallow && depth === 0 ? (v: unknown) => v : (v: unknown, f: string) => copy(v, f, depth + 1, shallow);
   if (Array.isArray(value)) {

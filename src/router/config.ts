@@ -2,7 +2,7 @@ import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe } from '../verify/ca-set.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
-import { normalizeHost } from '../http/host.js';
+import { MAX_AUTHORITY, normalizeHost } from '../http/host.js';
 import { isPrintableAscii } from '../internal/hostname.js';
 import { plainCopy } from '../internal/plain.js';
 
@@ -174,7 +174,7 @@ function compileUpstream(v: unknown, field: string): CompiledUpstream {
   if (passHost !== 'pass' && passHost !== 'node' && passHost !== 'rewrite') throw invalid(`${field}.passHost`, `expected "pass", "node" or "rewrite", received ${describe(passHost)}`);
   const upstreamHost = opts.upstreamHost;
   if (passHost === 'rewrite' && (typeof upstreamHost !== 'string' || upstreamHost.length === 0)) throw invalid(`${field}.upstreamHost`, 'is required with passHost "rewrite"');
-  if (upstreamHost !== undefined && (typeof upstreamHost !== 'string' || upstreamHost.length > 261 || !isPrintableAscii(upstreamHost) || normalizeHost(upstreamHost) === undefined)) {
+  if (upstreamHost !== undefined && (typeof upstreamHost !== 'string' || upstreamHost.length > MAX_AUTHORITY || !isPrintableAscii(upstreamHost) || normalizeHost(upstreamHost) === undefined)) {
     throw invalid(`${field}.upstreamHost`, `expected a host[:port], received ${describe(upstreamHost)}`);
   }
   let timeout = { connect: 6, send: 60, read: 60 };

@@ -7,6 +7,8 @@ import type { GuardRequest, GuardResponse } from '../guard/guard.js';
 import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
 import { HeaderNames } from '../http/forwarded.js';
+import { normalizeHost } from '../http/host.js';
+import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
@@ -48,7 +50,11 @@ export interface Router {
   (req: Req, res: Res, next?: (err?: unknown) => void): void;
   /** Replaces services and routes. Validates first; on a throw the old configuration keeps serving. Requests in flight finish on the old one. */
   update(services: ServiceConfig[]): void;
-  /** What a request would match, without proxying (or undefined). */
+  /**
+   * What a request would match, without proxying (or undefined). `host` is normalised as a Host
+   * header is. The guard's ownership check is not applied: a request the guard passed may still be
+   * refused a host-bound route whose host belongs to another SSL object.
+   */
   match(method: string, host: string, target: string, scheme?: 'http' | 'https'): RouteMatch | undefined;
   /** Closes upstream connection pools (after the servers stopped). */
   close(): Promise<void>;
@@ -136,6 +142,17 @@ export function createRouter(input: RouterOptions): Router {
   };
 
   const router = function mtlsGateRouter(req: Req, res: Res, next?: (err?: unknown) => void): void {
+    try {
+      route(req, res, next);
+    } catch (err) {
+      // A bug of ours must not crash the server or hang the request.
+      callHook('onProxyError', options.onProxyError, { status: 502, kind: 'error', upstream: undefined, error: err }, req);
+      if (!res.headersSent) sendErrorPage(res, 502, { preset: page, format: 'html', accept: undefined });
+      else res.destroy();
+    }
+  } as Router;
+
+  const route = (req: Req, res: Res, next?: (err?: unknown) => void): void => {
     const target = targetOf(req);
     const host = hostOf(req);
     const normalized = pathOf(req);
@@ -163,7 +180,7 @@ export function createRouter(input: RouterOptions): Router {
       return;
     }
     forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext);
-  } as Router;
+  };
 
   router.update = (services) => {
     const next = compileServices(services);
@@ -175,7 +192,9 @@ export function createRouter(input: RouterOptions): Router {
   router.match = (method, host, target, scheme = 'https') => {
     const normalized = normalizePath(target);
     if (normalized === undefined) return undefined;
-    const found = lookup(method, host.toLowerCase(), normalized, scheme);
+    const name = host === '' ? '' : normalizeHost(host);
+    if (name === undefined) return undefined;
+    const found = lookup(method, name, normalized, scheme);
     if (!found || found.redirect) return undefined;
     return { service: found.route.service, route: found.route.route, upstreamPath: upstreamPath(found.route, normalized, target) };
   };

@@ -95,6 +95,8 @@ export interface StoreInternals {
   matchEntry(servername: string): SslEntry | undefined;
   /** The object that owns a request host or a route host pattern (route-host rule, see internal/hostname.ts). */
   ownerOf(host: string): SslEntry | undefined;
+  /** {@link StoreInternals.ownerOf} for a route host pattern, remembered until the next change. */
+  ownerOfPattern(pattern: string): SslEntry | undefined;
   fallbackEntry(): SslEntry | undefined;
 }
 
@@ -168,13 +170,26 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   let dormantCount = 0;
   const ownerOf = (host: string): SslEntry | undefined => {
     const name = normalizeServername(host);
-    let id = index.owner(name);
-    if (dormantCount > 0) {
-      const active = id === undefined ? undefined : index.ownerClaim(name);
+    let id: string | undefined;
+    if (dormantCount === 0) id = index.owner(name);
+    else {
+      const active = index.ownerClaim(name);
       const off = dormant.ownerClaim(name);
-      if (off && (!active || off.rank > active.rank)) id = off.id;
+      id = off && (!active || off.rank > active.rank) ? off.id : active?.id;
     }
     return id === undefined ? undefined : entries.get(id);
+  };
+  // Route host patterns come from configuration (a bounded set): their owners are remembered until
+  // the store changes, so the router's check costs a Map lookup per request.
+  const patternOwners = new Map<string, SslEntry | null>();
+  const ownerOfPattern = (pattern: string): SslEntry | undefined => {
+    let owner = patternOwners.get(pattern);
+    if (owner === undefined) {
+      owner = ownerOf(pattern) ?? null;
+      if (patternOwners.size >= 65_536) patternOwners.clear();
+      patternOwners.set(pattern, owner);
+    }
+    return owner ?? undefined;
   };
   const fallbackEntry = () => (fallbackSni === undefined ? undefined : matchEntry(fallbackSni));
 
@@ -182,6 +197,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   const servers = new Set<tls.Server>();
   const changed = (fallbackTouched: boolean) => {
     generation++;
+    patternOwners.clear();
     for (const server of servers) {
       server.setTicketKeys(randomBytes(48));
       if (fallbackTouched) {
@@ -301,6 +317,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     generation: () => generation,
     matchEntry,
     ownerOf,
+    ownerOfPattern,
     fallbackEntry,
   });
   return Object.freeze(store);

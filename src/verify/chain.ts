@@ -51,11 +51,13 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
   if (!leaf) return fail('missing', 'no certificate');
   const pool: ParsedCert[] = [];
   const seenKeys = new Set<string>();
-  // Valid ones first, so that of two certificates with one subject and one key the current one stays.
+  // Valid ones first (the pool keeps that order), so that of two certificates with one subject,
+  // key and issuer the current one stays.
   for (const c of validFirst(sent.slice(1))) {
     if (c.fp256 === leaf.fp256 || pool.some((p) => p.fp256 === c.fp256)) continue;
     if (issuerKeyProblem(c) !== undefined) continue;
-    const subjectKey = `${c.subject}\0${c.spki}`;
+    // The issuer too: a cross-signed twin (same subject and key, another issuer) is another path.
+    const subjectKey = `${c.subject}\0${c.spki}\0${c.issuer}`;
     if (seenKeys.has(subjectKey)) continue;
     seenKeys.add(subjectKey);
     pool.push(c);
@@ -98,7 +100,7 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
       if (namesChain(cur, a) && verifies(cur, a)) return { path, anchor: a };
     }
     if (path.length - 1 >= searchLimit) return undefined;
-    for (const c of validFirst(pool)) {
+    for (const c of pool) {
       if (path.includes(c) || !namesChain(cur, c) || !verifies(cur, c)) continue;
       const found = build([...path, c]);
       if (found || budget < 0) return found;

@@ -134,8 +134,8 @@ export class Verifier {
 
   constructor(cacheSize = 10_000, cacheBytes = DEFAULT_CACHE_BYTES) {
     this.#verdicts = new RecentCache(cacheSize, cacheBytes, verdictBytes);
-    // Holds the same verdict objects: its own weight is its keys.
-    this.#byLeaf = new RecentCache(cacheSize, cacheBytes, (k) => 2 * k.length + 64);
+    // Holds the same verdict objects, and may keep one alive after #verdicts dropped it: weighed whole.
+    this.#byLeaf = new RecentCache(cacheSize, cacheBytes, verdictBytes);
   }
 
   /** Verdict for the certificates the client sent (the `leaf.issuerCertificate` walk) against `caSet`. */

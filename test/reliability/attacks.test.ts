@@ -297,6 +297,32 @@ describe('finding 7: a throwing onProxyError is contained', () => {
   });
 });
 
+describe('finding 7: hooks that throw what cannot be printed are contained too', () => {
+  test('onReject throwing a prototype-less object, or rejecting with an Error whose message getter throws: 400 all the same', async () => {
+    const weird = Object.create(null) as object;
+    const nasty = new Error('x');
+    Object.defineProperty(nasty, 'message', { get() { throw new Error('no message'); } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const hook of [() => { throw weird; }, async () => { throw nasty; }, () => Promise.reject(weird)]) {
+        const guard = mtlsGuard({ store, onReject: hook });
+        const srv = await listen(store.attach(https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok')))));
+        try {
+          assert.equal((await testRequest({ port: srv.port, servername: 'a.test', path: '/private' })).status, 400);
+        } finally {
+          await srv.close();
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('finding 8: TLS 1.2 client-initiated renegotiation is refused', () => {
   for (const [name, port] of [
     ['https', () => httpsSrv.port],
@@ -565,8 +591,20 @@ describe('a second look at the fixes (an attacker review of this change)', () =>
     try {
       const small = await testRequest({ port: srv.port, servername: 'a.test', client: { cert: leaf.pem, chain: leaf.pem + notCa.pem, key: keys.ec[2]!.keyPem } });
       assert.equal(small.status, 400);
-      const big = await testRequest({ port: srv.port, servername: 'a.test', client: { cert: leaf.pem, chain: leaf.pem + notCa.pem + roots.join(''), key: keys.ec[2]!.keyPem } });
+      const original = tls.TLSSocket.prototype.getPeerX509Certificate;
+      let built = 0;
+      tls.TLSSocket.prototype.getPeerX509Certificate = function (this: tls.TLSSocket) {
+        built++;
+        return original.call(this);
+      };
+      let big;
+      try {
+        big = await testRequest({ port: srv.port, servername: 'a.test', client: { cert: leaf.pem, chain: leaf.pem + notCa.pem + roots.join(''), key: keys.ec[2]!.keyPem } });
+      } finally {
+        tls.TLSSocket.prototype.getPeerX509Certificate = original;
+      }
       assert.equal(big.status, 400);
+      assert.equal(built, 0, 'the server never asked Node for the chain');
       // A small chain is read and named precisely; a large one (46 KB) gets the name of OpenSSL's own
       // code (its last error here is INVALID_PURPOSE: bad_purpose), and Node never builds its 62 objects.
       assert.deepEqual(seenReasons, ['not_a_ca', 'bad_purpose']);

@@ -25,7 +25,7 @@
 // and so a fresh fingerprint, on every call.
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { OID, bits, int, nul, oid, pem, seq } from './der.js';
-import { KU, signTbs, tbsOf, type CertSpec, type PoolKey, type Rdns } from './mint.js';
+import { KU, poolKey, signTbs, tbsOf, type CertSpec, type PoolKey, type Rdns } from './mint.js';
 
 const DAY = 86_400_000;
 const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
@@ -74,19 +74,6 @@ function publicOnly(spki: Buffer, publicKey: KeyObject, placeholder: PoolKey): P
   });
 }
 
-function poolKey(type: 'ec' | 'rsa'): PoolKey {
-  const { privateKey, publicKey } =
-    type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  return Object.freeze({
-    type,
-    privateKey,
-    publicKey,
-    spki,
-    keyId: createHash('sha1').update(spki).digest(),
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-  });
-}
 
 /** Keys shared by every call of this module (generation is the cost; signing is cheap). */
 interface SharedKeys {

@@ -15,7 +15,8 @@ export interface PoolKey {
   readonly keyPem: string;
 }
 
-function poolKey(type: KeyType): PoolKey {
+/** One fresh key of the pool's kinds. */
+export function poolKey(type: KeyType): PoolKey {
   const { privateKey, publicKey } =
     type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
