@@ -11,13 +11,13 @@
 // Writes bench/results/latest.json and bench/results/latest.md.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
 import { benchPki, FLEET_SIZE, FLEET_WARMUP_SIZE, SERVERNAME } from './lib/pki.js';
 import { findNginx, startNginxGate, startNginxUpstream, type NginxProcess } from './lib/nginx.js';
-import { cpuSeconds, firstLine, hasTaskset, lines, machineCpuSeconds, median, rssMb, run, spawnPinned } from './lib/run.js';
+import { cpuSeconds, firstLine, hasTaskset, lines, machineCpuSeconds, median, rssMb, run } from './lib/run.js';
 import type { LoadConfig } from './lib/loadgen.js';
 import type { SystemConfig } from './lib/system.js';
 import { wrkCrossCheck, type WrkResult } from './lib/wrk.js';

@@ -148,7 +148,7 @@ function analyse(source: string): { ast: Node; re: RegExp } {
   try {
     re = new RegExp(source);
   } catch (err) {
-    throw new Error(`not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const ast = new Parser(source).parse();
   return { ast, re };

@@ -1,6 +1,5 @@
 import type { Http2SecureServer, Http2Session, ServerHttp2Stream } from 'node:http2';
 import type tls from 'node:tls';
-import type { SslStore } from '../ssl/store.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { isPlainObject, rejectUnknown } from '../ssl/object.js';
 import { describe } from '../verify/ca-set.js';

@@ -6,6 +6,8 @@ import { describe } from '../verify/ca-set.js';
 import { compileSslObject, isPlainObject, normalizeId, rejectUnknown, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
+// ServerLimits is named by the TSDoc of `attach`.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
 import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
 
 /** Options of {@link createSslStore}. */

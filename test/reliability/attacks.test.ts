@@ -11,7 +11,6 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { createRouter, createSslStore, getClientIdentity, mtlsGuard, ErrorCodes, MtlsGateConfigError, type RejectInfo, type RouteConfig, type Router, type SslStore } from '../../src/index.js';
 import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { MAX_SKIP_PATH } from '../../src/guard/decide.js';
@@ -30,7 +29,6 @@ let httpsSrv: Listening;
 let h2Srv: Listening;
 let plainSrv: Listening;
 let certA: TestCert;
-let certB: TestCert;
 let certC: TestCert;
 
 const seen = () => ({ a: up.a.seen.length, b: up.b.seen.length, c: up.c.seen.length, open: up.open.seen.length });
@@ -40,7 +38,6 @@ before(async () => {
   pkiB = await createTestPki({ serverNames: ['b.test', '*.b.test'], name: 'tenant b' });
   pkiC = await createTestPki({ serverNames: ['*.c.a.test'], name: 'tenant c' });
   certA = await pkiA.client('valid');
-  certB = await pkiB.client('valid');
   certC = await pkiC.client('valid');
   store = createSslStore();
   store.set({ id: 'A', cert: pkiA.server.chain, key: pkiA.server.key, snis: ['a.test', '*.a.test'], client: { ca: pkiA.root.cert, depth: 1, skipMtlsUriRegex: ['^/public/'] } });

@@ -25,7 +25,6 @@ const CODES = new Set<string>(Object.values(ErrorCodes));
 const NOW = Date.now();
 
 let keys: { ec: PoolKey[]; rsa: PoolKey[] };
-let root: { spec: CertSpec; pem: string; der: Buffer };
 let serverCert: string;
 let serverKey: string;
 let otherKey: string;
@@ -42,7 +41,6 @@ before(() => {
   keys = keyPool(3, 1);
   const spec: CertSpec = { subject: rootName, issuer: rootName, key: keys.ec[0]!, signer: keys.ec[0]!, notBefore: NOW - DAY, notAfter: NOW + 30 * DAY, basicConstraints: { ca: true, critical: true } };
   const m = mint(spec);
-  root = { spec, pem: m.pem, der: m.der };
   caPem = m.pem;
   serverCert = issue({ subject: [[OID.cn, 'keep.test']], san: { dns: ['keep.test'] } }).pem;
   serverKey = keys.ec[1]!.keyPem;

@@ -23,7 +23,6 @@ import { createSslStore, mtlsGuard, type ServiceConfig } from '../../src/index.j
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { assertNoResidue, churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type Upstreams } from './fixtures/faults-load.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
-import { listen } from './lib/net.js';
 import { startGateway, type Gateway } from '../helpers.js';
 
 let pki: TestPki;

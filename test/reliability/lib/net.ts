@@ -2,7 +2,6 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import type { AddressInfo, Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { ClientCertificate } from '../../../src/testing/index.js';
 import { pem } from './der.js';
