@@ -17,6 +17,7 @@ export type { ClientIdentity, CertificateInfo } from './verify/identity.js';
 export type { SubjectAltNames } from './verify/cert.js';
 export type { VerifierStats } from './verify/verifier.js';
 export type { PagePreset, PageFormat } from './http/pages.js';
+export type { HttpRequest, HttpResponse } from './http/types.js';
 export { normalizePath } from './http/path.js';
 export { MtlsGateError, MtlsGateConfigError, ErrorCodes, RejectReasons } from './errors.js';
 export type { ErrorCode, RejectReason } from './errors.js';

@@ -13,7 +13,7 @@ import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type Mtls
 import { setRequestTarget } from '../http/target.js';
 import type { Router } from '../router/router.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe } from '../verify/ca-set.js';
+import { describe } from '../internal/validate.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
 declare global {

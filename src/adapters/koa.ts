@@ -11,13 +11,13 @@
  * @module mtls-gate/koa
  */
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { HttpResponse } from '../http/types.js';
 import type { DefaultContext, Middleware } from 'koa';
 import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type GuardRequest, type MtlsGuard } from '../guard/guard.js';
 import { setRequestTarget } from '../http/target.js';
 import type { Router } from '../router/router.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe } from '../verify/ca-set.js';
+import { describe } from '../internal/validate.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
 /** What the guard adds to `ctx.state`. */
@@ -32,14 +32,14 @@ export interface MtlsState {
 /** The parts of a Koa context the adapter uses. */
 interface KoaContextLike {
   req: GuardRequest;
-  res: ServerResponse | Http2ServerResponse;
+  res: HttpResponse;
   originalUrl: string;
   state: Record<string, unknown>;
   respond?: boolean;
 }
 
 /** Resolves when the response is over (sent, or the connection gone). */
-function responseDone(res: ServerResponse | Http2ServerResponse): Promise<void> {
+function responseDone(res: HttpResponse): Promise<void> {
   const r = res as ServerResponse;
   if (r.writableFinished || r.destroyed) return Promise.resolve();
   return new Promise((resolve) => {

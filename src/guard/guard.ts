@@ -1,19 +1,20 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import type { ServerResponse } from 'node:http';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
 import { hostOf, skipPathOf } from '../http/facts.js';
+import { tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
 import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { isPlainObject, rejectUnknown } from '../ssl/object.js';
+import { isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
-import { describe } from '../verify/ca-set.js';
+import { describe } from '../internal/validate.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
 
-export type GuardRequest = IncomingMessage | Http2ServerRequest;
-export type GuardResponse = ServerResponse | Http2ServerResponse;
+/** A request the guard handles: node:http(s) or node:http2's compatibility API. */
+export type GuardRequest = HttpRequest;
+/** Its response. */
+export type GuardResponse = HttpResponse;
 
 /** What {@link GuardOptions.onReject} receives. */
 export interface RejectInfo {
@@ -67,13 +68,6 @@ export interface MtlsGuard {
 
 const kIdentity = Symbol('mtls-gate.identity');
 const GUARD_OPTIONS = new Set(['store', 'page', 'format', 'exposeReason', 'onReject', 'allowPlainHttp']);
-
-/** The TLS socket under a request: for HTTP/2 the session's socket, not the per-stream proxy. */
-export function tlsSocketOf(req: GuardRequest): TLSSocket | undefined {
-  const stream = (req as Http2ServerRequest).stream as { session?: { socket?: unknown } } | undefined;
-  const socket = (stream?.session?.socket ?? req.socket) as TLSSocket | undefined;
-  return socket && (socket as TLSSocket).encrypted ? socket : undefined;
-}
 
 /**
  * The verified client of a request that passed {@link mtlsGuard}, or null (no certificate

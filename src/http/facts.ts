@@ -1,10 +1,9 @@
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { HttpRequest } from './types.js';
 import { requestHost } from './host.js';
 import { isCanonicalTarget, normalizePath } from './path.js';
 import { targetOf } from './target.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
+type Req = HttpRequest;
 const kHost = Symbol('mtls-gate.host');
 const kPath = Symbol('mtls-gate.path');
 type Cached = { [kHost]?: string | undefined | null; [kPath]?: string | undefined | null };

@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { HttpRequest } from './types.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and their HTTP/2-forbidden cousins: never forwarded either way. */
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'expect']);
@@ -169,7 +168,7 @@ export interface ForwardFacts {
  * family, `_` spellings included) and the operator's names, plus Host, X-Real-IP and
  * X-Forwarded-For/-Proto/-Host/-Port.
  */
-export function upstreamRequestHeaders(req: IncomingMessage | Http2ServerRequest, f: ForwardFacts): string[] {
+export function upstreamRequestHeaders(req: HttpRequest, f: ForwardFacts): string[] {
   const raw = req.rawHeaders;
   const connectionListed = connectionTokens(req.headers.connection);
   const out: string[] = [];

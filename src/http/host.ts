@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { HttpRequest } from './types.js';
 import { targetOf } from './target.js';
 
 // host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
@@ -28,7 +27,7 @@ export function normalizeHost(raw: string): string | undefined {
  * that disagree, or an absolute-form target whose authority differs from Host (RFC 9112 3.2.2
  * makes the target win; we refuse the disagreement instead).
  */
-export function requestHost(req: IncomingMessage | Http2ServerRequest): string | undefined {
+export function requestHost(req: HttpRequest): string | undefined {
   const authority = req.headers[':authority'] as string | undefined;
   const hostHeader = req.headers.host;
   let host: string | undefined = '';

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { HttpResponse } from './types.js';
 
 /** Which error page body to send. `apisix` is byte-for-byte what APISIX (OpenResty) sends. */
 export type PagePreset = 'default' | 'apisix';
@@ -60,7 +60,7 @@ const CLOSES = new Set([400, 413, 414, 495, 496, 497, 500]);
  * Ends `res` with an error page. After a 400 it also closes the HTTP/1.x connection, as nginx does
  * (keep-alive is forced off for 400, 413, 414, 495-497, 500).
  */
-export function sendErrorPage(res: ServerResponse | Http2ServerResponse, status: number, opts: ErrorPageOptions): void {
+export function sendErrorPage(res: HttpResponse, status: number, opts: ErrorPageOptions): void {
   const json = opts.format === 'json' || (opts.format === 'auto' && wantsJson(opts.accept));
   let body: Buffer;
   if (json) {
@@ -87,7 +87,7 @@ export function sendErrorPage(res: ServerResponse | Http2ServerResponse, status:
 const ROUTE_NOT_FOUND = Buffer.from('{"error_msg":"404 Route Not Found"}\n');
 
 /** APISIX's answer when no route matches (a method mismatch included): 404 with this exact JSON body. */
-export function sendRouteNotFound(res: ServerResponse | Http2ServerResponse): void {
+export function sendRouteNotFound(res: HttpResponse): void {
   const r = res as ServerResponse;
   r.statusCode = 404;
   r.setHeader('content-type', 'text/plain; charset=utf-8');

@@ -1,7 +1,6 @@
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { HttpRequest } from './types.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
+type Req = HttpRequest;
 const kTarget = Symbol('mtls-gate.target');
 type Marked = { [kTarget]?: string };
 

@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import type { CompiledUpstream } from '../router/config.js';
+import type { CompiledUpstream } from './upstream.js';
 
 /**
  * Keep-alive connection pools, one per upstream node and TLS setting, shared by every route that

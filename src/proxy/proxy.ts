@@ -1,16 +1,16 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { CompiledUpstream } from '../router/config.js';
+import type { CompiledUpstream } from './upstream.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderNames } from '../http/forwarded.js';
 import { sendErrorPage, type PagePreset } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
+import { connectionSocket, tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
 import type { UpstreamPools } from './pools.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+type Req = HttpRequest;
+type Res = HttpResponse;
 
 /** Why a proxied request failed, for logs and metrics. */
 export interface ProxyErrorInfo {
@@ -55,12 +55,6 @@ function classify(err: unknown): { status: 502 | 504; kind: string } {
   }
 }
 
-/** The connection's socket (for HTTP/2 the session's, not the per-stream proxy). */
-function connectionSocket(req: Req): Socket {
-  const stream = (req as Http2ServerRequest).stream as { session?: { socket?: Socket } } | undefined;
-  return stream?.session?.socket ?? (req.socket as Socket);
-}
-
 function hasBody(req: Req): boolean {
   const stream = (req as Http2ServerRequest).stream as { endAfterHeaders?: boolean } | undefined;
   if (stream) return !stream.endAfterHeaders;
@@ -88,13 +82,13 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
   };
   if (!picked) return fail(503, 'no_upstream', undefined);
   const socket = connectionSocket(req);
-  const scheme = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const scheme = tlsSocketOf(req) ? 'https' : 'http';
   const clientHost = ((req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '') as string;
   const headers = upstreamRequestHeaders(req, {
-    remoteAddress: socket.remoteAddress ?? '',
+    remoteAddress: socket?.remoteAddress ?? '',
     scheme,
     clientHost,
-    serverPort: socket.localPort ?? 0,
+    serverPort: socket?.localPort ?? 0,
     strip: ctx.strip,
     upstreamHost:
       upstream.passHost === 'pass' && clientHost

@@ -1,13 +1,14 @@
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe } from '../verify/ca-set.js';
-import { isPlainObject, rejectUnknown } from '../ssl/object.js';
+import { describe } from '../internal/validate.js';
+import { isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { MAX_AUTHORITY, normalizeHost } from '../http/host.js';
 import { isPrintableAscii } from '../internal/hostname.js';
 import { plainCopy } from '../internal/plain.js';
 
-/** How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost` (`rewrite`). */
-export type PassHost = 'pass' | 'node' | 'rewrite';
+import type { CompiledUpstream, PassHost } from '../proxy/upstream.js';
+
+export type { CompiledUpstream, PassHost };
 
 /** An upstream server. */
 export interface UpstreamNode {
@@ -58,18 +59,6 @@ export interface ServiceConfig {
   /** Remove `pathPrefix` before proxying. Default true. */
   stripPathPrefix?: boolean;
   routes: RouteConfig[];
-}
-
-export interface CompiledUpstream {
-  readonly key: string;
-  readonly scheme: 'http' | 'https';
-  readonly nodes: readonly { readonly host: string; readonly port: number; readonly weight: number; readonly origin: string }[];
-  readonly passHost: PassHost;
-  readonly upstreamHost: string | undefined;
-  readonly timeout: { readonly connect: number; readonly send: number; readonly read: number };
-  readonly pathPrefix: string;
-  readonly tls: { readonly ca: string | undefined; readonly verify: boolean };
-  readonly maxConnections: number;
 }
 
 export interface CompiledRoute {

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { hostOf, pathOf } from '../http/facts.js';
 import { targetOf } from '../http/target.js';
@@ -8,12 +7,13 @@ import { normalizePath } from '../http/path.js';
 import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
 import { HeaderNames } from '../http/forwarded.js';
 import { normalizeHost } from '../http/host.js';
+import { tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
-import { isPlainObject, rejectUnknown } from '../ssl/object.js';
-import { describe } from '../verify/ca-set.js';
+import { isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe } from '../internal/validate.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
 import { RouteTable } from './table.js';
 
@@ -160,8 +160,7 @@ export function createRouter(input: RouterOptions): Router {
       sendErrorPage(res, 400, { preset: page, format: 'auto', accept: req.headers.accept });
       return;
     }
-    const encrypted = ((req as Http2ServerRequest).stream?.session?.socket ?? req.socket) as { encrypted?: boolean };
-    const scheme = encrypted.encrypted ? 'https' : 'http';
+    const scheme = tlsSocketOf(req) ? 'https' : 'http';
     const found = lookup(req.method ?? 'GET', host, normalized, scheme, req);
     if (!found || (!found.redirect && !found.route.protocols.has(scheme))) {
       if (next) next();

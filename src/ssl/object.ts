@@ -1,7 +1,8 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { compileCaSet, describe, type CaSet } from '../verify/ca-set.js';
+import { compileCaSet, type CaSet } from '../verify/ca-set.js';
+import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
@@ -123,18 +124,6 @@ let compiled = 0;
 const MAX_PEM = 64 * 1024;
 
 const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-export function rejectUnknown(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!known.has(k)) {
-      throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, prefix + k, `unknown field (known: ${[...known].join(', ')})`);
-    }
-  }
-}
 
 /** Normalises an SSL object id, or throws naming `field`. */
 export function normalizeId(id: unknown, field = 'id'): string {

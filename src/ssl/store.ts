@@ -2,8 +2,9 @@ import { constants, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
-import { describe } from '../verify/ca-set.js';
-import { compileSslObject, isPlainObject, normalizeId, rejectUnknown, type SslEntry, type SslObject, type SslObjectView } from './object.js';
+import { describe } from '../internal/validate.js';
+import { compileSslObject, normalizeId, type SslEntry, type SslObject, type SslObjectView } from './object.js';
+import { isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 // ServerLimits is named by the TSDoc of `attach`.

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe } from '../verify/ca-set.js';
+import { describe } from '../internal/validate.js';
 
 /** A client certificate: a minted `TestCert`, or any PEM certificate (chain) and key. */
 export interface ClientCertificate {

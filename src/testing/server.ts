@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import type { SslStore, TlsOptionsOptions } from '../ssl/store.js';
-import { describe } from '../verify/ca-set.js';
+import { describe } from '../internal/validate.js';
 
 /**
  * A Node request listener: a plain `(req, res)` handler, an Express app, or `koaApp.callback()`.

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { MtlsGateConfigError, ErrorCodes } from '../errors.js';
+import { describe } from '../internal/validate.js';
 import { KU_KEY_CERT_SIGN, parseCert, pemBlocks, readExtensionsThoroughly, type ParsedCert } from './cert.js';
 
 /**
@@ -71,11 +72,4 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     byFingerprint: new Map(anchors.map((a) => [a.fp256, a])),
     pem: anchors.map((a) => a.node.toString()).join(''),
   };
-}
-
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
 }
