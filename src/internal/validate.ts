@@ -6,10 +6,22 @@ import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 
 /** A received value as an error message names it: short, never the value itself when it is long. */
 export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * PEM as users have it, as Node's `tls` takes it: a string or bytes (a Buffer read from a file).
+ * Bytes are decoded as UTF-8; anything else is returned unchanged for the caller to refuse.
+ */
+export function pemText(v: unknown): unknown {
+  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : v;
 }
 
 /** An options or configuration record (not an array, not bytes). */

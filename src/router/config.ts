@@ -36,7 +36,10 @@ export interface UpstreamOptions {
 
 export interface RouteConfig {
   name: string;
-  /** Path below the service's prefix; the full path is prefix + '/' + path. */
+  /**
+   * Path below the service's prefix; the full path is prefix + '/' + path. A trailing `*` makes it a
+   * prefix match, as in APISIX (`/foo*`, `/foo/*`); `:param` segments are refused.
+   */
   path: string;
   /** `exact` (default) or `prefix` (a plain string prefix). */
   pathType?: 'exact' | 'prefix';
@@ -127,7 +130,10 @@ function compileUpstream(v: unknown, field: string): CompiledUpstream {
     } catch {
       throw invalid(field, `expected an http(s) URL or an upstream object, received ${describe(v)}`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(field, `expected an http: or https: URL, received ${JSON.stringify(url.protocol)}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      // `localhost:8080` parses as a URL of scheme "localhost:": name the value, not the scheme.
+      throw invalid(field, `expected an http:// or https:// URL such as "http://127.0.0.1:8080", received ${describe(v)}`);
+    }
     if (url.username || url.password || url.search || url.hash) throw invalid(field, 'the URL must not carry credentials, a query or a fragment');
     const scheme = url.protocol === 'https:' ? 'https' : 'http';
     opts = {
@@ -247,9 +253,20 @@ export function compileServices(raw: unknown): CompiledRoute[] {
       if (routeNames.has(rname)) throw invalid(`${rf}.name`, `duplicate route name ${JSON.stringify(rname)} in service ${JSON.stringify(sname)}`);
       routeNames.add(rname);
       if (r.path === undefined) throw missing(`${rf}.path`);
-      const rpath = path(r.path, `${rf}.path`);
-      const pathType = r.pathType ?? 'exact';
+      let rpath = path(r.path, `${rf}.path`);
+      let pathType = r.pathType ?? 'exact';
       if (pathType !== 'exact' && pathType !== 'prefix') throw invalid(`${rf}.pathType`, `expected "exact" or "prefix", received ${describe(pathType)}`);
+      // APISIX's path syntax: a trailing `*` is a prefix match (`/foo*` matches /foo, /foo1,
+      // /foo/bar; `/foo/*` matches /foo/ and below, not /foo). `:param` and `*name` segments belong
+      // to APISIX's parameter router only: refused here rather than matched as literal text.
+      if (rpath.endsWith('*') && !rpath.slice(0, -1).includes('*')) {
+        if (r.pathType === 'exact') throw invalid(`${rf}.path`, `${describe(rpath)} ends in "*", a prefix match: leave pathType out or set it to "prefix"`);
+        rpath = rpath.slice(0, -1);
+        pathType = 'prefix';
+      }
+      if (rpath.includes('*') || /\/:/.test(rpath)) {
+        throw invalid(`${rf}.path`, `${describe(rpath)}: "*" is allowed only at the end (a prefix match), and ":param" segments are not supported; use pathType "prefix"`);
+      }
       let methods: Set<string> | undefined;
       if (r.methods !== undefined) {
         if (!Array.isArray(r.methods) || r.methods.length === 0 || r.methods.length > LIMITS.methods) {

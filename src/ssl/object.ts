@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileCaSet, type CaSet } from '../verify/ca-set.js';
-import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject, pemText, rejectUnknown } from '../internal/validate.js';
 import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
@@ -13,8 +13,11 @@ export type SslProtocol = 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
 /** Client-certificate settings of an SSL object. */
 export interface SslClientOptions {
-  /** PEM bundle of the CAs that may issue client certificates. These, and only these, are trust anchors. */
-  ca: string;
+  /**
+   * PEM of the CAs that may issue client certificates: one bundle (string or Buffer) or an array
+   * of them, as Node's `tls` takes `ca`. These, and only these, are trust anchors.
+   */
+  ca: string | Buffer | (string | Buffer)[];
   /** Most intermediates allowed between the client certificate and a CA of `ca`. Default 1; 0 = issued directly by `ca`. */
   depth?: number;
   /** Paths (normalised, query removed) that need no client certificate; unanchored JavaScript regular expressions. */
@@ -25,13 +28,13 @@ export interface SslClientOptions {
 export interface SslObject {
   /** 1 to 64 characters of `[a-zA-Z0-9-_.]`, or a positive integer (kept as its decimal string). */
   id: string | number;
-  /** Server certificate PEM; certificates after the first are sent as its chain. */
-  cert: string;
-  /** Private key PEM (unencrypted) of `cert`. */
-  key: string;
+  /** Server certificate PEM (a string or a Buffer); certificates after the first are sent as its chain. */
+  cert: string | Buffer;
+  /** Private key PEM (unencrypted) of `cert`, a string or a Buffer. */
+  key: string | Buffer;
   /** More certificate/key pairs for the same names, e.g. ECDSA beside RSA. */
-  certs?: string[];
-  keys?: string[];
+  certs?: (string | Buffer)[];
+  keys?: (string | Buffer)[];
   /** Names this object serves. Default: the certificate's DNS SANs, else its CN. */
   snis?: string[];
   /** Present = mutual TLS on for these names. */
@@ -133,9 +136,10 @@ export function normalizeId(id: unknown, field = 'id'): string {
   throw invalid(field, `expected 1 to 64 characters of [a-zA-Z0-9._-] or a positive integer, received ${describe(id)}`);
 }
 
-function pemString(v: unknown, field: string): string {
-  if (v === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, field, 'is required');
-  if (typeof v !== 'string') throw invalid(field, `expected a PEM string, received ${describe(v)}`);
+function pemString(raw: unknown, field: string): string {
+  if (raw === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, field, 'is required');
+  const v = pemText(raw);
+  if (typeof v !== 'string') throw invalid(field, `expected PEM text (a string or a Buffer), received ${describe(v)}`);
   if (v.length > MAX_PEM) throw invalid(field, `is ${v.length} characters, over the ${MAX_PEM} limit`);
   return v;
 }
@@ -192,6 +196,34 @@ function stringArray(v: unknown, field: string, opts: { min?: number; max?: numb
   return v as string[];
 }
 
+/** `certs` / `keys`: an array of PEM texts (strings or Buffers). */
+function pemArray(v: unknown, field: string, max: number): string[] {
+  if (!Array.isArray(v)) throw invalid(field, `expected an array of PEM texts, received ${describe(v)}`);
+  if (v.length > max) throw invalid(field, `expected at most ${max} items, received ${v.length}`);
+  return v.map((item, i) => {
+    const text = pemText(item);
+    if (typeof text !== 'string') throw invalid(`${field}[${i}]`, `expected PEM text (a string or a Buffer), received ${describe(item)}`);
+    return text;
+  });
+}
+
+/**
+ * `client.ca` as Node's `tls` takes `ca`: one bundle (string or Buffer) or an array of them, each
+ * holding one or more certificates; joined into one bundle (error fields then count certificates
+ * across the whole list: `client.ca[2]` is the third certificate).
+ */
+function caBundle(v: unknown): unknown {
+  if (!Array.isArray(v)) return pemText(v);
+  if (v.length === 0 || v.length > 256) throw invalid('client.ca', `expected one PEM bundle or an array of 1 to 256, received ${describe(v)}`);
+  return v
+    .map((item, i) => {
+      const text = pemText(item);
+      if (typeof text !== 'string' || text.length === 0) throw invalid(`client.ca[${i}]`, `expected PEM text (a string or a Buffer), received ${describe(item)}`);
+      return text.endsWith('\n') ? text : `${text}\n`;
+    })
+    .join('');
+}
+
 /** The names a certificate stands for: DNS SANs, else the CN (as API7 Cloud derives an object's SNIs). */
 function derivedSnis(leaf: X509Certificate): string[] {
   const parsed = parseCert(leaf, readExtensionsThoroughly);
@@ -217,8 +249,8 @@ export function compileSslObject(raw: unknown): SslEntry {
   const id = normalizeId(input.id);
 
   const main = pair(input.cert, input.key, 'cert', 'key');
-  const extraCerts = input.certs === undefined ? [] : stringArray(input.certs, 'certs', { max: 8 });
-  const extraKeys = input.keys === undefined ? [] : stringArray(input.keys, 'keys', { max: 8 });
+  const extraCerts = input.certs === undefined ? [] : pemArray(input.certs, 'certs', 8);
+  const extraKeys = input.keys === undefined ? [] : pemArray(input.keys, 'keys', 8);
   if (extraCerts.length !== extraKeys.length) {
     throw new MtlsGateConfigError(ErrorCodes.CERTS_KEYS_MISMATCH, 'certs', `${extraCerts.length} certificate(s) but ${extraKeys.length} key(s); they pair by index`);
   }
@@ -247,7 +279,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     if (!isPlainObject(input.client)) throw invalid('client', `expected an object, received ${describe(input.client)}`);
     rejectUnknown(input.client, CLIENT_FIELDS, 'client.');
     if (input.client.ca === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, 'client.ca', 'is required when client is present');
-    const caSet = sharedCaSet(input.client.ca);
+    const caSet = sharedCaSet(caBundle(input.client.ca));
     const depth = input.client.depth ?? 1;
     if (typeof depth !== 'number' || !Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) {
       throw invalid('client.depth', `expected an integer from 0 to ${MAX_DEPTH}, received ${describe(depth)}`);

@@ -70,6 +70,16 @@ describe('matching order (APISIX radixtree_host_uri)', () => {
     assert.equal(m('GET', 'x.test', '/v1/users/a%20b'), 'api/users /users/a%20b');
     assert.equal(m('GET', 'x.test', '/v1/users/a%2fb'), undefined);
   });
+  test('a trailing "*" is a prefix match, as in APISIX: /foo* and /foo/*', () => {
+    const r = createRouter({ services: [svc({ name: 'st', routes: [{ name: 'star', path: '/foo*' }, { name: 'slash', path: '/bar/*' }] })] });
+    assert.equal(r.match('GET', 'x', '/foo')?.route, 'star');
+    assert.equal(r.match('GET', 'x', '/foo1')?.route, 'star');
+    assert.equal(r.match('GET', 'x', '/foo/bar')?.route, 'star');
+    assert.equal(r.match('GET', 'x', '/bar/')?.route, 'slash');
+    assert.equal(r.match('GET', 'x', '/bar/x')?.route, 'slash');
+    assert.equal(r.match('GET', 'x', '/bar'), undefined);
+    void r.close();
+  });
   test('exact root route', () => {
     assert.equal(m('GET', 'x.test', '/'), 'root/exact-root /');
   });
@@ -174,6 +184,10 @@ describe('configuration errors', () => {
     ['route method', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', methods: ['get'] }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].methods[0]'],
     ['unknown route field', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', method: ['GET'] }] }], 'ERR_MTLS_UNKNOWN_FIELD', 'services[0].routes[0].method'],
     ['duplicate route', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a' }, { name: 'r', path: '/b' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[1].name'],
+    ['":param" segment', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/users/:id' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
+    ['"*" inside a path', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a/*/b' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
+    ['trailing "*" with pathType exact', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a*', pathType: 'exact' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
+    ['upstream without scheme', [{ name: 's', upstream: 'localhost:8080', routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream'],
   ];
   for (const [what, services, code, field] of bad) {
     test(`${what}: ${code} at ${field}; update leaves the old table`, () => {
@@ -184,6 +198,10 @@ describe('configuration errors', () => {
       assert.equal(r.match('GET', 'x', '/r')?.route, 'r');
     });
   }
+  test('messages name what was received: an upstream "localhost:8080", a missing value', () => {
+    assert.throws(() => createRouter({ services: [{ name: 's', upstream: 'localhost:8080', routes: [] }] }), (e: Error) => /received "localhost:8080"/.test(e.message) && /http:\/\//.test(e.message));
+    assert.throws(() => createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: 'a' }] }, routes: [] }] as never }), (e: Error) => /received nothing/.test(e.message) && !/undefined undefined/.test(e.message));
+  });
   test('router options', () => {
     assert.throws(() => createRouter({ services: [], httpsPort: 0 }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'httpsPort' });
     assert.throws(() => createRouter({ services: [], colour: 1 } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'colour' });

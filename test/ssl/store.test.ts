@@ -1130,3 +1130,44 @@ describe('native memory', () => {
     assert.ok(Object.isFrozen(entry.retained));
   });
 });
+
+describe('PEM as users have it', () => {
+  test('cert, key, certs and keys take Buffers; client.ca takes one bundle or an array, strings or Buffers', async () => {
+    const other = await createTestPki({ name: 'second ca' });
+    const store = createSslStore();
+    const view = store.set({
+      id: 'buf',
+      cert: Buffer.from(pki.server.chain),
+      key: Buffer.from(pki.server.key),
+      snis: ['buf.test'],
+      client: { ca: [Buffer.from(pki.root.cert), other.root.cert] },
+    });
+    assert.equal(view.client?.ca.match(/BEGIN CERTIFICATE/g)?.length, 2);
+    const srv = await startGuarded(store);
+    servers.push(srv);
+    for (const client of [alice, await other.client('valid')]) {
+      const r = await request1({ port: srv.port, servername: 'buf.test', client });
+      assert.equal(r.status, 200, r.body);
+    }
+    // The same bundle given as a string and as an array is the same CA set (verdicts shared).
+    const a = store.set({ id: 'a1', cert: pki.server.chain, key: pki.server.key, snis: ['a1.test'], client: { ca: pki.root.cert + other.root.cert } });
+    assert.equal(a.client?.ca, view.client?.ca);
+  });
+  test('what is not PEM text is named with its field, and what was received', () => {
+    const store = createSslStore();
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ cert: 42 }, 'cert', /received number 42/],
+      [{ key: undefined }, 'key', /is required/],
+      [{ certs: [Buffer.from('x'), {}], keys: ['a', 'b'] }, 'certs[1]', /received an object/],
+      [{ client: { ca: [] } }, 'client.ca', /array of 0/],
+      [{ client: { ca: [pki.root.cert, 7] } }, 'client.ca[1]', /received number 7/],
+    ];
+    for (const [over, field, message] of cases) {
+      assert.throws(
+        () => store.set({ id: 'p', cert: pki.server.chain, key: pki.server.key, snis: ['p.test'], ...over } as never),
+        (e: unknown) => e instanceof MtlsGateError && e.field === field && message.test(e.message) && !/undefined undefined/.test(e.message),
+        field,
+      );
+    }
+  });
+});
