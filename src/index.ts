@@ -7,7 +7,7 @@
  * @module mtls-gate
  */
 export { createSslStore } from './ssl/store.js';
-export type { SslStore, SslStoreOptions, TlsOptionsOptions, MtlsServerOptions } from './ssl/store.js';
+export type { SslStore, SslStoreOptions, SslBatch, TlsOptionsOptions, MtlsServerOptions } from './ssl/store.js';
 export type { AttachOptions, ServerLimits } from './server/limits.js';
 export type { SslObject, SslClientOptions, SslObjectView, SslProtocol } from './ssl/object.js';
 export { mtlsGuard, getClientIdentity } from './guard/guard.js';

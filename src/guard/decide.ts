@@ -222,6 +222,15 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   const generation = store.generation();
   let state = (socket as StatefulSocket)[kState];
   const sniless = typeof socket.servername !== 'string' || socket.servername === '';
+  if (state && state.store === store && state.generation !== generation && now < state.recheckAt && !(sniless && state.host !== host)) {
+    // The store changed. If the connection's object is the very entry it was judged by (a batch
+    // that left it alone), its certificate verdict stands; the host's owner is looked up again.
+    if (connectionEntry(store, socket, host) === state.entry) {
+      state.generation = generation;
+      state.host = undefined;
+      state.hostEntry = undefined;
+    } else state = undefined;
+  }
   if (!state || state.store !== store || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
     const entry = connectionEntry(store, socket, host);
     const fresh: ConnState = { store, generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };

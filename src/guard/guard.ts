@@ -5,9 +5,8 @@ import { tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.
 import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
-import { describe } from '../internal/validate.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
 

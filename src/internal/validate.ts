@@ -37,3 +37,17 @@ export function rejectUnknown(obj: Record<string, unknown>, known: ReadonlySet<s
     }
   }
 }
+
+/**
+ * A configuration error of one entry of a batch, with its field put under the entry's path:
+ * `cert` under `set[2]` is `set[2].cert`. A field starting with `strip` (`services[0]` when the
+ * entry was validated alone) loses that part first. Other errors are returned as they are.
+ */
+export function underField(err: unknown, at: string, strip = ''): unknown {
+  if (!(err instanceof MtlsGateConfigError)) return err;
+  const field = err.field ?? '';
+  const message = field && err.message.startsWith(`${field}: `) ? err.message.slice(field.length + 2) : err.message;
+  const rest = field === '(object)' ? '' : field.startsWith(strip) ? field.slice(strip.length) : field;
+  const path = rest === '' ? at : rest.startsWith('[') || rest.startsWith('.') ? `${at}${rest}` : `${at}.${rest}`;
+  return new MtlsGateConfigError(err.code, path, message, err.cause ?? err);
+}

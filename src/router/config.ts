@@ -1,6 +1,5 @@
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe } from '../internal/validate.js';
-import { isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { MAX_AUTHORITY, normalizeHost } from '../http/host.js';
 import { isPrintableAscii } from '../internal/hostname.js';

@@ -12,8 +12,7 @@ import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
-import { isPlainObject, rejectUnknown } from '../internal/validate.js';
-import { describe } from '../internal/validate.js';
+import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
 import { RouteTable } from './table.js';
 
@@ -51,6 +50,12 @@ export interface Router {
   /** Replaces services and routes. Validates first; on a throw the old configuration keeps serving. Requests in flight finish on the old one. */
   update(services: ServiceConfig[]): void;
   /**
+   * Sets (inserts or replaces, by name) and deletes services at once: every service of `set` is
+   * validated first (errors name the entry: `set[1].routes[0].path`), then the table is swapped
+   * whole. A replaced service keeps its place in the configuration order; new ones go last.
+   */
+  apply(batch: { set?: ServiceConfig[]; delete?: string[] }): void;
+  /**
    * What a request would match, without proxying (or undefined). `host` is normalised as a Host
    * header is. The guard's ownership check is not applied: a request the guard passed may still be
    * refused a host-bound route whose host belongs to another SSL object.
@@ -62,6 +67,9 @@ export interface Router {
 }
 
 const ROUTER_OPTIONS = new Set(['services', 'httpsPort', 'page', 'onProxyError', 'stripRequestHeaders']);
+const BATCH_FIELDS = new Set(['set', 'delete']);
+
+
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/;
 
 /** Re-encodes a normalised (decoded) path for the upstream request line. */
@@ -131,7 +139,9 @@ export function createRouter(input: RouterOptions): Router {
   }
   const pools = new UpstreamPools();
   const proxyContext = { pools, page, onError: options.onProxyError, strip };
-  let routes = compileServices(options.services);
+  // The services as configured (copied), by which apply() merges a batch by name.
+  let current = plainCopy(options.services, 'services') as unknown[];
+  let routes = compileServices(current);
   let table = new RouteTable(routes);
 
   const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https', req?: object) => {
@@ -181,12 +191,50 @@ export function createRouter(input: RouterOptions): Router {
     forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext);
   };
 
-  router.update = (services) => {
+  const swap = (services: unknown[]) => {
     const next = compileServices(services);
     const nextTable = new RouteTable(next);
+    current = services;
     routes = next;
     table = nextTable;
     pools.retain(next.map((r) => r.upstream));
+  };
+  router.update = (services) => swap(plainCopy(services, 'services') as unknown[]);
+  router.apply = (input) => {
+    if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
+    const batch = plainCopy(input, '') as Record<string, unknown>;
+    rejectUnknown(batch, BATCH_FIELDS, '');
+    const sets = batch.set ?? [];
+    const deletes = batch.delete ?? [];
+    if (!Array.isArray(sets)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'set', `expected an array of services, received ${describe(sets)}`);
+    if (!Array.isArray(deletes) || deletes.some((d) => typeof d !== 'string')) {
+      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'delete', `expected an array of service names, received ${describe(deletes)}`);
+    }
+    const names = new Set<string>();
+    sets.forEach((service: unknown, i: number) => {
+      try {
+        compileServices([service]);
+      } catch (err) {
+        throw underField(err, `set[${i}]`, 'services[0]');
+      }
+      const name = (service as { name: string }).name;
+      if (names.has(name)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].name`, `${JSON.stringify(name)} is set twice in one batch`);
+      names.add(name);
+    });
+    deletes.forEach((name: string, i: number) => {
+      if (names.has(name)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `${JSON.stringify(name)} is both set and deleted`);
+    });
+    const byName = new Map(sets.map((s: { name: string }) => [s.name, s]));
+    const gone = new Set(deletes as string[]);
+    const merged: unknown[] = [];
+    for (const s of current) {
+      const name = (s as { name: string }).name;
+      if (gone.has(name)) continue;
+      merged.push(byName.get(name) ?? s);
+      byName.delete(name);
+    }
+    merged.push(...byName.values());
+    swap(merged);
   };
   router.match = (method, host, target, scheme = 'https') => {
     const normalized = normalizePath(target);

@@ -1,8 +1,7 @@
 import type { Http2SecureServer, Http2Session, ServerHttp2Stream } from 'node:http2';
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { isPlainObject, rejectUnknown } from '../internal/validate.js';
-import { describe } from '../internal/validate.js';
+import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
 import { plainCopy } from '../internal/plain.js';
 
 /**

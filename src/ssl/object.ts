@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, hash, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileCaSet, type CaSet } from '../verify/ca-set.js';
@@ -69,6 +69,8 @@ export interface SslEntry {
   readonly id: string;
   /** Unique per compiled object: a changed object never inherits what was remembered for the old one. */
   readonly key: string;
+  /** Digest of the input the object was compiled from: a batch that sets the same input again keeps this entry. */
+  readonly source: string;
   readonly snis: readonly string[];
   readonly context: tls.SecureContext;
   readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[] } | undefined;
@@ -127,6 +129,12 @@ let compiled = 0;
 const MAX_PEM = 64 * 1024;
 
 const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
+
+/** Digest of an SSL object's input, as copied by `plainCopy`: equal inputs, equal digests. */
+export function sourceKey(input: unknown): string {
+  const text = JSON.stringify(input, (_k, v: unknown) => (v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString('base64')}` : v));
+  return hash('sha256', text ?? '', 'base64');
+}
 
 /** Normalises an SSL object id, or throws naming `field`. */
 export function normalizeId(id: unknown, field = 'id'): string {
@@ -245,6 +253,7 @@ function cnOf(subject: string): string[] {
 export function compileSslObject(raw: unknown): SslEntry {
   if (!isPlainObject(raw)) throw invalid('(object)', `expected an SSL object, received ${describe(raw)}`);
   const input = plainCopy(raw, '') as Record<string, unknown> & { client?: unknown };
+  const source = sourceKey(input);
   rejectUnknown(input, OBJECT_FIELDS, '');
   const id = normalizeId(input.id);
 
@@ -374,6 +383,7 @@ export function compileSslObject(raw: unknown): SslEntry {
   return Object.freeze({
     id,
     key: `${id}#${++compiled}`,
+    source,
     snis: view.snis,
     context,
     client,

@@ -2,9 +2,8 @@ import { constants, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
-import { describe } from '../internal/validate.js';
-import { compileSslObject, normalizeId, type SslEntry, type SslObject, type SslObjectView } from './object.js';
-import { isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
+import { compileSslObject, normalizeId, sourceKey, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 // ServerLimits is named by the TSDoc of `attach`.
@@ -23,6 +22,14 @@ export interface SslStoreOptions {
    * can make the gateway remember, whatever the size of the certificates they send.
    */
   verifyCacheBytes?: number;
+}
+
+/** A batch for {@link SslStore.apply}. */
+export interface SslBatch {
+  /** Objects to insert or replace. */
+  set?: SslObject[];
+  /** Ids of objects to remove (an id that is not there is ignored). */
+  delete?: (string | number)[];
 }
 
 /** Options of {@link SslStore.tlsOptions}. */
@@ -55,6 +62,24 @@ export interface SslStore {
   /** Validates and inserts or replaces an object. Throws {@link MtlsGateConfigError}; on a throw the previous object keeps serving. */
   set(object: SslObject): SslObjectView;
   get(id: string | number): SslObjectView | undefined;
+  /**
+   * Applies a batch at once: every object of `set` is validated and compiled, and every id of
+   * `delete` checked, before anything changes; then all of it takes effect together (one change: one
+   * generation, one rotation of ticket keys). An object whose input is the same as the one it
+   * replaces keeps its compiled state and its connections' verdicts. Errors name the batch entry
+   * (`set[2].client.ca`); on a throw nothing is applied. Returns the views set and the ids deleted.
+   *
+   * @example
+   * ```ts
+   * import { createSslStore, type SslObject } from 'mtls-gate';
+   *
+   * declare const a: SslObject, b: SslObject;
+   * const store = createSslStore();
+   * store.apply({ set: [a, b] });
+   * store.apply({ set: [{ ...b, status: 0 }], delete: [a.id] });
+   * ```
+   */
+  apply(batch: SslBatch): { set: SslObjectView[]; deleted: string[] };
   /** Removes an object; returns whether it existed. Open connections are not dropped. */
   delete(id: string | number): boolean;
   list(): SslObjectView[];
@@ -112,6 +137,8 @@ export function storeInternals(store: unknown): StoreInternals | undefined {
 
 const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize', 'verifyCacheBytes']);
 const TLS_OPTIONS = new Set(['sessionTickets']);
+const APPLY_FIELDS = new Set(['set', 'delete']);
+
 
 function disableRenegotiation(socket: tls.TLSSocket): void {
   socket.disableRenegotiation();
@@ -220,23 +247,82 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     }
   };
 
+  /** Puts a compiled entry in place of the object of its id, moving only the names that changed. */
+  const place = (entry: SslEntry): void => {
+    const old = entries.get(entry.id);
+    // A replaced object keeps its place among objects claiming the same name.
+    const before = activeSnis(old);
+    const after = activeSnis(entry);
+    index.remove(entry.id, before.filter((n) => !after.includes(n)));
+    dormant.remove(entry.id, dormantSnis(old));
+    entries.set(entry.id, entry);
+    index.add(entry.id, after);
+    dormant.add(entry.id, dormantSnis(entry));
+    dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
+  };
+  const unplace = (e: SslEntry): void => {
+    index.remove(e.id, activeSnis(e));
+    dormant.remove(e.id, dormantSnis(e));
+    if (dormantSnis(e).length > 0) dormantCount--;
+    entries.delete(e.id);
+  };
+
   const store: SslStore = {
     set(object) {
       const entry = compileSslObject(object);
-      const old = entries.get(entry.id);
-      const wasFallback = touchesFallback(old);
-      // Only names that changed move in the index: a replaced object keeps its place among
-      // objects claiming the same name.
-      const before = activeSnis(old);
-      const after = activeSnis(entry);
-      index.remove(entry.id, before.filter((n) => !after.includes(n)));
-      dormant.remove(entry.id, dormantSnis(old));
-      entries.set(entry.id, entry);
-      index.add(entry.id, after);
-      dormant.add(entry.id, dormantSnis(entry));
-      dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
+      const wasFallback = touchesFallback(entries.get(entry.id));
+      place(entry);
       changed(wasFallback || touchesFallback(entry));
       return entry.view;
+    },
+    apply(input) {
+      if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
+      const batch = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
+      rejectUnknown(batch, APPLY_FIELDS, '');
+      const sets: unknown = batch.set ?? [];
+      const deletes: unknown = batch.delete ?? [];
+      if (!Array.isArray(sets)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'set', `expected an array of SSL objects, received ${describe(sets)}`);
+      if (!Array.isArray(deletes)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'delete', `expected an array of ids, received ${describe(deletes)}`);
+      // Everything is validated and compiled before anything changes. An object whose input did not
+      // change keeps its compiled entry (its TLS context, and its connections' verdicts).
+      const next: SslEntry[] = [];
+      const ids = new Set<string>();
+      sets.forEach((object: unknown, i: number) => {
+        let entry: SslEntry;
+        try {
+          const old = isPlainObject(object) ? entries.get(safeId(object.id) ?? '') : undefined;
+          entry = old && old.source === sourceKey(plainCopy(object, '')) ? old : compileSslObject(object);
+        } catch (err) {
+          throw underField(err, `set[${i}]`);
+        }
+        if (ids.has(entry.id)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].id`, `${JSON.stringify(entry.id)} is set twice in one batch`);
+        ids.add(entry.id);
+        next.push(entry);
+      });
+      const gone = deletes.map((id: unknown, i: number) => {
+        const key = safeId(id);
+        if (key === undefined) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `expected an SSL object id, received ${describe(id)}`);
+        if (ids.has(key)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `${JSON.stringify(key)} is both set and deleted`);
+        return key;
+      });
+      const fallbackBefore = fallbackEntry();
+      let touched = false;
+      for (const entry of next) {
+        if (entries.get(entry.id) === entry) continue;
+        touched = true;
+        place(entry);
+      }
+      const deleted: string[] = [];
+      for (const id of gone) {
+        const e = entries.get(id);
+        if (!e) continue;
+        touched = true;
+        unplace(e);
+        deleted.push(id);
+      }
+      // One change for the whole batch: one generation, one ticket-key rotation.
+      if (touched) changed(fallbackBefore !== fallbackEntry() || next.some((e) => e === fallbackEntry() && e !== fallbackBefore));
+      return { set: next.map((e) => e.view), deleted };
     },
     get(id) {
       const key = safeId(id);
@@ -247,10 +333,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       const e = key === undefined ? undefined : entries.get(key);
       if (!e) return false;
       const wasFallback = touchesFallback(e);
-      index.remove(e.id, activeSnis(e));
-      dormant.remove(e.id, dormantSnis(e));
-      if (dormantSnis(e).length > 0) dormantCount--;
-      entries.delete(e.id);
+      unplace(e);
       changed(wasFallback);
       return true;
     },

@@ -208,6 +208,24 @@ describe('configuration errors', () => {
   });
 });
 
+describe('router.apply: batches by service name', () => {
+  test('set replaces in place and appends, delete removes; validated first, with the entry in the field', () => {
+    const r = createRouter({ services: [svc({ name: 'a', pathPrefix: '/a', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }), svc({ name: 'b', pathPrefix: '/b', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] })] });
+    r.apply({ set: [svc({ name: 'a', pathPrefix: '/a2', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }), svc({ name: 'c', pathPrefix: '/c', routes: [{ name: 'r', path: '/x' }] })], delete: ['b', 'unknown'] });
+    assert.equal(r.match('GET', 'h', '/a2/x')?.service, 'a');
+    assert.equal(r.match('GET', 'h', '/a/x'), undefined);
+    assert.equal(r.match('GET', 'h', '/b/x'), undefined);
+    assert.equal(r.match('GET', 'h', '/c/x')?.service, 'c');
+    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'e', routes: [{ name: 'r', path: 'nope' }] })] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'set[1].routes[0].path' });
+    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] })], delete: ['d'] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'delete[0]' });
+    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'd', routes: [] })] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'set[1].name' });
+    assert.throws(() => r.apply({ put: [] } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'put' });
+    assert.equal(r.match('GET', 'h', '/c/x')?.service, 'c', 'a refused batch leaves the table');
+    assert.equal(r.size, 2);
+    void r.close();
+  });
+});
+
 describe('weighted round robin over upstream nodes', () => {
   const servers: http.Server[] = [];
   const router = createRouter({ services: [] });

@@ -7,6 +7,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import { createPrivateKey } from 'node:crypto';
@@ -1168,6 +1169,79 @@ describe('PEM as users have it', () => {
         (e: unknown) => e instanceof MtlsGateError && e.field === field && message.test(e.message) && !/undefined undefined/.test(e.message),
         field,
       );
+    }
+  });
+});
+
+describe('store.apply: batches', () => {
+  const obj = (id: string, extra: Partial<SslObject> = {}): SslObject => ({ id, cert: pki.server.chain, key: pki.server.key, snis: [`${id}.test`], client: { ca: pki.root.cert }, ...extra });
+
+  test('validated whole before anything changes: one bad entry and nothing is applied; errors name the entry', () => {
+    const store = createSslStore();
+    store.apply({ set: [obj('a'), obj('b')] });
+    assert.equal(store.size, 2);
+    assert.throws(
+      () => store.apply({ set: [obj('c'), { ...obj('d'), cert: 'not pem' }], delete: ['a'] }),
+      (e: unknown) => e instanceof MtlsGateError && e.code === ErrorCodes.PEM_INVALID && e.field === 'set[1].cert',
+    );
+    assert.throws(() => store.apply({ set: [obj('c'), { ...obj('e'), client: { ca: pki.root.cert, dept: 1 } as never }] }), { code: ErrorCodes.UNKNOWN_FIELD, field: 'set[1].client.dept' });
+    assert.throws(() => store.apply({ set: [obj('c'), obj('c')] }), { code: ErrorCodes.INVALID_OPTION, field: 'set[1].id' });
+    assert.throws(() => store.apply({ set: [obj('c')], delete: ['c'] }), { code: ErrorCodes.INVALID_OPTION, field: 'delete[0]' });
+    assert.throws(() => store.apply({ sets: [] } as never), { code: ErrorCodes.UNKNOWN_FIELD, field: 'sets' });
+    assert.deepEqual(store.list().map((v) => v.id).sort(), ['a', 'b']);
+    const r = store.apply({ set: [obj('c')], delete: ['a', 'nope'] });
+    assert.deepEqual(r.deleted, ['a']);
+    assert.deepEqual(store.list().map((v) => v.id).sort(), ['b', 'c']);
+  });
+
+  test('one change per batch (one ticket-key rotation); an unchanged object keeps its compiled entry', async () => {
+    const store = createSslStore();
+    const server = store.attach(https.createServer(store.tlsOptions()));
+    let rotations = 0;
+    const original = server.setTicketKeys.bind(server);
+    server.setTicketKeys = (keys: Buffer) => {
+      rotations++;
+      original(keys);
+    };
+    store.apply({ set: [obj('a'), obj('b'), obj('c')] });
+    assert.equal(rotations, 1);
+    const before = store.get('b');
+    store.apply({ set: [obj('a'), obj('b', { labels: { v: '2' } }), obj('c')] });
+    assert.equal(rotations, 2);
+    assert.notEqual(store.get('b'), before, 'the changed object is recompiled');
+    const kept = store.get('a');
+    store.apply({ set: [obj('a')] });
+    assert.equal(rotations, 2, 'nothing changed: no change at all');
+    assert.equal(store.get('a'), kept, 'the same compiled entry');
+    server.close();
+  });
+
+  test("a batch that leaves a connection's object alone keeps its verdict: no new verification on that connection", async () => {
+    const store = createSslStore();
+    store.apply({ set: [obj('a'), obj('b')] });
+    const srv = await startGuarded(store);
+    servers.push(srv);
+    const s = http2.connect(`https://127.0.0.1:${srv.port}`, { servername: 'a.test', rejectUnauthorized: false, cert: alice.chain, key: alice.key });
+    s.on('error', () => {});
+    const get = () =>
+      new Promise<number>((resolve, reject) => {
+        const st = s.request({ ':path': '/x', ':authority': 'a.test' });
+        st.on('response', (h) => resolve(Number(h[':status'])));
+        st.on('error', reject);
+        st.resume();
+        st.end();
+      });
+    try {
+      assert.equal(await get(), 200);
+      const stats = store.verifierStats();
+      store.apply({ set: [obj('b', { labels: { v: '2' } })] });
+      assert.equal(await get(), 200);
+      assert.deepEqual(store.verifierStats(), stats, 'the verdict on the socket stood');
+      store.apply({ set: [obj('a', { labels: { v: '2' } })] });
+      assert.equal(await get(), 200);
+      assert.equal(store.verifierStats().cacheHits, stats.cacheHits + 1, 'a changed object is judged again (from the chain cache)');
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
     }
   });
 });
