@@ -290,8 +290,10 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       sets.forEach((object: unknown, i: number) => {
         let entry: SslEntry;
         try {
-          const old = isPlainObject(object) ? entries.get(safeId(object.id) ?? '') : undefined;
-          entry = old && old.source === sourceKey(plainCopy(object, '')) ? old : compileSslObject(object);
+          // Read once: the copy is what is compared and compiled (internal/plain.ts).
+          const copy = isPlainObject(object) ? (plainCopy(object, '') as Record<string, unknown>) : object;
+          const old = isPlainObject(copy) ? entries.get(safeId(copy.id) ?? '') : undefined;
+          entry = old && old.source === sourceKey(copy) ? old : compileSslObject(copy);
         } catch (err) {
           throw underField(err, `set[${i}]`);
         }
@@ -321,7 +323,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
         deleted.push(id);
       }
       // One change for the whole batch: one generation, one ticket-key rotation.
-      if (touched) changed(fallbackBefore !== fallbackEntry() || next.some((e) => e === fallbackEntry() && e !== fallbackBefore));
+      if (touched) changed(fallbackBefore !== fallbackEntry());
       return { set: next.map((e) => e.view), deleted };
     },
     get(id) {
