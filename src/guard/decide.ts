@@ -222,16 +222,14 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   const generation = store.generation();
   let state = (socket as StatefulSocket)[kState];
   const sniless = typeof socket.servername !== 'string' || socket.servername === '';
-  if (state && state.store === store && state.generation !== generation && now < state.recheckAt && !(sniless && state.host !== host)) {
+  let stale = !state || state.store !== store || now >= state.recheckAt || (sniless && state.host !== host);
+  if (!stale && state!.generation !== generation) {
     // The store changed. If the connection's object is the very entry it was judged by (a batch
     // that left it alone), its certificate verdict stands; the host's owner is looked up again.
-    if (connectionEntry(store, socket, host) === state.entry) {
-      state.generation = generation;
-      state.host = undefined;
-      state.hostEntry = undefined;
-    } else state = undefined;
+    if (connectionEntry(store, socket, host) === state!.entry) Object.assign(state!, { generation, host: undefined, hostEntry: undefined });
+    else stale = true;
   }
-  if (!state || state.store !== store || state.generation !== generation || now >= state.recheckAt || (sniless && state.host !== host)) {
+  if (stale || !state) {
     const entry = connectionEntry(store, socket, host);
     const fresh: ConnState = { store, generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
     if (entry?.client) Object.assign(fresh, certVerdict(store, socket, entry, now));
@@ -278,6 +276,9 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   return { ok: false, reason: cert.reason, detail: cert.detail, sslId };
 }
 
+/** More forwarded host names than a proxy chain would ever add. */
+const MAX_FORWARDED_HOSTS = 16;
+
 /**
  * Express (`trust proxy`) and Koa (`app.proxy`) read the host from X-Forwarded-Host (Koa 3 also
  * from Forwarded): a request whose forwarded host belongs to another mTLS object than its own host
@@ -285,8 +286,6 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
  * settings. Also refused, with or without mTLS objects: a forwarded host that is not strict
  * `host[:port]` (an empty part included), and more than 16 forwarded names.
  */
-const MAX_FORWARDED_HOSTS = 16;
-
 function forwardedHostConflict(store: StoreInternals, facts: RequestFacts): boolean {
   const req = facts.request as { headers?: Record<string, string | string[] | undefined> };
   const xfh = req.headers?.['x-forwarded-host'];

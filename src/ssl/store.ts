@@ -225,6 +225,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
 
   const activeSnis = (e: SslEntry | undefined): readonly string[] => (e && e.status === 1 ? e.snis : []);
   const servers = new Set<tls.Server>();
+  /** One change of the store; `fallbackTouched` when the object answering clients without SNI is another one now. */
   const changed = (fallbackTouched: boolean) => {
     generation++;
     patternOwners.clear();
@@ -237,8 +238,6 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       }
     }
   };
-  const touchesFallback = (...es: (SslEntry | undefined)[]) =>
-    fallbackSni !== undefined && es.some((e) => e !== undefined && e === matchEntry(fallbackSni!));
   const safeId = (id: unknown): string | undefined => {
     try {
       return normalizeId(id);
@@ -270,9 +269,9 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   const store: SslStore = {
     set(object) {
       const entry = compileSslObject(object);
-      const wasFallback = touchesFallback(entries.get(entry.id));
+      const fallbackBefore = fallbackEntry();
       place(entry);
-      changed(wasFallback || touchesFallback(entry));
+      changed(fallbackBefore !== fallbackEntry());
       return entry.view;
     },
     apply(input) {
@@ -334,9 +333,9 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       const key = safeId(id);
       const e = key === undefined ? undefined : entries.get(key);
       if (!e) return false;
-      const wasFallback = touchesFallback(e);
+      const fallbackBefore = fallbackEntry();
       unplace(e);
-      changed(wasFallback);
+      changed(fallbackBefore !== fallbackEntry());
       return true;
     },
     list() {

@@ -7,7 +7,6 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import { createPrivateKey } from 'node:crypto';
@@ -15,6 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import { createSslStore, ErrorCodes, MtlsGateError, type ErrorCode, type SslObject, type SslObjectView, type SslStore } from '../../src/index.js';
 import { createTestPki, type IssueOptions, type TestCa, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { startGuarded, request1, request2, type TestServer } from '../helpers.js';
+import { h2Session } from '../reliability/lib/net.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
@@ -1221,16 +1221,8 @@ describe('store.apply: batches', () => {
     store.apply({ set: [obj('a'), obj('b')] });
     const srv = await startGuarded(store);
     servers.push(srv);
-    const s = http2.connect(`https://127.0.0.1:${srv.port}`, { servername: 'a.test', rejectUnauthorized: false, cert: alice.chain, key: alice.key });
-    s.on('error', () => {});
-    const get = () =>
-      new Promise<number>((resolve, reject) => {
-        const st = s.request({ ':path': '/x', ':authority': 'a.test' });
-        st.on('response', (h) => resolve(Number(h[':status'])));
-        st.on('error', reject);
-        st.resume();
-        st.end();
-      });
+    const s = h2Session(srv.port, { servername: 'a.test', client: alice });
+    const get = async () => (await s.request({ ':path': '/x', ':authority': 'a.test' })).status;
     try {
       assert.equal(await get(), 200);
       const stats = store.verifierStats();
@@ -1241,7 +1233,7 @@ describe('store.apply: batches', () => {
       assert.equal(await get(), 200);
       assert.equal(store.verifierStats().cacheHits, stats.cacheHits + 1, 'a changed object is judged again (from the chain cache)');
     } finally {
-      await new Promise<void>((r) => s.close(() => r()));
+      await s.close();
     }
   });
 });
