@@ -27,6 +27,10 @@ export const ErrorCodes = {
   REGEX_INVALID: 'ERR_MTLS_REGEX_INVALID',
   /** Node could not build a TLS context from an otherwise valid object. */
   TLS_CONTEXT: 'ERR_MTLS_TLS_CONTEXT',
+  /** A configuration file, or a file it references, cannot be read, is too large, or cannot be parsed. */
+  CONFIG_FILE: 'ERR_MTLS_CONFIG_FILE',
+  /** A `${VAR}` in a configuration file names an environment variable that is not set, or is malformed. */
+  CONFIG_VARIABLE: 'ERR_MTLS_CONFIG_VARIABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -46,11 +50,26 @@ export class MtlsGateError extends Error {
   }
 }
 
-/** Thrown when an SSL object, guard option or router option is invalid. Nothing is applied. */
+/** One problem of a configuration: its code, the full path of the field (`ssls[3].client.ca`) and what is wrong. */
+export interface ConfigIssue {
+  readonly code: ErrorCode;
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * Thrown when an SSL object, guard option, router option or configuration is invalid. Nothing is
+ * applied. `code` and `field` are those of the first problem; `issues` lists every problem found
+ * (at least the first), for `mtls-gate validate` and editors.
+ */
 export class MtlsGateConfigError extends MtlsGateError {
-  constructor(code: ErrorCode, field: string, message: string, cause?: unknown) {
+  /** Every problem found, the first one being this error's `code` and `field`. */
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(code: ErrorCode, field: string, message: string, cause?: unknown, issues?: readonly ConfigIssue[]) {
     super(code, `${field}: ${message}`, { field, cause });
     this.name = 'MtlsGateConfigError';
+    this.issues = issues && issues.length > 0 ? issues : [{ code, field, message }];
   }
 }
 

@@ -2,10 +2,12 @@ import type { ServerResponse } from 'node:http';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
 import { hostOf, skipPathOf } from '../http/facts.js';
 import { tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
-import { sendErrorPage, type PageFormat, type PagePreset } from '../http/pages.js';
+import { sendErrorPage } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject } from '../internal/validate.js';
+import { parse, z } from '../internal/schema.js';
+import { guardSettingsSchema, type GuardSettings } from './schema.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
@@ -28,29 +30,21 @@ export interface RejectInfo {
   req: GuardRequest;
 }
 
-/** Options of {@link mtlsGuard}. */
-export interface GuardOptions {
+/** Options of {@link mtlsGuard}: the data settings (`page`, `format`, `exposeReason`, `allowPlainHttp`), the store and the hook. */
+export interface GuardOptions extends GuardSettings {
   store: SslStore;
-  /** 400 page body: `default` (nginx's page shape, mtls-gate footer) or `apisix` (byte-exact APISIX/OpenResty page). */
-  page?: PagePreset;
-  /** `auto` (default): JSON for clients that prefer application/json, HTML otherwise. */
-  format?: PageFormat;
-  /** Put the reject reason in the response body. Default false: the reason goes to `onReject` only. */
-  exposeReason?: boolean;
   /**
    * Called for every rejected request, before the 400 is sent (or, when the response had already
    * started, before the response is destroyed). A throwing or rejecting hook is contained: reported
    * once as a process warning (code `MTLS_GATE_HOOK`), and the client still gets its answer.
    */
   onReject?: (info: RejectInfo) => void;
-  /**
-   * Serve requests that did not arrive over TLS (a plain `http.createServer`, `app.listen()`) for
-   * hosts whose SSL object has no `client`. Default false: every such request is refused with reason
-   * `plain_http`, because a security middleware that silently admits everything when TLS is
-   * missing is a trap. Hosts of mTLS objects are refused over plain HTTP either way (`missing`).
-   */
-  allowPlainHttp?: boolean;
 }
+
+const guardOptionsSchema = guardSettingsSchema.extend({
+  store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, { error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}` }),
+  onReject: z.custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+});
 
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
 export interface MtlsGuard {
@@ -66,7 +60,6 @@ export interface MtlsGuard {
 }
 
 const kIdentity = Symbol('mtls-gate.identity');
-const GUARD_OPTIONS = new Set(['store', 'page', 'format', 'exposeReason', 'onReject', 'allowPlainHttp']);
 
 /**
  * The verified client of a request that passed {@link mtlsGuard}, or null (no certificate
@@ -97,25 +90,15 @@ export function getClientIdentity(req: object): ClientIdentity | null {
 export function mtlsGuard(input: GuardOptions): MtlsGuard {
   if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
   // Each option read once, own properties only: see internal/plain.ts.
-  const options = plainCopy(input, '', { shallow: true }) as Record<string, unknown> & GuardOptions;
-  rejectUnknown(options, GUARD_OPTIONS, '');
-  const store = storeInternals(options.store);
-  if (!store) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'store', `expected a store from createSslStore(), received ${describe(options.store)}`);
+  const copy = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
+  const options = parse(guardOptionsSchema, copy);
+  // The store itself, not the schema's output (which is rebuilt without prototypes).
+  const store = storeInternals(copy.store)!;
   const page = options.page ?? 'default';
-  if (page !== 'default' && page !== 'apisix') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'page', `expected "default" or "apisix", received ${describe(page)}`);
   const format = options.format ?? 'auto';
-  if (format !== 'auto' && format !== 'html' && format !== 'json') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'format', `expected "auto", "html" or "json", received ${describe(format)}`);
-  }
   const exposeReason = options.exposeReason ?? false;
-  if (typeof exposeReason !== 'boolean') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'exposeReason', `expected a boolean, received ${describe(exposeReason)}`);
   const onReject = options.onReject;
-  if (onReject !== undefined && typeof onReject !== 'function') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onReject', `expected a function, received ${describe(onReject)}`);
-  }
-
   const allowPlainHttp = options.allowPlainHttp ?? false;
-  if (typeof allowPlainHttp !== 'boolean') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'allowPlainHttp', `expected a boolean, received ${describe(allowPlainHttp)}`);
   const decideOptions = Object.freeze({ allowPlainHttp });
 
   const check = (req: GuardRequest): GuardVerdict =>

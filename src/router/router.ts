@@ -4,7 +4,7 @@ import { hostOf, pathOf } from '../http/facts.js';
 import { targetOf } from '../http/target.js';
 import type { GuardRequest, GuardResponse } from '../guard/guard.js';
 import { normalizePath } from '../http/path.js';
-import { sendErrorPage, sendRouteNotFound, type PagePreset } from '../http/pages.js';
+import { sendErrorPage, sendRouteNotFound } from '../http/pages.js';
 import { HeaderNames } from '../http/forwarded.js';
 import { normalizeHost } from '../http/host.js';
 import { tlsSocketOf } from '../http/types.js';
@@ -12,29 +12,28 @@ import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
-import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
+import { describe, isPlainObject, underField } from '../internal/validate.js';
+import { parse, z } from '../internal/schema.js';
+import { routerSettingsSchema, type RouterSettings } from './schema.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
 import { RouteTable } from './table.js';
 
 type Req = GuardRequest;
 type Res = GuardResponse;
 
-/** Options of {@link createRouter}. */
-export interface RouterOptions {
+/** Options of {@link createRouter}: the services, the data settings (`httpsPort`, `page`, `stripRequestHeaders`) and the hook. */
+export interface RouterOptions extends RouterSettings {
   services: ServiceConfig[];
-  /** Port in the Location of the HTTP-to-HTTPS redirect. Default 443 (left out of the URL). */
-  httpsPort?: number;
-  /** Error page preset for 400/502/503/504 (`apisix` = byte-exact OpenResty pages). Default `default`. */
-  page?: PagePreset;
   /** Called when proxying fails (502/503/504), for logs and metrics. Exceptions are contained (reported once as a process warning). */
   onProxyError?: (info: ProxyErrorInfo, req: Req) => void;
-  /**
-   * Request headers never forwarded upstream, besides the built-in client-certificate and identity
-   * families: names (`x-tenant-id`) or prefixes (`x-internal-*`), case-insensitive, `_` spellings
-   * included. At most 64.
-   */
-  stripRequestHeaders?: string[];
 }
+
+const routerOptionsSchema = routerSettingsSchema.extend({
+  // The services are validated by compileServices, with their full paths.
+  services: z.unknown(),
+  onProxyError: z.custom<(info: ProxyErrorInfo, req: Req) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+});
+const batchSchema = z.strictObject({ set: z.array(z.unknown()).optional(), delete: z.array(z.string(), { error: (i) => (i.input === undefined ? undefined : 'expected an array of service names') }).optional() });
 
 /** What a request matched. */
 export interface RouteMatch {
@@ -66,11 +65,7 @@ export interface Router {
   readonly size: number;
 }
 
-const ROUTER_OPTIONS = new Set(['services', 'httpsPort', 'page', 'onProxyError', 'stripRequestHeaders']);
-const BATCH_FIELDS = new Set(['set', 'delete']);
 
-
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/;
 
 /** Re-encodes a normalised (decoded) path for the upstream request line. */
 function encodePath(p: string): string {
@@ -112,31 +107,10 @@ function upstreamPath(route: CompiledRoute, normalized: string, target: string):
 export function createRouter(input: RouterOptions): Router {
   if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
   // Each option read once, own properties only (internal/plain.ts); services are copied deeply by compileServices.
-  const options = plainCopy(input, '', { shallow: true }) as Record<string, unknown> & RouterOptions;
-  rejectUnknown(options, ROUTER_OPTIONS, '');
+  const options = parse(routerOptionsSchema, plainCopy(input, '', { shallow: true }));
   const httpsPort = options.httpsPort ?? 443;
-  if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'httpsPort', `expected 1 to 65535, received ${describe(httpsPort)}`);
-  }
   const page = options.page ?? 'default';
-  if (page !== 'default' && page !== 'apisix') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'page', `expected "default" or "apisix", received ${describe(page)}`);
-  if (options.onProxyError !== undefined && typeof options.onProxyError !== 'function') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'onProxyError', `expected a function, received ${describe(options.onProxyError)}`);
-  }
-  let strip: HeaderNames | undefined;
-  if (options.stripRequestHeaders !== undefined) {
-    // Copied before it is checked: validated and compiled from the same values (internal/plain.ts).
-    const names: unknown = plainCopy(options.stripRequestHeaders, 'stripRequestHeaders');
-    if (!Array.isArray(names) || names.length > 64) {
-      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'stripRequestHeaders', `expected an array of at most 64 header names, received ${describe(names)}`);
-    }
-    names.forEach((n: unknown, i) => {
-      if (typeof n !== 'string' || !HEADER_NAME.test(n)) {
-        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `stripRequestHeaders[${i}]`, `expected a header name, or a prefix ending in "*", received ${describe(n)}`);
-      }
-    });
-    strip = new HeaderNames(names as string[]);
-  }
+  const strip = options.stripRequestHeaders === undefined ? undefined : new HeaderNames(plainCopy(options.stripRequestHeaders, 'stripRequestHeaders') as string[]);
   const pools = new UpstreamPools();
   const proxyContext = { pools, page, onError: options.onProxyError, strip };
   // The services as configured (copied), by which apply() merges a batch by name.
@@ -202,14 +176,9 @@ export function createRouter(input: RouterOptions): Router {
   router.update = (services) => swap(plainCopy(services, 'services') as unknown[]);
   router.apply = (input) => {
     if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
-    const batch = plainCopy(input, '') as Record<string, unknown>;
-    rejectUnknown(batch, BATCH_FIELDS, '');
+    const batch = parse(batchSchema, plainCopy(input, ''));
     const sets = batch.set ?? [];
     const deletes = batch.delete ?? [];
-    if (!Array.isArray(sets)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'set', `expected an array of services, received ${describe(sets)}`);
-    if (!Array.isArray(deletes) || deletes.some((d) => typeof d !== 'string')) {
-      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'delete', `expected an array of service names, received ${describe(deletes)}`);
-    }
     const names = new Set<string>();
     sets.forEach((service: unknown, i: number) => {
       try {
@@ -224,7 +193,7 @@ export function createRouter(input: RouterOptions): Router {
     deletes.forEach((name: string, i: number) => {
       if (names.has(name)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `${JSON.stringify(name)} is both set and deleted`);
     });
-    const byName = new Map(sets.map((s: { name: string }) => [s.name, s]));
+    const byName = new Map((sets as { name: string }[]).map((s) => [s.name, s]));
     const gone = new Set(deletes as string[]);
     const merged: unknown[] = [];
     for (const s of current) {

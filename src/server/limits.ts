@@ -1,54 +1,57 @@
 import type { Http2SecureServer, Http2Session, ServerHttp2Stream } from 'node:http2';
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe, isPlainObject, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject } from '../internal/validate.js';
+import { parse, z } from '../internal/schema.js';
 import { plainCopy } from '../internal/plain.js';
+
+// Node's timers take at most a signed 32-bit millisecond count (about 24.8 days).
+const MAX_TIMEOUT = 2 ** 31 - 1;
+const MAX_STREAMS = 2 ** 32 - 1;
+const timeout = (description: string, dflt: number) => z.number().int().min(0).max(MAX_TIMEOUT).optional().meta({ description, default: dflt });
+
+/**
+ * Per-connection limits a server applies to its clients (the schema: {@link ServerLimits} is its
+ * type). Timeouts in milliseconds; 0 turns a timeout off.
+ */
+export const serverLimitsSchema = z
+  .strictObject({
+    /** The TLS handshake must finish within this time, counted from the TCP accept. Default 10,000 (Node's is 120 s, long enough for a few thousand silent sockets to pile up). */
+    handshakeTimeoutMs: timeout('The TLS handshake must finish within this time, counted from the TCP accept.', 10_000),
+    /** HTTP/1.1: the request line and headers must arrive within this time (408 after it). Default 60,000, nginx's `client_header_timeout`. */
+    headersTimeoutMs: timeout('HTTP/1.1: the request line and headers must arrive within this time (408 after it).', 60_000),
+    /** HTTP/1.1: the whole request, body included, must arrive within this time. Default 300,000 (Node's); 0 for big streamed uploads. */
+    requestTimeoutMs: timeout('HTTP/1.1: the whole request, body included, must arrive within this time.', 300_000),
+    /** How long a connection with no request in progress stays open (HTTP/1.1 keep-alive; an idle HTTP/2 session gets a GOAWAY). Default 5,000. */
+    keepAliveTimeoutMs: timeout('How long a connection with no request in progress stays open.', 5_000),
+    /** Largest request head in bytes (HTTP/1.1: 431 beyond it; HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE). Default 16,384. Below 1 KiB not even a browser's request head fits. */
+    maxHeaderSize: z.number().int().min(1024).max(MAX_STREAMS).optional().meta({ description: 'Largest request head in bytes.', default: 16_384 }),
+    /** HTTP/2: streams one session may have open at once. Default 128 (nginx's); Node's is unlimited. */
+    maxConcurrentStreams: z.number().int().min(1).max(MAX_STREAMS).optional().meta({ description: 'HTTP/2: streams one session may have open at once.', default: 128 }),
+    /** Connections the server accepts at once; more are closed on accept. Default none: the timeouts reclaim a flood's connections, a cap would refuse well-behaved clients too. */
+    maxConnections: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().meta({ description: 'Connections the server accepts at once. Default: no cap.' }),
+  })
+  .check((ctx) => {
+    // Node's own rule (http.createServer throws ERR_OUT_OF_RANGE): headers arrive within the request.
+    const l = ctx.value;
+    const request = l.requestTimeoutMs ?? 300_000;
+    const headers = l.headersTimeoutMs ?? 60_000;
+    if (request > 0 && headers > request) {
+      ctx.issues.push({
+        code: 'custom',
+        input: l,
+        path: [l.headersTimeoutMs === undefined ? 'requestTimeoutMs' : 'headersTimeoutMs'],
+        message: `headersTimeoutMs (${headers}) must not exceed requestTimeoutMs (${request}) unless requestTimeoutMs is 0`,
+      });
+    }
+  });
 
 /**
  * Per-connection limits a server applies to its clients, so that slow, idle or oversized clients
  * cannot hold a gateway's connections or memory. Applied by {@link SslStore.attach} to
  * `node:https` servers and `node:http2` secure servers (HTTP/2 and its HTTP/1.1 fallback).
- * Timeouts are in milliseconds; 0 turns a timeout off.
  */
-export interface ServerLimits {
-  /**
-   * The TLS handshake must finish within this time, counted from the TCP accept. Default 10,000.
-   * Node's default is 120 s, long enough for a few thousand silent sockets to pile up.
-   */
-  handshakeTimeoutMs?: number;
-  /**
-   * HTTP/1.1: the request line and headers must arrive within this time, counted from the
-   * connection (first request) or from the first byte of a keep-alive request; the answer is 408.
-   * Default 60,000, nginx's `client_header_timeout` and Node's own value.
-   */
-  headersTimeoutMs?: number;
-  /**
-   * HTTP/1.1: the whole request, body included, must arrive within this time. Default 300,000
-   * (Node's). nginx has no total limit; a gateway that streams big uploads may want 0.
-   */
-  requestTimeoutMs?: number;
-  /**
-   * How long a connection with no request in progress stays open: an HTTP/1.1 keep-alive
-   * connection between requests (Node adds a 1 s grace), an HTTP/2 session with no open stream
-   * (it gets a GOAWAY). Default 5,000 (Node's HTTP/1.1 value; Node sets none for HTTP/2 sessions,
-   * nor for HTTP/1.1 on an HTTP/2 server).
-   */
-  keepAliveTimeoutMs?: number;
-  /**
-   * Largest request head in bytes: HTTP/1.1 request line and headers (431 beyond it), HTTP/2
-   * header list (`SETTINGS_MAX_HEADER_LIST_SIZE`; the stream is reset with ENHANCE_YOUR_CALM
-   * beyond it, the session carries on). Default 16,384 (Node's HTTP/1.1 value).
-   */
-  maxHeaderSize?: number;
-  /** HTTP/2: streams one session may have open at once. Default 128 (nginx's); Node's is unlimited. */
-  maxConcurrentStreams?: number;
-  /**
-   * Connections the server accepts at once (`server.maxConnections`); more are closed on accept.
-   * Default none: under a flood a cap refuses well-behaved clients too, while the timeouts above
-   * reclaim the flood's connections.
-   */
-  maxConnections?: number;
-}
+export type ServerLimits = z.input<typeof serverLimitsSchema>;
 
 /** Options of {@link SslStore.attach}. */
 export interface AttachOptions {
@@ -73,51 +76,29 @@ export const defaultLimits: Readonly<ResolvedLimits> = Object.freeze({
   maxConnections: undefined,
 });
 
-const ATTACH_OPTIONS = new Set(['limits']);
-const LIMITS = new Set(['handshakeTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxHeaderSize', 'maxConcurrentStreams', 'maxConnections']);
-// Node's timers take at most a signed 32-bit millisecond count (about 24.8 days).
-const MAX_TIMEOUT = 2 ** 31 - 1;
-const MAX_STREAMS = 2 ** 32 - 1;
+const attachOptionsSchema = z.strictObject({ limits: z.union([z.literal(false), serverLimitsSchema], { error: (i) => (i.input === undefined ? undefined : 'expected an object or false') }).optional() });
 
-function integer(limits: Record<string, unknown>, name: keyof ServerLimits, min: number, max: number): number | undefined {
-  const v = limits[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `limits.${name}`, `expected an integer from ${min} to ${max}, received ${describe(v)}`);
-  }
-  return v;
+/** The limits with every default filled in. */
+export function resolveLimits(limits: ServerLimits): ResolvedLimits {
+  const d = defaultLimits;
+  return {
+    handshakeTimeoutMs: limits.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
+    headersTimeoutMs: limits.headersTimeoutMs ?? d.headersTimeoutMs,
+    requestTimeoutMs: limits.requestTimeoutMs ?? d.requestTimeoutMs,
+    keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs,
+    maxHeaderSize: limits.maxHeaderSize ?? d.maxHeaderSize,
+    maxConcurrentStreams: limits.maxConcurrentStreams ?? d.maxConcurrentStreams,
+    maxConnections: limits.maxConnections,
+  };
 }
 
 /** Validates the options of `attach`; returns the limits to apply, or undefined for `limits: false`. */
 export function resolveAttachOptions(input: unknown): ResolvedLimits | undefined {
   if (input === undefined) input = {};
-  const options = plainCopy(input, '');
-  if (!isPlainObject(options)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
-  rejectUnknown(options, ATTACH_OPTIONS, '');
-  const limits = options.limits ?? {};
-  if (limits === false) return undefined;
-  if (!isPlainObject(limits)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'limits', `expected an object or false, received ${describe(limits)}`);
-  rejectUnknown(limits, LIMITS, 'limits.');
-  const d = defaultLimits;
-  const r: ResolvedLimits = {
-    handshakeTimeoutMs: integer(limits, 'handshakeTimeoutMs', 0, MAX_TIMEOUT) ?? d.handshakeTimeoutMs,
-    headersTimeoutMs: integer(limits, 'headersTimeoutMs', 0, MAX_TIMEOUT) ?? d.headersTimeoutMs,
-    requestTimeoutMs: integer(limits, 'requestTimeoutMs', 0, MAX_TIMEOUT) ?? d.requestTimeoutMs,
-    keepAliveTimeoutMs: integer(limits, 'keepAliveTimeoutMs', 0, MAX_TIMEOUT) ?? d.keepAliveTimeoutMs,
-    // Below 1 KiB not even a browser's ordinary request head fits.
-    maxHeaderSize: integer(limits, 'maxHeaderSize', 1024, MAX_STREAMS) ?? d.maxHeaderSize,
-    maxConcurrentStreams: integer(limits, 'maxConcurrentStreams', 1, MAX_STREAMS) ?? d.maxConcurrentStreams,
-    maxConnections: integer(limits, 'maxConnections', 1, Number.MAX_SAFE_INTEGER),
-  };
-  // Node's own rule (http.createServer throws ERR_OUT_OF_RANGE): headers arrive within the request.
-  if (r.requestTimeoutMs > 0 && r.headersTimeoutMs > r.requestTimeoutMs) {
-    throw new MtlsGateConfigError(
-      ErrorCodes.INVALID_OPTION,
-      limits.headersTimeoutMs === undefined ? 'limits.requestTimeoutMs' : 'limits.headersTimeoutMs',
-      `headersTimeoutMs (${r.headersTimeoutMs}) must not exceed requestTimeoutMs (${r.requestTimeoutMs}) unless requestTimeoutMs is 0`,
-    );
-  }
-  return r;
+  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  const options = parse(attachOptionsSchema, plainCopy(input, ''));
+  if (options.limits === false) return undefined;
+  return resolveLimits(options.limits ?? {});
 }
 
 /** The HTTP-level properties Node reads from `node:https` servers and from HTTP/2 servers for their HTTP/1.1 fallback. */

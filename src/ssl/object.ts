@@ -2,50 +2,15 @@ import { X509Certificate, createPrivateKey, hash, type KeyObject } from 'node:cr
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileCaSet, type CaSet } from '../verify/ca-set.js';
-import { describe, isPlainObject, pemText, rejectUnknown } from '../internal/validate.js';
+import { describe, isPlainObject, pemText } from '../internal/validate.js';
+import { parse } from '../internal/schema.js';
+import { MAX_DEPTH, MAX_PEM, sslId, sslObjectSchema, type SslProtocol } from './schema.js';
 import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
-import { compileLinearPattern } from '../internal/regex.js';
+import { compileLinearPattern, MAX_PATTERN_LENGTH } from '../internal/regex.js';
 
-/** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */
-export type SslProtocol = 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-
-/** Client-certificate settings of an SSL object. */
-export interface SslClientOptions {
-  /**
-   * PEM of the CAs that may issue client certificates: one bundle (string or Buffer) or an array
-   * of them, as Node's `tls` takes `ca`. These, and only these, are trust anchors.
-   */
-  ca: string | Buffer | (string | Buffer)[];
-  /** Most intermediates allowed between the client certificate and a CA of `ca`. Default 1; 0 = issued directly by `ca`. */
-  depth?: number;
-  /** Paths (normalised, query removed) that need no client certificate; unanchored JavaScript regular expressions. */
-  skipMtlsUriRegex?: string[];
-}
-
-/** An SSL object, APISIX's `ssls` resource with camelCase names. */
-export interface SslObject {
-  /** 1 to 64 characters of `[a-zA-Z0-9-_.]`, or a positive integer (kept as its decimal string). */
-  id: string | number;
-  /** Server certificate PEM (a string or a Buffer); certificates after the first are sent as its chain. */
-  cert: string | Buffer;
-  /** Private key PEM (unencrypted) of `cert`, a string or a Buffer. */
-  key: string | Buffer;
-  /** More certificate/key pairs for the same names, e.g. ECDSA beside RSA. */
-  certs?: (string | Buffer)[];
-  keys?: (string | Buffer)[];
-  /** Names this object serves. Default: the certificate's DNS SANs, else its CN. */
-  snis?: string[];
-  /** Present = mutual TLS on for these names. */
-  client?: SslClientOptions;
-  /** 0 disables the object without deleting it. Default 1. */
-  status?: 0 | 1;
-  /** Allowed TLS versions for connections that chose this object. Default: any the server allows. */
-  sslProtocols?: SslProtocol[];
-  labels?: Record<string, string>;
-  desc?: string;
-}
+export type { SslClientOptions, SslObject, SslProtocol } from './schema.js';
 
 /** What `get`, `list` and `match` return: the object as stored, private keys left out. */
 export interface SslObjectView {
@@ -116,17 +81,10 @@ const EMPTY: readonly never[] = Object.freeze([]);
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 const frozenList = <T>(list: T[]): readonly T[] => (list.length === 0 ? EMPTY : Object.freeze(list));
 
-const OBJECT_FIELDS = new Set(['id', 'cert', 'key', 'certs', 'keys', 'snis', 'client', 'status', 'sslProtocols', 'labels', 'desc']);
-const CLIENT_FIELDS = new Set(['ca', 'depth', 'skipMtlsUriRegex']);
-const PROTOCOLS = new Set(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
-const ID_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
 /** Matcher states all skip-list patterns of one object may have together (see internal/regex.ts). */
 export const MAX_SKIP_COST = 1024;
-const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
-const MAX_LABELS = 64;
-export const MAX_DEPTH = 8;
+export { MAX_DEPTH };
 let compiled = 0;
-const MAX_PEM = 64 * 1024;
 
 const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
 
@@ -138,10 +96,7 @@ export function sourceKey(input: unknown): string {
 
 /** Normalises an SSL object id, or throws naming `field`. */
 export function normalizeId(id: unknown, field = 'id'): string {
-  if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 1) return String(id);
-  if (typeof id === 'string' && ID_PATTERN.test(id)) return id;
-  if (id === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, field, 'is required');
-  throw invalid(field, `expected 1 to 64 characters of [a-zA-Z0-9._-] or a positive integer, received ${describe(id)}`);
+  return String(parse(sslId, id, field));
 }
 
 function pemString(raw: unknown, field: string): string {
@@ -193,28 +148,6 @@ function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: st
   return { leaf, cert: chain.map((c) => c.toString()).join(''), key, natives: [...chain, keyObject] };
 }
 
-function stringArray(v: unknown, field: string, opts: { min?: number; max?: number; unique?: boolean } = {}): string[] {
-  if (!Array.isArray(v)) throw invalid(field, `expected an array of strings, received ${describe(v)}`);
-  if (opts.min !== undefined && v.length < opts.min) throw invalid(field, `expected at least ${opts.min} item(s), received ${v.length}`);
-  if (opts.max !== undefined && v.length > opts.max) throw invalid(field, `expected at most ${opts.max} items, received ${v.length}`);
-  v.forEach((s, i) => {
-    if (typeof s !== 'string') throw invalid(`${field}[${i}]`, `expected a string, received ${describe(s)}`);
-  });
-  if (opts.unique && new Set(v).size !== v.length) throw invalid(field, 'items must be unique');
-  return v as string[];
-}
-
-/** `certs` / `keys`: an array of PEM texts (strings or Buffers). */
-function pemArray(v: unknown, field: string, max: number): string[] {
-  if (!Array.isArray(v)) throw invalid(field, `expected an array of PEM texts, received ${describe(v)}`);
-  if (v.length > max) throw invalid(field, `expected at most ${max} items, received ${v.length}`);
-  return v.map((item, i) => {
-    const text = pemText(item);
-    if (typeof text !== 'string') throw invalid(`${field}[${i}]`, `expected PEM text (a string or a Buffer), received ${describe(item)}`);
-    return text;
-  });
-}
-
 /**
  * `client.ca` as Node's `tls` takes `ca`: one bundle (string or Buffer) or an array of them, each
  * holding one or more certificates; joined into one bundle (error fields then count certificates
@@ -222,11 +155,10 @@ function pemArray(v: unknown, field: string, max: number): string[] {
  */
 function caBundle(v: unknown): unknown {
   if (!Array.isArray(v)) return pemText(v);
-  if (v.length === 0 || v.length > 256) throw invalid('client.ca', `expected one PEM bundle or an array of 1 to 256, received ${describe(v)}`);
   return v
     .map((item, i) => {
-      const text = pemText(item);
-      if (typeof text !== 'string' || text.length === 0) throw invalid(`client.ca[${i}]`, `expected PEM text (a string or a Buffer), received ${describe(item)}`);
+      const text = pemText(item) as string;
+      if (text.length === 0) throw invalid(`client.ca[${i}]`, 'expected PEM text, received an empty string');
       return text.endsWith('\n') ? text : `${text}\n`;
     })
     .join('');
@@ -252,14 +184,18 @@ function cnOf(subject: string): string[] {
  */
 export function compileSslObject(raw: unknown): SslEntry {
   if (!isPlainObject(raw)) throw invalid('(object)', `expected an SSL object, received ${describe(raw)}`);
-  const input = plainCopy(raw, '') as Record<string, unknown> & { client?: unknown };
-  const source = sourceKey(input);
-  rejectUnknown(input, OBJECT_FIELDS, '');
-  const id = normalizeId(input.id);
+  const copy = plainCopy(raw, '') as Record<string, unknown>;
+  const source = sourceKey(copy);
+  // zod's record drops a `__proto__` key without a word; a label of that name is refused instead.
+  if (isPlainObject(copy.labels) && Object.hasOwn(copy.labels, '__proto__')) throw invalid('labels["__proto__"]', 'expected a label key of 1 to 64 characters of [A-Za-z0-9._/-], starting with a letter or digit');
+  // The shape first (types, ranges, unknown fields: every problem listed), then what a schema
+  // cannot say: PEM parsing, key/certificate pairs, CA flags, SNI patterns, regular expressions.
+  const input = parse(sslObjectSchema, copy);
+  const id = String(input.id);
 
   const main = pair(input.cert, input.key, 'cert', 'key');
-  const extraCerts = input.certs === undefined ? [] : pemArray(input.certs, 'certs', 8);
-  const extraKeys = input.keys === undefined ? [] : pemArray(input.keys, 'keys', 8);
+  const extraCerts = (input.certs ?? []).map((c, i) => pemString(c, `certs[${i}]`));
+  const extraKeys = (input.keys ?? []).map((k, i) => pemString(k, `keys[${i}]`));
   if (extraCerts.length !== extraKeys.length) {
     throw new MtlsGateConfigError(ErrorCodes.CERTS_KEYS_MISMATCH, 'certs', `${extraCerts.length} certificate(s) but ${extraKeys.length} key(s); they pair by index`);
   }
@@ -267,13 +203,13 @@ export function compileSslObject(raw: unknown): SslEntry {
 
   let snis: string[];
   const snisDerived = input.snis === undefined;
-  if (snisDerived) {
+  if (input.snis === undefined) {
     snis = derivedSnis(main.leaf);
     if (snis.length === 0) {
       throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, 'snis', 'not given, and the certificate has no DNS subjectAltName or CN usable as a server name');
     }
   } else {
-    snis = stringArray(input.snis, 'snis', { min: 1, max: 1024 }).map((s, i) => {
+    snis = input.snis.map((s, i) => {
       const n = normalizeServername(s);
       const problem = sniPatternProblem(n);
       if (problem) throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, `snis[${i}]`, `${describe(s)}: ${problem}`);
@@ -285,20 +221,12 @@ export function compileSslObject(raw: unknown): SslEntry {
   let client: SslEntry['client'];
   let clientView: SslObjectView['client'];
   if (input.client !== undefined) {
-    if (!isPlainObject(input.client)) throw invalid('client', `expected an object, received ${describe(input.client)}`);
-    rejectUnknown(input.client, CLIENT_FIELDS, 'client.');
-    if (input.client.ca === undefined) throw new MtlsGateConfigError(ErrorCodes.MISSING_FIELD, 'client.ca', 'is required when client is present');
     const caSet = sharedCaSet(caBundle(input.client.ca));
     const depth = input.client.depth ?? 1;
-    if (typeof depth !== 'number' || !Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) {
-      throw invalid('client.depth', `expected an integer from 0 to ${MAX_DEPTH}, received ${describe(depth)}`);
-    }
-    const skipSources =
-      input.client.skipMtlsUriRegex === undefined
-        ? []
-        : stringArray(input.client.skipMtlsUriRegex, 'client.skipMtlsUriRegex', { min: 1, max: 64, unique: true });
+    const skipSources = input.client.skipMtlsUriRegex ?? [];
     const skip = skipSources.map((src, i) => {
       const field = `client.skipMtlsUriRegex[${i}]`;
+      if (src.length > MAX_PATTERN_LENGTH) throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `is ${src.length} characters; at most ${MAX_PATTERN_LENGTH} are accepted`);
       try {
         new RegExp(src);
       } catch (err) {
@@ -323,32 +251,9 @@ export function compileSslObject(raw: unknown): SslEntry {
   }
 
   const status = input.status ?? 1;
-  if (status !== 0 && status !== 1) throw invalid('status', `expected 0 or 1, received ${describe(status)}`);
-
-  let sslProtocols: SslProtocol[] | undefined;
-  if (input.sslProtocols !== undefined) {
-    sslProtocols = stringArray(input.sslProtocols, 'sslProtocols', { min: 1, max: 3, unique: true }).map((p, i) => {
-      if (!PROTOCOLS.has(p)) throw invalid(`sslProtocols[${i}]`, `expected one of ${[...PROTOCOLS].join(', ')}, received ${describe(p)}`);
-      return p as SslProtocol;
-    });
-  }
-
-  const labels: Record<string, string> = {};
-  if (input.labels !== undefined) {
-    if (!isPlainObject(input.labels)) throw invalid('labels', `expected an object of strings, received ${describe(input.labels)}`);
-    const entries = Object.entries(input.labels);
-    if (entries.length > MAX_LABELS) throw invalid('labels', `expected at most ${MAX_LABELS} labels, received ${entries.length}`);
-    for (const [k, v] of entries) {
-      // A key becomes a property name: `__proto__` would be dropped (or set the prototype) on a plain
-      // object, and a key is echoed into error messages, so it is a short name.
-      if (!LABEL_KEY.test(k)) throw invalid(`labels[${describe(k)}]`, 'expected a label key of 1 to 64 characters of [A-Za-z0-9._/-], starting with a letter or digit');
-      if (typeof v !== 'string' || !/^\S{1,256}$/.test(v)) throw invalid(`labels.${k}`, `expected 1 to 256 non-space characters, received ${describe(v)}`);
-      labels[k] = v;
-    }
-  }
-  if (input.desc !== undefined && (typeof input.desc !== 'string' || input.desc.length > 256)) {
-    throw invalid('desc', `expected a string of at most 256 characters, received ${describe(input.desc)}`);
-  }
+  const sslProtocols: SslProtocol[] | undefined = input.sslProtocols;
+  // Keys passed the label-key pattern: no `__proto__` can reach this plain object.
+  const labels: Record<string, string> = { ...input.labels };
 
   // Node's SNI switch (UseSNIContext, Node 20) copies only the context's last certificate and key
   // onto the connection, so the main pair goes last: SNI clients always get `cert`. The extra

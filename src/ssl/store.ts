@@ -1,4 +1,4 @@
-import { constants, randomBytes } from 'node:crypto';
+import { constants, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
@@ -6,23 +6,14 @@ import { describe, isPlainObject, rejectUnknown, underField } from '../internal/
 import { compileSslObject, normalizeId, sourceKey, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
+import { parse, type z } from '../internal/schema.js';
+import { storeOptionsSchema } from './schema.js';
 // ServerLimits is named by the TSDoc of `attach`.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
 import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
 
 /** Options of {@link createSslStore}. */
-export interface SslStoreOptions {
-  /** Server name assumed for clients that send no SNI. Without it such handshakes are refused. */
-  fallbackSni?: string;
-  /** Verdicts kept in the chain-verification cache: at most this many, the most recently used. Default 10,000. */
-  verifyCacheSize?: number;
-  /**
-   * Bytes the chain-verification cache may hold, by its own estimate (a verdict for an ordinary
-   * client is about 2 KB). Default 32 MiB. Together with `verifyCacheSize` it bounds what clients
-   * can make the gateway remember, whatever the size of the certificates they send.
-   */
-  verifyCacheBytes?: number;
-}
+export type SslStoreOptions = z.input<typeof storeOptionsSchema>;
 
 /** A batch for {@link SslStore.apply}. */
 export interface SslBatch {
@@ -135,7 +126,6 @@ export function storeInternals(store: unknown): StoreInternals | undefined {
   return typeof store === 'object' && store !== null ? internals.get(store as SslStore) : undefined;
 }
 
-const STORE_OPTIONS = new Set(['fallbackSni', 'verifyCacheSize', 'verifyCacheBytes']);
 const TLS_OPTIONS = new Set(['sessionTickets']);
 const APPLY_FIELDS = new Set(['set', 'delete']);
 
@@ -161,26 +151,16 @@ function disableRenegotiation(socket: tls.TLSSocket): void {
  */
 export function createSslStore(input: SslStoreOptions = {}): SslStore {
   if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
-  const options = plainCopy(input, '') as Record<string, unknown> & SslStoreOptions;
-  rejectUnknown(options, STORE_OPTIONS, '');
+  const options = parse(storeOptionsSchema, plainCopy(input, ''));
   let fallbackSni: string | undefined;
   if (options.fallbackSni !== undefined) {
-    if (typeof options.fallbackSni !== 'string') {
-      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'fallbackSni', `expected a host name, received ${describe(options.fallbackSni)}`);
-    }
     fallbackSni = normalizeServername(options.fallbackSni);
     const problem = sniPatternProblem(fallbackSni, false);
     if (problem) throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, 'fallbackSni', problem);
   }
-  const cacheSize: unknown = options.verifyCacheSize ?? 10_000;
-  if (typeof cacheSize !== 'number' || !Number.isInteger(cacheSize) || cacheSize < 1) {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'verifyCacheSize', `expected a positive integer, received ${describe(cacheSize)}`);
-  }
-
-  const cacheBytes: unknown = options.verifyCacheBytes ?? DEFAULT_CACHE_BYTES;
-  if (typeof cacheBytes !== 'number' || !Number.isInteger(cacheBytes) || cacheBytes < 64 * 1024) {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'verifyCacheBytes', `expected an integer of at least 65536, received ${describe(cacheBytes)}`);
-  }
+  const cacheSize = options.verifyCacheSize ?? 10_000;
+  const cacheBytes = options.verifyCacheBytes ?? DEFAULT_CACHE_BYTES;
+  const ticketSecret = options.ticketSecret === undefined ? undefined : Buffer.from(options.ticketSecret);
 
   const entries = new Map<string, SslEntry>();
   const index = new SniIndex();
@@ -225,12 +205,23 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
 
   const activeSnis = (e: SslEntry | undefined): readonly string[] => (e && e.status === 1 ? e.snis : []);
   const servers = new Set<tls.Server>();
+  // With a ticket secret, the keys follow from the secret and what the store holds: an XOR of one
+  // digest per object (id and input), kept up to date per change in O(changed). Two processes
+  // holding the same objects derive the same keys; any change of the objects gives new ones.
+  const content = Buffer.alloc(32);
+  const mix = (e: SslEntry | undefined) => {
+    if (!e || !ticketSecret) return;
+    const d = createHash('sha256').update(e.id).update('\0').update(e.source).digest();
+    for (let i = 0; i < 32; i++) content[i]! ^= d[i]!;
+  };
+  const ticketKeys = (): Buffer => (ticketSecret ? Buffer.from(hkdfSync('sha256', ticketSecret, content, 'mtls-gate session ticket keys', 48)) : randomBytes(48));
   /** One change of the store; `fallbackTouched` when the object answering clients without SNI is another one now. */
   const changed = (fallbackTouched: boolean) => {
     generation++;
     patternOwners.clear();
+    const keys = ticketKeys();
     for (const server of servers) {
-      server.setTicketKeys(randomBytes(48));
+      server.setTicketKeys(keys);
       if (fallbackTouched) {
         const fb = fallbackEntry();
         // Without a fallback object, a context with no certificate makes no-SNI handshakes fail.
@@ -249,6 +240,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   /** Puts a compiled entry in place of the object of its id, moving only the names that changed. */
   const place = (entry: SslEntry): void => {
     const old = entries.get(entry.id);
+    mix(old);
+    mix(entry);
     // A replaced object keeps its place among objects claiming the same name.
     const before = activeSnis(old);
     const after = activeSnis(entry);
@@ -260,6 +253,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
   };
   const unplace = (e: SslEntry): void => {
+    mix(e);
     index.remove(e.id, activeSnis(e));
     dormant.remove(e.id, dormantSnis(e));
     if (dormantSnis(e).length > 0) dormantCount--;
@@ -385,6 +379,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       if (limits) applyLimits(server, limits);
       if (!servers.has(server)) {
         servers.add(server);
+        if (ticketSecret) server.setTicketKeys(ticketKeys());
         server.once('close', () => servers.delete(server));
         // Also for servers made with other options than tlsOptions(): Node's own check refuses a
         // renegotiation of a socket marked so (ERR_TLS_RENEGOTIATION_DISABLED) and closes it.

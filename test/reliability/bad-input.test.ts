@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
-import { createRouter, createSslStore, ErrorCodes, MtlsGateConfigError, mtlsGuard, type SslObject, type SslStore } from '../../src/index.js';
+import { createRouter, createSslStore, ErrorCodes, MtlsGateConfigError, mtlsGuard, type ServiceConfig, type SslObject, type SslStore } from '../../src/index.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
 import { verifyChain } from '../../src/verify/chain.js';
@@ -257,7 +257,7 @@ describe('randomised services and routes', () => {
     );
     const services = fc.oneof({ arbitrary: fc.array(service, { maxLength: 3 }), weight: 9 }, fc.anything());
 
-    const good = [{ name: 'keep', pathPrefix: '/v1', upstream: 'http://127.0.0.1:9', routes: [{ name: 'json', path: '/json', methods: ['GET'] }] }];
+    const good: ServiceConfig[] = [{ name: 'keep', pathPrefix: '/v1', upstream: 'http://127.0.0.1:9', routes: [{ name: 'json', path: '/json', methods: ['GET'] }] }];
     const router = createRouter({ services: good });
     const counts = { accepted: 0, refused: 0, createAccepted: 0, createRefused: 0 };
     try {

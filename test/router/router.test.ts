@@ -171,7 +171,7 @@ describe('configuration errors', () => {
     ['missing name', [{ upstream: up, routes: [] }], 'ERR_MTLS_MISSING_FIELD', 'services[0].name'],
     ['duplicate service', [{ name: 's', upstream: up, routes: [] }, { name: 's', upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[1].name'],
     ['bad prefix', [{ name: 's', pathPrefix: 'v1', upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].pathPrefix'],
-    ['bad protocol', [{ name: 's', protocols: ['ftp'], upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].protocols'],
+    ['bad protocol', [{ name: 's', protocols: ['ftp'], upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].protocols[0]'],
     ['bad host', [{ name: 's', hosts: ['a.*.com'], upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].hosts[0]'],
     ['bad upstream url', [{ name: 's', upstream: 'ftp://x', routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream'],
     ['missing upstream', [{ name: 's', routes: [] }], 'ERR_MTLS_MISSING_FIELD', 'services[0].upstream'],
@@ -200,7 +200,7 @@ describe('configuration errors', () => {
   }
   test('messages name what was received: an upstream "localhost:8080", a missing value', () => {
     assert.throws(() => createRouter({ services: [{ name: 's', upstream: 'localhost:8080', routes: [] }] }), (e: Error) => /received "localhost:8080"/.test(e.message) && /http:\/\//.test(e.message));
-    assert.throws(() => createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: 'a' }] }, routes: [] }] as never }), (e: Error) => /received nothing/.test(e.message) && !/undefined undefined/.test(e.message));
+    assert.throws(() => createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: 'a' }] }, routes: [] }] as never }), (e: Error) => /nodes\[0\]\.port: is required/.test(e.message) && !/undefined undefined/.test(e.message));
   });
   test('router options', () => {
     assert.throws(() => createRouter({ services: [], httpsPort: 0 }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'httpsPort' });
