@@ -2,7 +2,8 @@
  * API-gateway mutual TLS for any Node.js HTTP/HTTPS server: SSL objects chosen by SNI
  * ({@link createSslStore}), a per-request guard that answers HTTP 400 for a missing or bad client
  * certificate ({@link mtlsGuard}), and a router that proxies services to their upstreams
- * ({@link createRouter}).
+ * ({@link createRouter}); or all of it from one configuration object or file ({@link createGateway},
+ * the `mtls-gate` command).
  *
  * @module mtls-gate
  */
@@ -20,8 +21,17 @@ export type { PagePreset, PageFormat } from './http/pages.js';
 export type { HttpRequest, HttpResponse } from './http/types.js';
 export { normalizePath } from './http/path.js';
 export { MtlsGateError, MtlsGateConfigError, ErrorCodes, RejectReasons } from './errors.js';
-export type { ErrorCode, RejectReason } from './errors.js';
+export type { ErrorCode, RejectReason, ConfigIssue } from './errors.js';
 export { createRouter } from './router/router.js';
 export type { Router, RouterOptions, RouteMatch } from './router/router.js';
 export type { ServiceConfig, RouteConfig, UpstreamOptions, UpstreamNode, PassHost } from './router/config.js';
 export type { ProxyErrorInfo } from './proxy/proxy.js';
+export type { RouterSettings } from './router/schema.js';
+export type { GuardSettings } from './guard/schema.js';
+export { createGateway } from './gateway/gateway.js';
+export type { Gateway, GatewayOptions, GatewayEvent, ApplyResult } from './gateway/gateway.js';
+export type { GatewayStatus } from './gateway/status.js';
+export { validateConfig, configJsonSchema } from './config/schema.js';
+export type { GatewayConfig, ParsedGatewayConfig } from './config/schema.js';
+export { loadConfigFile, loadConfigText } from './config/load.js';
+export type { LoadedConfig, LoadOptions } from './config/load.js';

@@ -1,7 +1,16 @@
 // npm start [-- --port 9443 --certs DIR --host mtls.httpbin.org --upstream URL]
-import { resolve } from 'node:path';
+//
+// The guide's mtls-auth-app, served by the `mtls-gate serve` command's own code from gateway.yaml
+// (beside this file). Before it starts: certificates in the guide's file names (minted unless DIR
+// has them), and, without --upstream, an httpbin-compatible upstream on loopback. The flags reach
+// the configuration through its ${VAR} values and the command's --listen.
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureCertificates, startApp } from './app.js';
+import { createLog } from '../../src/cli/log.js';
+import { serve } from '../../src/cli/serve.js';
+import { ensureCertificates } from './app.js';
+import { startHttpbin } from './httpbin.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,24 +28,24 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const certs = resolve(values.certs!);
 const host = values.host!;
 if (await ensureCertificates(certs, host)) console.log(`wrote ca.crt, server.crt, server.key, client.crt, client.key to ${certs}`);
+const upstream = values.upstream ?? (await startHttpbin()).url;
 
-const app = await startApp({ port, host, certs, upstream: values.upstream, log: (l) => console.log(l) });
-let closing = false;
-const stop = async () => {
-  if (closing) return;
-  closing = true;
-  console.log('stopping');
-  try {
-    await app.close();
-  } finally {
-    process.exit(0);
-  }
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+process.env.MTLS_CERTS = certs;
+process.env.MTLS_HOST = host;
+process.env.MTLS_UPSTREAM = upstream;
+const config = join(dirname(fileURLToPath(import.meta.url)), 'gateway.yaml');
+const log = createLog('human');
+const serving = await serve({ config, workers: 1, listen: [{ host: '127.0.0.1', port }], log }).catch(async (err: unknown) => {
+  console.error(`mtls-auth-app: ${(err as Error).message}`);
+  await log.flush();
+  process.exit(1);
+});
+await log.flush();
 
-const base = `curl https://${host}:${app.port}/v1/json --resolve '${host}:${app.port}:127.0.0.1' --cacert ${certs}/ca.crt`;
-console.log(`mtls-auth-app listening on https://127.0.0.1:${app.port} (HTTP/2 and HTTP/1.1), upstream ${app.upstream}
+const actual = serving.addresses[0]!.port;
+const base = `curl https://${host}:${actual}/v1/json --resolve '${host}:${actual}:127.0.0.1' --cacert ${certs}/ca.crt`;
+console.log(`mtls-auth-app listening on https://127.0.0.1:${actual} (HTTP/2 and HTTP/1.1), upstream ${upstream}
+configuration: ${config} (edit it and it reloads)
 
 Without a client certificate (HTTP 400):
   ${base} -i
@@ -44,4 +53,3 @@ Without a client certificate (HTTP 400):
 With the client certificate (the slideshow):
   ${base} --cert ${certs}/client.crt --key ${certs}/client.key
 `);
-

@@ -164,8 +164,10 @@ export function problem(code: ErrorCode, message: string, path: PropertyKey[] = 
  */
 export const matching = (pattern: RegExp, expected: string) => z.string({ error: (i) => (i.input === undefined ? undefined : `expected ${expected}`) }).regex(pattern, { error: `expected ${expected}` });
 
+/** Bytes of any kind (a Buffer of any backing store). */
+export const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array);
 /** A PEM field as the library takes it: PEM text, or bytes (a Buffer read from a file). */
-export const pemInput = z.union([z.string(), z.instanceof(Uint8Array)], { error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)') });
+export const pemInput = z.union([z.string(), bytes], { error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)') });
 
 /** A PEM field as a config file writes it: PEM text, or `{ file: PATH }` relative to the file. */
 export const pemFile = z.union(

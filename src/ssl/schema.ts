@@ -4,7 +4,7 @@
  * matching its certificate, CA flags, SNI patterns, regular expressions compiled by our linear
  * engine) is checked by `compileSslObject` after the shape passed.
  */
-import { matching, pemFile, pemInput, z, type PemSchema } from '../internal/schema.js';
+import { bytes, matching, pemFile, pemInput, z, type PemSchema } from '../internal/schema.js';
 
 /** Most intermediates `client.depth` may allow. */
 export const MAX_DEPTH = 8;
@@ -98,7 +98,7 @@ export const storeOptionsSchema = z.strictObject({
    * them. Default: random keys, rotated on every change (no resumption across processes).
    */
   ticketSecret: z
-    .union([z.string(), z.instanceof(Uint8Array)])
+    .union([z.string(), bytes])
     .refine((v) => Buffer.byteLength(typeof v === 'string' ? Buffer.from(v) : v) >= 32, { error: 'expected at least 32 bytes' })
     .optional(),
 });

@@ -21,7 +21,8 @@ export async function startExample(script: string, args: string[]): Promise<Runn
     const timer = setTimeout(() => reject(new Error(`example did not start: ${output.join('\n')}`)), 30_000);
     rl.on('line', (line) => {
       output.push(line);
-      const m = /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      // The example's banner ("mtls-auth-app listening on ..."), not a log line (which starts with its time).
+      const m = /^[a-z][\w-]* listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));

@@ -1,0 +1,314 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
+import type tls from 'node:tls';
+import { MtlsGateConfigError, type RejectReason } from '../errors.js';
+import { sourceKey } from '../ssl/object.js';
+import { createSslStore, type SslStore } from '../ssl/store.js';
+import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
+import { createRouter, type Router } from '../router/router.js';
+import type { ProxyErrorInfo } from '../proxy/proxy.js';
+import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '../config/schema.js';
+import { plainCopy } from '../internal/plain.js';
+import { isPlainObject } from '../internal/validate.js';
+import { serveStatus, type GatewayStatus } from './status.js';
+
+/** What a gateway reports, one event at a time (the `mtls-gate` command logs each as one line). */
+export type GatewayEvent =
+  | { type: 'listening'; url: string; protocols: string }
+  | { type: 'applied'; revision: number; ssls: number; services: number; routes: number; restartNeeded: readonly string[] }
+  | { type: 'config_error'; error: MtlsGateConfigError | Error }
+  | { type: 'reject'; reason: RejectReason; sni: string | undefined; host: string | undefined; sslId: string | undefined; detail: string }
+  | { type: 'proxy_error'; status: number; kind: string; upstream: string | undefined }
+  | { type: 'draining'; inFlight: number; timeoutMs: number }
+  | { type: 'closed'; dropped: number };
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions {
+  /** Where {@link Gateway.reload} reads the configuration (the command: the config file). */
+  load?: () => Promise<{ config: unknown; digest?: string }>;
+  /**
+   * Secret for TLS session ticket keys (see the store's `ticketSecret`): gateways holding the same
+   * secret and the same SSL objects resume each other's sessions (the command's workers).
+   */
+  ticketSecret?: string | Buffer;
+  /** Every event (listening, applied configuration, refused configuration, refused request, proxy error, drain). Exceptions are ignored. */
+  onEvent?: (event: GatewayEvent) => void;
+  /** Leave out the status listener even when the configuration has one (the command's workers: the primary serves it). */
+  noStatus?: boolean;
+}
+
+/** What {@link Gateway.apply} did. */
+export interface ApplyResult {
+  /** False when the configuration equals the one serving (nothing was touched). */
+  changed: boolean;
+  revision: number;
+  /** Settings that only a restart changes (`listen`, `status`, `store`), when they differ from those serving. */
+  restartNeeded: string[];
+}
+
+/** A running gateway: store, guard, router and listeners built from one configuration. */
+export interface Gateway {
+  /** Validates a whole configuration, then applies it at once (SSL objects as one batch, then services); on a throw the running configuration keeps serving. */
+  apply(config: GatewayConfig): ApplyResult;
+  /** Reads the configuration again from `options.load` and applies it. */
+  reload(): Promise<ApplyResult>;
+  /** Stops accepting, lets requests in flight finish (up to `drainTimeoutMs`), then closes everything. */
+  close(): Promise<void>;
+  status(): GatewayStatus;
+  /** Where the listeners are, in the order of `listen`. */
+  readonly addresses: readonly { host: string; port: number; tls: boolean }[];
+  readonly statusAddress: { host: string; port: number } | undefined;
+  /** Counts applied configurations that changed something; 1 after start. */
+  readonly revision: number;
+  readonly store: SslStore;
+}
+
+interface Listener {
+  server: http.Server | http2.Http2SecureServer;
+  tls: boolean;
+}
+
+const json = (v: unknown) => JSON.stringify(v ?? null);
+
+/**
+ * Creates a gateway from one configuration object (a config file's content, PEM as strings or
+ * Buffers): an SSL store, the guard, the router, HTTPS listeners (HTTP/2 and HTTP/1.1 by ALPN),
+ * optional plain-HTTP listeners and a status listener. Resolves once every listener listens.
+ *
+ * @example
+ * ```ts
+ * import { createGateway } from 'mtls-gate';
+ *
+ * declare const cert: string, key: string, ca: string;
+ * const gateway = await createGateway({
+ *   listen: [{ host: '127.0.0.1', port: 9443 }],
+ *   ssls: [{ id: 'api', cert, key, snis: ['api.example.com'], client: { ca } }],
+ *   services: [{ name: 'api', hosts: ['api.example.com'], upstream: 'http://127.0.0.1:8080', routes: [{ name: 'all', path: '/*' }] }],
+ * });
+ * console.log(gateway.addresses);
+ * await gateway.close();
+ * ```
+ */
+export async function createGateway(input: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const emit = (e: GatewayEvent) => {
+    try {
+      options.onEvent?.(e);
+    } catch {
+      // A logging hook must not break the gateway.
+    }
+  };
+  const first = isPlainObject(input) ? plainCopy(input, '') : input;
+  let config: ParsedGatewayConfig = validateConfig(first, { compileSsls: false });
+  const store = createSslStore({ ...config.store, ...(options.ticketSecret ? { ticketSecret: options.ticketSecret } : {}) });
+
+  const onReject = (i: { reason: RejectReason; servername: string | undefined; host: string | undefined; sslId: string | undefined; detail: string }) =>
+    emit({ type: 'reject', reason: i.reason, sni: i.servername, host: i.host, sslId: i.sslId, detail: i.detail });
+  const onProxyError = (i: ProxyErrorInfo) => emit({ type: 'proxy_error', status: i.status, kind: i.kind, upstream: i.upstream });
+  const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard => mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject });
+  const httpsPort = () => config.listen.find((l) => l.tls !== false)?.port;
+  const makeRouter = (c: ParsedGatewayConfig, port: number | undefined): Router =>
+    createRouter({ ...c.router, page: c.guard?.page, ...(port ? { httpsPort: port } : {}), services: [], onProxyError });
+
+  let revision = 0;
+  let digest = '';
+  let appliedAt: Date | undefined;
+  let lastError: { at: Date; error: Error } | undefined;
+  let guardTls = makeGuard(config, false);
+  let guardPlain = makeGuard(config, true);
+  let router = makeRouter(config, httpsPort());
+  let routes = 0;
+  let closing = false;
+  let inFlight = 0;
+
+  const applyParsed = (c: ParsedGatewayConfig, key: string): ApplyResult => {
+    const restartNeeded = (['listen', 'status', 'store'] as const).filter((k) => revision > 0 && json(c[k]) !== json(config[k]));
+    const ssls = c.ssls ?? [];
+    const keep = new Set(ssls.map((s) => String(s.id)));
+    try {
+      // One batch: one change of the store, unchanged objects keep their compiled state.
+      store.apply({ set: ssls, delete: store.list().map((v) => v.id).filter((id) => !keep.has(id)) });
+    } catch (err) {
+      throw err instanceof MtlsGateConfigError ? new MtlsGateConfigError(err.code, (err.field ?? '').replace(/^set\[/, 'ssls['), err.message.replace(/^set\[[^:]*: /, ''), err.cause, err.issues.map((i) => ({ ...i, field: i.field.replace(/^set\[/, 'ssls[') }))) : err;
+    }
+    // Services were validated whole by validateConfig: this swap does not throw.
+    if (revision > 0 && (json(c.router) !== json(config.router) || c.guard?.page !== config.guard?.page)) {
+      const old = router;
+      router = makeRouter(c, httpsPort());
+      // Requests in flight finish on the old router's pools.
+      setTimeout(() => void old.close(), (c.drainTimeoutMs ?? 10_000) + 1000).unref();
+    }
+    router.update(c.services ?? []);
+    routes = router.size;
+    if (revision === 0 || json(c.guard) !== json(config.guard)) {
+      guardTls = makeGuard(c, false);
+      guardPlain = makeGuard(c, true);
+    }
+    if (revision > 0 && json(c.limits) !== json(config.limits)) for (const l of listeners) if (l.tls) store.attach(l.server as unknown as tls.Server, { limits: c.limits ?? {} });
+    // Settings that need a restart keep their running values.
+    config = { ...c, listen: config.listen, status: config.status, store: config.store };
+    digest = key;
+    revision++;
+    appliedAt = new Date();
+    lastError = undefined;
+    emit({ type: 'applied', revision, ssls: store.size, services: (c.services ?? []).length, routes, restartNeeded });
+    return { changed: true, revision, restartNeeded };
+  };
+
+  const apply = (input: unknown): ApplyResult => {
+    try {
+      // Read once (internal/plain.ts): the copy is what is compared, validated and applied.
+      const next = isPlainObject(input) ? plainCopy(input, '') : input;
+      const key = sourceKey(next);
+      if (key === digest) return { changed: false, revision, restartNeeded: [] };
+      return applyParsed(validateConfig(next, { compileSsls: false }), key);
+    } catch (err) {
+      lastError = { at: new Date(), error: err as Error };
+      emit({ type: 'config_error', error: err as Error });
+      throw err;
+    }
+  };
+
+  // Listeners.
+  const listeners: Listener[] = [];
+  const h1Sockets = new Map<Socket, number>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const track = (req: GuardRequest, res: GuardResponse) => {
+    inFlight++;
+    const socket = req.httpVersionMajor === 2 ? undefined : (req.socket as Socket);
+    if (socket) h1Sockets.set(socket, (h1Sockets.get(socket) ?? 0) + 1);
+    if (closing && socket) (res as http.ServerResponse).shouldKeepAlive = false;
+    res.once('close', () => {
+      inFlight--;
+      if (socket) {
+        const n = (h1Sockets.get(socket) ?? 1) - 1;
+        if (n > 0 || !closing) h1Sockets.set(socket, n);
+        else socket.end();
+      }
+      if (closing && inFlight === 0) drained?.();
+    });
+  };
+  const handler = (plain: boolean) => (req: GuardRequest, res: GuardResponse) => {
+    track(req, res);
+    res.setHeader('server', 'mtls-gate');
+    const guard = plain ? guardPlain : guardTls;
+    const r = router;
+    guard(req, res, () => r(req, res));
+  };
+  const onSocket = (socket: Socket) => {
+    if (!h1Sockets.has(socket)) h1Sockets.set(socket, 0);
+    socket.once('close', () => h1Sockets.delete(socket));
+  };
+  for (const l of config.listen) {
+    if (l.tls === false) {
+      const server = http.createServer(handler(true));
+      server.on('connection', onSocket);
+      listeners.push({ server, tls: false });
+    } else {
+      const server = store.attach(http2.createSecureServer(store.tlsOptions({ sessionTickets: l.sessionTickets ?? false }), handler(false)), { limits: config.limits ?? {} });
+      server.on('secureConnection', onSocket);
+      server.on('session', (s: http2.ServerHttp2Session) => {
+        sessions.add(s);
+        s.once('close', () => sessions.delete(s));
+      });
+      listeners.push({ server, tls: true });
+    }
+  }
+  applyParsed(config, sourceKey(first));
+
+  const addresses: { host: string; port: number; tls: boolean }[] = [];
+  try {
+    for (const [i, l] of listeners.entries()) {
+      const want = config.listen[i]!;
+      await new Promise<void>((resolve, reject) => {
+        l.server.once('error', reject);
+        l.server.listen(want.port, want.host ?? '127.0.0.1', () => {
+          l.server.off('error', reject);
+          resolve();
+        });
+      });
+      const a = l.server.address() as AddressInfo;
+      addresses.push({ host: a.address, port: a.port, tls: l.tls });
+      const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      emit({ type: 'listening', url: `${l.tls ? 'https' : 'http'}://${host}:${a.port}`, protocols: l.tls ? 'h2, http/1.1' : 'http/1.1' });
+    }
+  } catch (err) {
+    for (const l of listeners) l.server.close();
+    await router.close();
+    throw err;
+  }
+  // The redirect of https-only services goes to the first TLS listener's actual port.
+  const actualHttps = addresses.find((a) => a.tls)?.port;
+  if (actualHttps !== undefined && actualHttps !== httpsPort()) {
+    const old = router;
+    router = makeRouter(config, actualHttps);
+    router.update(config.services ?? []);
+    void old.close();
+  }
+
+  const status = (): GatewayStatus => ({
+    ready: !closing && revision > 0,
+    revision,
+    digest,
+    appliedAt: appliedAt?.toISOString(),
+    ssls: store.size,
+    services: (config.services ?? []).length,
+    routes,
+    inFlight,
+    listeners: addresses.map((a) => `${a.tls ? 'https' : 'http'}://${a.host}:${a.port}`),
+    lastError: lastError && { at: lastError.at.toISOString(), message: lastError.error.message, issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [] },
+  });
+  const statusServer = config.status && !options.noStatus ? await serveStatus(config.status, { ready: () => status().ready, body: status }) : undefined;
+
+  let drained: (() => void) | undefined;
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      closing = true;
+      const timeoutMs = config.drainTimeoutMs ?? 10_000;
+      emit({ type: 'draining', inFlight, timeoutMs });
+      const serversClosed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+      // Idle connections go now; busy ones after their last response (HTTP/1.1: Connection: close;
+      // HTTP/2: GOAWAY, open streams finish).
+      for (const s of sessions) s.close();
+      for (const [socket, n] of h1Sockets) if (n === 0) socket.end();
+      let dropped = 0;
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, timeoutMs).unref();
+        });
+      }
+      dropped = inFlight;
+      for (const s of sessions) s.destroy();
+      for (const socket of h1Sockets.keys()) socket.destroy();
+      await serversClosed;
+      await router.close();
+      await statusServer?.close();
+      emit({ type: 'closed', dropped });
+    })());
+
+  return {
+    apply: (c) => apply(c),
+    async reload() {
+      if (!options.load) throw new Error('mtls-gate: this gateway has no configuration source to reload from (options.load)');
+      let loaded: { config: unknown; digest?: string };
+      try {
+        loaded = await options.load();
+      } catch (err) {
+        lastError = { at: new Date(), error: err as Error };
+        emit({ type: 'config_error', error: err as Error });
+        throw err;
+      }
+      return apply(loaded.config);
+    },
+    close,
+    status,
+    addresses,
+    statusAddress: statusServer?.address,
+    get revision() {
+      return revision;
+    },
+    store,
+  };
+}
