@@ -21,7 +21,6 @@ const FLUSH_MS = 50;
 function clean(v: unknown): string {
   const s = String(v ?? '-');
   const cut = s.length > MAX_FIELD ? `${s.slice(0, MAX_FIELD)}...` : s;
-  // eslint-disable-next-line no-control-regex
   return /^[\x21-\x7e]*$/.test(cut) && !cut.includes('"') ? cut : JSON.stringify(cut);
 }
 

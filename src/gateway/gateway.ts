@@ -272,14 +272,13 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       // HTTP/2: GOAWAY, open streams finish).
       for (const s of sessions) s.close();
       for (const [socket, n] of h1Sockets) if (n === 0) socket.end();
-      let dropped = 0;
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
           drained = resolve;
           setTimeout(resolve, timeoutMs).unref();
         });
       }
-      dropped = inFlight;
+      const dropped = inFlight;
       for (const s of sessions) s.destroy();
       for (const socket of h1Sockets.keys()) socket.destroy();
       await serversClosed;
