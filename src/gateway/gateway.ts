@@ -173,8 +173,10 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   const listeners: Listener[] = [];
   const h1Sockets = new Map<Socket, number>();
   const sessions = new Set<http2.ServerHttp2Session>();
+  let requests = 0;
   const track = (req: GuardRequest, res: GuardResponse) => {
     inFlight++;
+    requests++;
     const socket = req.httpVersionMajor === 2 ? undefined : (req.socket as Socket);
     if (socket) h1Sockets.set(socket, (h1Sockets.get(socket) ?? 0) + 1);
     if (closing && socket) (res as http.ServerResponse).shouldKeepAlive = false;
@@ -255,6 +257,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     services: (config.services ?? []).length,
     routes,
     inFlight,
+    requests,
     listeners: addresses.map((a) => `${a.tls ? 'https' : 'http'}://${a.host}:${a.port}`),
     lastError: lastError && { at: lastError.at.toISOString(), message: lastError.error.message, issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [] },
   });

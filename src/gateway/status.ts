@@ -18,6 +18,8 @@ export interface GatewayStatus {
   services: number;
   routes: number;
   inFlight: number;
+  /** Requests received since start. */
+  requests: number;
   listeners: string[];
   /** The last configuration refused since the last one applied (the running one keeps serving). */
   lastError: { at: string; message: string; issues: readonly ConfigIssue[] } | undefined;

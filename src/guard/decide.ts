@@ -130,6 +130,19 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     // a full handshake counts.
     const v = store.verifier.resumed(entry.key, leaf, now);
     if (v?.ok) return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
+    if (store.sharedTickets) {
+      // With a ticket secret, ticket keys follow from the secret and the store's whole content: a
+      // ticket this process can open was issued after a full handshake by a process holding the same
+      // secret and the very same SSL objects (another worker, another machine). What that process
+      // checked may have been another object's CA set, so the leaf is verified again here, against
+      // this object, from the leaf alone (its issuer must be a CA of client.ca or an intermediate
+      // already seen). OpenSSL's own checks of that handshake are the only part not repeated.
+      const fresh = store.verifier.verify(client.caSet, client.depth, leaf, now);
+      if (fresh.ok) {
+        store.verifier.rememberForResumption(entry.key, leaf, fresh);
+        return { cert: { ok: true, identity: clientIdentity(fresh.chain, entry.id) }, recheckAt: fresh.recheckAt };
+      }
+    }
     return {
       cert: { ok: false, reason: 'unverified_session', detail: `resumed TLS session not verified by SSL object "${entry.id}" in a full handshake` },
       recheckAt: Infinity,

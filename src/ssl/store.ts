@@ -117,6 +117,8 @@ export interface StoreInternals {
   /** {@link StoreInternals.ownerOf} for a route host pattern, remembered until the next change. */
   ownerOfPattern(pattern: string): SslEntry | undefined;
   fallbackEntry(): SslEntry | undefined;
+  /** True when ticket keys are derived from a `ticketSecret`: tickets may come from other processes holding the same objects. */
+  readonly sharedTickets: boolean;
 }
 
 const internals = new WeakMap<SslStore, StoreInternals>();
@@ -401,6 +403,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     ownerOf,
     ownerOfPattern,
     fallbackEntry,
+    sharedTickets: ticketSecret !== undefined,
   });
   return Object.freeze(store);
 }
