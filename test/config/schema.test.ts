@@ -9,7 +9,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { configJsonSchema, validateConfig, ErrorCodes, MtlsGateConfigError } from '../../src/index.js';
 
 const require = createRequire(import.meta.url);
-const example = () => parseYaml(readFileSync(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url), 'utf8')) as Record<string, any>;
+type Loose = { ssls: Record<string, unknown>[]; services: (Record<string, unknown> & { routes: Record<string, unknown>[] })[] };
+const example = () => parseYaml(readFileSync(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url), 'utf8')) as Loose;
 
 describe('mtls-gate/schema.json', () => {
   const shipped = require('mtls-gate/schema.json') as Record<string, unknown>;
@@ -23,9 +24,9 @@ describe('mtls-gate/schema.json', () => {
   });
   test('an editor-style check rejects a typo with its path', () => {
     const bad = example();
-    bad.ssls[0].sni = bad.ssls[0].snis;
-    delete bad.ssls[0].snis;
-    bad.services[0].routes[0].methods = ['GET', 'FETCH'];
+    bad.ssls[0]!.sni = bad.ssls[0]!.snis;
+    delete bad.ssls[0]!.snis;
+    bad.services[0]!.routes[0]!.methods = ['GET', 'FETCH'];
     assert.equal(validate(bad), false);
     const errors = validate.errors!.map((e) => `${e.instancePath} ${e.keyword} ${JSON.stringify(e.params)}`);
     assert.ok(errors.some((e) => e.startsWith('/ssls/0 additionalProperties') && e.includes('"sni"')), errors.join('\n'));
@@ -33,7 +34,7 @@ describe('mtls-gate/schema.json', () => {
   });
   test('{ file } is accepted where PEM goes, and only there', () => {
     const bad = example();
-    bad.services[0].pathPrefix = { file: 'x' };
+    bad.services[0]!.pathPrefix = { file: 'x' };
     assert.equal(validate(bad), false);
     assert.ok(validate.errors!.some((e) => e.instancePath === '/services/0/pathPrefix'));
   });
