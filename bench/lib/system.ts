@@ -1,6 +1,9 @@
 // The Node systems of the benchmark, each serving GET /v1/json over HTTPS with client certificates
 // requested (a missing or bad one: 400 and close, as nginx and APISIX do):
-//   gate:        mtls-gate store + guard + router (+ its proxy), composed as in examples/mtls-auth-app
+//   gate:        the `mtls-gate serve` command's own code serving the bundled config
+//                (examples/mtls-auth-app/gateway.yaml: HTTPS with h2 and HTTP/1.1 by ALPN, rejects
+//                logged to a file as the command logs them); with storeSize > 1, a store + guard +
+//                router composed by hand (the large-store scenarios)
 //   node-proxy:  bare node:https with requestCert, forwarding with a keep-alive http.Agent (no library)
 //   node-direct: bare node:https with requestCert answering the document itself (the ceiling)
 //
@@ -9,16 +12,19 @@
 import http from 'node:http';
 import https from 'node:https';
 import { constants } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SLIDESHOW } from '../../examples/mtls-auth-app/httpbin.js';
 // The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
 // independent of the build, the types come from the source.
 // MTLS_GATE_DIST=<dir> runs another build (A/B comparisons of the gate).
 const entry: string = process.env.MTLS_GATE_DIST ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/index.js`).href : '../../dist/index.js';
 const { createRouter, createSslStore, mtlsGuard } = (await import(entry)) as typeof import('../../src/index.js');
+const dist = process.env.MTLS_GATE_DIST ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/`).href : new URL('../../dist/', import.meta.url).href;
 
 export interface SystemConfig {
   system: 'gate' | 'node-proxy' | 'node-direct';
@@ -37,9 +43,24 @@ export interface SystemConfig {
 const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SystemConfig;
 const document = Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n');
 const extra: Record<string, number> = {};
-let server: https.Server;
+let server: https.Server | undefined;
 
-if (cfg.system === 'gate') {
+if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
+  // As users run it: the command's serve() from the build, the bundled gateway.yaml, the
+  // certificates and upstream through its ${VAR}s, the listener through --listen.
+  const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-bench-gate-'));
+  writeFileSync(join(dir, 'server.crt'), cfg.cert);
+  writeFileSync(join(dir, 'server.key'), cfg.key);
+  writeFileSync(join(dir, 'ca.crt'), cfg.ca);
+  Object.assign(process.env, { MTLS_CERTS: dir, MTLS_HOST: cfg.servername, MTLS_UPSTREAM: cfg.upstream });
+  const { serve } = (await import(`${dist}cli/serve.js`)) as typeof import('../../src/cli/serve.js');
+  const { createLog } = (await import(`${dist}cli/log.js`)) as typeof import('../../src/cli/log.js');
+  const log = createLog('human', createWriteStream(join(dir, 'gate.log')));
+  const config = fileURLToPath(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url));
+  const serving = await serve({ config, workers: 1, listen: [{ host: '127.0.0.1', port: 0, sessionTickets: cfg.tickets }], log });
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  process.stdout.write(JSON.stringify({ port: serving.addresses[0]!.port, pid: process.pid }) + '\n');
+} else if (cfg.system === 'gate') {
   const store = createSslStore();
   const size = cfg.storeSize ?? 1;
   const t = performance.now();
@@ -145,4 +166,4 @@ function baselineStore(): { SNICallback?: (name: string, cb: (err: Error | null,
 
 process.on('SIGINT', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
-server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra }) + '\n'));
+if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra }) + '\n'));

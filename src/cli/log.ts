@@ -71,7 +71,8 @@ export function createLog(format: LogFormat, out: Writable = process.stdout): Lo
     if (e.type === 'listening') return `${time} listening on ${e.url} (${e.protocols})`;
     // Our own sentences read as they are; values a client chose are cut and quoted.
     const text = message === undefined ? [] : [printable(message)];
-    const parts = [time, ...(type === 'info' ? [] : [type]), ...text, ...Object.entries(rest).filter(([k]) => type !== 'info' || k !== 'event').map(([k, v]) => `${k}=${Array.isArray(v) ? clean(v.join(',')) : clean(v)}`)];
+    if (type === 'info') return `${time} ${text.join('')}`;
+    const parts = [time, type, ...text, ...Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? clean(v.join(',')) : clean(v)}`)];
     const lines = [parts.join(' ')];
     for (const i of issues ?? []) lines.push(`${time} ${type}   ${i.field}: ${clean(i.message)} [${i.code}]`);
     return lines.join('\n');

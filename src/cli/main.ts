@@ -87,7 +87,8 @@ export async function main(argv: string[]): Promise<number | Serving> {
       const loaded = await loadConfigFile(values.config);
       const config = validateConfig(loaded.config);
       const routes = (config.services ?? []).reduce((n, s) => n + s.routes.length, 0);
-      console.log(`${values.config}: valid (${(config.ssls ?? []).length} SSL objects, ${(config.services ?? []).length} services, ${routes} routes)`);
+      const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+      console.log(`${values.config}: valid (${n((config.ssls ?? []).length, 'SSL object')}, ${n((config.services ?? []).length, 'service')}, ${n(routes, 'route')})`);
       return 0;
     } catch (err) {
       printConfigError(err, (l) => console.error(l));

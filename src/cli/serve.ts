@@ -16,7 +16,7 @@ export interface ServeOptions {
   config: string;
   workers: number;
   /** `--listen HOST:PORT` (repeatable): replaces the file's `listen` with these TLS listeners. */
-  listen?: { host: string; port: number }[];
+  listen?: { host: string; port: number; sessionTickets?: boolean }[];
   /** `--status HOST:PORT`: replaces the file's `status`. */
   status?: { host: string; port: number };
   log: Log;

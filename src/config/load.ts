@@ -56,6 +56,8 @@ interface Context {
  *
  * @example
  * ```ts
+ * import { loadConfigFile } from 'mtls-gate';
+ *
  * const { config, files, digest } = await loadConfigFile('/etc/mtls-gate/gateway.yaml');
  * ```
  * @throws {MtlsGateConfigError} `ERR_MTLS_CONFIG_FILE`, `ERR_MTLS_CONFIG_VARIABLE`, `ERR_MTLS_UNKNOWN_FIELD`, `ERR_MTLS_INVALID_OPTION`.
@@ -76,6 +78,8 @@ export async function loadConfigFile(path: string, options: LoadOptions = {}): P
  *
  * @example
  * ```ts
+ * import { loadConfigText } from 'mtls-gate';
+ *
  * const { config } = await loadConfigText('ssls: [{ cert: { file: cert.pem } }]', 'yaml', process.cwd());
  * ```
  */

@@ -5,7 +5,7 @@
  * `{ file: PATH }`, resolved by config/load.ts before validation.
  */
 import { ErrorCodes, MtlsGateConfigError, type ConfigIssue } from '../errors.js';
-import { issuesError, pemFile, pemInput, toIssues, z, type PemSchema } from '../internal/schema.js';
+import { issuesError, toIssues, z } from '../internal/schema.js';
 import { plainCopy } from '../internal/plain.js';
 import { isPlainObject } from '../internal/validate.js';
 import { guardSettingsSchema } from '../guard/schema.js';
@@ -28,13 +28,13 @@ const listener = z.strictObject({
   sessionTickets: z.boolean().optional().meta({ default: false }),
 });
 
-function build(pem: PemSchema) {
+function build<S extends z.ZodType, V extends z.ZodType>(ssl: S, service: V) {
   return z.strictObject({
     /** For editors: the JSON Schema this file follows. */
     $schema: z.string().optional(),
     listen: z.array(listener).min(1).max(16),
-    ssls: z.array(pem === pemInput ? sslObjectSchema : sslObjectFileSchema).max(1_000_000).optional(),
-    services: z.array(pem === pemInput ? serviceSchema : serviceFileSchema).max(10_000).optional(),
+    ssls: z.array(ssl).max(1_000_000).optional(),
+    services: z.array(service).max(10_000).optional(),
     guard: guardSettingsSchema.optional(),
     router: routerSettingsSchema.omit({ page: true }).optional(),
     store: storeOptionsSchema.omit({ ticketSecret: true }).optional(),
@@ -47,14 +47,16 @@ function build(pem: PemSchema) {
 }
 
 /** The configuration as the library takes it. */
-export const gatewayConfigSchema = build(pemInput);
+export const gatewayConfigSchema = build(sslObjectSchema, serviceSchema);
 /** The configuration as a file writes it: the schema of `mtls-gate/schema.json`. */
-export const gatewayFileSchema = build(pemFile);
+export const gatewayFileSchema = build(sslObjectFileSchema, serviceFileSchema);
 
 /** A gateway's configuration: listeners, SSL objects, services, and the settings of each part. */
-export type GatewayConfig = z.input<typeof gatewayConfigSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface GatewayConfig extends z.input<typeof gatewayConfigSchema> {}
 /** {@link GatewayConfig} after validation. */
-export type ParsedGatewayConfig = z.output<typeof gatewayConfigSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ParsedGatewayConfig extends z.output<typeof gatewayConfigSchema> {}
 
 /** The JSON Schema (draft 2020-12) of a config file, as shipped in `mtls-gate/schema.json`. */
 export function configJsonSchema(): Record<string, unknown> {

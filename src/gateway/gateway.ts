@@ -108,7 +108,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard => mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject });
   const httpsPort = () => config.listen.find((l) => l.tls !== false)?.port;
   const makeRouter = (c: ParsedGatewayConfig, port: number | undefined): Router =>
-    createRouter({ ...c.router, page: c.guard?.page, ...(port ? { httpsPort: port } : {}), services: [], onProxyError });
+    // The redirect of https-only services names the TLS listener's port unless router.httpsPort says otherwise.
+    createRouter({ ...c.router, page: c.guard?.page, ...(c.router?.httpsPort ?? port ? { httpsPort: c.router?.httpsPort ?? port } : {}), services: [], onProxyError });
 
   let revision = 0;
   let digest = '';

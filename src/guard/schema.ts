@@ -22,4 +22,5 @@ export const guardSettingsSchema = z.strictObject({
 });
 
 /** The guard's data settings (see {@link GuardOptions}). */
-export type GuardSettings = z.input<typeof guardSettingsSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface GuardSettings extends z.input<typeof guardSettingsSchema> {}

@@ -91,7 +91,7 @@ function messageOf(issue: z.core.$ZodIssue): string {
  * port, a `{ file }` PEM with a typo), that option's problems say more than "expected A or B".
  */
 function unionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] | undefined {
-  const typeMatches = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_union' || i.code === 'invalid_value')));
+  const typeMatches = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_union' || i.code === 'invalid_value' || i.code === 'custom')));
   return typeMatches.length === 1 ? typeMatches[0] : undefined;
 }
 

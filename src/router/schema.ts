@@ -31,7 +31,7 @@ const node = z.strictObject({
   weight: z.number().int().min(0).optional().meta({ default: 1 }),
 });
 
-function build(pem: PemSchema) {
+function build<P extends PemSchema>(pem: P) {
   const upstreamObject = z.strictObject({
     nodes: z.array(node).max(LIMITS.nodes),
     scheme: z.enum(['http', 'https']).optional().meta({ default: 'http' }),
@@ -43,7 +43,7 @@ function build(pem: PemSchema) {
     /** Path prepended to every upstream request path. Default ''. */
     pathPrefix: path.optional(),
     /** For `https` upstreams: extra CA bundle (PEM) to trust, and whether to verify the upstream certificate (default true). */
-    tls: z.strictObject({ ca: pem.optional(), verify: z.boolean().optional() }).optional(),
+    tls: z.strictObject({ ca: z.optional(pem), verify: z.boolean().optional() }).optional(),
     /** Most connections kept per node. Default 64. */
     maxConnections: z.number().int().min(1).max(65_536).optional(),
   });
@@ -87,13 +87,17 @@ export const serviceFileSchema = build(pemFile).service;
 export const servicesSchema = z.array(serviceSchema).max(LIMITS.services);
 
 /** A service: path prefix, hosts, protocols, upstream, and its routes. */
-export type ServiceConfig = z.input<typeof serviceSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ServiceConfig extends z.input<typeof serviceSchema> {}
 /** A route of a service. */
-export type RouteConfig = z.input<typeof library.route>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface RouteConfig extends z.input<typeof library.route> {}
 /** Upstream in object form (APISIX's upstream resource, camelCase). */
-export type UpstreamOptions = z.input<typeof library.upstreamObject>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface UpstreamOptions extends z.input<typeof library.upstreamObject> {}
 /** An upstream server. */
-export type UpstreamNode = z.input<typeof node>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface UpstreamNode extends z.input<typeof node> {}
 
 /** `stripRequestHeaders` entries: a header name, or a prefix ending in `*`. */
 export const headerNamePattern = matching(/^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/, 'a header name, or a prefix ending in "*"');
@@ -112,4 +116,5 @@ export const routerSettingsSchema = z.strictObject({
   stripRequestHeaders: z.array(headerNamePattern).max(64).optional(),
 });
 /** The router's data settings (see {@link RouterOptions}). */
-export type RouterSettings = z.input<typeof routerSettingsSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface RouterSettings extends z.input<typeof routerSettingsSchema> {}

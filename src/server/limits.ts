@@ -51,7 +51,8 @@ export const serverLimitsSchema = z
  * cannot hold a gateway's connections or memory. Applied by {@link SslStore.attach} to
  * `node:https` servers and `node:http2` secure servers (HTTP/2 and its HTTP/1.1 fallback).
  */
-export type ServerLimits = z.input<typeof serverLimitsSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ServerLimits extends z.input<typeof serverLimitsSchema> {}
 
 /** Options of {@link SslStore.attach}. */
 export interface AttachOptions {

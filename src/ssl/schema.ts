@@ -22,7 +22,7 @@ export const sslId = z.union([matching(ID, '1 to 64 characters of [a-zA-Z0-9._-]
 
 const unique = (list: readonly unknown[]) => new Set(list).size === list.length;
 
-function build(pem: PemSchema) {
+function build<P extends PemSchema>(pem: P) {
   const text = pem;
   const client = z.strictObject({
     /** PEM of the CAs that may issue client certificates: one bundle or an array of them, as Node's `tls` takes `ca`. These, and only these, are trust anchors. */
@@ -44,9 +44,9 @@ function build(pem: PemSchema) {
     /** 1 to 64 characters of `[a-zA-Z0-9-_.]`, or a positive integer (kept as its decimal string). */
     id: sslId,
     /** Server certificate PEM; certificates after the first are sent as its chain. */
-    cert: text.meta({ description: 'Server certificate PEM; certificates after the first are sent as its chain.' }),
+    cert: text,
     /** Private key PEM (unencrypted) of `cert`. */
-    key: text.meta({ description: 'Private key PEM (unencrypted) of cert.' }),
+    key: text,
     /** More certificate/key pairs for the same names, e.g. ECDSA beside RSA; they pair by index. */
     certs: z.array(text).max(8).optional(),
     keys: z.array(text).max(8).optional(),
@@ -73,7 +73,8 @@ export const sslObjectSchema = build(pemInput).object;
 export const sslObjectFileSchema = build(pemFile).object;
 
 /** An SSL object, APISIX's `ssls` resource with camelCase names. */
-export type SslObject = z.input<typeof sslObjectSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SslObject extends z.input<typeof sslObjectSchema> {}
 /** Client-certificate settings of an SSL object (`client`). */
 export type SslClientOptions = NonNullable<SslObject['client']>;
 /** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */

@@ -13,7 +13,8 @@ import { storeOptionsSchema } from './schema.js';
 import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
 
 /** Options of {@link createSslStore}. */
-export type SslStoreOptions = z.input<typeof storeOptionsSchema>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SslStoreOptions extends z.input<typeof storeOptionsSchema> {}
 
 /** A batch for {@link SslStore.apply}. */
 export interface SslBatch {

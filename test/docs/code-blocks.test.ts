@@ -68,11 +68,12 @@ function blocksOf(file: string): Block[] {
 
 const all = markdownFiles().flatMap(blocksOf);
 const where = (b: Block) => `${b.doc}:${b.line}`;
-const KNOWN = new Set(['ts', 'typescript', 'json', 'sh', 'text']);
+const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--help', '--version']);
+const KNOWN = new Set(['ts', 'typescript', 'json', 'sh', 'text', 'yaml']);
 
 test('the docs have code blocks, each in a language this test knows', () => {
   assert.ok(all.length > 20, `found ${all.length} blocks`);
-  for (const b of all) assert.ok(KNOWN.has(b.lang), `${where(b)}: fence language "${b.lang}" (use ts, json, sh or text)`);
+  for (const b of all) assert.ok(KNOWN.has(b.lang), `${where(b)}: fence language "${b.lang}" (use ts, json, sh, yaml or text)`);
 });
 
 test('every ts block type-checks', async () => {
@@ -127,6 +128,13 @@ test('sh blocks that are not run name only npm scripts and files that exist', ()
           if (verb === 'run') assert.ok(scripts.includes(arg!), `${where(b)}: npm run ${arg}: no such script`);
           else if (verb === 'start' || verb === 'test') assert.ok(scripts.includes(verb), `${where(b)}: npm ${verb}`);
           else assert.ok(verb === 'ci' || verb === 'install', `${where(b)}: npm ${verb}`);
+        } else if (words[0] === 'mtls-gate' || (words[0] === 'npx' && words[1] === 'mtls-gate')) {
+          // The command as users run it in their own project: a known subcommand and known flags.
+          const args = words.slice(words[0] === 'npx' ? 2 : 1);
+          assert.ok(['serve', 'validate', 'schema'].includes(args[0]!), `${where(b)}: mtls-gate ${args[0]}: no such command`);
+          for (const flag of args.filter((w) => w.replace(/^\[/, '').startsWith('--'))) {
+            assert.ok(CLI_FLAGS.has(flag.replace(/^\[/, '').replace(/[\]=].*$/, '')), `${where(b)}: mtls-gate ${flag}: no such flag`);
+          }
         } else if (words[0] === 'node' || words[0] === 'npx') {
           const files = words.filter((w) => /\.(ts|js|mjs|cjs)$/.test(w));
           assert.ok(files.length > 0, `${where(b)}: ${cmd} names no file`);
@@ -213,3 +221,14 @@ for (const doc of runnableDocs) {
     });
   });
 }
+
+test('every yaml block with a listen: key is a valid config file (the shape of mtls-gate/schema.json)', async () => {
+  const { parse } = await import('yaml');
+  const { gatewayFileSchema } = await import('../../src/config/schema.js');
+  const configs = all.filter((b) => b.lang === 'yaml' && /^listen:/m.test(b.code));
+  assert.ok(configs.length >= 2, `found ${configs.length} config blocks`);
+  for (const b of configs) {
+    const r = gatewayFileSchema.safeParse(parse(b.code));
+    assert.ok(r.success, `${where(b)}: ${JSON.stringify(r.error?.issues.slice(0, 3))}`);
+  }
+});

@@ -17,8 +17,11 @@ before(() => {
 });
 
 test('every export points at built files', () => {
-  const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
+  const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json' && k !== './schema.json');
   assert.deepEqual(subpaths, ['.', './express', './koa', './testing']);
+  // The JSON Schema of config files, for editors.
+  assert.equal(pkg.exports['./schema.json'], './dist/schema.json');
+  assert.ok(existsSync(`${root}dist/schema.json`));
   for (const k of subpaths) {
     const entry = pkg.exports[k] as Record<string, string>;
     assert.deepEqual(Object.keys(entry), ['types', 'default'], `${k}: types first, then default`);
@@ -58,5 +61,49 @@ test('type tests: req.mtls and ctx.state.mtls are typed, unknown options do not 
   });
   for (const f of ['test/types/express.ts', 'test/types/koa.ts', 'test/types/require.cts', 'dist/adapters/express.d.ts', 'dist/adapters/koa.d.ts']) {
     assert.ok(r.stdout.includes(`${root}${f}`), `${f} is part of the type tests`);
+  }
+});
+
+test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, serve, SIGTERM)', { timeout: 120_000 }, async () => {
+  const { mkdtempSync, rmSync, writeFileSync, cpSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { createTestPki } = await import('../../src/testing/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-pack-'));
+  try {
+    const packed = await run('npm', ['pack', '--pack-destination', dir], { cwd: root, timeout: 60_000 });
+    const tarball = join(dir, packed.stdout.trim().split('\n').at(-1)!);
+    const app = join(dir, 'app');
+    cpSync(join(root, 'examples/mtls-auth-app/gateway.yaml'), join(app, 'gateway.yaml'));
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module' }));
+    // Dependencies from npm's cache where it has them (npm ci filled it).
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app, timeout: 90_000 });
+    const pki = await createTestPki({ serverNames: ['mtls.httpbin.org'] });
+    const certs = join(app, 'certs');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(certs);
+    writeFileSync(join(certs, 'server.crt'), pki.server.chain);
+    writeFileSync(join(certs, 'server.key'), pki.server.key);
+    writeFileSync(join(certs, 'ca.crt'), pki.root.cert);
+    const ok = await run('npx', ['mtls-gate', 'validate', '--config', 'gateway.yaml'], { cwd: app, timeout: 30_000 });
+    assert.match(ok.stdout, /valid \(1 SSL object, 1 service, 1 route\)/);
+    // The bin npx runs, started directly: npx itself does not pass SIGTERM on.
+    const child = spawn(join(app, 'node_modules/.bin/mtls-gate'), ['serve', '--config', 'gateway.yaml', '--listen', '127.0.0.1:0'], { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on https:\/\/127\.0\.0\.1:\d+/.exec(out);
+        if (m) resolve(m[0]);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    assert.match(line, /listening on/);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
