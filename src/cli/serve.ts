@@ -106,7 +106,9 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
       files = l.files;
       return l;
     },
-    ticketSecret: process.env.MTLS_GATE_TICKET_SECRET ? Buffer.from(process.env.MTLS_GATE_TICKET_SECRET, 'base64') : randomBytes(32),
+    // Workers always have one (from the primary); a single process only when the operator gives one
+    // (resumption across machines serving the same file).
+    ...(process.env.MTLS_GATE_TICKET_SECRET ? { ticketSecret: Buffer.from(process.env.MTLS_GATE_TICKET_SECRET, 'base64') } : {}),
     onEvent,
     noStatus: worker,
   });

@@ -116,7 +116,8 @@ function parse(text: string, format: string, name: string): unknown {
       // V8 (Node 20) reports an offset, when it reports anything; line and column are what an editor needs.
       const message = (err as Error).message;
       const offset = /at position (\d+)/.exec(message)?.[1] ?? (/end of JSON input/.test(message) ? String(text.length) : undefined);
-      throw fileError(FILE, `${name}${offset === undefined ? '' : at(text, Number(offset))}: ${message}`, err);
+      // V8's message quotes the text around the fault, which may be a private key: only where it is.
+      throw fileError(FILE, `${name}${offset === undefined ? '' : at(text, Number(offset))}: not valid JSON`);
     }
   }
   if (format !== 'yaml') throw fileError(FILE, `${name}: unknown format "${format}" (expected yaml or json)`);
@@ -129,7 +130,8 @@ function parse(text: string, format: string, name: string): unknown {
     const pos = problem.linePos?.[0];
     // yaml's own advice for several documents (parseAllDocuments) is no help to someone writing a config.
     const what = problem.code === 'MULTIPLE_DOCS' ? 'more than one YAML document (a configuration file holds one)' : problem.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
-    throw fileError(FILE, `${name}${pos ? `, line ${pos.line}, column ${pos.col}` : ''}: ${what}`, problem);
+    // Not kept as the cause: yaml's error carries the source line, which may hold a private key.
+    throw fileError(FILE, `${name}${pos ? `, line ${pos.line}, column ${pos.col}` : ''}: ${what}`);
   }
   try {
     // Aliases are the billion-laughs vector: yaml stops resolving them once their expansion passes 100.

@@ -5,7 +5,7 @@
  * `{ file: PATH }`, resolved by config/load.ts before validation.
  */
 import { ErrorCodes, MtlsGateConfigError, type ConfigIssue } from '../errors.js';
-import { issuesError, toIssues, z } from '../internal/schema.js';
+import { detached, issuesError, toIssues, z } from '../internal/schema.js';
 import { plainCopy } from '../internal/plain.js';
 import { isPlainObject } from '../internal/validate.js';
 import { guardSettingsSchema } from '../guard/schema.js';
@@ -114,5 +114,6 @@ export function validateConfig(input: unknown, options: { compileSsls?: boolean 
     }
   });
   if (issues.length > 0) throw issuesError(issues);
-  return (result as { data: ParsedGatewayConfig }).data;
+  // Rebuilt without prototypes, as every parse is (internal/schema.ts): absent settings stay absent.
+  return detached((result as { data: ParsedGatewayConfig }).data) as ParsedGatewayConfig;
 }

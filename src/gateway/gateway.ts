@@ -71,6 +71,14 @@ interface Listener {
 
 const json = (v: unknown) => JSON.stringify(v ?? null);
 
+/** Would this plain-HTTP request be redirected to HTTPS (its route serves https only)? */
+function redirects(router: Router, req: GuardRequest): boolean {
+  const host = typeof req.headers.host === 'string' ? req.headers.host : '';
+  const method = req.method ?? 'GET';
+  const target = req.url ?? '/';
+  return router.match(method, host, target, 'https') !== undefined && router.match(method, host, target, 'http') === undefined;
+}
+
 /**
  * Creates a gateway from one configuration object (a config file's content, PEM as strings or
  * Buffers): an SSL store, the guard, the router, HTTPS listeners (HTTP/2 and HTTP/1.1 by ALPN),
@@ -196,7 +204,10 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     res.setHeader('server', 'mtls-gate');
     const guard = plain ? guardPlain : guardTls;
     const r = router;
-    guard(req, res, () => r(req, res));
+    // Plain HTTP for an https-only service: the router's redirect, before the guard (which would
+    // refuse a host of an mTLS object over plain HTTP). Nothing reaches an upstream this way.
+    if (plain && redirects(r, req)) r(req, res);
+    else guard(req, res, () => r(req, res));
   };
   const onSocket = (socket: Socket) => {
     if (!h1Sockets.has(socket)) h1Sockets.set(socket, 0);

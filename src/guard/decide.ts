@@ -5,7 +5,8 @@ import type { StoreInternals } from '../ssl/store.js';
 import { recordHostOwner } from '../http/facts.js';
 import { normalizeHost } from '../http/host.js';
 import { clientIdentity, type ClientIdentity } from '../verify/identity.js';
-import { sessionPeerCertificate } from '../verify/der.js';
+import { sessionFacts, sessionPeerCertificate } from '../verify/der.js';
+import type { CaSet } from '../verify/ca-set.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -96,6 +97,19 @@ function rawBytesRead(socket: TLSSocket): number {
   return typeof parent?.bytesRead === 'number' ? parent.bytesRead : Infinity;
 }
 
+// nameConstraints, policyMappings, policyConstraints, inhibitAnyPolicy: enforced by OpenSSL alone.
+const OPENSSL_ONLY = [0x1e, 0x21, 0x24, 0x36].map((last) => Buffer.from([0x06, 0x03, 0x55, 0x1d, last]));
+const constrained = new WeakMap<CaSet, boolean>();
+/** Does a CA of the set carry an extension only OpenSSL enforces? (A byte search: a false hit only costs a full handshake.) */
+function constrainedAnchors(caSet: CaSet): boolean {
+  let v = constrained.get(caSet);
+  if (v === undefined) {
+    v = caSet.anchors.some((a) => OPENSSL_ONLY.some((oid) => Buffer.from(a.der).includes(oid)));
+    constrained.set(caSet, v);
+  }
+  return v;
+}
+
 function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
   const client = entry.client!;
   if (!socket.authorized && !socket.isSessionReused()) {
@@ -130,17 +144,24 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     // a full handshake counts.
     const v = store.verifier.resumed(entry.key, leaf, now);
     if (v?.ok) return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
-    if (store.sharedTickets) {
+    if (store.sharedTickets && socket.authorized && !constrainedAnchors(client.caSet)) {
       // With a ticket secret, ticket keys follow from the secret and the store's whole content: a
       // ticket this process can open was issued after a full handshake by a process holding the same
-      // secret and the very same SSL objects (another worker, another machine). What that process
-      // checked may have been another object's CA set, so the leaf is verified again here, against
-      // this object, from the leaf alone (its issuer must be a CA of client.ca or an intermediate
-      // already seen). OpenSSL's own checks of that handshake are the only part not repeated.
-      const fresh = store.verifier.verify(client.caSet, client.depth, leaf, now);
-      if (fresh.ok) {
-        store.verifier.rememberForResumption(entry.key, leaf, fresh);
-        return { cert: { ok: true, identity: clientIdentity(fresh.chain, entry.id) }, recheckAt: fresh.recheckAt };
+      // secret and the very same SSL objects (another worker, another machine). The session carries
+      // OpenSSL's verdict of that handshake: it must be clean (X509_V_OK). The session does not say
+      // which object's CAs that verdict was reached with (Node switches contexts in a callback that a
+      // TLS 1.2 resumption skips, and the session records no SNI), so our verifier checks the leaf
+      // again against this object: its issuer must be a CA of client.ca (the session holds the leaf
+      // alone; clients behind an intermediate do a full handshake with each process). What only
+      // OpenSSL checks (name constraints, policy constraints) cannot be re-checked that way: objects
+      // whose CAs carry such extensions never take sessions they did not see made.
+      const facts = sessionFacts(socket.getSession());
+      if (facts !== undefined && facts.verifyResult === 0) {
+        const fresh = store.verifier.verify(client.caSet, client.depth, leaf, now);
+        if (fresh.ok) {
+          store.verifier.rememberForResumption(entry.key, leaf, fresh);
+          return { cert: { ok: true, identity: clientIdentity(fresh.chain, entry.id) }, recheckAt: fresh.recheckAt };
+        }
       }
     }
     return {

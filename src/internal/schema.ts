@@ -133,7 +133,7 @@ export function issuesError(issues: readonly ConfigIssue[], cause?: unknown): Mt
  * Its plain objects and arrays are rebuilt without a prototype (other values, such as Buffers, a
  * store or a hook, are kept as they are).
  */
-function detached(v: unknown): unknown {
+export function detached(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(detached);
   if (typeof v !== 'object' || v === null || Object.getPrototypeOf(v) !== Object.prototype) return v;
   const out = Object.create(null) as Record<string, unknown>;

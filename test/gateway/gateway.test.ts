@@ -49,12 +49,19 @@ describe('createGateway', () => {
     const open = await get('open.test');
     assert.equal(open.statusCode, 200);
     open.resume();
-    // An mTLS host over plain HTTP never reaches its upstream without a certificate.
+    // An https-only service of an mTLS host: redirected to the TLS listener, never proxied.
     const a = await get('a.test');
     a.resume();
-    assert.equal(a.statusCode, 400);
+    assert.equal(a.statusCode, 301);
+    assert.equal(a.headers.location, `https://a.test:${tls.port}/y`);
+    // Made http-capable, the mTLS host over plain HTTP is refused: no certificate, no upstream.
+    gateway.apply(config({ services: [{ ...config().services![0]!, protocols: ['http', 'https'] }, config().services![1]!] }));
+    const refused = await get('a.test');
+    refused.resume();
+    assert.equal(refused.statusCode, 400);
     assert.ok(events.some((e) => e.type === 'reject' && e.reason === 'missing'));
-    assert.equal(gateway.revision, 1);
+    gateway.apply(config());
+    assert.equal(gateway.revision, 3);
   });
 
   test('apply is whole or nothing: a bad service leaves the SSL objects of the same config unapplied', () => {
@@ -65,7 +72,7 @@ describe('createGateway', () => {
     });
     assert.throws(() => gateway.apply(bad), (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'services[0].routes[0].path' && e.code === ErrorCodes.INVALID_OPTION);
     assert.deepEqual(gateway.store.list().map((v) => v.id), before);
-    assert.equal(gateway.revision, 1);
+    assert.equal(gateway.revision, 3);
     assert.equal(gateway.status().lastError?.issues[0]?.field, 'services[0].routes[0].path');
     // A bad SSL object: named under ssls, nothing applied either.
     assert.throws(() => gateway.apply(config({ ssls: [{ id: 'a', cert: pki.server.chain, key: pki.root.key ?? 'x', snis: ['a.test'] }] })), (e: unknown) => e instanceof MtlsGateConfigError && e.field?.startsWith('ssls[0]') === true);
@@ -77,7 +84,7 @@ describe('createGateway', () => {
     const next = config({ ssls: [config().ssls![0]!], services: [config().services![0]!], status: { port: 0 } });
     const r = gateway.apply(next);
     assert.equal(r.changed, true);
-    assert.equal(r.revision, 2);
+    assert.equal(r.revision, 4);
     assert.deepEqual(r.restartNeeded, ['status']);
     assert.deepEqual(gateway.store.list().map((v) => v.id), ['a']);
     await assert.rejects(testRequest({ port: gateway.addresses[0]!.port, servername: 'open.test', timeoutMs: 2000 }));
