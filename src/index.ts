@@ -33,5 +33,5 @@ export type { Gateway, GatewayOptions, GatewayEvent, ApplyResult } from './gatew
 export type { GatewayStatus } from './gateway/status.js';
 export { validateConfig, configJsonSchema } from './config/schema.js';
 export type { GatewayConfig, ParsedGatewayConfig } from './config/schema.js';
-export { loadConfigFile, loadConfigText } from './config/load.js';
+export { loadConfigFile, loadConfigFileOffThread, loadConfigText } from './config/load.js';
 export type { LoadedConfig, LoadOptions } from './config/load.js';

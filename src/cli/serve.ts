@@ -7,7 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFileOffThread } from '../config/load.js';
 import { createGateway, type Gateway, type GatewayEvent } from '../gateway/gateway.js';
 import { serveStatus, type GatewayStatus } from '../gateway/status.js';
 import type { Log } from './log.js';
@@ -34,7 +34,7 @@ const MAX_WAIT_MS = 500;
 
 /** The file as the gateway takes it, with the command line's overrides. */
 async function load(o: ServeOptions) {
-  const loaded = await loadConfigFile(o.config);
+  const loaded = await loadConfigFileOffThread(o.config);
   const config = loaded.config as Record<string, unknown>;
   if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
     if (o.listen) config.listen = o.listen;

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { ErrorCodes, MtlsGateConfigError, type ConfigIssue, type ErrorCode } from '../errors.js';
 import { MAX_NESTING } from '../internal/plain.js';
 
 /** Largest configuration file read, in bytes. */
@@ -239,4 +239,31 @@ function at(text: string, offset: number): string {
 
 function fileError(field: string, message: string, cause?: unknown): MtlsGateConfigError {
   return new MtlsGateConfigError(ErrorCodes.CONFIG_FILE, field, message, cause);
+}
+
+/**
+ * {@link loadConfigFile} on a worker thread: the same result and errors, without holding the
+ * calling thread while a large file is parsed (the command reads its file this way).
+ */
+export async function loadConfigFileOffThread(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  // Run from source (tsx: the examples), a worker thread could not load TypeScript: read in place.
+  if (import.meta.url.endsWith('.ts')) return loadConfigFile(path, options);
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path, env: { ...(options.env ?? process.env) } } });
+  try {
+    const reply = await new Promise<{ ok: true; loaded: LoadedConfig } | { ok: false; error: { code?: ErrorCode; field?: string; message: string; issues?: ConfigIssue[] } }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the config reader exited (${code})`)));
+    });
+    if (reply.ok) return reply.loaded;
+    const e = reply.error;
+    if (e.code && e.field !== undefined) {
+      const prefix = `${e.field}: `;
+      throw new MtlsGateConfigError(e.code, e.field, e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message, undefined, e.issues);
+    }
+    throw new Error(e.message);
+  } finally {
+    void worker.terminate();
+  }
 }
