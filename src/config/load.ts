@@ -244,6 +244,13 @@ function fileError(field: string, message: string, cause?: unknown): MtlsGateCon
 /**
  * {@link loadConfigFile} on a worker thread: the same result and errors, without holding the
  * calling thread while a large file is parsed (the command reads its file this way).
+ *
+ * @example
+ * ```ts
+ * import { loadConfigFileOffThread } from 'mtls-gate';
+ *
+ * const { config } = await loadConfigFileOffThread('/etc/mtls-gate/gateway.yaml');
+ * ```
  */
 export async function loadConfigFileOffThread(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
   // Run from source (tsx: the examples), a worker thread could not load TypeScript: read in place.
