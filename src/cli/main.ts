@@ -20,11 +20,15 @@ import { serve, type Serving } from './serve.js';
 
 const USAGE = `usage:
   mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json]
+  mtls-gate serve    --etcd URL[,URL...] [--prefix /mtls-gate] --listen HOST:PORT [--config SETTINGS] [--snapshot FILE] [--etcd-timeout MS] ...
   mtls-gate validate --config FILE
+  mtls-gate etcd apply  --config FILE --etcd URL [--prefix P] [--prune]
+  mtls-gate etcd put    ssl|service FILE.json --etcd URL [--prefix P] [--if-revision N]
+  mtls-gate etcd delete ssl|service ID --etcd URL [--prefix P] [--if-revision N]
   mtls-gate schema
 `;
 
-class UsageError extends Error {}
+import { UsageError } from './usage.js';
 
 function address(v: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
@@ -63,6 +67,12 @@ export async function main(argv: string[]): Promise<number | Serving> {
       listen: { type: 'string', multiple: true },
       status: { type: 'string' },
       'log-format': { type: 'string', default: 'human' },
+      etcd: { type: 'string' },
+      prefix: { type: 'string', default: '/mtls-gate' },
+      snapshot: { type: 'string' },
+      'etcd-timeout': { type: 'string', default: '10000' },
+      prune: { type: 'boolean', default: false },
+      'if-revision': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -80,11 +90,28 @@ export async function main(argv: string[]): Promise<number | Serving> {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     return 0;
   }
-  if (command !== 'serve' && command !== 'validate') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  if (!values.config) throw new UsageError('--config FILE is required');
+  if (command !== 'serve' && command !== 'validate' && command !== 'etcd') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  const prefix = values.prefix!;
+  if (!/^\/[A-Za-z0-9._~/-]{0,200}$/.test(prefix) || prefix.endsWith('/') && prefix.length > 1) throw new UsageError(`--prefix: expected a key prefix such as /mtls-gate, received ${JSON.stringify(prefix)}`);
+  const endpoints = values.etcd?.split(',').map((u) => u.trim());
+  for (const u of endpoints ?? []) if (!/^https?:\/\/[^/\s]+$/.test(u)) throw new UsageError(`--etcd: expected http://HOST:PORT[,...], received ${JSON.stringify(u)}`);
+  if (command === 'etcd') {
+    if (!endpoints) throw new UsageError('--etcd URL is required');
+    try {
+      const { etcdCommand } = await import('./etcd.js');
+      const out = await etcdCommand(positionals.slice(1), { endpoints, prefix, config: values.config, prune: values.prune!, ifRevision: values['if-revision'] === undefined ? undefined : Number(values['if-revision']) });
+      console.log(out);
+      return 0;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      printConfigError(err, (l) => console.error(l));
+      return 1;
+    }
+  }
+  if (!values.config && !(command === 'serve' && endpoints)) throw new UsageError('--config FILE is required');
   if (command === 'validate') {
     try {
-      const loaded = await loadConfigFile(values.config);
+      const loaded = await loadConfigFile(values.config!);
       const config = validateConfig(loaded.config);
       const routes = (config.services ?? []).reduce((n, s) => n + s.routes.length, 0);
       const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
@@ -102,9 +129,13 @@ export async function main(argv: string[]): Promise<number | Serving> {
   const log = createLog(format as LogFormat);
   const listen = values.listen?.map((v) => address(v, '--listen'));
   const status = values.status === undefined ? undefined : address(values.status, '--status');
-  if (cluster.isPrimary) log.write({ type: 'info', message: `mtls-gate ${version()} serving ${values.config}${workers > 1 ? ` with ${workers} workers` : ''}` });
+  const etcdTimeout = Number(values['etcd-timeout']);
+  if (!Number.isInteger(etcdTimeout) || etcdTimeout < 0) throw new UsageError(`--etcd-timeout: expected milliseconds, received ${JSON.stringify(values['etcd-timeout'])}`);
+  const etcd = endpoints ? { endpoints, prefix, snapshot: values.snapshot, startTimeoutMs: etcdTimeout } : undefined;
+  const what = etcd ? `etcd ${endpoints!.join(',')}${prefix}` : values.config;
+  if (cluster.isPrimary) log.write({ type: 'info', message: `mtls-gate ${version()} serving ${what}${workers > 1 ? ` with ${workers} workers` : ''}` });
   try {
-    return await serve({ config: values.config, workers, listen, status, log });
+    return await serve({ config: values.config, workers, listen, status, log, etcd });
   } catch (err) {
     printConfigError(err, (l) => log.write({ type: 'error', message: l }));
     await log.flush();

@@ -10,10 +10,14 @@ import { basename, dirname } from 'node:path';
 import { loadConfigFileOffThread } from '../config/load.js';
 import { createGateway, type Gateway, type GatewayEvent } from '../gateway/gateway.js';
 import { serveStatus, type GatewayStatus } from '../gateway/status.js';
+import { etcdSource, type EtcdSource } from '../sources/etcd.js';
 import type { Log } from './log.js';
 
 export interface ServeOptions {
-  config: string;
+  /** The config file; with `etcd`, optional and without `ssls` / `services`. */
+  config: string | undefined;
+  /** `--etcd URL[,URL...]`: SSL objects and services come from etcd (see sources/etcd.ts). */
+  etcd?: { endpoints: string[]; prefix: string; snapshot?: string; startTimeoutMs?: number };
   workers: number;
   /** `--listen HOST:PORT` (repeatable): replaces the file's `listen` with these TLS listeners. */
   listen?: { host: string; port: number; sessionTickets?: boolean }[];
@@ -34,8 +38,12 @@ const MAX_WAIT_MS = 500;
 
 /** The file as the gateway takes it, with the command line's overrides. */
 async function load(o: ServeOptions) {
-  const loaded = await loadConfigFileOffThread(o.config);
+  const loaded = o.config === undefined ? { config: {}, files: [], digest: '' } : await loadConfigFileOffThread(o.config);
   const config = loaded.config as Record<string, unknown>;
+  if (o.etcd && (config.ssls !== undefined || config.services !== undefined)) {
+    throw new Error(`${o.config}: with --etcd, SSL objects and services come from etcd only; remove ssls and services from the file`);
+  }
+  if (o.etcd && config.listen === undefined && !o.listen) throw new Error('with --etcd, give --listen HOST:PORT (or a --config file with listen)');
   if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
     if (o.listen) config.listen = o.listen;
     if (o.status) config.status = o.status;
@@ -93,13 +101,14 @@ function summary(e: Extract<GatewayEvent, { type: 'applied' }>): string {
 }
 
 /** One gateway in this process (the single-process command, or a worker). */
-async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: Gateway; files: readonly string[] }> {
+async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: Gateway; source: EtcdSource | undefined; files: readonly string[] }> {
   const first = await load(o);
   let files = first.files;
   const onEvent = (e: GatewayEvent) => {
     o.log.write(e.type === 'applied' ? { type: 'info', message: summary(e), event: 'applied', revision: e.revision } : e);
     if (worker && (e.type === 'applied' || e.type === 'config_error')) report(gateway);
   };
+  let source: EtcdSource | undefined;
   const gateway: Gateway = await createGateway(first.config as never, {
     load: async () => {
       const l = await load(o);
@@ -111,9 +120,22 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
     ...(process.env.MTLS_GATE_TICKET_SECRET ? { ticketSecret: Buffer.from(process.env.MTLS_GATE_TICKET_SECRET, 'base64') } : {}),
     onEvent,
     noStatus: worker,
+    awaitSource: o.etcd !== undefined,
   });
+  if (o.etcd) {
+    source = etcdSource({ ...o.etcd, onLog: (r) => o.log.write(r) });
+    const s = source;
+    gateway.setSourceStatus(() => s.status());
+    try {
+      await s.start((changes) => gateway.applyChanges(changes));
+    } catch (err) {
+      await gateway.close();
+      throw err;
+    }
+  }
   return {
     gateway,
+    source,
     get files() {
       return files;
     },
@@ -130,9 +152,10 @@ export async function serve(o: ServeOptions): Promise<Serving> {
   const worker = cluster.isWorker;
   const run = await runGateway(o, worker);
   const { gateway } = run;
-  const reload = () => void gateway.reload().catch(() => {});
+  // With etcd, a settings file applies at start only: a reload would replace etcd's objects by the file's none.
+  const reload = () => void (o.etcd ? Promise.resolve() : gateway.reload()).catch(() => {});
   let watcher: ReturnType<typeof watchFiles> | undefined;
-  if (!worker) {
+  if (!worker && !o.etcd) {
     watcher = watchFiles(() => {
       reload();
       // The set of referenced files may have changed with the file.
@@ -146,6 +169,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     (stopping ??= (async () => {
       watcher?.close();
       o.log.write({ type: 'info', message: 'stopping: draining requests in flight' });
+      await run.source?.stop();
       await gateway.close();
       await o.log.flush();
     })());
@@ -216,7 +240,7 @@ async function servePrimary(o: ServeOptions): Promise<Serving> {
     );
   };
   const watcher = watchFiles(reloadAll);
-  watcher.set(files.list);
+  if (!o.etcd) watcher.set(files.list);
   const all = () => [...statuses.values()];
   const statusAt = o.status ?? ((first.config as { status?: { host?: string; port: number } }).status);
   const statusServer = statusAt

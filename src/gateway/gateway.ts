@@ -12,6 +12,8 @@ import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '..
 import { plainCopy } from '../internal/plain.js';
 import { isPlainObject } from '../internal/validate.js';
 import { serveStatus, type GatewayStatus } from './status.js';
+import type { SinkResult, SourceChanges } from '../sources/etcd.js';
+import { compileServices } from '../router/config.js';
 
 /** What a gateway reports, one event at a time (the `mtls-gate` command logs each as one line). */
 export type GatewayEvent =
@@ -36,6 +38,8 @@ export interface GatewayOptions {
   onEvent?: (event: GatewayEvent) => void;
   /** Leave out the status listener even when the configuration has one (the command's workers: the primary serves it). */
   noStatus?: boolean;
+  /** Not ready (`/ready` 503) until a source's first {@link Gateway.applyChanges}. */
+  awaitSource?: boolean;
 }
 
 /** What {@link Gateway.apply} did. */
@@ -51,6 +55,15 @@ export interface ApplyResult {
 export interface Gateway {
   /** Validates a whole configuration, then applies it at once (SSL objects as one batch, then services); on a throw the running configuration keeps serving. */
   apply(config: GatewayConfig): ApplyResult;
+  /**
+   * Applies changes of a configuration source where each object stands alone (etcd): SSL objects and
+   * services to set (by id / name) and delete, as one batch. An invalid object is left out and listed
+   * in `rejected` (its index in `set`); the object of its id or name keeps serving. The source's
+   * `revision` is shown by `/status`.
+   */
+  applyChanges(changes: SourceChanges): SinkResult;
+  /** Shown by `/status` as `source` (the etcd source's state). */
+  setSourceStatus(report: () => unknown): void;
   /** Reads the configuration again from `options.load` and applies it. */
   reload(): Promise<ApplyResult>;
   /** Stops accepting, lets requests in flight finish (up to `drainTimeoutMs`), then closes everything. */
@@ -129,6 +142,11 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   let routes = 0;
   let closing = false;
   let inFlight = 0;
+  let sourceLoaded = options.awaitSource !== true;
+  let sourceStatus: (() => unknown) | undefined;
+  let serviceCount = 0;
+  /** Services by name as a source set them (applyChanges). */
+  const sourceServices = new Map<string, unknown>();
 
   const applyParsed = (c: ParsedGatewayConfig, key: string): ApplyResult => {
     const restartNeeded = (['listen', 'status', 'store'] as const).filter((k) => revision > 0 && json(c[k]) !== json(config[k]));
@@ -149,6 +167,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     }
     router.update(c.services ?? []);
     routes = router.size;
+    serviceCount = (c.services ?? []).length;
     if (revision === 0 || json(c.guard) !== json(config.guard)) {
       guardTls = makeGuard(c, false);
       guardPlain = makeGuard(c, true);
@@ -261,17 +280,18 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   }
 
   const status = (): GatewayStatus => ({
-    ready: !closing && revision > 0,
+    ready: !closing && revision > 0 && sourceLoaded,
     revision,
     digest,
     appliedAt: appliedAt?.toISOString(),
     ssls: store.size,
-    services: (config.services ?? []).length,
+    services: serviceCount,
     routes,
     inFlight,
     requests,
     listeners: addresses.map((a) => `${a.tls ? 'https' : 'http'}://${a.host}:${a.port}`),
     lastError: lastError && { at: lastError.at.toISOString(), message: lastError.error.message, issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [] },
+    ...(sourceStatus ? { source: sourceStatus() } : {}),
   });
   const statusServer = config.status && !options.noStatus ? await serveStatus(config.status, { ready: () => status().ready, body: status }) : undefined;
 
@@ -302,8 +322,41 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       emit({ type: 'closed', dropped });
     })());
 
+  const applyChanges = (changes: SourceChanges): SinkResult => {
+    const rejected: SinkResult['rejected'] = [];
+    // Services first checked one by one (cheap): an invalid one is left out, its name keeps its old service.
+    const services: unknown[] = [];
+    const serviceIndex: number[] = [];
+    changes.services.set.forEach((svc, i) => {
+      try {
+        compileServices([svc]);
+        services.push(svc);
+        serviceIndex.push(i);
+      } catch (err) {
+        if (!(err instanceof MtlsGateConfigError)) throw err;
+        rejected.push({ kind: 'service', index: i, error: err });
+      }
+    });
+    const stored = store.apply({ set: changes.ssls.set as never[], delete: changes.ssls.delete }, { skipInvalid: true });
+    for (const r of stored.rejected) rejected.push({ kind: 'ssl', index: r.index, error: r.error });
+    for (const name of changes.services.delete) sourceServices.delete(name);
+    for (const svc of services) sourceServices.set((svc as { name: string }).name, svc);
+    router.update([...sourceServices.values()] as never[]);
+    routes = router.size;
+    serviceCount = sourceServices.size;
+    revision++;
+    appliedAt = new Date();
+    sourceLoaded = true;
+    emit({ type: 'applied', revision, ssls: store.size, services: serviceCount, routes, restartNeeded: [] });
+    return { rejected };
+  };
+
   return {
     apply: (c) => apply(c),
+    applyChanges,
+    setSourceStatus(report) {
+      sourceStatus = report;
+    },
     async reload() {
       if (!options.load) throw new Error('mtls-gate: this gateway has no configuration source to reload from (options.load)');
       let loaded: { config: unknown; digest?: string };

@@ -23,6 +23,8 @@ export interface GatewayStatus {
   listeners: string[];
   /** The last configuration refused since the last one applied (the running one keeps serving). */
   lastError: { at: string; message: string; issues: readonly ConfigIssue[] } | undefined;
+  /** The configuration source's state (etcd: endpoint, revision, connected, invalid values). */
+  source?: unknown;
 }
 
 /** Starts the status listener. */

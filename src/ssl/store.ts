@@ -60,6 +60,8 @@ export interface SslStore {
    * generation, one rotation of ticket keys). An object whose input is the same as the one it
    * replaces keeps its compiled state and its connections' verdicts. Errors name the batch entry
    * (`set[2].client.ca`); on a throw nothing is applied. Returns the views set and the ids deleted.
+   * With `skipInvalid` (a configuration source such as etcd, where each key stands alone), an invalid
+   * object is left out instead, listed in `rejected`, and the object of its id keeps serving.
    *
    * @example
    * ```ts
@@ -71,7 +73,7 @@ export interface SslStore {
    * store.apply({ set: [{ ...b, status: 0 }], delete: [a.id] });
    * ```
    */
-  apply(batch: SslBatch): { set: SslObjectView[]; deleted: string[] };
+  apply(batch: SslBatch, options?: { skipInvalid?: boolean }): { set: SslObjectView[]; deleted: string[]; rejected: { index: number; error: MtlsGateConfigError }[] };
   /** Removes an object; returns whether it existed. Open connections are not dropped. */
   delete(id: string | number): boolean;
   list(): SslObjectView[];
@@ -271,7 +273,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       changed(fallbackBefore !== fallbackEntry());
       return entry.view;
     },
-    apply(input) {
+    apply(input, applyOptions = {}) {
       if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
       const batch = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
       rejectUnknown(batch, APPLY_FIELDS, '');
@@ -283,6 +285,11 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       // change keeps its compiled entry (its TLS context, and its connections' verdicts).
       const next: SslEntry[] = [];
       const ids = new Set<string>();
+      const rejected: { index: number; error: MtlsGateConfigError }[] = [];
+      const refuse = (index: number, err: unknown) => {
+        if (!applyOptions.skipInvalid || !(err instanceof MtlsGateConfigError)) throw err;
+        rejected.push({ index, error: err });
+      };
       sets.forEach((object: unknown, i: number) => {
         let entry: SslEntry;
         try {
@@ -291,9 +298,13 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
           const old = isPlainObject(copy) ? entries.get(safeId(copy.id) ?? '') : undefined;
           entry = old && old.source === sourceKey(copy) ? old : compileSslObject(copy);
         } catch (err) {
-          throw underField(err, `set[${i}]`);
+          refuse(i, underField(err, `set[${i}]`));
+          return;
         }
-        if (ids.has(entry.id)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].id`, `${JSON.stringify(entry.id)} is set twice in one batch`);
+        if (ids.has(entry.id)) {
+          refuse(i, new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].id`, `${JSON.stringify(entry.id)} is set twice in one batch`));
+          return;
+        }
         ids.add(entry.id);
         next.push(entry);
       });
@@ -320,7 +331,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       }
       // One change for the whole batch: one generation, one ticket-key rotation.
       if (touched) changed(fallbackBefore !== fallbackEntry());
-      return { set: next.map((e) => e.view), deleted };
+      return { set: next.map((e) => e.view), deleted, rejected };
     },
     get(id) {
       const key = safeId(id);

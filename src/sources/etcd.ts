@@ -1,0 +1,318 @@
+/**
+ * An etcd configuration source: SSL objects under `{prefix}/ssls/{id}` and services under
+ * `{prefix}/services/{name}`, each value the JSON of one entry of a config file's `ssls` / `services`.
+ * Read the way APISIX reads its etcd: one range read of the prefix applied as one batch, then one
+ * watch from the read's revision + 1, each watch response (one revision, a whole transaction)
+ * applied as one batch. A compacted start revision or a revision going backwards (etcd restored or
+ * replaced) means a full re-read, diffed against what is served. An invalid value is skipped and the
+ * key's previous value keeps serving. While etcd is unreachable the last configuration serves, and
+ * the source retries with jittered backoff.
+ */
+import { chmod, open, rename } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { MtlsGateConfigError } from '../errors.js';
+import { EtcdClient, type EtcdKv, type WatchResponse } from './etcd-client.js';
+
+/** A change for the gateway: SSL objects and services to set and delete, at one source revision. */
+export interface SourceChanges {
+  ssls: { set: Record<string, unknown>[]; delete: string[] };
+  services: { set: Record<string, unknown>[]; delete: string[] };
+  revision: number;
+  /** A full read: `set` holds every value, `delete` whatever the source no longer has. */
+  full: boolean;
+}
+
+/** What the gateway refused of a change (the index into `set`). */
+export interface SinkResult {
+  rejected: { kind: 'ssl' | 'service'; index: number; error: MtlsGateConfigError }[];
+}
+
+export interface EtcdSourceOptions {
+  endpoints: readonly string[];
+  /** Default `/mtls-gate`. */
+  prefix?: string;
+  /** Every key that failed, every reconnect, every re-read. */
+  onLog?: (record: { type: 'info' | 'warning' | 'error'; message: string; [k: string]: unknown }) => void;
+  /** Written (atomically, mode 0600: it holds private keys) after every applied revision, read at start when etcd is unreachable. */
+  snapshot?: string;
+  /** How long the first read waits for etcd before falling back to the snapshot. Default 10,000 ms. */
+  startTimeoutMs?: number;
+}
+
+/** What `/status` shows of the source. */
+export interface EtcdSourceStatus {
+  kind: 'etcd';
+  endpoint: string;
+  prefix: string;
+  /** The etcd revision the served configuration is at. */
+  revision: number;
+  connected: boolean;
+  /** Served from the snapshot file, etcd not reached yet. */
+  fromSnapshot: boolean;
+  lastError: string | undefined;
+  /** Values refused since start (invalid JSON, a key and id that disagree, a failed validation). */
+  invalid: number;
+  ssls: number;
+  services: number;
+}
+
+type Kind = 'ssl' | 'service';
+interface Served {
+  kind: Kind;
+  name: string;
+  value: Record<string, unknown>;
+}
+
+const MAX_BACKOFF_MS = 2000;
+
+/** Creates the source; `start` resolves once a first configuration (etcd's, or the snapshot's) is applied. */
+export function etcdSource(options: EtcdSourceOptions) {
+  const prefix = (options.prefix ?? '/mtls-gate').replace(/\/+$/, '');
+  const client = new EtcdClient({ endpoints: options.endpoints });
+  const log = options.onLog ?? (() => {});
+  // The last valid value of every key that has one: what is served.
+  const served = new Map<string, Served>();
+  let revision = 0;
+  let connected = false;
+  let fromSnapshot = false;
+  let lastError: string | undefined;
+  let invalid = 0;
+  let stopped = false;
+  const abort = new AbortController();
+  let sink: (c: SourceChanges) => SinkResult = () => ({ rejected: [] });
+
+  /** A key of the layout, or undefined for what readers skip (directory keys, init_dir placeholders, other dirs). */
+  const parseKey = (key: string): { kind: Kind; name: string } | undefined => {
+    if (!key.startsWith(`${prefix}/`) || key.endsWith('/')) return undefined;
+    const rest = key.slice(prefix.length + 1);
+    const slash = rest.indexOf('/');
+    if (slash === -1) return undefined;
+    const dir = rest.slice(0, slash);
+    const name = rest.slice(slash + 1);
+    if (name === '' || name.includes('/')) return undefined;
+    if (dir === 'ssls') return { kind: 'ssl', name };
+    if (dir === 'services') return { kind: 'service', name };
+    return undefined;
+  };
+
+  /** A value as an object for the gateway, or a reason it is refused before validation. */
+  const parseValue = (kind: Kind, name: string, raw: Buffer): Record<string, unknown> | string => {
+    const text = raw.toString('utf8');
+    if (text === 'init_dir' || text === '') return 'placeholder';
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return 'not JSON';
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
+    const body = v as Record<string, unknown>;
+    const field = kind === 'ssl' ? 'id' : 'name';
+    // The key names the object: a body naming another is refused (APISIX sets the id from the key).
+    if (body[field] === undefined) body[field] = name;
+    else if (String(body[field]) !== name) return `its ${field} ${JSON.stringify(String(body[field]).slice(0, 64))} is not the key's ${JSON.stringify(name)}`;
+    return body;
+  };
+
+  const refuse = (key: string, why: string) => {
+    invalid++;
+    log({ type: 'warning', message: `etcd ${key}: ${why}; the key's previous value keeps serving`, key });
+  };
+
+  /** Applies changed keys (PUT with a value, DELETE without) as one batch. */
+  const applyKeys = (changes: { key: string; kv?: EtcdKv }[], rev: number, full: boolean) => {
+    const batch: SourceChanges = { ssls: { set: [], delete: [] }, services: { set: [], delete: [] }, revision: rev, full };
+    const setKeys: { ssl: string[]; service: string[] } = { ssl: [], service: [] };
+    const present = new Set<string>();
+    for (const { key, kv } of changes) {
+      const k = parseKey(key);
+      if (!k) continue;
+      const list = k.kind === 'ssl' ? batch.ssls : batch.services;
+      if (!kv) {
+        if (served.delete(key)) list.delete.push(k.name);
+        continue;
+      }
+      present.add(key);
+      const value = parseValue(k.kind, k.name, kv.value);
+      if (value === 'placeholder') continue;
+      if (typeof value === 'string') {
+        refuse(key, value);
+        continue;
+      }
+      list.set.push(value);
+      setKeys[k.kind].push(key);
+    }
+    if (full) {
+      // Deletions while we were not watching: served keys etcd no longer has.
+      for (const [key, s] of served) {
+        if (present.has(key)) continue;
+        served.delete(key);
+        (s.kind === 'ssl' ? batch.ssls : batch.services).delete.push(s.name);
+      }
+    }
+    const result = sink(batch);
+    const rejected = new Set(result.rejected.map((r) => `${r.kind}:${r.index}`));
+    for (const kind of ['ssl', 'service'] as const) {
+      const list = kind === 'ssl' ? batch.ssls.set : batch.services.set;
+      list.forEach((value, i) => {
+        const key = setKeys[kind][i]!;
+        if (rejected.has(`${kind}:${i}`)) {
+          const err = result.rejected.find((r) => r.kind === kind && r.index === i)!.error;
+          refuse(key, `${err.field ?? ''} ${err.message}`.trim());
+        } else {
+          served.set(key, { kind, name: String(value[kind === 'ssl' ? 'id' : 'name']), value });
+        }
+      });
+    }
+    revision = rev;
+    void writeSnapshot();
+  };
+
+  const fullRead = async () => {
+    const r = await client.rangePrefix(`${prefix}/`);
+    connected = true;
+    lastError = undefined;
+    fromSnapshot = false;
+    applyKeys(r.kvs.map((kv) => ({ key: kv.key, kv })), r.revision, true);
+    log({ type: 'info', message: `etcd ${client.endpoint}${prefix}: read at revision ${r.revision} (${served.size} keys served)` });
+  };
+
+  let snapshotWrite: Promise<void> = Promise.resolve();
+  const writeSnapshot = () => {
+    if (!options.snapshot || fromSnapshot) return snapshotWrite;
+    const path = options.snapshot;
+    const text = JSON.stringify({ revision, prefix, ssls: [...served.values()].filter((s) => s.kind === 'ssl').map((s) => s.value), services: [...served.values()].filter((s) => s.kind === 'service').map((s) => s.value) });
+    snapshotWrite = snapshotWrite.then(async () => {
+      const tmp = `${path}.${process.pid}.tmp`;
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await chmod(tmp, 0o600);
+      await rename(tmp, path);
+    }).catch((err: unknown) => log({ type: 'error', message: `snapshot ${path}: ${(err as Error).message}` }));
+    return snapshotWrite;
+  };
+
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+  const jitter = (ms: number) => ms / 2 + Math.random() * (ms / 2);
+
+  const watchLoop = async () => {
+    let backoff = 100;
+    let reread = false;
+    while (!stopped) {
+      try {
+        if (reread) {
+          await fullRead();
+          reread = false;
+        }
+        let first = true;
+        await client.watchPrefix(
+          `${prefix}/`,
+          revision + 1,
+          (r: WatchResponse) => {
+            connected = true;
+            lastError = undefined;
+            backoff = 100;
+            if (r.canceled || r.compactRevision !== undefined) {
+              log({ type: 'warning', message: `etcd watch from revision ${revision + 1} cancelled (compacted at ${r.compactRevision ?? '?'}): reading everything again` });
+              reread = true;
+              return;
+            }
+            // etcd restored from a backup or replaced: its revisions went backwards.
+            if (r.revision !== 0 && r.revision < revision) {
+              if (first) log({ type: 'warning', message: `etcd revision went back from ${revision} to ${r.revision}: reading everything again` });
+              reread = true;
+              abortWatch?.abort();
+              return;
+            }
+            first = false;
+            if (r.events.length === 0) return;
+            applyKeys(r.events.map((e) => ({ key: e.kv.key, kv: e.type === 'PUT' ? e.kv : undefined })), r.revision, false);
+          },
+          (abortWatch = new AbortController(), AbortSignal.any([abort.signal, abortWatch.signal])),
+        );
+        if (stopped) return;
+        if (!reread) throw new Error('the watch ended');
+      } catch (err) {
+        if (stopped) return;
+        if (connected) log({ type: 'warning', message: `etcd: ${(err as Error).message}; serving revision ${revision}, retrying` });
+        connected = false;
+        lastError = (err as Error).message;
+        await sleep(jitter(backoff));
+        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+        // After an outage the revision is checked on the next watch's first response.
+      }
+    }
+  };
+  let abortWatch: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+
+  return {
+    /** Reads etcd (or, when it stays unreachable past `startTimeoutMs`, the snapshot), applies it, then watches. */
+    async start(apply: (c: SourceChanges) => SinkResult): Promise<void> {
+      sink = apply;
+      const until = Date.now() + (options.startTimeoutMs ?? 10_000);
+      let backoff = 100;
+      for (;;) {
+        try {
+          await fullRead();
+          break;
+        } catch (err) {
+          lastError = (err as Error).message;
+          if (Date.now() >= until) {
+            if (!options.snapshot) throw new Error(`etcd unreachable (${options.endpoints.join(', ')}) for ${options.startTimeoutMs ?? 10_000} ms, and no --snapshot to serve: ${lastError}`, { cause: err });
+            let snap: { revision: number; ssls: Record<string, unknown>[]; services: Record<string, unknown>[] };
+            try {
+              snap = JSON.parse(readFileSync(options.snapshot, 'utf8')) as typeof snap;
+            } catch (e) {
+              throw new Error(`etcd unreachable (${lastError}), and the snapshot ${options.snapshot} cannot be read: ${(e as Error).message}`, { cause: e });
+            }
+            fromSnapshot = true;
+            for (const s of snap.ssls) served.set(`${prefix}/ssls/${String(s.id)}`, { kind: 'ssl', name: String(s.id), value: s });
+            for (const s of snap.services) served.set(`${prefix}/services/${String(s.name)}`, { kind: 'service', name: String(s.name), value: s });
+            sink({ ssls: { set: snap.ssls, delete: [] }, services: { set: snap.services, delete: [] }, revision: snap.revision, full: true });
+            revision = snap.revision;
+            log({ type: 'warning', message: `etcd unreachable: serving the snapshot ${options.snapshot} (revision ${snap.revision}) until it answers` });
+            // The watch loop's first success re-reads everything (the snapshot may be stale).
+            loop = (async () => {
+              let b = 200;
+              while (!stopped) {
+                try {
+                  await fullRead();
+                  break;
+                } catch {
+                  await sleep(jitter(b));
+                  b = Math.min(MAX_BACKOFF_MS, b * 2);
+                }
+              }
+              if (!stopped) await watchLoop();
+            })();
+            return;
+          }
+          await sleep(jitter(backoff));
+          backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+        }
+      }
+      loop = watchLoop();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      abort.abort();
+      await loop?.catch(() => {});
+      await snapshotWrite;
+    },
+    status(): EtcdSourceStatus {
+      let ssls = 0;
+      for (const s of served.values()) if (s.kind === 'ssl') ssls++;
+      return { kind: 'etcd', endpoint: client.endpoint, prefix, revision, connected, fromSnapshot, lastError, invalid, ssls, services: served.size - ssls };
+    },
+    client,
+  };
+}
+
+/** An etcd config source (see {@link etcdSource}). */
+export type EtcdSource = ReturnType<typeof etcdSource>;
