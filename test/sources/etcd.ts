@@ -49,7 +49,7 @@ export async function startEtcd(): Promise<Etcd> {
           await etcd.client.rangePrefix('/health-check/');
           return;
         } catch (err) {
-          if (Date.now() > until) throw new Error(`etcd did not start: ${(err as Error).message}`);
+          if (Date.now() > until) throw new Error(`etcd did not start: ${(err as Error).message}`, { cause: err });
           await new Promise((r) => setTimeout(r, 100));
         }
       }
