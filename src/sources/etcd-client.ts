@@ -102,7 +102,11 @@ export class EtcdClient {
         const text = await res.body.text();
         if (res.statusCode >= 500) throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`, res.statusCode);
         this.#current = i;
-        if (res.statusCode !== 200) throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`, res.statusCode);
+        if (res.statusCode !== 200) {
+          // etcd caps a transaction at --max-txn-ops operations (128 by default).
+          const hint = /too many operations in txn/.test(text) ? ' (etcd allows --max-txn-ops operations per transaction, 128 by default: raise it on the etcd servers)' : '';
+          throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}${hint}`, res.statusCode);
+        }
         return JSON.parse(text) as Record<string, unknown>;
       } catch (err) {
         if (err instanceof EtcdError && err.status > 0 && err.status < 500) throw err;

@@ -68,7 +68,7 @@ function blocksOf(file: string): Block[] {
 
 const all = markdownFiles().flatMap(blocksOf);
 const where = (b: Block) => `${b.doc}:${b.line}`;
-const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--help', '--version']);
+const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--help', '--version', '--etcd', '--prefix', '--snapshot', '--etcd-timeout', '--prune', '--if-revision']);
 const KNOWN = new Set(['ts', 'typescript', 'json', 'sh', 'text', 'yaml']);
 
 test('the docs have code blocks, each in a language this test knows', () => {
@@ -131,7 +131,7 @@ test('sh blocks that are not run name only npm scripts and files that exist', ()
         } else if (words[0] === 'mtls-gate' || (words[0] === 'npx' && words[1] === 'mtls-gate')) {
           // The command as users run it in their own project: a known subcommand and known flags.
           const args = words.slice(words[0] === 'npx' ? 2 : 1);
-          assert.ok(['serve', 'validate', 'schema'].includes(args[0]!), `${where(b)}: mtls-gate ${args[0]}: no such command`);
+          assert.ok(['serve', 'validate', 'schema', 'etcd'].includes(args[0]!), `${where(b)}: mtls-gate ${args[0]}: no such command`);
           for (const flag of args.filter((w) => w.replace(/^\[/, '').startsWith('--'))) {
             assert.ok(CLI_FLAGS.has(flag.replace(/^\[/, '').replace(/[\]=].*$/, '')), `${where(b)}: mtls-gate ${flag}: no such flag`);
           }
