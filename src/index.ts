@@ -35,3 +35,5 @@ export { validateConfig, configJsonSchema } from './config/schema.js';
 export type { GatewayConfig, ParsedGatewayConfig } from './config/schema.js';
 export { loadConfigFile, loadConfigFileOffThread, loadConfigText } from './config/load.js';
 export type { LoadedConfig, LoadOptions } from './config/load.js';
+export { etcdSource } from './sources/etcd.js';
+export type { EtcdSource, EtcdSourceOptions, EtcdSourceStatus, SourceChanges, SinkResult } from './sources/etcd.js';

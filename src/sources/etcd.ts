@@ -65,7 +65,20 @@ interface Served {
 
 const MAX_BACKOFF_MS = 2000;
 
-/** Creates the source; `start` resolves once a first configuration (etcd's, or the snapshot's) is applied. */
+/**
+ * Creates an etcd configuration source; `start(apply)` resolves once a first configuration (etcd's,
+ * or the snapshot's) is applied, and keeps calling `apply` with every change until `stop()`.
+ *
+ * @example
+ * ```ts
+ * import { createGateway, etcdSource } from 'mtls-gate';
+ *
+ * const gateway = await createGateway({ listen: [{ port: 9443 }] }, { awaitSource: true });
+ * const source = etcdSource({ endpoints: ['http://127.0.0.1:2379'], prefix: '/mtls-gate' });
+ * gateway.setSourceStatus(() => source.status());
+ * await source.start((changes) => gateway.applyChanges(changes));
+ * ```
+ */
 export function etcdSource(options: EtcdSourceOptions) {
   const prefix = (options.prefix ?? '/mtls-gate').replace(/\/+$/, '');
   const client = new EtcdClient({ endpoints: options.endpoints });
@@ -310,7 +323,6 @@ export function etcdSource(options: EtcdSourceOptions) {
       for (const s of served.values()) if (s.kind === 'ssl') ssls++;
       return { kind: 'etcd', endpoint: client.endpoint, prefix, revision, connected, fromSnapshot, lastError, invalid, ssls, services: served.size - ssls };
     },
-    client,
   };
 }
 
