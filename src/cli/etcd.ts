@@ -29,6 +29,7 @@ export async function etcdCommand(args: string[], o: EtcdCommandOptions): Promis
   if (o.ifRevision !== undefined && (!Number.isSafeInteger(o.ifRevision) || o.ifRevision < 0)) throw new UsageError('--if-revision: expected a revision (0 = the key must not exist)');
   if (verb === 'apply') {
     if (!o.config) throw new UsageError('etcd apply: --config FILE is required');
+    if (o.ifRevision !== undefined) throw new UsageError('etcd apply: --if-revision applies to put and delete (one key); apply writes the whole file');
     const loaded = await loadConfigFile(o.config);
     // The file is the whole configuration (listen and the rest may be there too: only ssls and services are written).
     const raw = loaded.config as Record<string, unknown>;
@@ -41,7 +42,9 @@ export async function etcdCommand(args: string[], o: EtcdCommandOptions): Promis
     if (o.prune) {
       const keep = new Set(put.map((p) => p.key));
       const existing = await client.rangePrefix(`${o.prefix}/`);
-      remove = existing.kvs.map((kv) => kv.key).filter((k) => !keep.has(k) && (k.startsWith(`${o.prefix}/ssls/`) || k.startsWith(`${o.prefix}/services/`)) && !k.endsWith('/'));
+      // Only keys of the layout ({prefix}/ssls/{id}, {prefix}/services/{name}): what readers skip is left alone.
+      const layout = new RegExp(`^${o.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(ssls|services)/[^/]+$`);
+      remove = existing.kvs.map((kv) => kv.key).filter((k) => !keep.has(k) && layout.test(k));
     }
     const r = await client.txn({ put, delete: remove });
     return `wrote ${put.length} keys${o.prune ? `, removed ${remove.length}` : ''} under ${o.prefix} in one transaction (revision ${r.revision})`;
@@ -55,7 +58,7 @@ export async function etcdCommand(args: string[], o: EtcdCommandOptions): Promis
     cas.forEach((c) => (c.key = key));
     const r = await client.txn({ delete: [key], ifModRevision: cas });
     if (!r.succeeded) throw conflict(key, o.ifRevision!, await client.get(key));
-    return `deleted ${key} (revision ${r.revision})`;
+    return r.deleted > 0 ? `deleted ${key} (revision ${r.revision})` : `${key} was not there; nothing deleted`;
   }
   let body: unknown;
   try {

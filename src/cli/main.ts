@@ -37,6 +37,13 @@ function address(v: string, flag: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/** `--if-revision N`: a decimal revision (0 = the key must not exist). */
+function ifRevision(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--if-revision: expected a revision number (0 = the key must not exist), received ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 function version(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -92,14 +99,14 @@ export async function main(argv: string[]): Promise<number | Serving> {
   }
   if (command !== 'serve' && command !== 'validate' && command !== 'etcd') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const prefix = values.prefix!;
-  if (!/^\/[A-Za-z0-9._~/-]{0,200}$/.test(prefix) || prefix.endsWith('/') && prefix.length > 1) throw new UsageError(`--prefix: expected a key prefix such as /mtls-gate, received ${JSON.stringify(prefix)}`);
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix) || prefix.length > 200) throw new UsageError(`--prefix: expected a key prefix such as /mtls-gate (no trailing /), received ${JSON.stringify(prefix)}`);
   const endpoints = values.etcd?.split(',').map((u) => u.trim());
   for (const u of endpoints ?? []) if (!/^https?:\/\/[^/\s]+$/.test(u)) throw new UsageError(`--etcd: expected http://HOST:PORT[,...], received ${JSON.stringify(u)}`);
   if (command === 'etcd') {
     if (!endpoints) throw new UsageError('--etcd URL is required');
     try {
       const { etcdCommand } = await import('./etcd.js');
-      const out = await etcdCommand(positionals.slice(1), { endpoints, prefix, config: values.config, prune: values.prune!, ifRevision: values['if-revision'] === undefined ? undefined : Number(values['if-revision']) });
+      const out = await etcdCommand(positionals.slice(1), { endpoints, prefix, config: values.config, prune: values.prune!, ifRevision: ifRevision(values['if-revision']) });
       console.log(out);
       return 0;
     } catch (err) {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type tls from 'node:tls';
-import { MtlsGateConfigError, type RejectReason } from '../errors.js';
+import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
 import { sourceKey } from '../ssl/object.js';
 import { createSslStore, type SslStore } from '../ssl/store.js';
 import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
@@ -13,7 +13,7 @@ import { plainCopy } from '../internal/plain.js';
 import { isPlainObject } from '../internal/validate.js';
 import { serveStatus, type GatewayStatus } from './status.js';
 import type { SinkResult, SourceChanges } from '../sources/etcd.js';
-import { compileServices } from '../router/config.js';
+import { compileServices, LIMITS } from '../router/config.js';
 
 /** What a gateway reports, one event at a time (the `mtls-gate` command logs each as one line). */
 export type GatewayEvent =
@@ -337,6 +337,21 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
         rejected.push({ kind: 'service', index: i, error: err });
       }
     });
+    // The whole service list must fit the router's caps before anything changes: services beyond
+    // them are refused one by one (the store is not touched by a router that would throw).
+    const names = new Set(sourceServices.keys());
+    for (const n of changes.services.delete) names.delete(n);
+    for (let j = 0; j < services.length; ) {
+      const name = (services[j] as { name: string }).name;
+      if (names.has(name) || names.size < LIMITS.services) {
+        names.add(name);
+        j++;
+        continue;
+      }
+      rejected.push({ kind: 'service', index: serviceIndex[j]!, error: new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'services', `more than ${LIMITS.services} services`) });
+      services.splice(j, 1);
+      serviceIndex.splice(j, 1);
+    }
     const stored = store.apply({ set: changes.ssls.set as never[], delete: changes.ssls.delete }, { skipInvalid: true });
     for (const r of stored.rejected) rejected.push({ kind: 'ssl', index: r.index, error: r.error });
     for (const name of changes.services.delete) sourceServices.delete(name);

@@ -30,7 +30,10 @@ export interface EtcdKv {
   createRevision: number;
 }
 
-/** One watch response: every event of one revision (a transaction's changes arrive together). */
+/**
+ * One watch response: events in revision order. Usually one revision (a transaction's changes arrive
+ * together); a watch catching up from a past revision gets many revisions in one response.
+ */
 export interface WatchResponse {
   revision: number;
   events: { type: 'PUT' | 'DELETE'; kv: EtcdKv }[];
@@ -48,6 +51,10 @@ export class EtcdError extends Error {
     super(message);
     this.name = 'EtcdError';
   }
+}
+
+class CallbackError {
+  constructor(readonly error: unknown) {}
 }
 
 interface RawKv {
@@ -84,6 +91,11 @@ export class EtcdClient {
 
   get endpoint(): string {
     return this.#endpoints[this.#current]!;
+  }
+
+  /** Moves to the next endpoint (after a watch on this one failed or went silent). */
+  rotate(): void {
+    this.#current = (this.#current + 1) % this.#endpoints.length;
   }
 
   /** POSTs to the first endpoint that answers, starting with the last one that did. */
@@ -123,6 +135,13 @@ export class EtcdClient {
     return { revision: Number(header?.revision ?? 0), kvs: ((r.kvs as RawKv[] | undefined) ?? []).map(kvOf) };
   }
 
+  /** Keys under `prefix` with their mod revisions, no values (a cheap check of what a watch should have seen). */
+  async keysUnder(prefix: string): Promise<{ revision: number; count: number; maxModRevision: number }> {
+    const r = await this.#post('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), keys_only: true });
+    const kvs = (r.kvs as RawKv[] | undefined) ?? [];
+    return { revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0), count: kvs.length, maxModRevision: kvs.reduce((m, k) => Math.max(m, Number(k.mod_revision ?? 0)), 0) };
+  }
+
   /** One key, or undefined. */
   async get(key: string): Promise<EtcdKv | undefined> {
     const r = await this.#post('/v3/kv/range', { key: b64(key) });
@@ -135,7 +154,7 @@ export class EtcdClient {
    * equal to the given value; 0 = the key does not exist). Returns whether it was applied and the
    * revision it made.
    */
-  async txn(ops: { put?: { key: string; value: string }[]; delete?: string[]; deletePrefix?: string[]; ifModRevision?: { key: string; modRevision: number }[] }): Promise<{ succeeded: boolean; revision: number }> {
+  async txn(ops: { put?: { key: string; value: string }[]; delete?: string[]; deletePrefix?: string[]; ifModRevision?: { key: string; modRevision: number }[] }): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
     const compare = (ops.ifModRevision ?? []).map((c) => ({ key: b64(c.key), target: 'MOD', result: 'EQUAL', mod_revision: String(c.modRevision) }));
     const success = [
       ...(ops.put ?? []).map((p) => ({ request_put: { key: b64(p.key), value: b64(p.value) } })),
@@ -143,7 +162,9 @@ export class EtcdClient {
       ...(ops.deletePrefix ?? []).map((k) => ({ request_delete_range: { key: b64(k), range_end: b64(prefixEnd(k)) } })),
     ];
     const r = await this.#post('/v3/kv/txn', { compare, success, failure: [] });
-    return { succeeded: r.succeeded === true, revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0) };
+    const responses = (r.responses as { response_delete_range?: { deleted?: string } }[] | undefined) ?? [];
+    const deleted = responses.reduce((n, x) => n + Number(x.response_delete_range?.deleted ?? 0), 0);
+    return { succeeded: r.succeeded === true, revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0), deleted };
   }
 
   /** Compacts the history up to `revision` (tests, operators). */
@@ -162,8 +183,8 @@ export class EtcdClient {
       body: JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(startRevision), progress_notify: true } }),
       headers: { 'content-type': 'application/json' },
       headersTimeout: this.#timeout,
-      // A watch is quiet for as long as nothing changes; progress notifications (every few
-      // minutes) keep it alive, and a dead etcd ends the connection.
+      // A watch is quiet for as long as nothing changes: no body timeout here. The source checks
+      // the stream is alive itself (a partition or a dead host ends nothing).
       bodyTimeout: 0,
       signal,
     }).catch((err: unknown) => {
@@ -188,16 +209,22 @@ export class EtcdClient {
           const r = msg.result ?? {};
           const header = r.header as { revision?: string } | undefined;
           const events = ((r.events as { type?: string; kv?: RawKv }[] | undefined) ?? []).map((e) => ({ type: (e.type === 'DELETE' ? 'DELETE' : 'PUT') as 'PUT' | 'DELETE', kv: kvOf(e.kv ?? {}) }));
-          onResponse({
-            revision: Number(header?.revision ?? 0),
-            events,
-            ...(r.canceled ? { canceled: true } : {}),
-            ...(r.compact_revision && r.compact_revision !== '0' ? { compactRevision: Number(r.compact_revision) } : {}),
-          });
+          try {
+            onResponse({
+              revision: Number(header?.revision ?? 0),
+              events,
+              ...(r.canceled ? { canceled: true } : {}),
+              ...(r.compact_revision && r.compact_revision !== '0' ? { compactRevision: Number(r.compact_revision) } : {}),
+            });
+          } catch (err) {
+            // The caller's own failure, passed on as it is (not an etcd error).
+            throw new CallbackError(err);
+          }
           if (r.canceled) return;
         }
       }
     } catch (err) {
+      if (err instanceof CallbackError) throw err.error;
       if (signal.aborted) return;
       throw err instanceof EtcdError ? err : new EtcdError(`etcd watch ended: ${(err as Error)?.message}`, 0);
     }

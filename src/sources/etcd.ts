@@ -8,8 +8,10 @@
  * key's previous value keeps serving. While etcd is unreachable the last configuration serves, and
  * the source retries with jittered backoff.
  */
-import { chmod, open, rename } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { MtlsGateConfigError } from '../errors.js';
 import { EtcdClient, type EtcdKv, type WatchResponse } from './etcd-client.js';
 
@@ -64,6 +66,11 @@ interface Served {
 }
 
 const MAX_BACKOFF_MS = 2000;
+/** How often a quiet watch is checked against a read of the prefix's keys. */
+const LIVENESS_MS = 5000;
+
+/** The batch could not be applied: the watch loop reads everything again. */
+class RereadError extends Error {}
 
 /**
  * Creates an etcd configuration source; `start(apply)` resolves once a first configuration (etcd's,
@@ -85,6 +92,8 @@ export function etcdSource(options: EtcdSourceOptions) {
   const log = options.onLog ?? (() => {});
   // The last valid value of every key that has one: what is served.
   const served = new Map<string, Served>();
+  // Every key under the prefix as etcd has it (valid or not): what a read of the keys should show.
+  const etcdKeys = new Set<string>();
   let revision = 0;
   let connected = false;
   let fromSnapshot = false;
@@ -121,9 +130,11 @@ export function etcdSource(options: EtcdSourceOptions) {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
     const body = v as Record<string, unknown>;
     const field = kind === 'ssl' ? 'id' : 'name';
+    const own = Object.hasOwn(body, field) ? body[field] : undefined;
     // The key names the object: a body naming another is refused (APISIX sets the id from the key).
-    if (body[field] === undefined) body[field] = name;
-    else if (String(body[field]) !== name) return `its ${field} ${JSON.stringify(String(body[field]).slice(0, 64))} is not the key's ${JSON.stringify(name)}`;
+    if (own === undefined) body[field] = name;
+    else if (typeof own !== 'string' && typeof own !== 'number') return `its ${field} is not a string`;
+    else if (String(own) !== name) return `its ${field} ${JSON.stringify(String(own).slice(0, 64))} is not the key's ${JSON.stringify(name)}`;
     return body;
   };
 
@@ -134,10 +145,19 @@ export function etcdSource(options: EtcdSourceOptions) {
 
   /** Applies changed keys (PUT with a value, DELETE without) as one batch. */
   const applyKeys = (changes: { key: string; kv?: EtcdKv }[], rev: number, full: boolean) => {
+    // A watch catching up gets many revisions in one response: only the last event of a key counts
+    // (a key put then deleted is deleted; put twice, its last value).
+    const last = new Map<string, EtcdKv | undefined>();
+    for (const { key, kv } of changes) {
+      last.delete(key);
+      last.set(key, kv);
+    }
     const batch: SourceChanges = { ssls: { set: [], delete: [] }, services: { set: [], delete: [] }, revision: rev, full };
     const setKeys: { ssl: string[]; service: string[] } = { ssl: [], service: [] };
     const present = new Set<string>();
-    for (const { key, kv } of changes) {
+    for (const [key, kv] of last) {
+      if (kv) etcdKeys.add(key);
+      else etcdKeys.delete(key);
       const k = parseKey(key);
       if (!k) continue;
       const list = k.kind === 'ssl' ? batch.ssls : batch.services;
@@ -146,7 +166,12 @@ export function etcdSource(options: EtcdSourceOptions) {
         continue;
       }
       present.add(key);
-      const value = parseValue(k.kind, k.name, kv.value);
+      let value: Record<string, unknown> | string;
+      try {
+        value = parseValue(k.kind, k.name, kv.value);
+      } catch (err) {
+        value = `cannot be read (${(err as Error).message})`;
+      }
       if (value === 'placeholder') continue;
       if (typeof value === 'string') {
         refuse(key, value);
@@ -163,22 +188,27 @@ export function etcdSource(options: EtcdSourceOptions) {
         (s.kind === 'ssl' ? batch.ssls : batch.services).delete.push(s.name);
       }
     }
-    const result = sink(batch);
-    const rejected = new Set(result.rejected.map((r) => `${r.kind}:${r.index}`));
+    let result: SinkResult;
+    try {
+      result = sink(batch);
+    } catch (err) {
+      // Nothing of the batch can be trusted to have applied: read everything again (with backoff).
+      log({ type: 'error', message: `applying etcd revision ${rev} failed (${(err as Error).message}); reading everything again` });
+      revision = rev;
+      throw new RereadError();
+    }
+    const rejected = new Map(result.rejected.map((r) => [`${r.kind}:${r.index}`, r.error]));
     for (const kind of ['ssl', 'service'] as const) {
       const list = kind === 'ssl' ? batch.ssls.set : batch.services.set;
       list.forEach((value, i) => {
         const key = setKeys[kind][i]!;
-        if (rejected.has(`${kind}:${i}`)) {
-          const err = result.rejected.find((r) => r.kind === kind && r.index === i)!.error;
-          refuse(key, `${err.field ?? ''} ${err.message}`.trim());
-        } else {
-          served.set(key, { kind, name: String(value[kind === 'ssl' ? 'id' : 'name']), value });
-        }
+        const err = rejected.get(`${kind}:${i}`);
+        if (err) refuse(key, `${err.field ?? ''} ${err.message}`.trim());
+        else served.set(key, { kind, name: String(value[kind === 'ssl' ? 'id' : 'name']), value });
       });
     }
     revision = rev;
-    void writeSnapshot();
+    scheduleSnapshot();
   };
 
   const fullRead = async () => {
@@ -186,28 +216,40 @@ export function etcdSource(options: EtcdSourceOptions) {
     connected = true;
     lastError = undefined;
     fromSnapshot = false;
+    etcdKeys.clear();
     applyKeys(r.kvs.map((kv) => ({ key: kv.key, kv })), r.revision, true);
     log({ type: 'info', message: `etcd ${client.endpoint}${prefix}: read at revision ${r.revision} (${served.size} keys served)` });
   };
 
   let snapshotWrite: Promise<void> = Promise.resolve();
-  const writeSnapshot = () => {
-    if (!options.snapshot || fromSnapshot) return snapshotWrite;
-    const path = options.snapshot;
-    const text = JSON.stringify({ revision, prefix, ssls: [...served.values()].filter((s) => s.kind === 'ssl').map((s) => s.value), services: [...served.values()].filter((s) => s.kind === 'service').map((s) => s.value) });
-    snapshotWrite = snapshotWrite.then(async () => {
-      const tmp = `${path}.${process.pid}.tmp`;
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
+  let snapshotDirty = false;
+  let snapshotBusy = false;
+  /** Writes the served state, at most one write at a time; changes meanwhile are written once after it. */
+  const scheduleSnapshot = () => {
+    if (!options.snapshot || fromSnapshot) return;
+    snapshotDirty = true;
+    if (snapshotBusy) return;
+    snapshotBusy = true;
+    snapshotWrite = (async () => {
+      while (snapshotDirty) {
+        snapshotDirty = false;
+        await writeSnapshot(options.snapshot!).catch((err: unknown) => log({ type: 'error', message: `snapshot ${options.snapshot}: ${(err as Error).message}` }));
       }
-      await chmod(tmp, 0o600);
-      await rename(tmp, path);
-    }).catch((err: unknown) => log({ type: 'error', message: `snapshot ${path}: ${(err as Error).message}` }));
-    return snapshotWrite;
+      snapshotBusy = false;
+    })();
+  };
+  const writeSnapshot = async (path: string) => {
+    const text = JSON.stringify({ revision, prefix, ssls: [...served.values()].filter((s) => s.kind === 'ssl').map((s) => s.value), services: [...served.values()].filter((s) => s.kind === 'service').map((s) => s.value) });
+    // A fresh name, created exclusively (O_EXCL does not follow a planted symlink), mode 0600 from the start.
+    const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
   };
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -217,12 +259,31 @@ export function etcdSource(options: EtcdSourceOptions) {
     let backoff = 100;
     let reread = false;
     while (!stopped) {
+      let liveness: NodeJS.Timeout | undefined;
       try {
         if (reread) {
           await fullRead();
           reread = false;
         }
         let first = true;
+        const watchAbort = new AbortController();
+        // A partition or a dead host ends no connection: a quiet watch is checked against a read of
+        // the prefix's keys. A read that fails, or twice in a row shows keys the watch did not bring,
+        // ends the watch; the next one catches up from the served revision.
+        let suspicious = 0;
+        liveness = setInterval(() => {
+          void client.keysUnder(`${prefix}/`).then(
+            (k) => {
+              suspicious = k.maxModRevision > revision || k.count !== etcdKeys.size ? suspicious + 1 : 0;
+              if (suspicious >= 2) {
+                log({ type: 'warning', message: `etcd watch on ${client.endpoint} is behind (keys at revision ${k.maxModRevision}, served ${revision}): watching again` });
+                watchAbort.abort();
+              }
+            },
+            () => watchAbort.abort(),
+          );
+        }, LIVENESS_MS);
+        liveness.unref();
         await client.watchPrefix(
           `${prefix}/`,
           revision + 1,
@@ -239,29 +300,38 @@ export function etcdSource(options: EtcdSourceOptions) {
             if (r.revision !== 0 && r.revision < revision) {
               if (first) log({ type: 'warning', message: `etcd revision went back from ${revision} to ${r.revision}: reading everything again` });
               reread = true;
-              abortWatch?.abort();
+              watchAbort.abort();
               return;
             }
             first = false;
             if (r.events.length === 0) return;
-            applyKeys(r.events.map((e) => ({ key: e.kv.key, kv: e.type === 'PUT' ? e.kv : undefined })), r.revision, false);
+            // The revision reached is the last event's: a catch-up response's header names etcd's
+            // current revision, which later responses may still be bringing.
+            const rev = r.events.reduce((m, e) => Math.max(m, e.kv.modRevision), 0) || r.revision;
+            applyKeys(r.events.map((e) => ({ key: e.kv.key, kv: e.type === 'PUT' ? e.kv : undefined })), rev, false);
           },
-          (abortWatch = new AbortController(), AbortSignal.any([abort.signal, abortWatch.signal])),
+          AbortSignal.any([abort.signal, watchAbort.signal]),
         );
         if (stopped) return;
         if (!reread) throw new Error('the watch ended');
       } catch (err) {
         if (stopped) return;
-        if (connected) log({ type: 'warning', message: `etcd: ${(err as Error).message}; serving revision ${revision}, retrying` });
-        connected = false;
-        lastError = (err as Error).message;
+        if (err instanceof RereadError) {
+          reread = true;
+        } else {
+          if (connected) log({ type: 'warning', message: `etcd: ${(err as Error).message}; serving revision ${revision}, retrying` });
+          connected = false;
+          lastError = (err as Error).message;
+          // Another endpoint next time, if there is one.
+          client.rotate();
+        }
         await sleep(jitter(backoff));
         backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
-        // After an outage the revision is checked on the next watch's first response.
+      } finally {
+        if (liveness) clearInterval(liveness);
       }
     }
   };
-  let abortWatch: AbortController | undefined;
   let loop: Promise<void> | undefined;
 
   return {
