@@ -27,6 +27,8 @@ export const ErrorCodes = {
   REGEX_INVALID: 'ERR_MTLS_REGEX_INVALID',
   /** Node could not build a TLS context from an otherwise valid object. */
   TLS_CONTEXT: 'ERR_MTLS_TLS_CONTEXT',
+  /** A CRL in `client.crl` cannot be read, is of a kind mtls-gate does not check (delta, scoped, indirect), or is not signed by the CA it names. */
+  CRL_INVALID: 'ERR_MTLS_CRL_INVALID',
   /** A configuration file, or a file it references, cannot be read, is too large, or cannot be parsed. */
   CONFIG_FILE: 'ERR_MTLS_CONFIG_FILE',
   /** A `${VAR}` in a configuration file names an environment variable that is not set, or is malformed. */
@@ -112,6 +114,13 @@ export const RejectReasons = [
   'protocol_not_allowed',
   /** The request did not arrive over TLS, and the guard was not told that plain HTTP is allowed (`allowPlainHttp`). */
   'plain_http',
+  /** A certificate in `client.revocation`'s scope is listed by a valid, current CRL of its issuer. */
+  'revoked',
+  /**
+   * Under `client.revocation.mode: 'strict'` (the default), the revocation status of a certificate in
+   * scope could not be learned: no CRL of its issuer, or only expired or badly signed ones.
+   */
+  'revocation_unknown',
 ] as const;
 
 export type RejectReason = (typeof RejectReasons)[number];

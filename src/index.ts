@@ -16,6 +16,7 @@ export type { GuardOptions, MtlsGuard, RejectInfo, GuardRequest, GuardResponse }
 export type { GuardVerdict } from './guard/decide.js';
 export type { ClientIdentity, CertificateInfo } from './verify/identity.js';
 export type { SubjectAltNames } from './verify/cert.js';
+export type { RevocationMode } from './verify/revocation.js';
 export type { VerifierStats } from './verify/verifier.js';
 export type { PagePreset, PageFormat } from './http/pages.js';
 export type { HttpRequest, HttpResponse } from './http/types.js';

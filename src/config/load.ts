@@ -13,8 +13,8 @@ import { MAX_NESTING } from '../internal/plain.js';
 
 /** Largest configuration file read, in bytes. */
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-/** Largest file a `{ file: PATH }` reference may name, in bytes (a PEM bundle is far smaller). */
-const MAX_REFERENCED_BYTES = 1024 * 1024;
+/** Largest file a `{ file: PATH }` reference may name, in bytes: a CRL of 100,000 entries is about 4 MB of PEM. */
+const MAX_REFERENCED_BYTES = 16 * 1024 * 1024;
 
 /** A configuration file as data, with the files it was made from. */
 export interface LoadedConfig {

@@ -1,10 +1,12 @@
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { RejectReason } from '../errors.js';
 import type { SslEntry } from '../ssl/object.js';
 import type { StoreInternals } from '../ssl/store.js';
 import { recordHostOwner } from '../http/facts.js';
 import { normalizeHost } from '../http/host.js';
-import { clientIdentity, type ClientIdentity } from '../verify/identity.js';
+import { clientIdentity, type ClientIdentity, type VerifiedChain } from '../verify/identity.js';
+import { checkRevocation } from '../verify/revocation.js';
 import { sessionFacts, sessionPeerCertificate } from '../verify/der.js';
 import type { CaSet } from '../verify/ca-set.js';
 
@@ -110,6 +112,35 @@ function constrainedAnchors(caSet: CaSet): boolean {
   return v;
 }
 
+/**
+ * The client's certificate as Node gives it, read once per connection: Node 20 links the leaf to the
+ * intermediates the client sent (`issuerCertificate`) only in the first object
+ * `getPeerX509Certificate()` returns on a connection; later calls give the leaf alone (measured on
+ * 20.20), so a connection judged again after a change of its SSL object would lose its chain.
+ */
+const peerLeaves = new WeakMap<TLSSocket, X509Certificate | null>();
+function peerLeaf(socket: TLSSocket): X509Certificate | undefined {
+  let leaf = peerLeaves.get(socket);
+  if (leaf === undefined) {
+    leaf = socket.getPeerX509Certificate() ?? null;
+    peerLeaves.set(socket, leaf);
+  }
+  return leaf ?? undefined;
+}
+
+/**
+ * A verified chain, admitted unless the object's revocation check refuses it: `revoked` always,
+ * an unknown status under mode strict. The identity says what the check learned.
+ */
+function admit(entry: SslEntry, chain: VerifiedChain, recheckAt: number, now: number): { cert: CertState; recheckAt: number } {
+  const policy = entry.client!.revocation;
+  if (!policy) return { cert: { ok: true, identity: clientIdentity(chain, entry.id) }, recheckAt };
+  const r = checkRevocation(policy, chain, now);
+  if (r.status === 'revoked') return { cert: { ok: false, reason: 'revoked', detail: r.detail }, recheckAt: Infinity };
+  if (r.status === 'unknown' && policy.mode === 'strict') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: Infinity };
+  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: 'crl' }) }, recheckAt: Math.min(recheckAt, r.recheckAt) };
+}
+
 function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
   const client = entry.client!;
   if (!socket.authorized && !socket.isSessionReused()) {
@@ -135,7 +166,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   }
   // Never trust `authorized` alone: a resumed TLS 1.3 session reports authorized with no certificate
   // (nodejs/node#35317). No peer certificate is `missing`, whatever `authorized` says.
-  const leaf = socket.getPeerX509Certificate();
+  const leaf = peerLeaf(socket);
   if (!leaf) return { cert: { ok: false, reason: 'missing', detail: 'the client sent no certificate' }, recheckAt: Infinity };
 
   if (socket.isSessionReused()) {
@@ -143,7 +174,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     // it, possibly under another SNI or another CA set. Only a verdict this very object reached in
     // a full handshake counts.
     const v = store.verifier.resumed(entry.key, leaf, now);
-    if (v?.ok) return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
+    if (v?.ok) return admit(entry, v.chain, v.recheckAt, now);
     if (store.sharedTickets && socket.authorized && !constrainedAnchors(client.caSet)) {
       // With a ticket secret, ticket keys follow from the secret and the store's whole content: a
       // ticket this process can open was issued after a full handshake by a process holding the same
@@ -160,7 +191,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
         const fresh = store.verifier.verify(client.caSet, client.depth, leaf, now);
         if (fresh.ok) {
           store.verifier.rememberForResumption(entry.key, leaf, fresh);
-          return { cert: { ok: true, identity: clientIdentity(fresh.chain, entry.id) }, recheckAt: fresh.recheckAt };
+          return admit(entry, fresh.chain, fresh.recheckAt, now);
         }
       }
     }
@@ -188,7 +219,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
   if (!v.ok) return { cert: { ok: false, reason: v.reason, detail: v.detail }, recheckAt: v.recheckAt };
   store.verifier.rememberForResumption(entry.key, leaf, v);
-  return { cert: { ok: true, identity: clientIdentity(v.chain, entry.id) }, recheckAt: v.recheckAt };
+  return admit(entry, v.chain, v.recheckAt, now);
 }
 
 /**

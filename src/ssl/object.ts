@@ -9,6 +9,9 @@ import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.j
 import { normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 import { compileLinearPattern, MAX_PATTERN_LENGTH } from '../internal/regex.js';
+import { crlDers, parseCrl, type Crl } from '../verify/crl.js';
+import { encodedNames } from '../verify/der.js';
+import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
 
 export type { SslClientOptions, SslObject, SslProtocol } from './schema.js';
 
@@ -20,7 +23,7 @@ export interface SslObjectView {
   readonly snis: readonly string[];
   /** True when `snis` were taken from the certificate rather than given. */
   readonly snisDerived: boolean;
-  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[] }> | undefined;
+  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number }> }> | undefined;
   readonly status: 0 | 1;
   readonly sslProtocols: readonly SslProtocol[] | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -38,7 +41,9 @@ export interface SslEntry {
   readonly source: string;
   readonly snis: readonly string[];
   readonly context: tls.SecureContext;
-  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[] } | undefined;
+  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[]; readonly revocation: RevocationPolicy | undefined } | undefined;
+  /** Digest of the input without its revocation data: a change of CRLs alone does not rotate ticket keys. */
+  readonly sessionSource: string;
   /** True when the object has `client`: it owns its hosts for the guard's SNI/Host binding. */
   readonly mtls: boolean;
   readonly status: 0 | 1;
@@ -92,6 +97,50 @@ const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateCon
 export function sourceKey(input: unknown): string {
   const text = JSON.stringify(input, (_k, v: unknown) => (v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString('base64')}` : v));
   return hash('sha256', text ?? '', 'base64');
+}
+
+/** The input's digest without `client.crl` / `client.revocation` (see SslEntry.sessionSource). */
+function sessionSourceOf(copy: Record<string, unknown>, source: string): string {
+  const client = copy.client;
+  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined)) return source;
+  const { crl: _crl, revocation: _revocation, ...rest } = client;
+  return sourceKey({ ...copy, client: rest });
+}
+
+/**
+ * `client.crl` and `client.revocation` compiled: every CRL read (refusing what is not checked), and a
+ * CRL naming a CA of `client.ca` verified against it now. CRLs of intermediates are verified when a
+ * chain through that intermediate is checked. Mode `skip` checks nothing.
+ */
+function compileRevocation(crl: unknown, settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined, caSet: CaSet): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number } } | undefined {
+  if (crl === undefined && settings === undefined) return undefined;
+  const mode = settings?.mode ?? 'strict';
+  const scope = settings?.scope ?? 'leaf';
+  const items = crl === undefined ? [] : Array.isArray(crl) ? crl : [crl];
+  const crls = new Map<string, Crl[]>();
+  let count = 0;
+  items.forEach((item, i) => {
+    const field = Array.isArray(crl) ? `client.crl[${i}]` : 'client.crl';
+    const ders = crlDers(item as string | Uint8Array);
+    if (ders.length === 0) throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, field, 'no "-----BEGIN X509 CRL-----" block (or DER CRL) found');
+    ders.forEach((der, j) => {
+      const where = ders.length > 1 ? `${field}[${j}]` : field;
+      let parsed: Crl;
+      try {
+        parsed = parseCrl(der);
+      } catch (err) {
+        throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, (err as Error).message, err);
+      }
+      const ca = caSet.anchors.find((a) => encodedNames(a.der).subject === parsed.issuer);
+      if (ca && !parsed.signedBy(ca.publicKey)) throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, `the CRL names the CA "${ca.subject.replace(/\n/g, ', ')}" as issuer but is not signed by it`);
+      const list = crls.get(parsed.issuer) ?? [];
+      list.push(parsed);
+      crls.set(parsed.issuer, list);
+      count++;
+    });
+  });
+  const view = Object.freeze({ mode, scope, crls: count });
+  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls }), view };
 }
 
 /** Normalises an SSL object id, or throws naming `field`. */
@@ -246,8 +295,9 @@ export function compileSslObject(raw: unknown): SslEntry {
     if (cost > MAX_SKIP_COST) {
       throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, 'client.skipMtlsUriRegex', `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`);
     }
-    client = Object.freeze({ caSet, depth, skip: frozenList(skip) });
-    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]) });
+    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet);
+    client = Object.freeze({ caSet, depth, skip: frozenList(skip), revocation: revocation?.policy });
+    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]), ...(revocation ? { revocation: revocation.view } : {}) });
   }
 
   const status = input.status ?? 1;
@@ -289,6 +339,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     id,
     key: `${id}#${++compiled}`,
     source,
+    sessionSource: sessionSourceOf(copy, source),
     snis: view.snis,
     context,
     client,

@@ -31,6 +31,23 @@ function build<P extends PemSchema>(pem: P) {
     }),
     /** Most intermediates allowed between the client certificate and a CA of `ca`. Default 1; 0 = issued directly by `ca`. */
     depth: z.number().int().min(0).max(MAX_DEPTH).optional().meta({ description: 'Most intermediates between the client certificate and a CA of ca. Default 1.', default: 1 }),
+    /**
+     * CRLs for the CAs of the chain (`client.ca`'s or intermediates): PEM text (one or more `X509 CRL`
+     * blocks), DER bytes, or a list. Complete CRLs only; checked by mtls-gate (signature by the issuer,
+     * thisUpdate / nextUpdate), not by Node's `crl` option.
+     */
+    crl: z.union([text, z.array(text).min(1).max(64)], { error: (i) => (i.input === undefined ? undefined : 'expected one CRL (PEM or DER) or an array of 1 to 64') }).optional(),
+    /**
+     * What a revocation check decides: `mode` strict (default: an unknown status refuses),
+     * ignore-ca-error (an unknown status passes) or skip (nothing is checked); `scope` leaf (default)
+     * or chain (every certificate below the trust anchor).
+     */
+    revocation: z
+      .strictObject({
+        mode: z.enum(['strict', 'ignore-ca-error', 'skip']).optional().meta({ default: 'strict' }),
+        scope: z.enum(['leaf', 'chain']).optional().meta({ default: 'leaf' }),
+      })
+      .optional(),
     /** Paths (normalised, query removed) that need no client certificate; unanchored regular expressions, matched in linear time. */
     skipMtlsUriRegex: z
       .array(z.string())

@@ -216,17 +216,19 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   const content = Buffer.alloc(32);
   const mix = (e: SslEntry | undefined) => {
     if (!e || !ticketSecret) return;
-    const d = createHash('sha256').update(e.id).update('\0').update(e.source).digest();
+    const d = createHash('sha256').update(e.id).update('\0').update(e.sessionSource).digest();
     for (let i = 0; i < 32; i++) content[i]! ^= d[i]!;
   };
   const ticketKeys = (): Buffer => (ticketSecret ? Buffer.from(hkdfSync('sha256', ticketSecret, content, 'mtls-gate session ticket keys', 48)) : randomBytes(48));
   /** One change of the store; `fallbackTouched` when the object answering clients without SNI is another one now. */
-  const changed = (fallbackTouched: boolean) => {
+  const changed = (fallbackTouched: boolean, rotate = true) => {
     generation++;
     patternOwners.clear();
-    const keys = ticketKeys();
+    // A change of CRLs alone keeps the ticket keys: connections and resumed sessions are judged
+    // again at their next request anyway (the generation), and sessions need not end for it.
+    const keys = rotate ? ticketKeys() : undefined;
     for (const server of servers) {
-      server.setTicketKeys(keys);
+      if (keys) server.setTicketKeys(keys);
       if (fallbackTouched) {
         const fb = fallbackEntry();
         // Without a fallback object, a context with no certificate makes no-SNI handshakes fail.
@@ -243,7 +245,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
   };
 
   /** Puts a compiled entry in place of the object of its id, moving only the names that changed. */
-  const place = (entry: SslEntry): void => {
+  /** Places an entry; false when only its revocation data changed (ticket keys then stay). */
+  const place = (entry: SslEntry): boolean => {
     const old = entries.get(entry.id);
     mix(old);
     mix(entry);
@@ -256,6 +259,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     index.add(entry.id, after);
     dormant.add(entry.id, dormantSnis(entry));
     dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
+    // Only a change of revocation data alone keeps the keys (an object set again unchanged still rotates them, as before).
+    return !(old && old.source !== entry.source && old.sessionSource === entry.sessionSource);
   };
   const unplace = (e: SslEntry): void => {
     mix(e);
@@ -269,8 +274,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     set(object) {
       const entry = compileSslObject(object);
       const fallbackBefore = fallbackEntry();
-      place(entry);
-      changed(fallbackBefore !== fallbackEntry());
+      const rotate = place(entry);
+      changed(fallbackBefore !== fallbackEntry(), rotate);
       return entry.view;
     },
     apply(input, applyOptions = {}) {
@@ -316,21 +321,23 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       });
       const fallbackBefore = fallbackEntry();
       let touched = false;
+      let rotate = false;
       for (const entry of next) {
         if (entries.get(entry.id) === entry) continue;
         touched = true;
-        place(entry);
+        if (place(entry)) rotate = true;
       }
       const deleted: string[] = [];
       for (const id of gone) {
         const e = entries.get(id);
         if (!e) continue;
         touched = true;
+        rotate = true;
         unplace(e);
         deleted.push(id);
       }
       // One change for the whole batch: one generation, one ticket-key rotation.
-      if (touched) changed(fallbackBefore !== fallbackEntry());
+      if (touched) changed(fallbackBefore !== fallbackEntry(), rotate);
       return { set: next.map((e) => e.view), deleted, rejected };
     },
     get(id) {

@@ -36,6 +36,11 @@ export interface ClientIdentity extends CertificateInfo {
   readonly chain: readonly CertificateInfo[];
   /** Id of the SSL object whose `client.ca` verified the certificate. */
   readonly sslId: string;
+  /**
+   * What the SSL object's revocation check learned (absent when it checks none): `good` (a current CRL
+   * of every issuer in scope does not list it) or `unknown` (admitted under mode ignore-ca-error).
+   */
+  readonly revocation?: Readonly<{ status: 'good' | 'unknown'; via: 'crl' }>;
 }
 
 /** Node's multi-line DN (one RDN a line, values already escaped per RFC 2253) to RFC 2253 order and form. */
@@ -123,10 +128,11 @@ class Identity {
   readonly #chain: VerifiedChain;
   declare readonly sslId: string;
 
-  constructor(chain: VerifiedChain, sslId: string | undefined) {
+  constructor(chain: VerifiedChain, sslId: string | undefined, revocation?: ClientIdentity['revocation']) {
     this.#chain = chain;
     Object.defineProperties(this, Identity.#fields);
     if (sslId !== undefined) Object.defineProperty(this, 'sslId', { value: sslId, enumerable: true });
+    if (revocation !== undefined) Object.defineProperty(this, 'revocation', { value: Object.freeze({ ...revocation }), enumerable: true });
     Object.freeze(this);
   }
 
@@ -180,8 +186,8 @@ class Identity {
  * An identity of a verified chain: with `sslId`, the client of a connection whose SSL object's
  * `client.ca` verified it (`getClientIdentity`); without, the chain alone.
  */
-export function clientIdentity(chain: VerifiedChain, sslId: string): ClientIdentity;
+export function clientIdentity(chain: VerifiedChain, sslId: string, revocation?: ClientIdentity['revocation']): ClientIdentity;
 export function clientIdentity(chain: VerifiedChain): Omit<ClientIdentity, 'sslId'>;
-export function clientIdentity(chain: VerifiedChain, sslId?: string): ClientIdentity | Omit<ClientIdentity, 'sslId'> {
-  return new Identity(chain, sslId) as unknown as ClientIdentity;
+export function clientIdentity(chain: VerifiedChain, sslId?: string, revocation?: ClientIdentity['revocation']): ClientIdentity | Omit<ClientIdentity, 'sslId'> {
+  return new Identity(chain, sslId, revocation) as unknown as ClientIdentity;
 }

@@ -150,12 +150,12 @@ describe('{ file } references', () => {
     await assert.rejects(loadConfigFile(path), error(ErrorCodes.CONFIG_FILE, 'ssls[0].cert.file'));
   });
 
-  test('a referenced file over 1 MiB is refused; exactly 1 MiB is read', async () => {
-    await put('pki/big.pem', Buffer.alloc(MiB + 1, 0x41));
-    await put('pki/limit.pem', Buffer.alloc(MiB, 0x41));
+  test('a referenced file over 16 MiB is refused; exactly 16 MiB is read', async () => {
+    await put('pki/big.pem', Buffer.alloc(16 * MiB + 1, 0x41));
+    await put('pki/limit.pem', Buffer.alloc(16 * MiB, 0x41));
     await assert.rejects(loadConfigText('ssls: [{ key: { file: pki/big.pem } }]', 'yaml', dir), error(ErrorCodes.CONFIG_FILE, 'ssls[0].key.file'));
     const { config } = await loadConfigText('key: { file: pki/limit.pem }', 'yaml', dir);
-    assert.equal((config as { key: string }).key.length, MiB);
+    assert.equal((config as { key: string }).key.length, 16 * MiB);
   });
 
   test('a directory is not a file', async () => {
