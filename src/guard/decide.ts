@@ -173,7 +173,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     // A resumed session carries the leaf alone and the OpenSSL verdict of the handshake that made
     // it, possibly under another SNI or another CA set. Only a verdict this very object reached in
     // a full handshake counts.
-    const v = store.verifier.resumed(entry.key, leaf, now);
+    const v = store.verifier.resumed(entry.sessionSource, leaf, now);
     if (v?.ok) return admit(entry, v.chain, v.recheckAt, now);
     if (store.sharedTickets && socket.authorized && !constrainedAnchors(client.caSet)) {
       // With a ticket secret, ticket keys follow from the secret and the store's whole content: a
@@ -190,7 +190,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
       if (facts !== undefined && facts.verifyResult === 0) {
         const fresh = store.verifier.verify(client.caSet, client.depth, leaf, now);
         if (fresh.ok) {
-          store.verifier.rememberForResumption(entry.key, leaf, fresh);
+          store.verifier.rememberForResumption(entry.sessionSource, leaf, fresh);
           return admit(entry, fresh.chain, fresh.recheckAt, now);
         }
       }
@@ -218,7 +218,7 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   // between handshake and request; failing closed there is right.
   const v = store.verifier.verify(client.caSet, client.depth, leaf, now);
   if (!v.ok) return { cert: { ok: false, reason: v.reason, detail: v.detail }, recheckAt: v.recheckAt };
-  store.verifier.rememberForResumption(entry.key, leaf, v);
+  store.verifier.rememberForResumption(entry.sessionSource, leaf, v);
   return admit(entry, v.chain, v.recheckAt, now);
 }
 

@@ -42,7 +42,11 @@ export interface SslEntry {
   readonly snis: readonly string[];
   readonly context: tls.SecureContext;
   readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[]; readonly revocation: RevocationPolicy | undefined } | undefined;
-  /** Digest of the input without its revocation data: a change of CRLs alone does not rotate ticket keys. */
+  /**
+   * Digest of the input without its revocation data: a change of CRLs alone neither rotates ticket
+   * keys nor forgets which certificates this object accepted in full handshakes (the key of that
+   * record; revocation is checked again on every judgement).
+   */
   readonly sessionSource: string;
   /** True when the object has `client`: it owns its hosts for the guard's SNI/Host binding. */
   readonly mtls: boolean;
@@ -131,8 +135,11 @@ function compileRevocation(crl: unknown, settings: { mode?: RevocationMode; scop
       } catch (err) {
         throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, (err as Error).message, err);
       }
-      const ca = caSet.anchors.find((a) => encodedNames(a.der).subject === parsed.issuer);
-      if (ca && !parsed.signedBy(ca.publicKey)) throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, `the CRL names the CA "${ca.subject.replace(/\n/g, ', ')}" as issuer but is not signed by it`);
+      // Several CAs may share the name (a key rollover): one of them must have signed it.
+      const named = caSet.anchors.filter((a) => encodedNames(a.der).subject === parsed.issuer);
+      if (named.length > 0 && !named.some((a) => parsed.signedBy(a.publicKey))) {
+        throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, `the CRL names the CA "${named[0]!.subject.replace(/\n/g, ', ')}" as issuer but is not signed by it`);
+      }
       const list = crls.get(parsed.issuer) ?? [];
       list.push(parsed);
       crls.set(parsed.issuer, list);

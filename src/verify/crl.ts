@@ -68,7 +68,9 @@ function timeOf(der: Uint8Array, t: Tlv): number {
   if (!m) throw new Error(`unreadable time ${JSON.stringify(s.slice(0, 20))}`);
   let year = Number(m[1]);
   if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
-  return Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  const [mo, d, h, mi, sec] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) throw new Error(`unreadable time ${JSON.stringify(s)}`);
+  return Date.UTC(year, mo - 1, d, h, mi, sec);
 }
 
 /** A serial number as Node prints certificates' (`X509Certificate.serialNumber`): upper-case hex, no leading zero bytes. */
@@ -110,7 +112,12 @@ export interface Crl {
 /**
  * Reads a DER CRL, or throws an Error whose message says what is wrong or unsupported.
  */
+/** Largest CRL read (DER bytes) and most entries: a bound on what one configuration change costs. */
+export const MAX_CRL_BYTES = 16 * 1024 * 1024;
+export const MAX_CRL_ENTRIES = 1_000_000;
+
 export function parseCrl(der: Uint8Array): Crl {
+  if (der.length > MAX_CRL_BYTES) throw new Error(`the CRL is ${der.length} bytes; at most ${MAX_CRL_BYTES} are read`);
   const outer = tlv(der, 0);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('not a DER CRL (CertificateList)');
   const [tbs, sigAlg, sigValue] = children(der, outer);
@@ -131,8 +138,9 @@ export function parseCrl(der: Uint8Array): Crl {
       const entry = tlv(der, off, list.end);
       off = entry.end;
       const serial = tlv(der, entry.start, entry.end);
-      if (serial.tag !== 0x02) throw new Error('a revoked entry without a serial number');
+      if (serial.tag !== 0x02 || serial.end === serial.start) throw new Error('a revoked entry without a serial number');
       revoked.add(serialHex(der.subarray(serial.start, serial.end)));
+      if (revoked.size > MAX_CRL_ENTRIES) throw new Error(`the CRL lists more than ${MAX_CRL_ENTRIES} certificates`);
       // Entry extensions: an indirect CRL (certificateIssuer) names other issuers' certificates.
       const date = tlv(der, serial.end, entry.end);
       if (date.end < entry.end) {

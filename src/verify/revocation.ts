@@ -31,7 +31,8 @@ export interface RevocationResult {
 /** Clock skew allowed on thisUpdate / nextUpdate. */
 export const CRL_SKEW_MS = 5 * 60_000;
 
-function leafSerial(der: Uint8Array): string {
+/** A certificate's serial read from its DER, as CRL entries are (Node prints 0 as "0" and -1 as "-01"). */
+export function certSerial(der: Uint8Array): string {
   const cert = tlv(der, 0);
   const tbs = tlv(der, cert.start, cert.end);
   let t = tlv(der, tbs.start, tbs.end);
@@ -42,6 +43,10 @@ function leafSerial(der: Uint8Array): string {
 function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number): RevocationResult {
   const candidates = policy.crls.get(encodedNames(der).issuer) ?? [];
   let why = 'no CRL of its issuer';
+  // Every valid, current CRL of the issuer counts (an old and a new one side by side during a
+  // rollover): listed by any, revoked; else good when at least one is current.
+  let current = false;
+  let recheckAt = Infinity;
   for (const crl of candidates) {
     if (!crl.signedBy(issuer.publicKey)) {
       why = 'the CRL of its issuer is not signed by the issuer';
@@ -49,28 +54,31 @@ function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, iss
     }
     if (crl.thisUpdate > now + CRL_SKEW_MS) {
       why = 'the CRL of its issuer is not valid yet (thisUpdate)';
+      // The answer may change when it becomes valid.
+      recheckAt = Math.min(recheckAt, crl.thisUpdate - CRL_SKEW_MS);
       continue;
     }
     if (crl.nextUpdate !== undefined && crl.nextUpdate + CRL_SKEW_MS < now) {
       why = 'the CRL of its issuer expired (nextUpdate passed)';
       continue;
     }
-    const recheckAt = crl.nextUpdate === undefined ? Infinity : crl.nextUpdate + CRL_SKEW_MS;
     if (crl.revoked.has(serial)) return { status: 'revoked', detail: `serial ${serial} is listed by the CRL of its issuer`, recheckAt: Infinity };
-    return { status: 'good', detail: '', recheckAt };
+    current = true;
+    if (crl.nextUpdate !== undefined) recheckAt = Math.min(recheckAt, crl.nextUpdate + CRL_SKEW_MS);
   }
-  return { status: 'unknown', detail: why, recheckAt: Infinity };
+  if (current) return { status: 'good', detail: '', recheckAt };
+  return { status: 'unknown', detail: why, recheckAt };
 }
 
 /** The status of a verified chain: revoked if any certificate in scope is, else unknown if any is, else good. */
 export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, now: number): RevocationResult {
   const leafDer = Buffer.from(chain.der, 'latin1');
-  const results: { who: string; r: RevocationResult }[] = [{ who: 'the client certificate', r: statusOf(policy, leafDer, leafSerial(leafDer), chain.above[0]!, now) }];
+  const results: { who: string; r: RevocationResult }[] = [{ who: 'the client certificate', r: statusOf(policy, leafDer, certSerial(leafDer), chain.above[0]!, now) }];
   if (policy.scope === 'chain') {
     // Every certificate below the anchor; the anchor itself is trusted as configured.
     for (let i = 0; i < chain.above.length - 1; i++) {
       const c = chain.above[i]!;
-      results.push({ who: `intermediate ${i + 1}`, r: statusOf(policy, c.der, c.node.serialNumber.toUpperCase().replace(/^(00)+(?=.)/, ''), chain.above[i + 1]!, now) });
+      results.push({ who: `intermediate ${i + 1}`, r: statusOf(policy, c.der, certSerial(c.der), chain.above[i + 1]!, now) });
     }
   }
   const revoked = results.find((x) => x.r.status === 'revoked');

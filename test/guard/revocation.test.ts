@@ -215,6 +215,79 @@ describe('client.crl', () => {
     });
   }
 
+  test('an old and a new CRL side by side (a rollover): a certificate listed by either is revoked, in any order', async () => {
+    gencrl('int', 'int-old.crl');
+    issue('int', '/CN=rollover', 'rollover', 'v3_leaf');
+    gencrl('int', 'int-before.crl');
+    openssl('ca', '-config', 'int.cnf', '-revoke', 'rollover.pem');
+    gencrl('int', 'int-after.crl');
+    for (const crls of [['int-before.crl', 'int-after.crl'], ['int-after.crl', 'int-before.crl']]) {
+      const s = await serve({ crl: crls.map(read) });
+      try {
+        assert.equal((await s.ask('rollover')).status, 400, crls.join(', '));
+        assert.equal(s.rejects.at(-1)?.reason, 'revoked');
+        assert.equal((await s.ask('good')).status, 200);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('serials as DER writes them: a revoked intermediate with serial 0 refuses its leaves under scope chain', async () => {
+    key('int0.key');
+    openssl('req', '-new', '-key', 'int0.key', '-subj', '/CN=Serial Zero Intermediate', '-out', 'int0.csr', '-config', 'root.cnf');
+    openssl('x509', '-req', '-in', 'int0.csr', '-CA', 'root/cert.pem', '-CAkey', 'root/key.pem', '-set_serial', '0', '-days', '1', '-extfile', 'root.cnf', '-extensions', 'v3_ca', '-out', 'int0.pem');
+    key('zero-leaf.key');
+    openssl('req', '-new', '-key', 'zero-leaf.key', '-subj', '/CN=under zero', '-out', 'zero-leaf.csr', '-config', 'root.cnf');
+    openssl('x509', '-req', '-in', 'zero-leaf.csr', '-CA', 'int0.pem', '-CAkey', 'int0.key', '-set_serial', '7', '-days', '1', '-extfile', 'root.cnf', '-extensions', 'v3_leaf', '-out', 'zero-leaf.pem');
+    openssl('ca', '-config', 'root.cnf', '-revoke', 'int0.pem');
+    gencrl('root', 'root-zero.crl');
+    const s = await serve({ crl: read('root-zero.crl'), revocation: { scope: 'chain', mode: 'ignore-ca-error' } });
+    try {
+      const r = await testRequest({ port: s.port, servername: 'crl.test', client: { cert: read('zero-leaf.pem') + read('int0.pem'), key: read('zero-leaf.key') } });
+      assert.equal(r.status, 400);
+      assert.equal(s.rejects.at(-1)?.reason, 'revoked');
+      assert.match(s.rejects.at(-1)!.detail, /intermediate 1: serial 00 is listed/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a CRL-only update keeps TLS sessions resumable: the client resumes and is judged against the new CRL', async () => {
+    serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
+    const store = createSslStore();
+    const ssl = (crl: string): SslObject => ({ id: 'crl', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['crl.test'], client: { ca: read('root/cert.pem'), depth: 1, crl } });
+    store.set(ssl(read('int.crl')));
+    const reasons: string[] = [];
+    const guard = mtlsGuard({ store, onReject: (i) => reasons.push(`${i.reason}: ${i.detail}`) });
+    const server = store.attach(https.createServer(store.tlsOptions({ sessionTickets: true }), (req, res) => guard(req, res, () => res.end('ok'))));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const first = await testRequest({ port, servername: 'crl.test', client: client('good'), maxVersion: 'TLSv1.2' });
+      assert.equal(first.status, 200);
+      store.set(ssl(read('int-later.crl')));
+      const resumed = await testRequest({ port, servername: 'crl.test', client: client('good'), session: first.session, maxVersion: 'TLSv1.2' });
+      assert.equal(resumed.reused, true);
+      assert.equal(resumed.status, 200, reasons.join('; '));
+      // A client the new CRL lists is refused on resumption too.
+      const later = await testRequest({ port, servername: 'crl.test', client: client('later'), maxVersion: 'TLSv1.2' });
+      assert.equal(later.status, 400);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('two CAs of client.ca with one name (a key rollover): a CRL signed by either is accepted', async () => {
+    key('rootB.key');
+    openssl('req', '-x509', '-new', '-key', 'rootB.key', '-subj', '/CN=CRL Test Root', '-days', '2', '-out', 'rootB.pem', '-config', 'root.cnf', '-extensions', 'v3_ca');
+    serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
+    const store = createSslStore();
+    for (const ca of [[read('root/cert.pem'), read('rootB.pem')], [read('rootB.pem'), read('root/cert.pem')]]) {
+      assert.doesNotThrow(() => store.set({ id: 'x', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['x.test'], client: { ca, crl: read('root-clean.crl') } }));
+    }
+  });
+
   test('configuration errors: a CRL not signed by the CA it names, garbage, a scoped CRL', async () => {
     const store = createSslStore();
     serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
