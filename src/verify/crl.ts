@@ -10,56 +10,9 @@
  * critical extension.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { children, oidString, tlv, type Tlv } from '../internal/der.js';
 
-/** A DER TLV: tag, where its value starts and ends, where the whole element starts. */
-export interface Tlv {
-  tag: number;
-  at: number;
-  start: number;
-  end: number;
-}
-
-export function tlv(der: Uint8Array, at: number, limit = der.length): Tlv {
-  if (at + 2 > limit) throw new Error('truncated');
-  const tag = der[at]!;
-  let len = der[at + 1]!;
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > limit) throw new Error('bad length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
-    start += n;
-  }
-  const end = start + len;
-  if (end > limit) throw new Error('truncated');
-  return { tag, at, start, end };
-}
-
-function children(der: Uint8Array, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let off = parent.start; off < parent.end; ) {
-    const t = tlv(der, off, parent.end);
-    out.push(t);
-    off = t.end;
-  }
-  return out;
-}
-
-const oidText = (der: Uint8Array, t: Tlv): string => {
-  const bytes = der.subarray(t.start, t.end);
-  const parts: number[] = [];
-  let v = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    v = v * 128 + (bytes[i]! & 0x7f);
-    if (!(bytes[i]! & 0x80)) {
-      if (parts.length === 0) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
-      else parts.push(v);
-      v = 0;
-    }
-  }
-  return parts.join('.');
-};
+const oidText = oidString;
 
 /** UTCTime or GeneralizedTime as milliseconds. */
 function timeOf(der: Uint8Array, t: Tlv): number {
@@ -118,7 +71,7 @@ export const MAX_CRL_ENTRIES = 1_000_000;
 
 export function parseCrl(der: Uint8Array): Crl {
   if (der.length > MAX_CRL_BYTES) throw new Error(`the CRL is ${der.length} bytes; at most ${MAX_CRL_BYTES} are read`);
-  const outer = tlv(der, 0);
+  const outer = tlv(der, 0, der.length);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('not a DER CRL (CertificateList)');
   const [tbs, sigAlg, sigValue] = children(der, outer);
   if (!tbs || !sigAlg || !sigValue || tbs.tag !== 0x30 || sigAlg.tag !== 0x30 || sigValue.tag !== 0x03) throw new Error('not a CertificateList');

@@ -10,6 +10,9 @@
 // turns that into a refusal (fail closed). OpenSSL has already parsed the certificate, so a throw
 // here means an encoding OpenSSL tolerates and we do not; refusing it is the safe side.
 
+import { children, expect, oidString, tlv, type Tlv } from '../internal/der.js';
+
+
 /** Bits of keyUsage, in @peculiar/x509's `KeyUsageFlags` numbering (bit n of the BIT STRING = 1 << n). */
 export type KeyUsageBits = number;
 
@@ -24,71 +27,6 @@ export interface ExtensionFields {
   /** Every extension marked critical, by OID (the caller decides which it supports). */
   critical: string[];
   san: { dns: string[]; email: string[]; ip: string[]; uri: string[] };
-}
-
-export interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-/** Reads one tag-length-value inside [off, limit). DER only: definite, minimal lengths. */
-export function tlv(der: Uint8Array, off: number, limit: number): Tlv {
-  if (off + 2 > limit) throw new Error('truncated DER');
-  const tag = der[off]!;
-  if ((tag & 0x1f) === 0x1f) throw new Error('high tag numbers are not used in certificates');
-  let len = der[off + 1]!;
-  let start = off + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 3) throw new Error('unsupported DER length');
-    if (start + n > limit) throw new Error('truncated DER');
-    if (der[start] === 0) throw new Error('non-minimal DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
-    if (len < 0x80) throw new Error('non-minimal DER length');
-    start += n;
-  }
-  const end = start + len;
-  if (end > limit) throw new Error('truncated DER');
-  return { tag, start, end };
-}
-
-/** The children of a constructed value. */
-export function children(der: Uint8Array, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let off = parent.start; off < parent.end; ) {
-    const t = tlv(der, off, parent.end);
-    out.push(t);
-    off = t.end;
-  }
-  return out;
-}
-
-export function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!t || t.tag !== tag) throw new Error(`malformed ${what}`);
-  return t;
-}
-
-/** Dotted form of an OBJECT IDENTIFIER's content. */
-export function oidString(der: Uint8Array, t: Tlv): string {
-  if (t.end === t.start) throw new Error('empty OID');
-  const arcs: number[] = [];
-  let v = 0;
-  for (let i = t.start; i < t.end; i++) {
-    const b = der[i]!;
-    if (v === 0 && b === 0x80) throw new Error('non-minimal OID');
-    v = v * 128 + (b & 0x7f);
-    if (v > Number.MAX_SAFE_INTEGER / 128) throw new Error('OID arc too large');
-    if (!(b & 0x80)) {
-      if (arcs.length === 0) arcs.push(v < 40 ? 0 : v < 80 ? 1 : 2, v < 80 ? v % 40 : v - 80);
-      else arcs.push(v);
-      v = 0;
-    } else if (i === t.end - 1) {
-      throw new Error('truncated OID');
-    }
-  }
-  return arcs.join('.');
 }
 
 function hex(der: Uint8Array, t: Tlv): string {

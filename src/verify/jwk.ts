@@ -8,7 +8,7 @@
 // gives null. The test suite holds this reader to node:crypto's output, member order included, on
 // openssl-made keys and on hand-built malformed ones.
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { children, expect, oidString, tlv, type Tlv } from './extensions.js';
+import { children, expect, oidString, tlv, type Tlv } from '../internal/der.js';
 
 /** Short Weierstrass curves y² = x³ + ax + b over p (SEC 2, FIPS 186-4): the point must lie on the curve. */
 interface Curve {

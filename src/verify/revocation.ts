@@ -7,7 +7,8 @@
  * key, one signature check.
  */
 import { encodedNames } from './der.js';
-import { serialHex, tlv, type Crl } from './crl.js';
+import { serialHex, type Crl } from './crl.js';
+import { tlv } from '../internal/der.js';
 import type { ParsedCert } from './cert.js';
 import type { VerifiedChain } from './identity.js';
 
@@ -33,7 +34,7 @@ export const CRL_SKEW_MS = 5 * 60_000;
 
 /** A certificate's serial read from its DER, as CRL entries are (Node prints 0 as "0" and -1 as "-01"). */
 export function certSerial(der: Uint8Array): string {
-  const cert = tlv(der, 0);
+  const cert = tlv(der, 0, der.length);
   const tbs = tlv(der, cert.start, cert.end);
   let t = tlv(der, tbs.start, tbs.end);
   if (t.tag === 0xa0) t = tlv(der, t.end, tbs.end);
