@@ -179,7 +179,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     revision++;
     appliedAt = new Date();
     lastError = undefined;
-    emit({ type: 'applied', revision, ssls: store.size, services: (c.services ?? []).length, routes, restartNeeded });
+    // A gateway waiting for its source starts empty: that start is not news.
+    if (!(options.awaitSource && !sourceLoaded)) emit({ type: 'applied', revision, ssls: store.size, services: (c.services ?? []).length, routes, restartNeeded });
     return { changed: true, revision, restartNeeded };
   };
 
