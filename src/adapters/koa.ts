@@ -79,10 +79,8 @@ export function mtlsGuard(options: GuardOptions): Middleware<MtlsState, DefaultC
   const guard: MtlsGuard = coreGuard(options);
   const middleware = async function mtlsGuardKoa(ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void> {
     setRequestTarget(ctx.req, ctx.originalUrl);
-    let passed = false;
-    guard(ctx.req, ctx.res, () => {
-      passed = true;
-    });
+    // Awaited: a verdict may wait for an OCSP answer.
+    const passed = await guard.run(ctx.req, ctx.res);
     if (!passed) {
       ctx.respond = false;
       return;

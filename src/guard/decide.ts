@@ -19,7 +19,14 @@ export type GuardVerdict =
       /** The SSL object chosen for the connection, when there is one. */
       sslId: string | undefined;
     }
-  | { ok: false; reason: RejectReason; detail: string; sslId: string | undefined };
+  | {
+      ok: false;
+      reason: RejectReason;
+      detail: string;
+      sslId: string | undefined;
+      /** Not a verdict yet: an OCSP answer is on its way; await it and ask again (the guard does). */
+      pending?: Promise<void>;
+    };
 
 /** What the decision needs of a request, whatever the framework. */
 export interface RequestFacts {
@@ -37,7 +44,7 @@ export interface RequestFacts {
   path: (request: object) => string | undefined;
 }
 
-type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string };
+type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string; pending?: Promise<void> };
 
 /** Per-connection state: the certificate verdict is computed once per connection and store generation. */
 interface ConnState {
@@ -136,9 +143,11 @@ function admit(entry: SslEntry, chain: VerifiedChain, recheckAt: number, now: nu
   const policy = entry.client!.revocation;
   if (!policy) return { cert: { ok: true, identity: clientIdentity(chain, entry.id) }, recheckAt };
   const r = checkRevocation(policy, chain, now);
+  // Waiting for OCSP: not a verdict; the connection is judged again once the answer is in.
+  if (r.status === 'pending') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail, pending: r.pending! }, recheckAt: 0 };
   if (r.status === 'revoked') return { cert: { ok: false, reason: 'revoked', detail: r.detail }, recheckAt: Infinity };
-  if (r.status === 'unknown' && policy.mode === 'strict') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: Infinity };
-  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: 'crl' }) }, recheckAt: Math.min(recheckAt, r.recheckAt) };
+  if (r.status === 'unknown' && policy.mode === 'strict') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: r.recheckAt };
+  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: r.via ?? 'crl' }) }, recheckAt: Math.min(recheckAt, r.recheckAt) };
 }
 
 function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
@@ -338,7 +347,7 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
     recordHostOwner(facts.request, store, hostEntry);
     return { ok: true, identity: cert?.ok ? cert.identity : null, sslId };
   }
-  return { ok: false, reason: cert.reason, detail: cert.detail, sslId };
+  return { ok: false, reason: cert.reason, detail: cert.detail, sslId, ...(cert.pending ? { pending: cert.pending } : {}) };
 }
 
 /** More forwarded host names than a proxy chain would ever add. */

@@ -55,6 +55,11 @@ export interface MtlsGuard {
    * owns a host").
    */
   check(req: GuardRequest): GuardVerdict;
+  /**
+   * Judges the request as the middleware does (waiting for an OCSP answer when one is needed) and
+   * resolves to whether it passed; a refused request has been answered. For adapters that await.
+   */
+  run(req: GuardRequest, res: GuardResponse): Promise<boolean>;
   /** Calls `onReject` and sends the 400 for a failed verdict; destroys the response instead when it had already started. */
   reject(req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void;
 }
@@ -129,7 +134,12 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     sendErrorPage(res, 400, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
   };
 
-  const guard = function mtlsGuardMiddleware(req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void {
+  /**
+   * Judges a request and calls `next` (admitted) or answers it (refused), then `done`. A verdict
+   * waiting for OCSP is awaited once (the client's own timeout bounds it) and judged again; every
+   * other request is decided synchronously.
+   */
+  const handle = (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void, done?: (passed: boolean) => void, waited = false): void => {
     let verdict: GuardVerdict;
     try {
       verdict = check(req);
@@ -137,13 +147,28 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
       // A verifier bug must not crash the server or let the request through: fail closed.
       verdict = { ok: false, reason: 'untrusted', detail: `internal error while verifying: ${(err as Error)?.message}`, sslId: undefined };
     }
+    if (!verdict.ok && verdict.pending) {
+      if (!waited) {
+        const again = () => handle(req, res, next, done, true);
+        verdict.pending.then(again, again);
+        return;
+      }
+      verdict = { ok: false, reason: 'revocation_unknown', detail: 'no OCSP answer after waiting for it', sslId: verdict.sslId };
+    }
     if (verdict.ok) {
       if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;
+      done?.(true);
       next();
     } else {
       reject(req, res, verdict);
+      done?.(false);
     }
+  };
+
+  const guard = function mtlsGuardMiddleware(req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void {
+    handle(req, res, next);
   } as MtlsGuard;
+  guard.run = (req, res) => new Promise<boolean>((resolve) => handle(req, res, () => {}, resolve));
   guard.check = check;
   guard.reject = reject;
   return Object.freeze(guard);

@@ -12,6 +12,7 @@ import { compileLinearPattern, MAX_PATTERN_LENGTH } from '../internal/regex.js';
 import { crlDers, parseCrl, type Crl } from '../verify/crl.js';
 import { encodedNames } from '../verify/der.js';
 import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
+import { OcspClient } from '../verify/ocsp.js';
 
 export type { SslClientOptions, SslObject, SslProtocol } from './schema.js';
 
@@ -23,7 +24,7 @@ export interface SslObjectView {
   readonly snis: readonly string[];
   /** True when `snis` were taken from the certificate rather than given. */
   readonly snisDerived: boolean;
-  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number }> }> | undefined;
+  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean }> }> | undefined;
   readonly status: 0 | 1;
   readonly sslProtocols: readonly SslProtocol[] | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -106,8 +107,8 @@ export function sourceKey(input: unknown): string {
 /** The input's digest without `client.crl` / `client.revocation` (see SslEntry.sessionSource). */
 function sessionSourceOf(copy: Record<string, unknown>, source: string): string {
   const client = copy.client;
-  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined)) return source;
-  const { crl: _crl, revocation: _revocation, ...rest } = client;
+  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined && client.ocsp === undefined)) return source;
+  const { crl: _crl, revocation: _revocation, ocsp: _ocsp, ...rest } = client;
   return sourceKey({ ...copy, client: rest });
 }
 
@@ -116,8 +117,13 @@ function sessionSourceOf(copy: Record<string, unknown>, source: string): string 
  * CRL naming a CA of `client.ca` verified against it now. CRLs of intermediates are verified when a
  * chain through that intermediate is checked. Mode `skip` checks nothing.
  */
-function compileRevocation(crl: unknown, settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined, caSet: CaSet): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number } } | undefined {
-  if (crl === undefined && settings === undefined) return undefined;
+function compileRevocation(
+  crl: unknown,
+  settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined,
+  caSet: CaSet,
+  ocspSettings: true | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean } | undefined,
+): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean } } | undefined {
+  if (crl === undefined && settings === undefined && ocspSettings === undefined) return undefined;
   const mode = settings?.mode ?? 'strict';
   const scope = settings?.scope ?? 'leaf';
   const items = crl === undefined ? [] : Array.isArray(crl) ? crl : [crl];
@@ -146,8 +152,10 @@ function compileRevocation(crl: unknown, settings: { mode?: RevocationMode; scop
       count++;
     });
   });
-  const view = Object.freeze({ mode, scope, crls: count });
-  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls }), view };
+  const o = ocspSettings === true ? {} : ocspSettings;
+  const ocsp = o && Object.freeze({ responder: o.responder, client: new OcspClient({ timeoutMs: o.timeoutMs ?? 3000, cacheTtlMs: o.cacheTtlMs, nonce: o.nonce }) });
+  const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined });
+  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}) }), view };
 }
 
 /** Normalises an SSL object id, or throws naming `field`. */
@@ -302,7 +310,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     if (cost > MAX_SKIP_COST) {
       throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, 'client.skipMtlsUriRegex', `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`);
     }
-    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet);
+    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet, input.client.ocsp);
     client = Object.freeze({ caSet, depth, skip: frozenList(skip), revocation: revocation?.policy });
     clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]), ...(revocation ? { revocation: revocation.view } : {}) });
   }

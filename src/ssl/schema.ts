@@ -38,6 +38,22 @@ function build<P extends PemSchema>(pem: P) {
      */
     crl: z.union([text, z.array(text).min(1).max(64)], { error: (i) => (i.input === undefined ? undefined : 'expected one CRL (PEM or DER) or an array of 1 to 64') }).optional(),
     /**
+     * OCSP for the client's certificate: `true` (the responder named by the certificate's
+     * authorityInfoAccess) or settings. Asked only for chains that verified; a request whose
+     * connection has no answer yet waits for it (up to `timeoutMs`).
+     */
+    ocsp: z
+      .union([
+        z.literal(true),
+        z.strictObject({
+          responder: z.string().regex(/^https?:\/\/[^\s]+$/, { error: 'expected an http:// or https:// URL' }).max(2048).optional(),
+          timeoutMs: z.number().int().min(100).max(30_000).optional().meta({ default: 3000 }),
+          cacheTtlMs: z.number().int().min(1000).max(86_400_000).optional().meta({ default: 3_600_000 }),
+          nonce: z.boolean().optional().meta({ default: false }),
+        }),
+      ], { error: (i) => (i.input === undefined ? undefined : 'expected true or { responder?, timeoutMs?, cacheTtlMs?, nonce? }') })
+      .optional(),
+    /**
      * What a revocation check decides: `mode` strict (default: an unknown status refuses),
      * ignore-ca-error (an unknown status passes) or skip (nothing is checked); `scope` leaf (default)
      * or chain (every certificate below the trust anchor).

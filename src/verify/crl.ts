@@ -26,6 +26,15 @@ function timeOf(der: Uint8Array, t: Tlv): number {
   return Date.UTC(year, mo - 1, d, h, mi, sec);
 }
 
+/** A certificate's serial read from its DER, as CRL entries are (Node prints 0 as "0" and -1 as "-01"). */
+export function certSerial(der: Uint8Array): string {
+  const cert = tlv(der, 0, der.length);
+  const tbs = tlv(der, cert.start, cert.end);
+  let t = tlv(der, tbs.start, tbs.end);
+  if (t.tag === 0xa0) t = tlv(der, t.end, tbs.end);
+  return serialHex(der.subarray(t.start, t.end));
+}
+
 /** A serial number as Node prints certificates' (`X509Certificate.serialNumber`): upper-case hex, no leading zero bytes. */
 export function serialHex(bytes: Uint8Array): string {
   let i = 0;

@@ -38,9 +38,10 @@ export interface ClientIdentity extends CertificateInfo {
   readonly sslId: string;
   /**
    * What the SSL object's revocation check learned (absent when it checks none): `good` (a current CRL
-   * of every issuer in scope does not list it) or `unknown` (admitted under mode ignore-ca-error).
+   * of every issuer in scope does not list it, or OCSP said good) or `unknown` (admitted under mode
+   * ignore-ca-error), and how the leaf's status was learned.
    */
-  readonly revocation?: Readonly<{ status: 'good' | 'unknown'; via: 'crl' }>;
+  readonly revocation?: Readonly<{ status: 'good' | 'unknown'; via: 'crl' | 'ocsp' }>;
 }
 
 /** Node's multi-line DN (one RDN a line, values already escaped per RFC 2253) to RFC 2253 order and form. */

@@ -15,7 +15,7 @@ import { request } from 'undici';
 import { AlgorithmIdentifier, AsnConvert, Extension, OctetString, ocsp } from '../internal/x509.js';
 import { children, tlv } from '../internal/der.js';
 import type { ParsedCert } from './cert.js';
-import { certSerial } from './revocation.js';
+import { certSerial } from './crl.js';
 
 /** What OCSP said of a certificate. */
 export interface OcspAnswer {
@@ -28,6 +28,20 @@ export interface OcspAnswer {
 /** Clock skew allowed on thisUpdate / nextUpdate (nginx allows 300 s). */
 export const OCSP_SKEW_MS = 5 * 60_000;
 const SHA1 = '1.3.14.3.2.26';
+/** How long an answer that could not be learned is kept before the responder is asked again. */
+const NEGATIVE_TTL_MS = 10_000;
+
+/** The OCSP responder URL of a certificate's authorityInfoAccess, if any (http or https only). */
+export function aiaResponder(leafDer: Uint8Array): string | undefined {
+  let info: string | undefined;
+  try {
+    info = new X509Certificate(leafDer).infoAccess;
+  } catch {
+    return undefined;
+  }
+  const m = /^OCSP - URI:(https?:\/\/\S+)$/m.exec(info ?? '');
+  return m?.[1];
+}
 const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 
 /** The subjectPublicKey BIT STRING's content of a certificate (what issuerKeyHash hashes). */
@@ -221,12 +235,13 @@ export class OcspClient {
     const pending = this.#inFlight.get(key);
     if (pending) return pending;
     if (this.#inFlight.size >= this.#o.maxInFlight) return Promise.resolve(unknown('too many OCSP requests in flight'));
-    const ask = this.#ask(leafDer, issuer, responder).then((answer) => {
+    const ask = this.#ask(leafDer, issuer, responder).then((got) => {
       this.#inFlight.delete(key);
-      if (answer.until > Date.now()) {
-        if (this.#cache.size >= this.#o.cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-        this.#cache.set(key, answer);
-      }
+      // An unknown answer is kept briefly too: the connections waiting for it decide on it, and a
+      // responder that is down is not asked again by every new connection.
+      const answer = got.until > Date.now() ? got : { ...got, until: Date.now() + NEGATIVE_TTL_MS };
+      if (this.#cache.size >= this.#o.cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#cache.set(key, answer);
       return answer;
     });
     this.#inFlight.set(key, ask);

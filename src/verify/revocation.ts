@@ -7,10 +7,10 @@
  * key, one signature check.
  */
 import { encodedNames } from './der.js';
-import { serialHex, type Crl } from './crl.js';
-import { tlv } from '../internal/der.js';
+import { certSerial, type Crl } from './crl.js';
 import type { ParsedCert } from './cert.js';
 import type { VerifiedChain } from './identity.js';
+import { aiaResponder, type OcspClient } from './ocsp.js';
 
 export type RevocationMode = 'strict' | 'ignore-ca-error' | 'skip';
 
@@ -20,26 +20,23 @@ export interface RevocationPolicy {
   readonly scope: 'leaf' | 'chain';
   /** CRLs by their issuer Name's DER. */
   readonly crls: ReadonlyMap<string, readonly Crl[]>;
+  /** OCSP for the leaf: the configured responder (else the certificate's AIA) and the client that asks it. */
+  readonly ocsp?: { readonly responder: string | undefined; readonly client: OcspClient };
 }
 
 /** What the check found; `recheckAt` is when the answer may change (a CRL's nextUpdate). */
 export interface RevocationResult {
-  readonly status: 'good' | 'revoked' | 'unknown';
+  /** `pending`: an OCSP answer is being fetched; `pending` resolves when it is in the cache. */
+  readonly status: 'good' | 'revoked' | 'unknown' | 'pending';
   readonly detail: string;
   readonly recheckAt: number;
+  /** How the leaf's status was learned. */
+  readonly via?: 'crl' | 'ocsp';
+  readonly pending?: Promise<void>;
 }
 
 /** Clock skew allowed on thisUpdate / nextUpdate. */
 export const CRL_SKEW_MS = 5 * 60_000;
-
-/** A certificate's serial read from its DER, as CRL entries are (Node prints 0 as "0" and -1 as "-01"). */
-export function certSerial(der: Uint8Array): string {
-  const cert = tlv(der, 0, der.length);
-  const tbs = tlv(der, cert.start, cert.end);
-  let t = tlv(der, tbs.start, tbs.end);
-  if (t.tag === 0xa0) t = tlv(der, t.end, tbs.end);
-  return serialHex(der.subarray(t.start, t.end));
-}
 
 function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number): RevocationResult {
   const candidates = policy.crls.get(encodedNames(der).issuer) ?? [];
@@ -74,7 +71,26 @@ function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, iss
 /** The status of a verified chain: revoked if any certificate in scope is, else unknown if any is, else good. */
 export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, now: number): RevocationResult {
   const leafDer = Buffer.from(chain.der, 'latin1');
-  const results: { who: string; r: RevocationResult }[] = [{ who: 'the client certificate', r: statusOf(policy, leafDer, certSerial(leafDer), chain.above[0]!, now) }];
+  let leaf = statusOf(policy, leafDer, certSerial(leafDer), chain.above[0]!, now);
+  let via: 'crl' | 'ocsp' = 'crl';
+  if (policy.ocsp && leaf.status !== 'revoked') {
+    // OCSP for the leaf: asked only here, for a chain that verified (a stranger's AIA is never fetched).
+    const responder = policy.ocsp.responder ?? aiaResponder(leafDer);
+    if (responder) {
+      const answer = policy.ocsp.client.cached(leafDer, chain.above[0]!, now);
+      if (!answer) {
+        const pending = policy.ocsp.client.status(leafDer, chain.above[0]!, responder).then(() => undefined);
+        return { status: 'pending', detail: 'waiting for the OCSP responder', recheckAt: 0, pending };
+      }
+      if (answer.status !== 'unknown' || leaf.status !== 'good') {
+        leaf = { status: answer.status, detail: answer.status === 'unknown' ? `OCSP: ${answer.detail}` : answer.detail, recheckAt: answer.until };
+        via = 'ocsp';
+      }
+    } else if (leaf.status !== 'good') {
+      leaf = { status: 'unknown', detail: 'no OCSP responder: none configured and none in the certificate', recheckAt: leaf.recheckAt };
+    }
+  }
+  const results: { who: string; r: RevocationResult }[] = [{ who: 'the client certificate', r: leaf }];
   if (policy.scope === 'chain') {
     // Every certificate below the anchor; the anchor itself is trusted as configured.
     for (let i = 0; i < chain.above.length - 1; i++) {
@@ -83,9 +99,9 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
     }
   }
   const revoked = results.find((x) => x.r.status === 'revoked');
-  if (revoked) return { status: 'revoked', detail: `${revoked.who}: ${revoked.r.detail}`, recheckAt: Infinity };
+  if (revoked) return { status: 'revoked', detail: `${revoked.who}: ${revoked.r.detail}`, recheckAt: Infinity, via };
   const unknown = results.find((x) => x.r.status === 'unknown');
   const recheckAt = Math.min(...results.map((x) => x.r.recheckAt));
-  if (unknown) return { status: 'unknown', detail: `${unknown.who}: ${unknown.r.detail}`, recheckAt };
-  return { status: 'good', detail: '', recheckAt };
+  if (unknown) return { status: 'unknown', detail: `${unknown.who}: ${unknown.r.detail}`, recheckAt, via };
+  return { status: 'good', detail: '', recheckAt, via };
 }
