@@ -217,13 +217,13 @@ export class OcspClient {
     return this.#requests;
   }
 
-  #key(leafDer: Uint8Array, issuer: ParsedCert): string {
-    return `${issuer.spki}:${certSerial(leafDer)}`;
+  #key(leafDer: Uint8Array, issuer: ParsedCert, serial = certSerial(leafDer)): string {
+    return `${issuer.spki}:${serial}`;
   }
 
-  /** The cached answer, if one is still good to use. */
-  cached(leafDer: Uint8Array, issuer: ParsedCert, now = Date.now()): OcspAnswer | undefined {
-    const hit = this.#cache.get(this.#key(leafDer, issuer));
+  /** The cached answer, if one is still good to use (`serial`: the leaf's, when the caller has it). */
+  cached(leafDer: Uint8Array, issuer: ParsedCert, now = Date.now(), serial?: string): OcspAnswer | undefined {
+    const hit = this.#cache.get(this.#key(leafDer, issuer, serial));
     return hit && hit.until > now ? hit : undefined;
   }
 

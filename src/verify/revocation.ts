@@ -38,8 +38,8 @@ export interface RevocationResult {
 /** Clock skew allowed on thisUpdate / nextUpdate. */
 export const CRL_SKEW_MS = 5 * 60_000;
 
-function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number): RevocationResult {
-  const candidates = policy.crls.get(encodedNames(der).issuer) ?? [];
+function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number, issuerName?: string): RevocationResult {
+  const candidates = policy.crls.size === 0 ? [] : (policy.crls.get(issuerName ?? encodedNames(der).issuer) ?? []);
   let why = 'no CRL of its issuer';
   // Every valid, current CRL of the issuer counts (an old and a new one side by side during a
   // rollover): listed by any, revoked; else good when at least one is current.
@@ -68,16 +68,36 @@ function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, iss
   return { status: 'unknown', detail: why, recheckAt };
 }
 
+// What a check reads of a leaf, once per verified chain (the verifier shares a chain's object across
+// its connections): the DER, the serial and the AIA responder (reading it builds an X509Certificate).
+interface LeafFacts {
+  der: Buffer;
+  serial: string;
+  issuerName: string;
+  responder: string | undefined;
+}
+const leaves = new WeakMap<VerifiedChain, LeafFacts>();
+function leafFacts(chain: VerifiedChain): LeafFacts {
+  let f = leaves.get(chain);
+  if (!f) {
+    const der = Buffer.from(chain.der, 'latin1');
+    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der) };
+    leaves.set(chain, f);
+  }
+  return f;
+}
+
 /** The status of a verified chain: revoked if any certificate in scope is, else unknown if any is, else good. */
 export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, now: number): RevocationResult {
-  const leafDer = Buffer.from(chain.der, 'latin1');
-  let leaf = statusOf(policy, leafDer, certSerial(leafDer), chain.above[0]!, now);
+  const facts = leafFacts(chain);
+  const leafDer = facts.der;
+  let leaf = statusOf(policy, leafDer, facts.serial, chain.above[0]!, now, facts.issuerName);
   let via: 'crl' | 'ocsp' = 'crl';
   if (policy.ocsp && leaf.status !== 'revoked') {
     // OCSP for the leaf: asked only here, for a chain that verified (a stranger's AIA is never fetched).
-    const responder = policy.ocsp.responder ?? aiaResponder(leafDer);
+    const responder = policy.ocsp.responder ?? facts.responder;
     if (responder) {
-      const answer = policy.ocsp.client.cached(leafDer, chain.above[0]!, now);
+      const answer = policy.ocsp.client.cached(leafDer, chain.above[0]!, now, facts.serial);
       if (!answer) {
         const pending = policy.ocsp.client.status(leafDer, chain.above[0]!, responder).then(() => undefined);
         return { status: 'pending', detail: 'waiting for the OCSP responder', recheckAt: 0, pending };
