@@ -136,10 +136,10 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
 
   /**
    * Judges a request and calls `next` (admitted) or answers it (refused), then `done`. A verdict
-   * waiting for OCSP is awaited once (the client's own timeout bounds it) and judged again; every
-   * other request is decided synchronously.
+   * waiting for OCSP is awaited (the client's own timeout bounds it, twice at most) and judged
+   * again; every other request is decided synchronously.
    */
-  const handle = (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void, done?: (passed: boolean) => void, waited = false): void => {
+  const handle = (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void, done?: (passed: boolean) => void, waited = 0): void => {
     let verdict: GuardVerdict;
     try {
       verdict = check(req);
@@ -148,8 +148,10 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
       verdict = { ok: false, reason: 'untrusted', detail: `internal error while verifying: ${(err as Error)?.message}`, sslId: undefined };
     }
     if (!verdict.ok && verdict.pending) {
-      if (!waited) {
-        const again = () => handle(req, res, next, done, true);
+      // Twice at most (an answer that expired, or an object changed, while waiting); each wait is
+      // bounded by the OCSP timeout.
+      if (waited < 2) {
+        const again = () => handle(req, res, next, done, waited + 1);
         verdict.pending.then(again, again);
         return;
       }

@@ -112,6 +112,21 @@ function sessionSourceOf(copy: Record<string, unknown>, source: string): string 
   return sourceKey({ ...copy, client: rest });
 }
 
+// OCSP clients are shared by every object with the same settings, so that their caches and
+// requests in flight survive a change of the objects (a reload would otherwise ask every responder
+// again). Answers are keyed by issuer key and serial, so sharing mixes nothing.
+const ocspClients = new Map<string, OcspClient>();
+function ocspClientFor(timeoutMs: number, cacheTtlMs: number, nonce: boolean): OcspClient {
+  const key = `${timeoutMs}:${cacheTtlMs}:${nonce}`;
+  let c = ocspClients.get(key);
+  if (!c) {
+    c = new OcspClient({ timeoutMs, cacheTtlMs, nonce });
+    if (ocspClients.size >= 64) ocspClients.delete(ocspClients.keys().next().value as string);
+    ocspClients.set(key, c);
+  }
+  return c;
+}
+
 /**
  * `client.crl` and `client.revocation` compiled: every CRL read (refusing what is not checked), and a
  * CRL naming a CA of `client.ca` verified against it now. CRLs of intermediates are verified when a
@@ -153,7 +168,7 @@ function compileRevocation(
     });
   });
   const o = ocspSettings === true ? {} : ocspSettings;
-  const ocsp = o && Object.freeze({ responder: o.responder, client: new OcspClient({ timeoutMs: o.timeoutMs ?? 3000, cacheTtlMs: o.cacheTtlMs, nonce: o.nonce }) });
+  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false) });
   const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined });
   return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}) }), view };
 }

@@ -35,11 +35,13 @@ export function certSerial(der: Uint8Array): string {
   return serialHex(der.subarray(t.start, t.end));
 }
 
-/** A serial number as Node prints certificates' (`X509Certificate.serialNumber`): upper-case hex, no leading zero bytes. */
+/**
+ * A serial number as the hex of its DER INTEGER content, exactly: DER is canonical (a positive serial
+ * with its top bit set carries a leading 00, a negative one does not), so two serials are equal exactly
+ * when these strings are. (Node prints serials differently: 0 as "0", -1 as "-01".)
+ */
 export function serialHex(bytes: Uint8Array): string {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  return Buffer.from(bytes.subarray(i)).toString('hex').toUpperCase();
+  return Buffer.from(bytes).toString('hex').toUpperCase();
 }
 
 const SIGNATURES: Record<string, string | null> = {

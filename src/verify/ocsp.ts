@@ -74,12 +74,13 @@ function certId(serial: string, issuerDer: Uint8Array): { nameHash: Buffer; keyH
 /** The DER of an OCSP request for `leafDer` issued by `issuerDer`, with an optional nonce. */
 export function ocspRequest(leafDer: Uint8Array, issuerDer: Uint8Array, nonce?: Buffer): Buffer {
   const id = certId(certSerial(leafDer), issuerDer);
-  const serialBytes = Buffer.from(id.serial.length % 2 ? `0${id.serial}` : id.serial, 'hex');
+  // The INTEGER content exactly as the certificate carries it.
+  const serialBytes = Buffer.from(id.serial, 'hex');
   const reqCert = new ocsp.CertID({
     hashAlgorithm: new AlgorithmIdentifier({ algorithm: SHA1, parameters: null }),
     issuerNameHash: new OctetString(id.nameHash),
     issuerKeyHash: new OctetString(id.keyHash),
-    serialNumber: new Uint8Array(serialBytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serialBytes]) : serialBytes).buffer,
+    serialNumber: new Uint8Array(serialBytes).buffer,
   });
   const tbsRequest = new ocsp.TBSRequest({
     requestList: [new ocsp.Request({ reqCert })],
@@ -167,7 +168,7 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
       r.certID.hashAlgorithm.algorithm === SHA1 &&
       Buffer.from(r.certID.issuerNameHash.buffer).equals(want.nameHash) &&
       Buffer.from(r.certID.issuerKeyHash.buffer).equals(want.keyHash) &&
-      Buffer.from(got[0] === 0 && got.length > 1 ? got.subarray(1) : got).toString('hex').toUpperCase().replace(/^0(?=.)/, '') === want.serial.replace(/^0(?=.)/, '')
+      got.toString('hex').toUpperCase() === want.serial
     );
   });
   if (!single) return unknown('the response does not mention the certificate');
@@ -175,6 +176,9 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
   const nextUpdate = single.nextUpdate?.getTime();
   if (thisUpdate > options.now + OCSP_SKEW_MS) return unknown('the response is not valid yet (thisUpdate)');
   if (nextUpdate !== undefined && nextUpdate + OCSP_SKEW_MS < options.now) return unknown('the response is stale (nextUpdate passed)');
+  // Without nextUpdate an answer would never go stale: one captured before a revocation could be
+  // replayed for ever. It counts only while younger than the cache TTL.
+  if (nextUpdate === undefined && options.now - thisUpdate > (options.cacheTtlMs ?? 3_600_000)) return unknown('the response has no nextUpdate and is older than cacheTtlMs');
   const until = Math.min(nextUpdate ?? thisUpdate + 3_600_000, options.now + (options.cacheTtlMs ?? 3_600_000));
   if (single.certStatus.revoked) return { status: 'revoked', detail: `OCSP: revoked at ${single.certStatus.revoked.revocationTime.toISOString()}`, until };
   // A CHOICE: the alternative that was sent is the one set (good and unknown carry NULL).
@@ -234,12 +238,19 @@ export class OcspClient {
     const key = this.#key(leafDer, issuer);
     const pending = this.#inFlight.get(key);
     if (pending) return pending;
-    if (this.#inFlight.size >= this.#o.maxInFlight) return Promise.resolve(unknown('too many OCSP requests in flight'));
+    if (this.#inFlight.size >= this.#o.maxInFlight) {
+      // Kept a moment, so that the connections waiting are judged on it (by their mode) at once.
+      const busy = unknown('too many OCSP requests in flight', Date.now() + 1000);
+      this.#cache.set(key, busy);
+      return Promise.resolve(busy);
+    }
     const ask = this.#ask(leafDer, issuer, responder).then((got) => {
       this.#inFlight.delete(key);
       // An unknown answer is kept briefly too: the connections waiting for it decide on it, and a
       // responder that is down is not asked again by every new connection.
-      const answer = got.until > Date.now() ? got : { ...got, until: Date.now() + NEGATIVE_TTL_MS };
+      // Only an unknown answer is stretched: a good or revoked one is never kept past its own time.
+      const answer = got.until > Date.now() || got.status !== 'unknown' ? got : { ...got, until: Date.now() + NEGATIVE_TTL_MS };
+      if (answer.until <= Date.now()) return answer;
       if (this.#cache.size >= this.#o.cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(key, answer);
       return answer;

@@ -30,11 +30,13 @@ function crl(opts: { entries?: number[][]; crlExts?: number[][] } = {}): Buffer 
   return Buffer.from(seq(tbs, seq(oid(ECDSA_SHA256)), tag(0x03, [0x00, 0x30, 0x00])));
 }
 
-test('serials are read as certificates print them: upper-case hex without leading zero bytes', () => {
-  assert.equal(serialHex(Buffer.from([0x00, 0x8f, 0x01])), '8F01');
+test('serials are the exact DER INTEGER content: a negative serial never equals a positive one', () => {
+  assert.equal(serialHex(Buffer.from([0x00, 0x8f, 0x01])), '008F01');
   assert.equal(serialHex(Buffer.from([0x00])), '00');
+  // -0xFF01 is FF 00 FF; +0xFF00FF is 00 FF 00 FF: different certificates, different keys.
+  assert.notEqual(serialHex(Buffer.from([0xff, 0x00, 0xff])), serialHex(Buffer.from([0x00, 0xff, 0x00, 0xff])));
   const c = parseCrl(crl({ entries: [seq(int(0x00, 0x8f, 0x01), time('261201000000Z')), seq(int(0x05), time('261201000000Z'))] }));
-  assert.deepEqual([...c.revoked], ['8F01', '05']);
+  assert.deepEqual([...c.revoked], ['008F01', '05']);
   assert.equal(c.thisUpdate, Date.UTC(2026, 11, 1));
   assert.equal(c.nextUpdate, Date.UTC(2026, 11, 2));
 });

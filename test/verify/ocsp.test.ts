@@ -99,7 +99,7 @@ test('a responder that is down or not http(s) gives unknown, within the timeout'
 });
 
 /** An in-process responder's answer, signed by `signerKey` (PEM), with its certificate attached. */
-function answer(opts: { signer: string; signerKey: string; status: 'good' | 'revoked' | 'unknown'; thisUpdate?: Date; nextUpdate?: Date; nonce?: Buffer; serialOf?: string }): Buffer {
+function answer(opts: { signer: string; signerKey: string; status: 'good' | 'revoked' | 'unknown'; thisUpdate?: Date; nextUpdate?: Date | null; nonce?: Buffer; serialOf?: string }): Buffer {
   const ca = Buffer.from(der('ca/cert.pem'));
   const caCert = AsnConvert.parse(ca, Certificate);
   const leaf = AsnConvert.parse(Buffer.from(der(opts.serialOf ?? 'good.pem')), Certificate);
@@ -114,7 +114,7 @@ function answer(opts: { signer: string; signerKey: string; status: 'good' | 'rev
   const data = new ocsp.ResponseData({
     responderID: new ocsp.ResponderID({ byKey: new ocsp.KeyHash(crypto.createHash('sha1').update(Buffer.from(caCert.tbsCertificate.subjectPublicKeyInfo.subjectPublicKey)).digest()) }),
     producedAt: now,
-    responses: [new ocsp.SingleResponse({ certID, certStatus, thisUpdate: opts.thisUpdate ?? new Date(now.getTime() - 60_000), nextUpdate: opts.nextUpdate ?? new Date(now.getTime() + 3_600_000) })],
+    responses: [new ocsp.SingleResponse({ certID, certStatus, thisUpdate: opts.thisUpdate ?? new Date(now.getTime() - 60_000), ...(opts.nextUpdate === null ? {} : { nextUpdate: opts.nextUpdate ?? new Date(now.getTime() + 3_600_000) }) })],
     ...(opts.nonce ? { responseExtensions: [new Extension({ extnID: ocsp.id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(AsnConvert.serialize(new OctetString(opts.nonce))) })] } : {}),
   });
   const tbs = Buffer.from(AsnConvert.serialize(data));
@@ -143,6 +143,9 @@ test('in-process answers: only an authorised, fresh answer with the right nonce 
   // Stale and future answers.
   assert.match(judge(answer({ signer: read('signer.pem'), signerKey: read('signer.key'), status: 'good', thisUpdate: new Date(now - 7_200_000), nextUpdate: new Date(now - 3_600_000) })).detail, /stale/);
   assert.match(judge(answer({ signer: read('signer.pem'), signerKey: read('signer.key'), status: 'good', thisUpdate: new Date(now + 3_600_000) })).detail, /not valid yet/);
+  // Without nextUpdate: good while young, unknown once older than the cache TTL (no replay of an old answer).
+  assert.equal(judge(answer({ signer: read('signer.pem'), signerKey: read('signer.key'), status: 'good', nextUpdate: null })).status, 'good');
+  assert.match(judge(answer({ signer: read('signer.pem'), signerKey: read('signer.key'), status: 'good', thisUpdate: new Date(now - 400 * 86_400_000), nextUpdate: null })).detail, /no nextUpdate and is older/);
   // Nonces.
   const nonce = Buffer.from('0123456789abcdef');
   assert.equal(judge(answer({ signer: read('signer.pem'), signerKey: read('signer.key'), status: 'good', nonce }), nonce).status, 'good');
