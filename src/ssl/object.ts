@@ -136,7 +136,7 @@ function compileRevocation(
   crl: unknown,
   settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined,
   caSet: CaSet,
-  ocspSettings: true | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean } | undefined,
+  ocspSettings: true | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean; allowedHosts?: string[] } | undefined,
 ): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean } } | undefined {
   if (crl === undefined && settings === undefined && ocspSettings === undefined) return undefined;
   const mode = settings?.mode ?? 'strict';
@@ -168,7 +168,8 @@ function compileRevocation(
     });
   });
   const o = ocspSettings === true ? {} : ocspSettings;
-  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false) });
+  const allowedHosts = o?.allowedHosts && new Set(o.allowedHosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
+  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false), allowedHosts });
   const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined });
   return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}) }), view };
 }

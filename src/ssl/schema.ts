@@ -50,8 +50,10 @@ function build<P extends PemSchema>(pem: P) {
           timeoutMs: z.number().int().min(100).max(30_000).optional().meta({ default: 3000 }),
           cacheTtlMs: z.number().int().min(1000).max(86_400_000).optional().meta({ default: 3_600_000 }),
           nonce: z.boolean().optional().meta({ default: false }),
+          /** Only responders on these hosts are asked (an AIA naming another host gives `unknown`). Default: any. */
+          allowedHosts: z.array(z.string().min(1).max(253)).min(1).max(64).optional(),
         }),
-      ], { error: (i) => (i.input === undefined ? undefined : 'expected true or { responder?, timeoutMs?, cacheTtlMs?, nonce? }') })
+      ], { error: (i) => (i.input === undefined ? undefined : 'expected true or { responder?, timeoutMs?, cacheTtlMs?, nonce?, allowedHosts? }') })
       .optional(),
     /**
      * What a revocation check decides: `mode` strict (default: an unknown status refuses),

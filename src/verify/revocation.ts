@@ -21,7 +21,7 @@ export interface RevocationPolicy {
   /** CRLs by their issuer Name's DER. */
   readonly crls: ReadonlyMap<string, readonly Crl[]>;
   /** OCSP for the leaf: the configured responder (else the certificate's AIA) and the client that asks it. */
-  readonly ocsp?: { readonly responder: string | undefined; readonly client: OcspClient };
+  readonly ocsp?: { readonly responder: string | undefined; readonly client: OcspClient; readonly allowedHosts?: ReadonlySet<string> | undefined };
 }
 
 /** What the check found; `recheckAt` is when the answer may change (a CRL's nextUpdate). */
@@ -70,6 +70,15 @@ function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, iss
 
 // What a check reads of a leaf, once per verified chain (the verifier shares a chain's object across
 // its connections): the DER, the serial and the AIA responder (reading it builds an X509Certificate).
+/** A responder URL's host, lower-case, without IPv6 brackets ('' when unreadable). */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  } catch {
+    return '';
+  }
+}
+
 interface LeafFacts {
   der: Buffer;
   serial: string;
@@ -96,7 +105,10 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
   if (policy.ocsp && leaf.status !== 'revoked') {
     // OCSP for the leaf: asked only here, for a chain that verified (a stranger's AIA is never fetched).
     const responder = policy.ocsp.responder ?? facts.responder;
-    if (responder) {
+    const allowed = !responder || !policy.ocsp.allowedHosts || policy.ocsp.allowedHosts.has(hostOf(responder));
+    if (responder && !allowed) {
+      if (leaf.status !== 'good') leaf = { status: 'unknown', detail: `OCSP: the responder ${JSON.stringify(hostOf(responder))} is not in allowedHosts`, recheckAt: leaf.recheckAt };
+    } else if (responder) {
       const answer = policy.ocsp.client.cached(leafDer, chain.above[0]!, now, facts.serial);
       if (!answer) {
         const pending = policy.ocsp.client.status(leafDer, chain.above[0]!, responder).then(() => undefined);

@@ -145,6 +145,25 @@ test('AIA: a verified client\'s responder is asked; a stranger\'s certificate (a
   }
 });
 
+test('allowedHosts: a responder on another host is never asked (unknown); a listed one is', async () => {
+  const s = await serveWith(core, { ocsp: { allowedHosts: ['ocsp.example.test'] }, revocation: { mode: 'strict' } });
+  try {
+    const before = counted;
+    assert.equal((await s.ask('aia')).status, 400, 'the AIA names 127.0.0.1, not a listed host');
+    assert.equal(s.rejects.at(-1)?.reason, 'revocation_unknown');
+    assert.match(s.rejects.at(-1)!.detail, /not in allowedHosts/);
+    assert.equal(counted, before, 'nothing was fetched');
+  } finally {
+    await s.close();
+  }
+  const listed = await serveWith(core, { ocsp: { responder: url, allowedHosts: ['127.0.0.1'] } });
+  try {
+    assert.equal((await listed.ask('good')).status, 200);
+  } finally {
+    await listed.close();
+  }
+});
+
 test('the Express and Koa adapters wait for the answer', async () => {
   const viaExpress = await serveWith((store) => {
     const app = express();
