@@ -2,13 +2,14 @@
 // fetch from a real `openssl ocsp` responder on loopback.
 //
 //   npm run bench:ocsp
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compileCaSet } from '../src/verify/ca-set.js';
+import { startOcspResponder } from '../test/verify/openssl-ocsp.js';
 import { Verifier } from '../src/verify/verifier.js';
 import { OcspClient } from '../src/verify/ocsp.js';
 import { checkRevocation, type RevocationPolicy } from '../src/verify/revocation.js';
@@ -26,18 +27,8 @@ for (const [cn, ext] of [['leaf', 'leaf'], ['signer', 'signer']]) {
   openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', 'ca.cnf');
   openssl('ca', '-batch', '-notext', '-config', 'ca.cnf', '-in', `${cn}.csr`, '-out', `${cn}.pem`, '-extensions', ext!);
 }
-const responder = spawn('openssl', ['ocsp', '-index', 'ca/index.txt', '-port', '0', '-rsigner', 'signer.pem', '-rkey', 'signer.key', '-CA', 'ca/cert.pem', '-ndays', '1'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-const port = await new Promise<number>((resolve) => {
-  let out = '';
-  const on = (d: Buffer) => {
-    out += d.toString();
-    const m = /ACCEPT \S*:(\d+)/.exec(out);
-    if (m) resolve(Number(m[1]));
-  };
-  responder.stdout!.on('data', on);
-  responder.stderr!.on('data', on);
-});
-const url = `http://127.0.0.1:${port}`;
+const responder = await startOcspResponder(dir);
+const url = responder.url;
 
 const caSet = compileCaSet(readFileSync(join(dir, 'ca/cert.pem'), 'utf8'), 'ca');
 const v = new Verifier(100, 1 << 20).verify(caSet, 0, new X509Certificate(readFileSync(join(dir, 'leaf.pem'))), Date.now());
@@ -63,5 +54,5 @@ for (let i = 0; i < 50; i++) {
 }
 fresh.sort((a, b) => a - b);
 console.log(`a fresh fetch from openssl ocsp on loopback (50): p50 ${fresh[25]!.toFixed(1)} ms, max ${fresh[49]!.toFixed(1)} ms (request, answer, signature check)`);
-responder.kill();
+responder.stop();
 rmSync(dir, { recursive: true, force: true });

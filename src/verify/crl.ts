@@ -44,6 +44,8 @@ export function serialHex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex').toUpperCase();
 }
 
+// Signature algorithms by OID, with the digest node:crypto takes (null: the algorithm has its own,
+// Ed25519 / Ed448). RSASSA-PSS is not here: its parameters would need reading.
 const SIGNATURES: Record<string, string | null> = {
   '1.2.840.113549.1.1.5': 'sha1',
   '1.2.840.113549.1.1.11': 'sha256',
@@ -55,6 +57,19 @@ const SIGNATURES: Record<string, string | null> = {
   '1.3.101.112': null, // Ed25519
   '1.3.101.113': null, // Ed448
 };
+
+/** Whether `alg` (an OID) is a signature algorithm {@link signedWith} checks. */
+export const supportedSignature = (alg: string): boolean => alg in SIGNATURES;
+
+/** Verifies a signature made with the algorithm `alg` (an OID); false for an unsupported one or any failure. */
+export function signedWith(alg: string, data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
+  if (!supportedSignature(alg)) return false;
+  try {
+    return cryptoVerify(SIGNATURES[alg]!, data, key, signature);
+  } catch {
+    return false;
+  }
+}
 
 const OID_DELTA = '2.5.29.27';
 const OID_IDP = '2.5.29.28';
@@ -129,8 +144,7 @@ export function parseCrl(der: Uint8Array): Crl {
   }
   const algOid = children(der, sigAlg)[0];
   const alg = algOid ? oidText(der, algOid) : '?';
-  if (!(alg in SIGNATURES)) throw new Error(`the signature algorithm ${alg} is not supported`);
-  const digest = SIGNATURES[alg]!;
+  if (!supportedSignature(alg)) throw new Error(`the signature algorithm ${alg} is not supported`);
   const signed = Buffer.from(der.subarray(tbs.at, tbs.end));
   // BIT STRING: the first byte counts unused bits (0 for signatures).
   const signature = Buffer.from(der.subarray(sigValue.start + 1, sigValue.end));
@@ -144,11 +158,7 @@ export function parseCrl(der: Uint8Array): Crl {
     signedBy(key: KeyObject): boolean {
       let ok = checked.get(key);
       if (ok === undefined) {
-        try {
-          ok = cryptoVerify(digest, signed, key, signature);
-        } catch {
-          ok = false;
-        }
+        ok = signedWith(alg, signed, key, signature);
         checked.set(key, ok);
       }
       return ok;

@@ -10,12 +10,12 @@
  * now. Anything else (a response signed by another key, a stale or future one, a wrong nonce, a
  * certificate it does not mention) is `unknown`, never `good`.
  */
-import { createHash, randomBytes, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { request } from 'undici';
 import { AlgorithmIdentifier, AsnConvert, Extension, OctetString, ocsp } from '../internal/x509.js';
 import { children, tlv } from '../internal/der.js';
 import type { ParsedCert } from './cert.js';
-import { certSerial } from './crl.js';
+import { certSerial, signedWith } from './crl.js';
 
 /** What OCSP said of a certificate. */
 export interface OcspAnswer {
@@ -87,27 +87,6 @@ export function ocspRequest(leafDer: Uint8Array, issuerDer: Uint8Array, nonce?: 
     ...(nonce ? { requestExtensions: [new Extension({ extnID: ocsp.id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonce))) })] } : {}),
   });
   return Buffer.from(AsnConvert.serialize(new ocsp.OCSPRequest({ tbsRequest })));
-}
-
-const DIGESTS: Record<string, string | null> = {
-  '1.2.840.113549.1.1.5': 'sha1',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.3.101.112': null,
-  '1.3.101.113': null,
-};
-
-function signedWith(alg: string, data: Buffer, key: KeyObject, signature: Buffer): boolean {
-  if (!(alg in DIGESTS)) return false;
-  try {
-    return cryptoVerify(DIGESTS[alg]!, data, key, signature);
-  } catch {
-    return false;
-  }
 }
 
 const unknown = (detail: string, until = 0): OcspAnswer => ({ status: 'unknown', detail, until });

@@ -3,7 +3,7 @@
 // ignore-ca-error, and the AIA of a stranger's certificate never fetched.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { createSslStore, getClientIdentity, mtlsGuard, type RejectInfo, type Ssl
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
 import { createTestPki, testRequest, type TestPki } from '../../src/testing/index.js';
+import { startOcspResponder } from '../verify/openssl-ocsp.js';
 
 let dir: string;
 let responder: ChildProcess;
@@ -65,19 +66,9 @@ before(async () => {
   for (const [cn, ext] of [['good', 'leaf'], ['revoked', 'leaf'], ['signer', 'signer'], ['aia', 'aia']]) issue('ca', cn!, ext!);
   issue('stranger', 'intruder', 'aia');
   openssl('ca', '-config', 'ca.cnf', '-revoke', 'revoked.pem');
-  responder = spawn('openssl', ['ocsp', '-index', 'ca/index.txt', '-port', '0', '-rsigner', 'signer.pem', '-rkey', 'signer.key', '-CA', 'ca/cert.pem', '-ndays', '1', '-ignore_err'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /ACCEPT \S*:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    };
-    responder.stdout!.on('data', onData);
-    responder.stderr!.on('data', onData);
-    responder.once('exit', (code) => reject(new Error(`openssl ocsp exited ${code}: ${out}`)));
-  });
-  url = `http://127.0.0.1:${port}`;
+  const started = await startOcspResponder(dir);
+  responder = started.child;
+  url = started.url;
   serverPki = await createTestPki({ serverNames: ['ocsp.test'] });
 });
 after(() => {

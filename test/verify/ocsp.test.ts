@@ -3,13 +3,14 @@
 // will not make: a signer without authority, a stale answer, a wrong nonce, an unknown status.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import crypto, { createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startOcspResponder } from './openssl-ocsp.js';
 import { parseCert } from '../../src/verify/cert.js';
 import { OcspClient, readOcspResponse } from '../../src/verify/ocsp.js';
 import { AlgorithmIdentifier, AsnConvert, Extension, OctetString, ocsp } from '../../src/internal/x509.js';
@@ -47,19 +48,9 @@ before(async () => {
   }
   openssl('ca', '-config', 'ca.cnf', '-revoke', 'revoked.pem');
   // A certificate of another CA with a serial this one never issued: the responder does not know it.
-  responder = spawn('openssl', ['ocsp', '-index', 'ca/index.txt', '-port', '0', '-rsigner', 'signer.pem', '-rkey', 'signer.key', '-CA', 'ca/cert.pem', '-ndays', '1', '-ignore_err'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /ACCEPT \S*:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    };
-    responder.stdout!.on('data', onData);
-    responder.stderr!.on('data', onData);
-    responder.once('exit', (code) => reject(new Error(`openssl ocsp exited ${code}: ${out}`)));
-  });
-  url = `http://127.0.0.1:${port}`;
+  const started = await startOcspResponder(dir);
+  responder = started.child;
+  url = started.url;
 });
 after(() => {
   responder?.kill();
