@@ -13,6 +13,7 @@ import { crlDers, parseCrl, type Crl } from '../verify/crl.js';
 import { encodedNames } from '../verify/der.js';
 import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
 import { OcspClient } from '../verify/ocsp.js';
+import { CrlFetcher } from '../verify/crl-fetch.js';
 
 export type { SslClientOptions, SslObject, SslProtocol } from './schema.js';
 
@@ -24,7 +25,7 @@ export interface SslObjectView {
   readonly snis: readonly string[];
   /** True when `snis` were taken from the certificate rather than given. */
   readonly snisDerived: boolean;
-  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean }> }> | undefined;
+  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean; crlFetch: boolean }> }> | undefined;
   readonly status: 0 | 1;
   readonly sslProtocols: readonly SslProtocol[] | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -107,8 +108,8 @@ export function sourceKey(input: unknown): string {
 /** The input's digest without `client.crl` / `client.revocation` (see SslEntry.sessionSource). */
 function sessionSourceOf(copy: Record<string, unknown>, source: string): string {
   const client = copy.client;
-  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined && client.ocsp === undefined)) return source;
-  const { crl: _crl, revocation: _revocation, ocsp: _ocsp, ...rest } = client;
+  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined && client.ocsp === undefined && client.crlFetch === undefined)) return source;
+  const { crl: _crl, revocation: _revocation, ocsp: _ocsp, crlFetch: _crlFetch, ...rest } = client;
   return sourceKey({ ...copy, client: rest });
 }
 
@@ -127,6 +128,21 @@ function ocspClientFor(timeoutMs: number, cacheTtlMs: number, nonce: boolean): O
   return c;
 }
 
+// CRL fetchers are shared the same way (keyed by settings; CRLs are keyed by URL).
+const crlFetchers = new Map<string, CrlFetcher>();
+function crlFetcherFor(timeoutMs: number, maxBytes: number, cacheTtlMs: number): CrlFetcher {
+  const key = `${timeoutMs}:${maxBytes}:${cacheTtlMs}`;
+  let f = crlFetchers.get(key);
+  if (!f) {
+    f = new CrlFetcher({ timeoutMs, maxBytes, cacheTtlMs });
+    if (crlFetchers.size >= 64) crlFetchers.delete(crlFetchers.keys().next().value as string);
+    crlFetchers.set(key, f);
+  }
+  return f;
+}
+
+const hostSet = (hosts: readonly string[] | undefined) => hosts && new Set(hosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
+
 /**
  * `client.crl` and `client.revocation` compiled: every CRL read (refusing what is not checked), and a
  * CRL naming a CA of `client.ca` verified against it now. CRLs of intermediates are verified when a
@@ -137,8 +153,9 @@ function compileRevocation(
   settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined,
   caSet: CaSet,
   ocspSettings: true | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean; allowedHosts?: string[] } | undefined,
-): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean } } | undefined {
-  if (crl === undefined && settings === undefined && ocspSettings === undefined) return undefined;
+  fetchSettings: true | { timeoutMs?: number; maxBytes?: number; cacheTtlMs?: number; allowedHosts?: string[] } | undefined,
+): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean; crlFetch: boolean } } | undefined {
+  if (crl === undefined && settings === undefined && ocspSettings === undefined && fetchSettings === undefined) return undefined;
   const mode = settings?.mode ?? 'strict';
   const scope = settings?.scope ?? 'leaf';
   const items = crl === undefined ? [] : Array.isArray(crl) ? crl : [crl];
@@ -168,10 +185,11 @@ function compileRevocation(
     });
   });
   const o = ocspSettings === true ? {} : ocspSettings;
-  const allowedHosts = o?.allowedHosts && new Set(o.allowedHosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
-  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false), allowedHosts });
-  const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined });
-  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}) }), view };
+  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false), allowedHosts: hostSet(o.allowedHosts) });
+  const f = fetchSettings === true ? {} : fetchSettings;
+  const crlFetch = f && Object.freeze({ fetcher: crlFetcherFor(f.timeoutMs ?? 5000, f.maxBytes ?? 10 * 1024 * 1024, f.cacheTtlMs ?? 3_600_000), allowedHosts: hostSet(f.allowedHosts) });
+  const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined, crlFetch: crlFetch !== undefined });
+  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}), ...(crlFetch ? { crlFetch } : {}) }), view };
 }
 
 /** Normalises an SSL object id, or throws naming `field`. */
@@ -326,7 +344,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     if (cost > MAX_SKIP_COST) {
       throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, 'client.skipMtlsUriRegex', `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`);
     }
-    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet, input.client.ocsp);
+    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet, input.client.ocsp, input.client.crlFetch);
     client = Object.freeze({ caSet, depth, skip: frozenList(skip), revocation: revocation?.policy });
     clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]), ...(revocation ? { revocation: revocation.view } : {}) });
   }

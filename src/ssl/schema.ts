@@ -56,6 +56,24 @@ function build<P extends PemSchema>(pem: P) {
       ], { error: (i) => (i.input === undefined ? undefined : 'expected true or { responder?, timeoutMs?, cacheTtlMs?, nonce?, allowedHosts? }') })
       .optional(),
     /**
+     * Fetch the CRL named by the client certificate's CRL distribution point when the configured
+     * CRLs do not answer for its issuer: `true` or settings. Fetched only for chains that verified,
+     * http(s) only, kept until the CRL's nextUpdate (refreshed after `cacheTtlMs` while current).
+     */
+    crlFetch: z
+      .union([
+        z.literal(true),
+        z.strictObject({
+          timeoutMs: z.number().int().min(100).max(30_000).optional().meta({ default: 5000 }),
+          /** Largest CRL read, in bytes (at most 16 MiB). */
+          maxBytes: z.number().int().min(1024).max(16 * 1024 * 1024).optional().meta({ default: 10 * 1024 * 1024 }),
+          cacheTtlMs: z.number().int().min(1000).max(86_400_000).optional().meta({ default: 3_600_000 }),
+          /** Only distribution points on these hosts are fetched (another host gives `unknown`). Default: any. */
+          allowedHosts: z.array(z.string().min(1).max(253)).min(1).max(64).optional(),
+        }),
+      ], { error: (i) => (i.input === undefined ? undefined : 'expected true or { timeoutMs?, maxBytes?, cacheTtlMs?, allowedHosts? }') })
+      .optional(),
+    /**
      * What a revocation check decides: `mode` strict (default: an unknown status refuses),
      * ignore-ca-error (an unknown status passes) or skip (nothing is checked); `scope` leaf (default)
      * or chain (every certificate below the trust anchor).

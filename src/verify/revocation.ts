@@ -11,6 +11,7 @@ import { certSerial, type Crl } from './crl.js';
 import type { ParsedCert } from './cert.js';
 import type { VerifiedChain } from './identity.js';
 import { aiaResponder, type OcspClient } from './ocsp.js';
+import { crlDistributionUrls, type CrlFetcher } from './crl-fetch.js';
 
 export type RevocationMode = 'strict' | 'ignore-ca-error' | 'skip';
 
@@ -22,6 +23,8 @@ export interface RevocationPolicy {
   readonly crls: ReadonlyMap<string, readonly Crl[]>;
   /** OCSP for the leaf: the configured responder (else the certificate's AIA) and the client that asks it. */
   readonly ocsp?: { readonly responder: string | undefined; readonly client: OcspClient; readonly allowedHosts?: ReadonlySet<string> | undefined };
+  /** CRLs fetched from the leaf's CRL distribution point when the configured ones do not answer. */
+  readonly crlFetch?: { readonly fetcher: CrlFetcher; readonly allowedHosts?: ReadonlySet<string> | undefined };
 }
 
 /** What the check found; `recheckAt` is when the answer may change (a CRL's nextUpdate). */
@@ -39,7 +42,10 @@ export interface RevocationResult {
 export const CRL_SKEW_MS = 5 * 60_000;
 
 function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number, issuerName?: string): RevocationResult {
-  const candidates = policy.crls.size === 0 ? [] : (policy.crls.get(issuerName ?? encodedNames(der).issuer) ?? []);
+  return statusIn(policy.crls.size === 0 ? [] : (policy.crls.get(issuerName ?? encodedNames(der).issuer) ?? []), serial, issuer, now);
+}
+
+function statusIn(candidates: readonly Crl[], serial: string, issuer: ParsedCert, now: number): RevocationResult {
   let why = 'no CRL of its issuer';
   // Every valid, current CRL of the issuer counts (an old and a new one side by side during a
   // rollover): listed by any, revoked; else good when at least one is current.
@@ -84,13 +90,15 @@ interface LeafFacts {
   serial: string;
   issuerName: string;
   responder: string | undefined;
+  /** The first http(s) URL of its CRL distribution points. */
+  crlUrl: string | undefined;
 }
 const leaves = new WeakMap<VerifiedChain, LeafFacts>();
 function leafFacts(chain: VerifiedChain): LeafFacts {
   let f = leaves.get(chain);
   if (!f) {
     const der = Buffer.from(chain.der, 'latin1');
-    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der) };
+    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der), crlUrl: crlDistributionUrls(der)[0] };
     leaves.set(chain, f);
   }
   return f;
@@ -102,6 +110,24 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
   const leafDer = facts.der;
   let leaf = statusOf(policy, leafDer, facts.serial, chain.above[0]!, now, facts.issuerName);
   let via: 'crl' | 'ocsp' = 'crl';
+  if (policy.crlFetch && leaf.status === 'unknown') {
+    // Fetched only here, for a chain that verified: a stranger's CRL distribution point is never asked.
+    const url = facts.crlUrl;
+    if (!url) leaf = { ...leaf, detail: `${leaf.detail}, and no http(s) CRL distribution point in the certificate` };
+    else if (policy.crlFetch.allowedHosts && !policy.crlFetch.allowedHosts.has(hostOf(url))) {
+      leaf = { ...leaf, detail: `${leaf.detail}; the CRL distribution point's host ${JSON.stringify(hostOf(url))} is not in crlFetch.allowedHosts` };
+    } else {
+      const got = policy.crlFetch.fetcher.lookup(url, now);
+      if (got instanceof Promise) return { status: 'pending', detail: 'fetching the CRL', recheckAt: 0, pending: got };
+      if (!got.crl) leaf = { ...leaf, detail: `CRL fetch: ${got.detail}` };
+      else if (got.crl.issuer !== facts.issuerName) leaf = { ...leaf, detail: 'the CRL fetched from the distribution point is of another issuer' };
+      else {
+        const fetched = statusIn([got.crl], facts.serial, chain.above[0]!, now);
+        // Open connections are judged again when the fetched CRL is refreshed.
+        leaf = fetched.status === 'good' ? { ...fetched, recheckAt: Math.min(fetched.recheckAt, got.refreshAt) } : fetched;
+      }
+    }
+  }
   if (policy.ocsp && leaf.status !== 'revoked') {
     // OCSP for the leaf: asked only here, for a chain that verified (a stranger's AIA is never fetched).
     const responder = policy.ocsp.responder ?? facts.responder;
