@@ -121,6 +121,11 @@ export const RejectReasons = [
    * scope could not be learned: no CRL of its issuer, or only expired or badly signed ones.
    */
   'revocation_unknown',
+  /**
+   * The certificate is valid, but the route's `mtls.allow` list does not admit it (answered with the
+   * policy's `status`, 403 by default).
+   */
+  'not_allowed',
 ] as const;
 
 export type RejectReason = (typeof RejectReasons)[number];

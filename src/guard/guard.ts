@@ -155,7 +155,7 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
         verdict.pending.then(again, again);
         return;
       }
-      verdict = { ok: false, reason: 'revocation_unknown', detail: 'no OCSP answer after waiting for it', sslId: verdict.sslId };
+      verdict = { ok: false, reason: 'revocation_unknown', detail: 'no revocation answer (OCSP or CRL fetch) after waiting for it', sslId: verdict.sslId };
     }
     if (verdict.ok) {
       if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;

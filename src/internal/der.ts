@@ -70,3 +70,16 @@ export function oidString(der: Uint8Array, t: Tlv): string {
   }
   return arcs.join('.');
 }
+
+/** The extnValue (the OCTET STRING's content) of the extension `oid` of a DER certificate, if present. Throws on malformed DER. */
+export function certExtension(der: Uint8Array, oid: string): Tlv | undefined {
+  const cert = expect(tlv(der, 0, der.length), 0x30, 'Certificate');
+  const tbs = expect(children(der, cert)[0], 0x30, 'TBSCertificate');
+  const wrapper = children(der, tbs).find((f) => f.tag === 0xa3);
+  if (!wrapper) return undefined;
+  for (const ext of children(der, expect(children(der, wrapper)[0], 0x30, 'Extensions'))) {
+    const parts = children(der, ext);
+    if (oidString(der, expect(parts[0], 0x06, 'extnID')) === oid) return expect(parts.at(-1), 0x04, 'extnValue');
+  }
+  return undefined;
+}

@@ -1,9 +1,15 @@
 import { matchHost, type HostTables } from '../internal/hostname.js';
 import { routeHostAllowed } from '../http/facts.js';
-import type { CompiledRoute } from './config.js';
+/** What the table matches on: a route of the router, or a policy entry of the guard. */
+export interface MatchableRoute {
+  readonly fullPath: string;
+  readonly exact: boolean;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly hosts: readonly string[];
+}
 
 /** Routes of one host scope: exact paths in a Map, prefixes by length, longest first. */
-class PathTable {
+class PathTable<CompiledRoute extends MatchableRoute> {
   readonly #exact = new Map<string, CompiledRoute[]>();
   readonly #prefixes = new Map<string, CompiledRoute[]>();
   #lengths: number[] = [];
@@ -35,11 +41,11 @@ class PathTable {
  * guard's host ownership uses too), then host-less routes; within each scope exact paths before
  * prefixes and longer prefixes first; configuration order breaks ties.
  */
-export class RouteTable {
-  readonly #exact = new Map<string, PathTable>();
-  readonly #wildcard = new Map<string, PathTable>();
-  readonly #hosts: HostTables<PathTable> = { exact: this.#exact, wildcard: this.#wildcard };
-  readonly #any = new PathTable();
+export class RouteTable<CompiledRoute extends MatchableRoute> {
+  readonly #exact = new Map<string, PathTable<CompiledRoute>>();
+  readonly #wildcard = new Map<string, PathTable<CompiledRoute>>();
+  readonly #hosts: HostTables<PathTable<CompiledRoute>> = { exact: this.#exact, wildcard: this.#wildcard };
+  readonly #any = new PathTable<CompiledRoute>();
   readonly size: number;
 
   constructor(routes: readonly CompiledRoute[]) {
@@ -52,7 +58,7 @@ export class RouteTable {
       for (const h of r.hosts) {
         const [map, key] = h.startsWith('*.') ? [this.#wildcard, h.slice(2)] : [this.#exact, h];
         let t = map.get(key);
-        if (!t) map.set(key, (t = new PathTable()));
+        if (!t) map.set(key, (t = new PathTable<CompiledRoute>()));
         t.add(r);
       }
     }

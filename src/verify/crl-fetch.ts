@@ -3,13 +3,21 @@
  * deployments that publish CRLs rather than configure them. URLs come from client certificates, so
  * fetching is an attack surface: the caller asks only for chains that verified against the object's
  * CA, and this client asks only http: and https: URLs (optionally on listed hosts), with a timeout,
- * a response size cap, one request in flight per URL, a bound on requests in flight, and a cache
- * bounded in bytes. A CRL is kept until its nextUpdate (and refreshed after `cacheTtlMs` while still
- * current, without making connections wait); a failed fetch is remembered for 10 seconds.
+ * a response size cap, one request in flight per URL, at most 2 per host and 16 in all, and a cache
+ * bounded in bytes.
+ *
+ * A CRL is cached per (issuer key, URL), and only once it is a complete CRL of that issuer, signed by
+ * it, not newer than now and not older than the one held (a replayed old CRL, a stale mirror or a
+ * forged answer never replaces a good one). It is kept until its nextUpdate and refreshed after
+ * `cacheTtlMs` while still current, without making connections wait; a fetch that fails (or gives a
+ * CRL refused by those checks) keeps the CRL still current and is tried again after 10 seconds (or
+ * `cacheTtlMs`, when shorter).
  */
 import { request } from 'undici';
-import { children, expect, oidString, tlv } from '../internal/der.js';
-import { crlDers, MAX_CRL_BYTES, parseCrl, type Crl } from './crl.js';
+import { certExtension, children, expect, tlv } from '../internal/der.js';
+import { crlDers, crlSignedBy, MAX_CRL_BYTES, parseCrl, type Crl } from './crl.js';
+import type { ParsedCert } from './cert.js';
+import { encodedNames } from './der.js';
 
 const OID_CRL_DP = '2.5.29.31';
 const NEGATIVE_TTL_MS = 10_000;
@@ -21,37 +29,30 @@ const NEGATIVE_TTL_MS = 10_000;
  */
 export function crlDistributionUrls(der: Uint8Array): string[] {
   try {
-    const cert = expect(tlv(der, 0, der.length), 0x30, 'Certificate');
-    const tbs = expect(children(der, cert)[0], 0x30, 'TBSCertificate');
-    const wrapper = children(der, tbs).find((f) => f.tag === 0xa3);
-    if (!wrapper) return [];
-    for (const ext of children(der, expect(children(der, wrapper)[0], 0x30, 'Extensions'))) {
-      const parts = children(der, ext);
-      if (oidString(der, expect(parts[0], 0x06, 'extnID')) !== OID_CRL_DP) continue;
-      const value = expect(parts.at(-1), 0x04, 'extnValue');
-      const urls: string[] = [];
-      for (const dp of children(der, expect(tlv(der, value.start, value.end), 0x30, 'CRLDistributionPoints'))) {
-        const fields = children(der, expect(dp, 0x30, 'DistributionPoint'));
-        // reasons [1] (a BIT STRING, primitive) or cRLIssuer [2]: a partial or an indirect CRL.
-        if (fields.some((f) => (f.tag & 0x1f) === 1 || (f.tag & 0x1f) === 2)) continue;
-        const name = fields.find((f) => f.tag === 0xa0);
-        const full = name && children(der, name).find((f) => f.tag === 0xa0);
-        if (!full) continue;
-        for (const g of children(der, full)) {
-          if (g.tag !== 0x86) continue;
-          const url = Buffer.from(der.subarray(g.start, g.end)).toString('latin1');
-          if (/^https?:\/\/[\x21-\x7e]+$/i.test(url)) urls.push(url);
-        }
+    const value = certExtension(der, OID_CRL_DP);
+    if (!value) return [];
+    const urls: string[] = [];
+    for (const dp of children(der, expect(tlv(der, value.start, value.end), 0x30, 'CRLDistributionPoints'))) {
+      const fields = children(der, expect(dp, 0x30, 'DistributionPoint'));
+      // reasons [1] (a BIT STRING, primitive) or cRLIssuer [2]: a partial or an indirect CRL.
+      if (fields.some((f) => (f.tag & 0x1f) === 1 || (f.tag & 0x1f) === 2)) continue;
+      const name = fields.find((f) => f.tag === 0xa0);
+      const full = name && children(der, name).find((f) => f.tag === 0xa0);
+      if (!full) continue;
+      for (const g of children(der, full)) {
+        if (g.tag !== 0x86) continue;
+        const url = Buffer.from(der.subarray(g.start, g.end)).toString('latin1');
+        if (/^https?:\/\/[\x21-\x7e]+$/i.test(url)) urls.push(url);
       }
-      return urls;
     }
+    return urls;
   } catch {
     // An unreadable extension names no URL (the status stays unknown).
   }
   return [];
 }
 
-/** What a fetch found: a CRL (still to be checked against the issuer by the caller) or why there is none. */
+/** What a fetch found: a CRL of the issuer, checked, or why there is none. */
 export interface FetchedCrl {
   readonly crl: Crl | undefined;
   readonly detail: string;
@@ -68,22 +69,34 @@ export interface CrlFetcherOptions {
   maxBytes?: number;
   /** A current CRL is fetched again after this long; default 1 hour (never kept past its nextUpdate). */
   cacheTtlMs?: number;
-  /** Requests in flight at once; beyond it, no CRL for a second. Default 8. */
+  /** Requests in flight at once; default 16. */
   maxInFlight?: number;
-  /** Bytes of CRLs kept over all URLs; the oldest are dropped beyond it. Default 256 MiB. */
+  /** Requests in flight to one host; default 2. */
+  maxInFlightPerHost?: number;
+  /** Bytes of CRLs kept over all URLs (counted as 3 times the DER: the serial lookup); the oldest are dropped beyond it. Default 256 MiB. */
   maxCacheBytes?: number;
 }
 
-/** Fetches CRLs by URL, shared by every object with the same settings. */
+const usable = (e: FetchedCrl | undefined, now: number): e is FetchedCrl & { crl: Crl } => !!e?.crl && (e.crl.nextUpdate === undefined || e.crl.nextUpdate > now);
+const hostKey = (url: string) => {
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return '';
+  }
+};
+
+/** Fetches CRLs by URL for an issuer, shared by every object with the same settings. */
 export class CrlFetcher {
   readonly #o: Required<CrlFetcherOptions>;
   readonly #cache = new Map<string, FetchedCrl>();
   readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #perHost = new Map<string, number>();
   #bytes = 0;
   #requests = 0;
 
   constructor(options: CrlFetcherOptions = {}) {
-    this.#o = { timeoutMs: 5000, maxBytes: 10 * 1024 * 1024, cacheTtlMs: 3_600_000, maxInFlight: 8, maxCacheBytes: 256 * 1024 * 1024, ...options };
+    this.#o = { timeoutMs: 5000, maxBytes: 10 * 1024 * 1024, cacheTtlMs: 3_600_000, maxInFlight: 16, maxInFlightPerHost: 2, maxCacheBytes: 256 * 1024 * 1024, ...options };
     this.#o.maxBytes = Math.min(this.#o.maxBytes, MAX_CRL_BYTES);
   }
 
@@ -93,45 +106,45 @@ export class CrlFetcher {
   }
 
   /**
-   * The CRL of `url` when one is known and usable now; else a promise settled when a fetch ends (the
-   * caller waits, then asks again). A current CRL past its refresh time is returned while a new one
-   * is fetched.
+   * The CRL `issuer` publishes at `url`, when one is known and usable now; else a promise settled
+   * when a fetch ends (the caller waits, then asks again). A current CRL past its refresh time is
+   * returned while a new one is fetched. With every slot busy, the promise settles at once and
+   * nothing is remembered (the caller's wait bound decides).
    */
-  lookup(url: string, now = Date.now()): FetchedCrl | Promise<void> {
-    const hit = this.#cache.get(url);
+  lookup(url: string, issuer: ParsedCert, now = Date.now()): FetchedCrl | Promise<void> {
+    const key = `${issuer.spki} ${url}`;
+    const hit = this.#cache.get(key);
     if (hit && hit.refreshAt > now) return hit;
-    const usable = hit?.crl && (hit.crl.nextUpdate === undefined || hit.crl.nextUpdate > now);
-    const pending = this.#inFlight.get(url) ?? this.#start(url);
-    return usable ? hit : pending;
+    const pending = this.#inFlight.get(key) ?? this.#start(key, url, issuer);
+    return usable(hit, now) ? hit : pending;
   }
 
-  #start(url: string): Promise<void> {
-    if (this.#inFlight.size >= this.#o.maxInFlight) {
-      // A CRL still current is kept; else none for a second, so the connections waiting are judged.
-      const old = this.#cache.get(url);
-      if (!old?.crl || (old.crl.nextUpdate !== undefined && old.crl.nextUpdate <= Date.now())) {
-        this.#put(url, { crl: undefined, detail: 'too many CRL fetches in flight', refreshAt: Date.now() + 1000, bytes: 0 });
-      }
-      return Promise.resolve();
-    }
-    const run = this.#fetch(url).then((got) => {
-      this.#inFlight.delete(url);
+  #start(key: string, url: string, issuer: ParsedCert): Promise<void> {
+    const host = hostKey(url);
+    const onHost = this.#perHost.get(host) ?? 0;
+    if (this.#inFlight.size >= this.#o.maxInFlight || onHost >= this.#o.maxInFlightPerHost) return Promise.resolve();
+    this.#perHost.set(host, onHost + 1);
+    const run = this.#fetch(url, issuer, this.#cache.get(key)?.crl).then((got) => {
+      this.#inFlight.delete(key);
+      const n = (this.#perHost.get(host) ?? 1) - 1;
+      if (n > 0) this.#perHost.set(host, n);
+      else this.#perHost.delete(host);
       // A failed refresh keeps the CRL that is still current.
-      const old = this.#cache.get(url);
-      if (!got.crl && old?.crl && (old.crl.nextUpdate === undefined || old.crl.nextUpdate > Date.now())) got = { ...old, refreshAt: Date.now() + NEGATIVE_TTL_MS };
-      this.#put(url, got);
+      const old = this.#cache.get(key);
+      if (!got.crl && usable(old, Date.now())) got = { ...old, detail: got.detail, refreshAt: got.refreshAt };
+      this.#put(key, got);
     });
-    this.#inFlight.set(url, run);
+    this.#inFlight.set(key, run);
     return run;
   }
 
-  #put(url: string, entry: FetchedCrl): void {
-    const old = this.#cache.get(url);
+  #put(key: string, entry: FetchedCrl): void {
+    const old = this.#cache.get(key);
     if (old) {
       this.#bytes -= old.bytes;
-      this.#cache.delete(url);
+      this.#cache.delete(key);
     }
-    this.#cache.set(url, entry);
+    this.#cache.set(key, entry);
     this.#bytes += entry.bytes;
     while (this.#bytes > this.#o.maxCacheBytes && this.#cache.size > 1) {
       const [oldest, e] = this.#cache.entries().next().value as [string, FetchedCrl];
@@ -140,8 +153,8 @@ export class CrlFetcher {
     }
   }
 
-  async #fetch(url: string): Promise<FetchedCrl> {
-    const failed = (detail: string): FetchedCrl => ({ crl: undefined, detail, refreshAt: Date.now() + NEGATIVE_TTL_MS, bytes: 0 });
+  async #fetch(url: string, issuer: ParsedCert, held: Crl | undefined): Promise<FetchedCrl> {
+    const failed = (detail: string): FetchedCrl => ({ crl: undefined, detail, refreshAt: Date.now() + Math.min(NEGATIVE_TTL_MS, this.#o.cacheTtlMs), bytes: 0 });
     let target: URL;
     try {
       target = new URL(url);
@@ -186,14 +199,20 @@ export class CrlFetcher {
     try {
       const ders = crlDers(body);
       if (ders.length !== 1) throw new Error(ders.length === 0 ? 'not a CRL (DER or PEM)' : 'more than one CRL');
+      // Who signed it is checked before the entries are read: a forged or foreign CRL costs one
+      // signature check, not a walk of its entries.
+      if (!crlSignedBy(ders[0]!, issuer.publicKey, encodedNames(issuer.der).subject)) throw new Error('it is not a CRL of the issuer (issuer name or signature)');
       crl = parseCrl(ders[0]!);
     } catch (err) {
       return failed(`the fetched CRL is refused: ${(err as Error).message}`);
     }
     const now = Date.now();
+    if (crl.thisUpdate > now + 5 * 60_000) return failed('the fetched CRL is refused: it is not valid yet (thisUpdate)');
+    if (held && crl.thisUpdate < held.thisUpdate) return failed('the fetched CRL is refused: it is older than the CRL held (thisUpdate)');
     // An expired CRL (the publisher is late) is asked for again like a failure.
     const refreshAt = crl.nextUpdate !== undefined && crl.nextUpdate <= now ? now + NEGATIVE_TTL_MS : Math.min(now + this.#o.cacheTtlMs, crl.nextUpdate ?? Infinity);
-    return { crl, detail: '', refreshAt, bytes: body.length };
+    // The serial lookup takes about 3 times the DER in memory.
+    return { crl, detail: '', refreshAt, bytes: body.length * 3 };
   }
 }
 

@@ -166,6 +166,27 @@ export function parseCrl(der: Uint8Array): Crl {
   });
 }
 
+/**
+ * Whether a DER CRL names `issuerName` (a Name's DER, latin1, as {@link Crl.issuer}) and is signed by
+ * `key`: read from its outer structure alone, before any entry is (for CRLs from the network).
+ */
+export function crlSignedBy(der: Uint8Array, key: KeyObject, issuerName: string): boolean {
+  try {
+    const outer = tlv(der, 0, der.length);
+    const [tbs, sigAlg, sigValue] = children(der, outer);
+    if (outer.tag !== 0x30 || outer.end !== der.length || !tbs || !sigAlg || sigValue?.tag !== 0x03) return false;
+    let t = tlv(der, tbs.start, tbs.end);
+    if (t.tag === 0x02) t = tlv(der, t.end, tbs.end); // version
+    const issuer = tlv(der, t.end, tbs.end); // after the inner signature algorithm
+    if (Buffer.from(der.subarray(issuer.at, issuer.end)).toString('latin1') !== issuerName) return false;
+    const algOid = children(der, sigAlg)[0];
+    if (!algOid) return false;
+    return signedWith(oidText(der, algOid), der.subarray(tbs.at, tbs.end), key, der.subarray(sigValue.start + 1, sigValue.end));
+  } catch {
+    return false;
+  }
+}
+
 function isCritical(der: Uint8Array, ext: Tlv): boolean {
   const parts = children(der, ext);
   return parts.length === 3 && parts[1]!.tag === 0x01 && der[parts[1]!.start] !== 0;

@@ -50,7 +50,7 @@ export function escapeSanText(s: string): string {
 }
 
 /** RFC 5952 text of an IPv6 address: lower-case, the first longest run of two or more zero groups as `::`. */
-function ipv6(bytes: Uint8Array): string {
+export function ipv6(bytes: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
   let best = -1;

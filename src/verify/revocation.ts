@@ -90,15 +90,15 @@ interface LeafFacts {
   serial: string;
   issuerName: string;
   responder: string | undefined;
-  /** The first http(s) URL of its CRL distribution points. */
-  crlUrl: string | undefined;
+  /** The http(s) URLs of its CRL distribution points. */
+  crlUrls: readonly string[];
 }
 const leaves = new WeakMap<VerifiedChain, LeafFacts>();
 function leafFacts(chain: VerifiedChain): LeafFacts {
   let f = leaves.get(chain);
   if (!f) {
     const der = Buffer.from(chain.der, 'latin1');
-    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der), crlUrl: crlDistributionUrls(der)[0] };
+    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der), crlUrls: crlDistributionUrls(der) };
     leaves.set(chain, f);
   }
   return f;
@@ -112,20 +112,17 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
   let via: 'crl' | 'ocsp' = 'crl';
   if (policy.crlFetch && leaf.status === 'unknown') {
     // Fetched only here, for a chain that verified: a stranger's CRL distribution point is never asked.
-    const url = facts.crlUrl;
-    if (!url) leaf = { ...leaf, detail: `${leaf.detail}, and no http(s) CRL distribution point in the certificate` };
-    else if (policy.crlFetch.allowedHosts && !policy.crlFetch.allowedHosts.has(hostOf(url))) {
-      leaf = { ...leaf, detail: `${leaf.detail}; the CRL distribution point's host ${JSON.stringify(hostOf(url))} is not in crlFetch.allowedHosts` };
-    } else {
-      const got = policy.crlFetch.fetcher.lookup(url, now);
+    const allowed = policy.crlFetch.allowedHosts;
+    const url = facts.crlUrls.find((u) => !allowed || allowed.has(hostOf(u)));
+    if (facts.crlUrls.length === 0) leaf = { ...leaf, detail: `${leaf.detail}, and no http(s) CRL distribution point in the certificate` };
+    else if (!url) leaf = { ...leaf, detail: `${leaf.detail}; no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts` };
+    else {
+      const got = policy.crlFetch.fetcher.lookup(url, chain.above[0]!, now);
       if (got instanceof Promise) return { status: 'pending', detail: 'fetching the CRL', recheckAt: 0, pending: got };
-      if (!got.crl) leaf = { ...leaf, detail: `CRL fetch: ${got.detail}` };
-      else if (got.crl.issuer !== facts.issuerName) leaf = { ...leaf, detail: 'the CRL fetched from the distribution point is of another issuer' };
-      else {
-        const fetched = statusIn([got.crl], facts.serial, chain.above[0]!, now);
-        // Open connections are judged again when the fetched CRL is refreshed.
-        leaf = fetched.status === 'good' ? { ...fetched, recheckAt: Math.min(fetched.recheckAt, got.refreshAt) } : fetched;
-      }
+      // The fetcher keeps only CRLs of this issuer, signed by it; whatever the answer, the
+      // connection is judged again when the fetcher refreshes it.
+      const fetched = got.crl ? statusIn([got.crl], facts.serial, chain.above[0]!, now) : { ...leaf, detail: `CRL fetch: ${got.detail}` };
+      leaf = fetched.status === 'revoked' ? fetched : { ...fetched, recheckAt: Math.min(fetched.recheckAt, got.refreshAt) };
     }
   }
   if (policy.ocsp && leaf.status !== 'revoked') {
@@ -141,7 +138,7 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
         return { status: 'pending', detail: 'waiting for the OCSP responder', recheckAt: 0, pending };
       }
       if (answer.status !== 'unknown' || leaf.status !== 'good') {
-        leaf = { status: answer.status, detail: answer.status === 'unknown' ? `OCSP: ${answer.detail}` : answer.detail, recheckAt: answer.until };
+        leaf = { status: answer.status, detail: answer.status === 'unknown' ? `OCSP: ${answer.detail}` : answer.detail, recheckAt: Math.min(leaf.recheckAt, answer.until) };
         via = 'ocsp';
       }
     } else if (leaf.status !== 'good') {

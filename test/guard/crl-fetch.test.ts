@@ -20,7 +20,17 @@ let serverPki: TestPki;
 let crlServer: http.Server;
 let crlDer: Buffer;
 let mode: 'serve' | 'down' | 'big' = 'serve';
+/** When set, served instead of the current CRL. */
+let override: Buffer | undefined;
 const hits: string[] = [];
+
+const der = (ca: string, out: string, ...extra: string[]) => {
+  pki.gencrl(ca, `${out}.crl`, ...extra);
+  pki.openssl('crl', '-in', `${out}.crl`, '-outform', 'DER', '-out', `${out}.der`);
+  return readFileSync(join(pki.dir, `${out}.der`));
+};
+let olderCrl: Buffer;
+let strangerCrl: Buffer;
 
 function publish(): void {
   pki.gencrl('ca', 'ca.crl');
@@ -35,7 +45,7 @@ before(async () => {
     if (mode === 'down') return req.socket.destroy();
     if (mode === 'big') return res.end(Buffer.alloc(8192, 0x30));
     res.setHeader('content-type', 'application/pkix-crl');
-    res.end(crlDer);
+    res.end(override ?? crlDer);
   });
   await new Promise<void>((r) => crlServer.listen(0, '127.0.0.1', () => r()));
   const cdp = `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/ca.crl`;
@@ -45,6 +55,10 @@ before(async () => {
   for (const cn of ['good', 'revoked', 'later']) pki.issue('ca', cn, 'cdp');
   pki.issue('ca', 'plain', 'leaf');
   pki.issue('stranger', 'intruder', 'cdp');
+  // A CRL from before the revocation (an hour older), and one of another CA.
+  const hourAgo = new Date(Date.now() - 3_600_000).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  olderCrl = der('ca', 'older', '-crl_lastupdate', hourAgo);
+  strangerCrl = der('stranger', 'stranger');
   pki.revoke('ca', 'revoked');
   publish();
   serverPki = await createTestPki({ serverNames: ['fetch.test'] });
@@ -154,7 +168,7 @@ test('bounds: an oversized answer is unknown; a host not in allowedHosts is neve
   const listed = await serve({ crlFetch: { timeoutMs: 1005, allowedHosts: ['crl.example'] } });
   try {
     assert.equal((await listed.ask('good')).status, 400);
-    assert.match(listed.rejects.at(-1)!.detail, /not in crlFetch.allowedHosts/);
+    assert.match(listed.rejects.at(-1)!.detail, /no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts/);
   } finally {
     await listed.close();
   }
@@ -186,6 +200,36 @@ test('a revocation published at the distribution point reaches an open keep-aliv
     assert.equal(s.rejects.at(-1)?.reason, 'revoked');
     assert.equal(conn.handshakes(), 1, 'the open connection was judged again, not a new one');
   } finally {
+    conn.close();
+    await s.close();
+  }
+});
+
+test('a refresh never replaces the CRL held by an older one or by one the issuer did not sign', async () => {
+  mode = 'serve';
+  override = undefined;
+  const s = await serve({ crlFetch: { timeoutMs: 1008, cacheTtlMs: 1000 } });
+  const conn = s.keepAlive('good');
+  try {
+    assert.equal((await s.ask('revoked')).status, 400);
+    assert.equal(await conn.get(), 200);
+    for (const replay of [olderCrl, strangerCrl]) {
+      override = replay;
+      const before = hits.length;
+      // Past the refresh time: the next requests start a refresh, which gets the replayed CRL.
+      const until = Date.now() + 5000;
+      while (hits.length === before && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 250));
+        assert.equal(await conn.get(), 200, 'the open connection of a good client keeps passing');
+      }
+      assert.ok(hits.length > before, 'the refresh happened');
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await s.ask('revoked');
+      assert.equal(r.status, 400, 'still revoked after a refresh that served an older or foreign CRL');
+      assert.equal(s.rejects.at(-1)?.reason, 'revoked');
+    }
+  } finally {
+    override = undefined;
     conn.close();
     await s.close();
   }
