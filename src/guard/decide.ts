@@ -9,6 +9,8 @@ import { clientIdentity, type ClientIdentity, type VerifiedChain } from '../veri
 import { checkRevocation } from '../verify/revocation.js';
 import { sessionFacts, sessionPeerCertificate } from '../verify/der.js';
 import type { CaSet } from '../verify/ca-set.js';
+import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
+import { evaluatePolicy, type CompiledPolicy, type PolicyResult } from '../policy/policy.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -26,6 +28,8 @@ export type GuardVerdict =
       sslId: string | undefined;
       /** Not a verdict yet: an OCSP answer is on its way; await it and ask again (the guard does). */
       pending?: Promise<void>;
+      /** The answer a route's policy asks for (an allow-list refusal: `mtls.status`); else the guard's per-reason status. */
+      status?: number;
     };
 
 /** What the decision needs of a request, whatever the framework. */
@@ -42,9 +46,14 @@ export interface RequestFacts {
    * `skipPathOf`), so that no skip is granted to a target a framework may read differently.
    */
   path: (request: object) => string | undefined;
+  /** Where the request's `mtls` policy is found (the router, or a guard's `policies`). */
+  policies?: PolicySource | undefined;
+  /** The normalised path the policy is looked up with (the router's), undefined when malformed. */
+  policyPath?: (request: object) => string | undefined;
+  method?: string | undefined;
 }
 
-type CertState = { ok: true; identity: ClientIdentity } | { ok: false; reason: RejectReason; detail: string; pending?: Promise<void> };
+type CertState = { ok: true; identity: ClientIdentity; chain: VerifiedChain } | { ok: false; reason: RejectReason; detail: string; pending?: Promise<void> };
 
 /** Per-connection state: the certificate verdict is computed once per connection and store generation. */
 interface ConnState {
@@ -57,6 +66,8 @@ interface ConnState {
   recheckAt: number;
   host: string | undefined;
   hostEntry: SslEntry | undefined;
+  /** What each route policy met on this connection said of its certificate. */
+  policies?: Map<CompiledPolicy, PolicyResult>;
 }
 
 /** Where a connection's state lives: on the socket itself, under a symbol no one else holds. A
@@ -141,13 +152,13 @@ function peerLeaf(socket: TLSSocket): X509Certificate | undefined {
  */
 function admit(entry: SslEntry, chain: VerifiedChain, recheckAt: number, now: number): { cert: CertState; recheckAt: number } {
   const policy = entry.client!.revocation;
-  if (!policy) return { cert: { ok: true, identity: clientIdentity(chain, entry.id) }, recheckAt };
+  if (!policy) return { cert: { ok: true, identity: clientIdentity(chain, entry.id), chain }, recheckAt };
   const r = checkRevocation(policy, chain, now);
   // Waiting for OCSP: not a verdict; the connection is judged again once the answer is in.
   if (r.status === 'pending') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail, pending: r.pending! }, recheckAt: 0 };
   if (r.status === 'revoked') return { cert: { ok: false, reason: 'revoked', detail: r.detail }, recheckAt: Infinity };
   if (r.status === 'unknown' && policy.mode === 'strict') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: r.recheckAt };
-  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: r.via ?? 'crl' }) }, recheckAt: Math.min(recheckAt, r.recheckAt) };
+  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: r.via ?? 'crl' }), chain }, recheckAt: Math.min(recheckAt, r.recheckAt) };
 }
 
 function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
@@ -342,12 +353,43 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
     }
   }
 
+  // Recorded before the policy is looked up: host-bound routes are taken only where the request
+  // host's owner owns their pattern (the router's rule), and the lookup is the router's match.
+  recordHostOwner(facts.request, store, hostEntry);
+  const policy = facts.policies ? policyOf(facts) : undefined;
   const cert = state.cert;
-  if (!cert || cert.ok || skipped(entry, facts)) {
-    recordHostOwner(facts.request, store, hostEntry);
-    return { ok: true, identity: cert?.ok ? cert.identity : null, sslId };
+  if (!cert) {
+    // The object asks for no certificate: a route that requires one cannot be served (fail closed).
+    if (policy?.mode === 'required') return { ok: false, reason: 'missing', detail: `the route requires a client certificate, and SSL object ${quote(entry.id)} asks for none`, sslId };
+    return { ok: true, identity: null, sslId };
   }
+  if (policy?.mode === 'off') return { ok: true, identity: null, sslId };
+  if (cert.ok) {
+    if (policy && (policy.anchors || policy.allow)) {
+      let results = state.policies;
+      let r = results?.get(policy);
+      if (!r) {
+        r = evaluatePolicy(policy, cert.chain, () => cert.identity.subject);
+        (results ??= state.policies = new Map()).set(policy, r);
+      }
+      if (!r.ok) return skipped(entry, facts) ? { ok: true, identity: null, sslId } : { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status };
+    }
+    return { ok: true, identity: cert.identity, sslId };
+  }
+  if (skipped(entry, facts) || (policy?.mode === 'optional' && cert.reason === 'missing')) return { ok: true, identity: null, sslId };
   return { ok: false, reason: cert.reason, detail: cert.detail, sslId, ...(cert.pending ? { pending: cert.pending } : {}) };
+}
+
+/** A relaxed policy (optional, off) holds only for targets already in normal form, as the skip-list. */
+const strictened = new WeakMap<CompiledPolicy, CompiledPolicy | undefined>();
+function policyOf(facts: RequestFacts): CompiledPolicy | undefined {
+  const path = facts.policyPath?.(facts.request);
+  if (path === undefined || facts.host === undefined) return undefined;
+  const policy = facts.policies![kPolicyLookup](facts.request, facts.host, path, facts.method ?? 'GET');
+  if (!policy || policy.mode === 'required' || facts.path(facts.request) !== undefined) return policy;
+  // The raw target is not in normal form (a framework may route it elsewhere): no relaxation.
+  if (!strictened.has(policy)) strictened.set(policy, policy.anchors || policy.allow ? Object.freeze({ ...policy, mode: 'required' as const }) : undefined);
+  return strictened.get(policy);
 }
 
 /** More forwarded host names than a proxy chain would ever add. */

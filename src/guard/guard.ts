@@ -11,6 +11,8 @@ import { guardSettingsSchema, type GuardSettings } from './schema.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
+import { pathOf } from '../http/facts.js';
+import { isPolicySource, policyList, type PolicyEntry, type PolicySource } from '../policy/lookup.js';
 
 /** A request the guard handles: node:http(s) or node:http2's compatibility API. */
 export type GuardRequest = HttpRequest;
@@ -28,6 +30,15 @@ export interface RejectInfo {
   /** The request's normalised host; undefined when it was malformed (reason `bad_host`). */
   host: string | undefined;
   req: GuardRequest;
+  /** The status the refusal is answered with. */
+  status: number;
+}
+
+/** A custom answer to a refused request (see {@link GuardOptions.rejectResponse}). */
+export interface RejectResponse {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
 }
 
 /** Options of {@link mtlsGuard}: the data settings (`page`, `format`, `exposeReason`, `allowPlainHttp`), the store and the hook. */
@@ -39,11 +50,25 @@ export interface GuardOptions extends GuardSettings {
    * once as a process warning (code `MTLS_GATE_HOOK`), and the client still gets its answer.
    */
   onReject?: (info: RejectInfo) => void;
+  /**
+   * Per-path policies (`mtls` per route): the router (`policies: router`, its routes' and services'
+   * `mtls`, matched once for both) or, for an application with its own routes, a list of
+   * `{ path, pathType, methods?, hosts?, mtls }`.
+   */
+  policies?: PolicySource | PolicyEntry[];
+  /**
+   * A custom answer for a refused request: return `{ status?, headers?, body? }` (a status outside
+   * 400, 401, 403, 421, 495, 496 is ignored), or undefined for the standard page. Contained like
+   * `onReject` (a throw gives the standard page).
+   */
+  rejectResponse?: (info: RejectInfo) => RejectResponse | undefined;
 }
 
 const guardOptionsSchema = guardSettingsSchema.extend({
   store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, { error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}` }),
   onReject: z.custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  policies: z.unknown().optional(),
+  rejectResponse: z.custom<(info: RejectInfo) => RejectResponse | undefined>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
 });
 
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
@@ -65,6 +90,25 @@ export interface MtlsGuard {
 }
 
 const kIdentity = Symbol('mtls-gate.identity');
+const STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 421, 495, 496]);
+
+/** A custom refusal: its status if allowed, its headers (content-length set by us), its body. */
+function sendCustom(res: GuardResponse, custom: RejectResponse, fallback: number): void {
+  const r = res as ServerResponse;
+  const body = custom.body === undefined ? Buffer.alloc(0) : typeof custom.body === 'string' ? Buffer.from(custom.body) : Buffer.from(custom.body);
+  r.statusCode = typeof custom.status === 'number' && STATUSES.has(custom.status) ? custom.status : fallback;
+  for (const [k, v] of Object.entries(custom.headers ?? {})) {
+    const name = k.toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
+    try {
+      r.setHeader(k, v);
+    } catch {
+      // An invalid header name or value is left out.
+    }
+  }
+  r.setHeader('content-length', body.length);
+  r.end((r.req as { method?: string } | undefined)?.method === 'HEAD' ? undefined : body);
+}
 
 /**
  * The verified client of a request that passed {@link mtlsGuard}, or null (no certificate
@@ -105,23 +149,35 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
   const onReject = options.onReject;
   const allowPlainHttp = options.allowPlainHttp ?? false;
   const decideOptions = Object.freeze({ allowPlainHttp });
+  const statusByReason = (options.statusByReason ?? {}) as Partial<Record<RejectReason, number>>;
+  const rejectResponse = options.rejectResponse;
+  let policies: PolicySource | undefined;
+  if (copy.policies !== undefined) {
+    if (isPolicySource(copy.policies)) policies = copy.policies;
+    else if (Array.isArray(copy.policies)) policies = policyList(copy.policies as PolicyEntry[]);
+    else throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'policies', `expected the router or an array of { path, pathType, methods?, hosts?, mtls }, received ${describe(copy.policies)}`);
+  }
+  const policyPath = pathOf as (r: object) => string | undefined;
 
   const check = (req: GuardRequest): GuardVerdict =>
-    decide(store, { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined }, Date.now(), decideOptions);
+    decide(
+      store,
+      policies
+        ? { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined, policies, policyPath, method: req.method }
+        : { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined },
+      Date.now(),
+      decideOptions,
+    );
 
   const reject = (req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void => {
-    if (onReject) {
+    const status = verdict.status ?? statusByReason[verdict.reason] ?? 400;
+    let info: RejectInfo | undefined;
+    const infoOf = (): RejectInfo => {
       const servername = tlsSocketOf(req)?.servername;
-      // Contained: a logging hook must not turn a 400 into a crash.
-      callHook('onReject', onReject, {
-        reason: verdict.reason,
-        detail: verdict.detail,
-        sslId: verdict.sslId,
-        servername: typeof servername === 'string' ? servername : undefined,
-        host: hostOf(req),
-        req,
-      });
-    }
+      return (info ??= { reason: verdict.reason, detail: verdict.detail, sslId: verdict.sslId, servername: typeof servername === 'string' ? servername : undefined, host: hostOf(req), req, status });
+    };
+    // Contained: a logging hook must not turn a 400 into a crash.
+    if (onReject) callHook('onReject', onReject, infoOf());
     const r = res as ServerResponse;
     if (r.headersSent || r.writableEnded) {
       // Too late to answer: something before the guard already responded (a Koa middleware that did
@@ -131,7 +187,18 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
       r.destroy();
       return;
     }
-    sendErrorPage(res, 400, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
+    if (rejectResponse) {
+      let custom: RejectResponse | undefined;
+      callHook('rejectResponse', (i: RejectInfo) => {
+        const got = rejectResponse(i);
+        custom = got !== null && typeof got === 'object' && !('then' in got) ? got : undefined;
+      }, infoOf());
+      if (custom) {
+        sendCustom(res, custom, status);
+        return;
+      }
+    }
+    sendErrorPage(res, status, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
   };
 
   /**

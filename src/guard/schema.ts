@@ -3,6 +3,8 @@
  * are code (`store`, `onReject`) are added by `mtlsGuard`.
  */
 import { z } from '../internal/schema.js';
+import { RejectReasons } from '../errors.js';
+import { refusalStatus } from '../policy/schema.js';
 
 /** The guard's settings: the 400 page, its format, and plain HTTP. */
 export const guardSettingsSchema = z.strictObject({
@@ -19,6 +21,12 @@ export const guardSettingsSchema = z.strictObject({
    * missing is a trap. Hosts of mTLS objects are refused over plain HTTP either way (`missing`).
    */
   allowPlainHttp: z.boolean().optional().meta({ description: 'Serve requests that did not arrive over TLS, for hosts whose SSL object has no client.', default: false }),
+  /**
+   * The status answered per reject reason, e.g. `{ missing: 496, expired: 495 }`: 400 (default, as
+   * the guide), 401, 403, 421, 495 or 496. An allow-list refusal (`not_allowed`) is answered with the
+   * route policy's `status`.
+   */
+  statusByReason: z.partialRecord(z.enum(RejectReasons), refusalStatus).optional(),
 });
 
 /** The guard's data settings (see {@link GuardOptions}). */

@@ -8,7 +8,12 @@ export type PageFormat = 'auto' | 'html' | 'json';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
+  421: 'Misdirected Request',
+  495: 'SSL Certificate Error',
+  496: 'SSL Certificate Required',
   502: 'Bad Gateway',
   503: 'Service Temporarily Unavailable',
   504: 'Gateway Time-out',

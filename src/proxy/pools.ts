@@ -17,7 +17,7 @@ export class UpstreamPools {
     if (!plan) {
       plan = {
         total: u.nodes.reduce((n, x) => n + x.weight, 0),
-        keys: u.nodes.map((n) => `${n.origin}|${u.tls.verify}|${u.tls.ca ?? ''}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`),
+        keys: u.nodes.map((n) => `${n.origin}|${u.tls.id}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`),
       };
       this.#plans.set(u, plan);
     }
@@ -42,7 +42,7 @@ export class UpstreamPools {
   #pool(key: string, u: CompiledUpstream, node: CompiledUpstream['nodes'][number]): Pool {
     let pool = this.#pools.get(key);
     if (!pool) {
-      const sni = u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host;
+      const sni = u.tls.servername ?? (u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host);
       pool = new Pool(node.origin, {
         connections: u.maxConnections,
         pipelining: 1,
@@ -50,7 +50,12 @@ export class UpstreamPools {
         connect: {
           timeout: u.timeout.connect * 1000,
           ...(u.scheme === 'https'
-            ? { servername: /^[\d.]+$|:/.test(sni) ? undefined : sni, rejectUnauthorized: u.tls.verify, ...(u.tls.ca ? { ca: u.tls.ca } : {}) }
+            ? {
+                servername: /^[\d.]+$|:/.test(sni) ? undefined : sni,
+                rejectUnauthorized: u.tls.verify,
+                ...(u.tls.ca ? { ca: u.tls.ca } : {}),
+                ...(u.tls.cert && u.tls.key ? { cert: u.tls.cert, key: u.tls.key } : {}),
+              }
             : {}),
         },
       });

@@ -4,6 +4,8 @@ import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledUpstream } from './upstream.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderNames } from '../http/forwarded.js';
+import { identityHeaders, keepsInboundXfcc, type CompiledForward } from '../policy/forward.js';
+import type { ClientIdentity } from '../verify/identity.js';
 import { sendErrorPage, type PagePreset } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
 import { connectionSocket, tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
@@ -73,7 +75,7 @@ function nodeHost(node: CompiledUpstream['nodes'][number], scheme: string): stri
  * never buffered whole, the client going away aborts the upstream request, and failures become
  * nginx-style 502 / 503 / 504 pages (or a reset stream once the response has started).
  */
-export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext): void {
+export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity?: { forward: CompiledForward; identity: ClientIdentity | null }): void {
   const picked = ctx.pools.pick(upstream);
   const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
     callHook('onProxyError', ctx.onError, { status, kind, upstream: picked?.node.origin, error }, req);
@@ -97,6 +99,12 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
           ? upstream.upstreamHost!
           : nodeHost(picked.node, upstream.scheme),
   });
+  if (identity) {
+    const raw = keepsInboundXfcc(identity.forward, identity.identity) ? req.headers['x-forwarded-client-cert'] : undefined;
+    const inbound = raw === undefined ? undefined : Array.isArray(raw) ? raw.join(',') : raw;
+    const extra = identityHeaders(identity.forward, identity.identity, tlsSocketOf(req), inbound);
+    for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
+  }
 
   // undici's dispatcher API with a handler of our own: no promise, no response body stream and no
   // pipe per request (Pool.request builds all three); chunks go straight to `res`, with

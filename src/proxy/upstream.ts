@@ -16,6 +16,16 @@ export interface CompiledUpstream {
   readonly upstreamHost: string | undefined;
   readonly timeout: { readonly connect: number; readonly send: number; readonly read: number };
   readonly pathPrefix: string;
-  readonly tls: { readonly ca: string | undefined; readonly verify: boolean };
+  readonly tls: {
+    readonly ca: string | undefined;
+    readonly verify: boolean;
+    /** SNI and the name verified; default the node's host (or upstreamHost under passHost rewrite). */
+    readonly servername: string | undefined;
+    /** The gateway's client certificate and key for an mTLS upstream. */
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
+    /** A digest of the above, for pool keys. */
+    readonly id: string;
+  };
   readonly maxConnections: number;
 }

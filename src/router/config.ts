@@ -1,3 +1,4 @@
+import { createPrivateKey, hash, X509Certificate } from 'node:crypto';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe, pemText } from '../internal/validate.js';
 import { parse } from '../internal/schema.js';
@@ -8,6 +9,8 @@ import { isPrintableAscii } from '../internal/hostname.js';
 import { plainCopy } from '../internal/plain.js';
 
 import type { CompiledUpstream, PassHost } from '../proxy/upstream.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/policy.js';
+import { compileForward, type CompiledForward } from '../policy/forward.js';
 
 export type { CompiledUpstream, PassHost };
 
@@ -24,6 +27,14 @@ export interface CompiledRoute {
   readonly protocols: ReadonlySet<string>;
   readonly stripPrefix: string;
   readonly upstream: CompiledUpstream;
+  /** The route's `mtls` policy, else its service's. */
+  readonly mtls: CompiledPolicy | undefined;
+  /** Whether the policy was written on the route or its service (checked against the SSL objects by the gateway). */
+  readonly mtlsField: string | undefined;
+  /** The service's `forwardClientCert`. */
+  readonly forward: CompiledForward | undefined;
+  /** The service's `enableWebsocket`. */
+  readonly websocket: boolean;
 }
 
 const invalid = (field: string, msg: string) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg);
@@ -76,7 +87,20 @@ function compileUpstream(v: ServiceConfig['upstream'], field: string): CompiledU
   }
   const timeout = { connect: opts.timeout?.connect ?? 6, send: opts.timeout?.send ?? 60, read: opts.timeout?.read ?? 60 };
   const ca = opts.tls?.ca === undefined ? undefined : (pemText(opts.tls.ca) as string);
-  const tls = { ca, verify: opts.tls?.verify ?? true };
+  const cert = opts.tls?.cert === undefined ? undefined : (pemText(opts.tls.cert) as string);
+  const key = opts.tls?.key === undefined ? undefined : (pemText(opts.tls.key) as string);
+  if (cert !== undefined && key !== undefined) {
+    let matches: boolean;
+    try {
+      matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+    } catch (err) {
+      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, `${field}.tls.cert`, `the client certificate or key cannot be read: ${(err as Error).message}`, err);
+    }
+    if (!matches) throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, `${field}.tls.key`, 'the key does not belong to tls.cert');
+  }
+  if ((cert !== undefined || opts.tls?.servername !== undefined) && scheme !== 'https') throw invalid(`${field}.tls`, 'cert, key and servername apply to https upstreams only');
+  const servername = opts.tls?.servername;
+  const tls = { ca, verify: opts.tls?.verify ?? true, servername, cert, key, id: hash('sha256', JSON.stringify([ca, opts.tls?.verify ?? true, servername, cert, key]), 'base64') };
   const compiled: Omit<CompiledUpstream, 'key'> = {
     scheme,
     nodes: Object.freeze(nodes),
@@ -113,6 +137,9 @@ export function compileServices(raw: unknown): CompiledRoute[] {
     const serviceHosts = s.hosts === undefined ? [] : hostPatterns(s.hosts, `${sf}.hosts`);
     const upstream = compileUpstream(s.upstream, `${sf}.upstream`);
     const strip = s.stripPathPrefix ?? true;
+    const serviceMtls = s.mtls === undefined ? undefined : compilePolicy(s.mtls, `${sf}.mtls`);
+    const forward = s.forwardClientCert === undefined ? undefined : compileForward(s.forwardClientCert);
+    const websocket = s.enableWebsocket ?? false;
     const routeNames = new Set<string>();
     s.routes.forEach((r, ri) => {
       const rf = `${sf}.routes[${ri}]`;
@@ -145,6 +172,10 @@ export function compileServices(raw: unknown): CompiledRoute[] {
           protocols,
           stripPrefix: strip ? prefix : '',
           upstream,
+          mtls: r.mtls === undefined ? serviceMtls : compilePolicy(r.mtls, `${rf}.mtls`),
+          mtlsField: r.mtls !== undefined ? `${rf}.mtls` : s.mtls !== undefined ? `${sf}.mtls` : undefined,
+          forward,
+          websocket,
         }),
       );
     });

@@ -16,7 +16,15 @@ import { describe, isPlainObject, underField } from '../internal/validate.js';
 import { parse, z } from '../internal/schema.js';
 import { routerSettingsSchema, type RouterSettings } from './schema.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
+export type { CompiledRoute };
 import { RouteTable } from './table.js';
+import { getClientIdentity } from '../guard/guard.js';
+import { kPolicyLookup } from '../policy/lookup.js';
+import type { CompiledPolicy } from '../policy/policy.js';
+
+/** The route the guard's policy lookup matched for a request, with the table it came from (one decision for both). */
+const kMatched = Symbol('mtls-gate.matched');
+type Matched = { [kMatched]?: { table: object; route: CompiledRoute | undefined } };
 
 type Req = GuardRequest;
 type Res = GuardResponse;
@@ -63,6 +71,10 @@ export interface Router {
   /** Closes upstream connection pools (after the servers stopped). */
   close(): Promise<void>;
   readonly size: number;
+  /** @internal The guard's policy lookup (`mtlsGuard({ policies: router })`). */
+  [kPolicyLookup](req: object, host: string, path: string, method: string): CompiledPolicy | undefined;
+  /** @internal The compiled routes (the gateway checks their policies against the SSL objects). */
+  routes(): readonly CompiledRoute[];
 }
 
 
@@ -119,7 +131,9 @@ export function createRouter(input: RouterOptions): Router {
   let table = new RouteTable(routes);
 
   const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https', req?: object) => {
-    const r = table.match(host, normalized, method, req);
+    // The guard's policy lookup matched this request already against this very table: the same route.
+    const m = req === undefined ? undefined : (req as Matched)[kMatched];
+    const r = m !== undefined && m.table === table ? m.route : table.match(host, normalized, method, req);
     if (!r) return undefined;
     if (!r.protocols.has(scheme)) return { route: r, redirect: scheme === 'http' };
     return { route: r, redirect: false };
@@ -162,7 +176,8 @@ export function createRouter(input: RouterOptions): Router {
       r.end();
       return;
     }
-    forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext);
+    const f = found.route.forward;
+    forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
   };
 
   const swap = (services: unknown[]) => {
@@ -215,6 +230,12 @@ export function createRouter(input: RouterOptions): Router {
     return { service: found.route.service, route: found.route.route, upstreamPath: upstreamPath(found.route, normalized, target) };
   };
   router.close = () => pools.close();
+  router[kPolicyLookup] = (req, host, path, method) => {
+    const route = table.match(host, path, method, req);
+    (req as Matched)[kMatched] = { table, route };
+    return route?.mtls;
+  };
+  router.routes = () => routes;
   Object.defineProperty(router, 'size', { get: () => routes.length });
   return router;
 }

@@ -5,6 +5,7 @@
  */
 import { matching, pemFile, pemInput, z, type PemSchema } from '../internal/schema.js';
 import { isPrintableAscii } from '../internal/hostname.js';
+import { forwardClientCertSchema, mtlsPolicySchema } from '../policy/schema.js';
 
 /** Caps on what one configuration may hold: each a bound on the work a change costs and on error text. */
 export const LIMITS = Object.freeze({ services: 10_000, routes: 10_000, hosts: 64, nodes: 256, methods: 16 });
@@ -42,8 +43,21 @@ function build<P extends PemSchema>(pem: P) {
     timeout: z.strictObject({ connect: seconds.optional(), send: seconds.optional(), read: seconds.optional() }).optional(),
     /** Path prepended to every upstream request path. Default ''. */
     pathPrefix: path.optional(),
-    /** For `https` upstreams: extra CA bundle (PEM) to trust, and whether to verify the upstream certificate (default true). */
-    tls: z.strictObject({ ca: z.optional(pem), verify: z.boolean().optional() }).optional(),
+    /**
+     * For `https` upstreams: extra CA bundle (PEM) to trust, whether to verify the upstream certificate
+     * (default true), the name to verify and send as SNI (default the node's host), and the gateway's
+     * own client certificate and key for an mTLS upstream (`cert` and `key` together).
+     */
+    tls: z
+      .strictObject({
+        ca: z.optional(pem),
+        verify: z.boolean().optional(),
+        servername: z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a DNS name' }).optional(),
+        cert: z.optional(pem),
+        key: z.optional(pem),
+      })
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key go together' })
+      .optional(),
     /** Most connections kept per node. Default 64. */
     maxConnections: z.number().int().min(1).max(65_536).optional(),
   });
@@ -60,6 +74,8 @@ function build<P extends PemSchema>(pem: P) {
     methods: z.array(z.enum(METHODS)).min(1).max(LIMITS.methods).optional(),
     /** Hosts for this route; default the service's. */
     hosts: hosts.optional(),
+    /** This route's mTLS policy; overrides the service's. */
+    mtls: mtlsPolicySchema(pem).optional(),
   });
   const service = z.strictObject({
     name,
@@ -74,6 +90,12 @@ function build<P extends PemSchema>(pem: P) {
     /** Remove `pathPrefix` before proxying. Default true. */
     stripPathPrefix: z.boolean().optional(),
     routes: z.array(route).max(LIMITS.routes),
+    /** The mTLS policy of every route of the service that has none of its own. */
+    mtls: mtlsPolicySchema(pem).optional(),
+    /** The client's verified identity for the upstream: XFCC and RFC 9440 headers. */
+    forwardClientCert: forwardClientCertSchema.optional(),
+    /** Proxy WebSocket (and other HTTP/1.1 Upgrade) requests, after the guard and policy. Default false: refused with 400. */
+    enableWebsocket: z.boolean().optional(),
   });
   return { service, route, upstreamObject };
 }

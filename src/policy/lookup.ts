@@ -1,0 +1,72 @@
+/**
+ * Where the guard finds the `mtls` policy of a request: the router's routes (the same match the
+ * router then uses: one decision), or, for an application with its own routes, a list of
+ * `{ path, pathType, methods?, hosts?, mtls }` matched by the router's rules (host scope first, exact
+ * paths before prefixes, longer prefixes first, a wildcard host covering any depth).
+ */
+import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { parse, pemInput, z } from '../internal/schema.js';
+import { plainCopy } from '../internal/plain.js';
+import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
+import { describe } from '../internal/validate.js';
+import { RouteTable } from '../router/table.js';
+import { METHODS } from '../router/schema.js';
+import { compilePolicy, type CompiledPolicy } from './policy.js';
+import { mtlsPolicySchema } from './schema.js';
+
+/** The symbol under which a policy source answers (the router has it; so does {@link policyList}'s result). */
+export const kPolicyLookup = Symbol('mtls-gate.policyLookup');
+
+/** Something the guard can ask for a request's policy: a router, or a {@link policyList}. */
+export interface PolicySource {
+  /** @internal */
+  [kPolicyLookup](req: object, host: string, path: string, method: string): CompiledPolicy | undefined;
+}
+
+export const isPolicySource = (v: unknown): v is PolicySource => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && typeof (v as Partial<PolicySource>)[kPolicyLookup] === 'function';
+
+const entrySchema = z.strictObject({
+  /** Path; with `pathType: 'prefix'` (or a trailing `*`) a plain string prefix. */
+  path: z.string().regex(/^\/[^?#\s\\]{0,4095}$/, { error: 'expected a path starting with "/"' }),
+  pathType: z.enum(['exact', 'prefix']).optional(),
+  methods: z.array(z.enum(METHODS)).min(1).max(16).optional(),
+  hosts: z.array(z.string().max(253)).min(1).max(64).optional(),
+  mtls: mtlsPolicySchema(pemInput),
+});
+/** One entry of {@link policyList}. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface PolicyEntry extends z.input<typeof entrySchema> {}
+
+interface PolicyRoute {
+  readonly fullPath: string;
+  readonly exact: boolean;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly hosts: readonly string[];
+  readonly mtls: CompiledPolicy;
+}
+
+/**
+ * Compiles per-path policies for a guard used without the router (`mtlsGuard({ store, policies })`
+ * takes the array directly). Errors name the entry: `policies[2].mtls.allow.san[0].regex`.
+ */
+export function policyList(input: readonly PolicyEntry[]): PolicySource {
+  const entries = parse(z.array(entrySchema).max(10_000), plainCopy(input, 'policies'), 'policies');
+  const routes: PolicyRoute[] = entries.map((e, i) => {
+    const field = `policies[${i}]`;
+    let path = e.path;
+    let exact = (e.pathType ?? 'exact') === 'exact';
+    if (path.endsWith('*') && !path.slice(0, -1).includes('*')) {
+      path = path.slice(0, -1);
+      exact = false;
+    }
+    const hosts = (e.hosts ?? []).map((h, j) => {
+      const n = normalizeServername(h);
+      const problem = n === '*' ? 'a lone "*" is the same as no hosts; leave hosts out' : sniPatternProblem(n);
+      if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}.hosts[${j}]`, `${describe(h)}: ${problem}`);
+      return n;
+    });
+    return Object.freeze({ fullPath: path, exact, methods: e.methods && new Set<string>(e.methods), hosts, mtls: compilePolicy(e.mtls, `${field}.mtls`) });
+  });
+  const table = new RouteTable(routes);
+  return Object.freeze({ [kPolicyLookup]: (req: object, host: string, path: string, method: string) => table.match(host, path, method, req)?.mtls });
+}
