@@ -6,7 +6,9 @@ import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js
 import { sourceKey } from '../ssl/object.js';
 import { createSslStore, type SslStore } from '../ssl/store.js';
 import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
-import { createRouter, type Router } from '../router/router.js';
+import { createRouter, type CompiledRoute, type Router } from '../router/router.js';
+import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
+import { storeInternals, type StoreInternals } from '../ssl/store.js';
 import type { ProxyErrorInfo } from '../proxy/proxy.js';
 import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '../config/schema.js';
 import { plainCopy } from '../internal/plain.js';
@@ -49,6 +51,29 @@ export interface ApplyResult {
   revision: number;
   /** Settings that only a restart changes (`listen`, `status`, `store`), when they differ from those serving. */
   restartNeeded: string[];
+}
+
+/**
+ * An `mtls` policy written on a service or route whose hosts belong to an SSL object without
+ * `client` (or, without hosts, when no object has one) is a configuration error: that object's
+ * handshake asks for no certificate, so the policy could never be met.
+ */
+function policyProblem(routes: readonly CompiledRoute[], publicStore: SslStore): MtlsGateConfigError | undefined {
+  const store: StoreInternals = storeInternals(publicStore)!;
+  let anyMtls: boolean | undefined;
+  for (const r of routes) {
+    if (!r.mtls || !r.mtlsField || r.mtls.mode === 'off') continue;
+    if (r.hosts.length === 0) {
+      anyMtls ??= publicStore.list().some((v) => v.client !== undefined);
+      if (!anyMtls) return new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, r.mtlsField, 'an mtls policy needs an SSL object with client, and there is none');
+      continue;
+    }
+    for (const h of r.hosts) {
+      const owner = store.ownerOfPattern(h);
+      if (owner && !owner.client) return new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, r.mtlsField, `host ${JSON.stringify(h)} belongs to SSL object ${JSON.stringify(owner.id)}, which has no client (its handshake asks for no certificate)`);
+    }
+  }
+  return undefined;
 }
 
 /** A running gateway: store, guard, router and listeners built from one configuration. */
@@ -126,7 +151,9 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   const onReject = (i: { reason: RejectReason; servername: string | undefined; host: string | undefined; sslId: string | undefined; detail: string }) =>
     emit({ type: 'reject', reason: i.reason, sni: i.servername, host: i.host, sslId: i.sslId, detail: i.detail });
   const onProxyError = (i: ProxyErrorInfo) => emit({ type: 'proxy_error', status: i.status, kind: i.kind, upstream: i.upstream });
-  const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard => mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject });
+  // The guard finds route policies through whichever router is current (one match for both).
+  const policies: PolicySource = Object.freeze({ [kPolicyLookup]: (req: object, host: string, path: string, method: string) => router[kPolicyLookup](req, host, path, method) });
+  const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard => mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject, policies });
   const httpsPort = () => config.listen.find((l) => l.tls !== false)?.port;
   const makeRouter = (c: ParsedGatewayConfig, port: number | undefined): Router =>
     // The redirect of https-only services names the TLS listener's port unless router.httpsPort says otherwise.
@@ -157,6 +184,15 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       store.apply({ set: ssls, delete: store.list().map((v) => v.id).filter((id) => !keep.has(id)) });
     } catch (err) {
       throw err instanceof MtlsGateConfigError ? new MtlsGateConfigError(err.code, (err.field ?? '').replace(/^set\[/, 'ssls['), err.message.replace(/^set\[[^:]*: /, ''), err.cause, err.issues.map((i) => ({ ...i, field: i.field.replace(/^set\[/, 'ssls[') }))) : err;
+    }
+    // An explicit mtls policy needs SSL objects that ask for a certificate: checked against the
+    // store as just applied, which is put back as it was when the check fails (nothing half-applied).
+    const problem = policyProblem(compileServices(c.services ?? []), store);
+    if (problem) {
+      const before = config.ssls ?? [];
+      const had = new Set(before.map((x) => String(x.id)));
+      store.apply({ set: before, delete: store.list().map((v) => v.id).filter((id) => !had.has(id)) });
+      throw problem;
     }
     // Services were validated whole by validateConfig: this swap does not throw.
     if (revision > 0 && (json(c.router) !== json(config.router) || c.guard?.page !== config.guard?.page)) {

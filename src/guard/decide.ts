@@ -366,11 +366,10 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   if (policy?.mode === 'off') return { ok: true, identity: null, sslId };
   if (cert.ok) {
     if (policy && (policy.anchors || policy.allow)) {
-      let results = state.policies;
-      let r = results?.get(policy);
+      let r = state.policies?.get(policy);
       if (!r) {
         r = evaluatePolicy(policy, cert.chain, () => cert.identity.subject);
-        (results ??= state.policies = new Map()).set(policy, r);
+        (state.policies ??= new Map()).set(policy, r);
       }
       if (!r.ok) return skipped(entry, facts) ? { ok: true, identity: null, sslId } : { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status };
     }

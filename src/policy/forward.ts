@@ -44,7 +44,7 @@ function localUris(socket: TLSSocket | undefined): readonly string[] {
   if (!socket) return [];
   let uris = byOfSocket.get(socket);
   if (!uris) {
-    let list: string[] = [];
+    let list: string[];
     try {
       const own = socket.getX509Certificate();
       const san = own?.subjectAltName ?? '';
