@@ -6,7 +6,8 @@ import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js
 import { sourceKey } from '../ssl/object.js';
 import { createSslStore, type SslStore } from '../ssl/store.js';
 import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
-import { createRouter, type CompiledRoute, type Router } from '../router/router.js';
+import { createRouter, isH2c, type CompiledRoute, type Router } from '../router/router.js';
+import type { Duplex } from 'node:stream';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
 import { storeInternals, type StoreInternals } from '../ssl/store.js';
 import type { ProxyErrorInfo } from '../proxy/proxy.js';
@@ -265,6 +266,23 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     if (plain && redirects(r, req)) r(req, res);
     else guard(req, res, () => r(req, res));
   };
+  // HTTP/1.1 Upgrade requests (WebSocket): judged by the guard and the route's policy like any
+  // request, then proxied by the router for services with enableWebsocket (refused otherwise).
+  // `Upgrade: h2c` is served as a plain request on a connection that then closes.
+  const onUpgrade = (plain: boolean) => (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (isH2c(req.headers.upgrade)) {
+      const res = new http.ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.once('finish', () => socket.end());
+      handler(plain)(req, res);
+      return;
+    }
+    const guard = plain ? guardPlain : guardTls;
+    const r = router;
+    guard.upgrade(req, socket, head, () => r.upgrade(req, socket, head));
+  };
   const onSocket = (socket: Socket) => {
     if (!h1Sockets.has(socket)) h1Sockets.set(socket, 0);
     socket.once('close', () => h1Sockets.delete(socket));
@@ -273,10 +291,12 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     if (l.tls === false) {
       const server = http.createServer(handler(true));
       server.on('connection', onSocket);
+      server.on('upgrade', onUpgrade(true));
       listeners.push({ server, tls: false });
     } else {
       const server = store.attach(http2.createSecureServer(store.tlsOptions({ sessionTickets: l.sessionTickets ?? false }), handler(false)), { limits: config.limits ?? {} });
       server.on('secureConnection', onSocket);
+      server.on('upgrade', onUpgrade(false));
       server.on('session', (s: http2.ServerHttp2Session) => {
         sessions.add(s);
         s.once('close', () => sessions.delete(s));

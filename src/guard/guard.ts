@@ -1,4 +1,6 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
 import { hostOf, skipPathOf } from '../http/facts.js';
 import { tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
@@ -85,6 +87,11 @@ export interface MtlsGuard {
    * resolves to whether it passed; a refused request has been answered. For adapters that await.
    */
   run(req: GuardRequest, res: GuardResponse): Promise<boolean>;
+  /**
+   * Judges an HTTP/1.1 Upgrade request (`server.on('upgrade', ...)`) as any request, and calls `next`
+   * when it passes; a refused one is answered on the socket, which is then closed.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, next: () => void): void;
   /** Calls `onReject` and sends the 400 for a failed verdict; destroys the response instead when it had already started. */
   reject(req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void;
 }
@@ -238,6 +245,19 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     handle(req, res, next);
   } as MtlsGuard;
   guard.run = (req, res) => new Promise<boolean>((resolve) => handle(req, res, () => {}, resolve));
+  guard.upgrade = (req, socket, _head, next) => {
+    // A response on the raw socket, for the refusal page; detached again when the request passes.
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    handle(req, res, () => {}, (passed) => {
+      if (passed) {
+        res.detachSocket(socket as Socket);
+        next();
+      } else if (res.writableFinished) socket.end();
+      else res.once('finish', () => socket.end());
+    });
+  };
   guard.check = check;
   guard.reject = reject;
   return Object.freeze(guard);

@@ -70,19 +70,14 @@ function nodeHost(node: CompiledUpstream['nodes'][number], scheme: string): stri
   return node.port === dflt ? host : `${host}:${node.port}`;
 }
 
-/**
- * Forwards `req` to `upstream` at `path` (path and query) and streams the answer back: bodies are
- * never buffered whole, the client going away aborts the upstream request, and failures become
- * nginx-style 502 / 503 / 504 pages (or a reset stream once the response has started).
- */
-export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity?: { forward: CompiledForward; identity: ClientIdentity | null }): void {
-  const picked = ctx.pools.pick(upstream);
-  const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
-    callHook('onProxyError', ctx.onError, { status, kind, upstream: picked?.node.origin, error }, req);
-    if (!res.headersSent) sendErrorPage(res, status, { preset: ctx.page, format: 'html', accept: undefined });
-    else res.destroy();
-  };
-  if (!picked) return fail(503, 'no_upstream', undefined);
+/** The identity a request carries to its upstream, with the service's forwarding settings. */
+export interface ForwardIdentity {
+  forward: CompiledForward;
+  identity: ClientIdentity | null;
+}
+
+/** The upstream request's headers: the client's as http/forwarded.ts filters them, plus the identity headers. */
+export function requestHeadersFor(req: Req, upstream: CompiledUpstream, node: CompiledUpstream['nodes'][number], ctx: ProxyContext, identity: ForwardIdentity | undefined): string[] {
   const socket = connectionSocket(req);
   const scheme = tlsSocketOf(req) ? 'https' : 'http';
   const clientHost = ((req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '') as string;
@@ -92,12 +87,7 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
     clientHost,
     serverPort: socket?.localPort ?? 0,
     strip: ctx.strip,
-    upstreamHost:
-      upstream.passHost === 'pass' && clientHost
-        ? clientHost
-        : upstream.passHost === 'rewrite'
-          ? upstream.upstreamHost!
-          : nodeHost(picked.node, upstream.scheme),
+    upstreamHost: upstream.passHost === 'pass' && clientHost ? clientHost : upstream.passHost === 'rewrite' ? upstream.upstreamHost! : nodeHost(node, upstream.scheme),
   });
   if (identity) {
     const raw = keepsInboundXfcc(identity.forward, identity.identity) ? req.headers['x-forwarded-client-cert'] : undefined;
@@ -105,6 +95,23 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
     const extra = identityHeaders(identity.forward, identity.identity, tlsSocketOf(req), inbound);
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
   }
+  return headers;
+}
+
+/**
+ * Forwards `req` to `upstream` at `path` (path and query) and streams the answer back: bodies are
+ * never buffered whole, the client going away aborts the upstream request, and failures become
+ * nginx-style 502 / 503 / 504 pages (or a reset stream once the response has started).
+ */
+export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity?: ForwardIdentity): void {
+  const picked = ctx.pools.pick(upstream);
+  const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
+    callHook('onProxyError', ctx.onError, { status, kind, upstream: picked?.node.origin, error }, req);
+    if (!res.headersSent) sendErrorPage(res, status, { preset: ctx.page, format: 'html', accept: undefined });
+    else res.destroy();
+  };
+  if (!picked) return fail(503, 'no_upstream', undefined);
+  const headers = requestHeadersFor(req, upstream, picked.node, ctx, identity);
 
   // undici's dispatcher API with a handler of our own: no promise, no response body stream and no
   // pipe per request (Pool.request builds all three); chunks go straight to `res`, with
@@ -141,6 +148,8 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
       body: body as unknown as import('node:stream').Readable | undefined,
       headersTimeout: upstream.timeout.read * 1000,
       bodyTimeout: upstream.timeout.read * 1000,
+      // undici takes the SNI from the Host header unless told: tls.servername names it.
+      ...(upstream.tls.servername ? { servername: upstream.tls.servername } : {}),
     },
     h,
   );

@@ -1,4 +1,6 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { forwardUpgrade, refuseUpgrade } from '../proxy/upgrade.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { hostOf, pathOf } from '../http/facts.js';
 import { targetOf } from '../http/target.js';
@@ -71,6 +73,12 @@ export interface Router {
   /** Closes upstream connection pools (after the servers stopped). */
   close(): Promise<void>;
   readonly size: number;
+  /**
+   * Proxies an HTTP/1.1 Upgrade request (`server.on('upgrade', ...)`, after the guard's `upgrade`):
+   * to its route's upstream when the service has `enableWebsocket`, else refused with 400. No match:
+   * 404.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** @internal The guard's policy lookup (`mtlsGuard({ policies: router })`). */
   [kPolicyLookup](req: object, host: string, path: string, method: string): CompiledPolicy | undefined;
   /** @internal The compiled routes (the gateway checks their policies against the SSL objects). */
@@ -78,6 +86,20 @@ export interface Router {
 }
 
 
+
+/** `Upgrade: h2c` (HTTP/2 over cleartext, curl --http2 on http://) is served as a plain HTTP/1.1 request. */
+export const isH2c = (v: string | string[] | undefined): boolean => typeof v === 'string' && v.trim().toLowerCase() === 'h2c';
+
+/**
+ * An HTTP/1.1 upgrade request: an Upgrade header named in Connection (RFC 9110 7.8), h2c aside. An
+ * Upgrade header alone is a hop-by-hop header like any other, removed on the way.
+ */
+function isUpgradeRequest(req: Req): boolean {
+  const h = req.headers;
+  if (req.httpVersionMajor !== 1 || h.upgrade === undefined || isH2c(h.upgrade)) return false;
+  const c = h.connection;
+  return typeof c === 'string' && c.split(',').some((t) => t.trim().toLowerCase() === 'upgrade');
+}
 
 /** Re-encodes a normalised (decoded) path for the upstream request line. */
 function encodePath(p: string): string {
@@ -176,6 +198,12 @@ export function createRouter(input: RouterOptions): Router {
       r.end();
       return;
     }
+    if (isUpgradeRequest(req)) {
+      // An upgrade that reached the request path (no upgrade listener, or a route without
+      // enableWebsocket): refused, not proxied as a plain request.
+      sendErrorPage(res, 400, { preset: page, format: 'auto', accept: req.headers.accept, reason: found.route.websocket ? 'upgrade requests need the upgrade handler (router.upgrade)' : 'upgrade not enabled for this service (enableWebsocket)' });
+      return;
+    }
     const f = found.route.forward;
     forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
   };
@@ -230,6 +258,18 @@ export function createRouter(input: RouterOptions): Router {
     return { service: found.route.service, route: found.route.route, upstreamPath: upstreamPath(found.route, normalized, target) };
   };
   router.close = () => pools.close();
+  router.upgrade = (req, socket, head) => {
+    const target = targetOf(req);
+    const host = hostOf(req);
+    const normalized = pathOf(req);
+    if (host === undefined || normalized === undefined) return refuseUpgrade(socket, 400, 'Bad Request');
+    const scheme = tlsSocketOf(req) ? 'https' : 'http';
+    const found = lookup(req.method ?? 'GET', host, normalized, scheme, req);
+    if (!found || found.redirect || !found.route.protocols.has(scheme)) return refuseUpgrade(socket, 404, 'Not Found');
+    if (!found.route.websocket) return refuseUpgrade(socket, 400, 'Bad Request');
+    const f = found.route.forward;
+    forwardUpgrade(req, socket, head, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
+  };
   router[kPolicyLookup] = (req, host, path, method) => {
     const route = table.match(host, path, method, req);
     (req as Matched)[kMatched] = { table, route };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPair, jwtVerify, SignJWT, type CryptoKey } from 'jose';
-import { certificateBoundToken, checkCertificateBinding, createSslStore, getClientIdentity, mtlsGuard } from '../../src/index.js';
+import { type HttpRequest, certificateBoundToken, checkCertificateBinding, createSslStore, getClientIdentity, mtlsGuard } from '../../src/index.js';
 import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
 
 let pki: TestPki;
@@ -27,7 +27,7 @@ before(async () => {
   const store = createSslStore();
   store.set({ id: 'api', cert: pki.server.chain, key: pki.server.key, snis: ['api.test'], client: { ca: pki.root.cert } });
   const guard = mtlsGuard({ store });
-  const verified = async (req: https.IncomingMessage) => {
+  const verified = async (req: HttpRequest) => {
     const auth = req.headers.authorization;
     if (!auth?.startsWith('Bearer ')) return undefined;
     return (await jwtVerify(auth.slice(7), keys.publicKey)).payload;
