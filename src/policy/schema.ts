@@ -66,7 +66,7 @@ export const forwardClientCertSchema = z.strictObject({
   rfc9440: z.boolean().optional(),
 });
 
-const libraryPolicy = mtlsPolicySchema(pemInput);
+export const libraryPolicy = mtlsPolicySchema(pemInput);
 /** The `mtls` of a service or route. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface MtlsPolicyInput extends z.input<typeof libraryPolicy> {}
