@@ -10,6 +10,7 @@ import { basename, dirname } from 'node:path';
 import { loadConfigFileOffThread } from '../config/load.js';
 import { createGateway, type Gateway, type GatewayEvent } from '../gateway/gateway.js';
 import { serveStatus, type GatewayStatus } from '../gateway/status.js';
+import { mergeMetrics, renderMetrics } from '../observe/metrics.js';
 import { etcdSource, type EtcdSource } from '../sources/etcd.js';
 import type { Log } from './log.js';
 
@@ -143,7 +144,7 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
 }
 
 function report(gateway: Gateway | undefined): void {
-  if (gateway && process.send) process.send({ type: 'mtls-gate:status', pid: process.pid, status: gateway.status() });
+  if (gateway && process.send) process.send({ type: 'mtls-gate:status', pid: process.pid, status: gateway.status(), metrics: gateway.metrics() });
 }
 
 /** `mtls-gate serve`. Resolves once serving (the primary: once every worker serves). */
@@ -196,14 +197,19 @@ async function servePrimary(o: ServeOptions): Promise<Serving> {
   // one worker resumes with another, and across a reload that left the SSL objects alone.
   const secret = process.env.MTLS_GATE_TICKET_SECRET ?? randomBytes(32).toString('base64');
   const statuses = new Map<number, GatewayStatus & { pid: number }>();
+  const workerMetrics = new Map<number, Record<string, number> | undefined>();
   let stopping = false;
   const fork = (): Worker => {
     const w = cluster.fork({ MTLS_GATE_TICKET_SECRET: secret });
-    w.on('message', (m: { type?: string; pid: number; status: GatewayStatus }) => {
-      if (m?.type === 'mtls-gate:status') statuses.set(w.id, { pid: m.pid, ...m.status });
+    w.on('message', (m: { type?: string; pid: number; status: GatewayStatus; metrics?: Record<string, number> }) => {
+      if (m?.type === 'mtls-gate:status') {
+        statuses.set(w.id, { pid: m.pid, ...m.status });
+        workerMetrics.set(w.id, m.metrics);
+      }
     });
     w.on('exit', (code, signal) => {
       statuses.delete(w.id);
+      workerMetrics.delete(w.id);
       // Exit code 0 is a worker that was told to stop (a terminal's Ctrl-C reaches workers too).
       if (stopping || code === 0) return;
       o.log.write({ type: 'warning', message: `worker ${w.process.pid} exited (${signal ?? code}); starting another` });
@@ -247,6 +253,8 @@ async function servePrimary(o: ServeOptions): Promise<Serving> {
     ? await serveStatus(statusAt, {
         ready: () => all().length === o.workers && all().every((s) => s.ready),
         body: () => ({ workers: all(), ready: all().length === o.workers && all().every((s) => s.ready) }),
+        // The workers' counters, summed (each reports every 2 s).
+        metrics: () => renderMetrics(mergeMetrics([...workerMetrics.values()])),
       })
     : undefined;
   if (statusServer) o.log.write({ type: 'info', message: `status on http://${statusServer.address.host}:${statusServer.address.port} (/ready, /status)` });

@@ -9,6 +9,8 @@ import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from
 import { createRouter, isH2c, type CompiledRoute, type Router } from '../router/router.js';
 import type { Duplex } from 'node:stream';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
+import { channels } from '../observe/channels.js';
+import { createMetrics } from '../observe/metrics.js';
 import { storeInternals, type StoreInternals } from '../ssl/store.js';
 import type { ProxyErrorInfo } from '../proxy/proxy.js';
 import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '../config/schema.js';
@@ -90,6 +92,8 @@ export interface Gateway {
   applyChanges(changes: SourceChanges): SinkResult;
   /** Shown by `/status` as `source` (the etcd source's state). */
   setSourceStatus(report: () => unknown): void;
+  /** The counters and gauges served on `/metrics` (`name{labels}`: value), when the configuration has a status listener. */
+  metrics(): Record<string, number> | undefined;
   /** Reads the configuration again from `options.load` and applies it. */
   reload(): Promise<ApplyResult>;
   /** Stops accepting, lets requests in flight finish (up to `drainTimeoutMs`), then closes everything. */
@@ -139,6 +143,8 @@ function redirects(router: Router, req: GuardRequest): boolean {
  */
 export async function createGateway(input: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const emit = (e: GatewayEvent) => {
+    // Requests are on mtls-gate:verdict and :proxy already; the rest goes to :config.
+    if (e.type !== 'reject' && e.type !== 'proxy_error' && channels.config.hasSubscribers) channels.config.publish({ ...e, at: Date.now() });
     try {
       options.onEvent?.(e);
     } catch {
@@ -350,7 +356,9 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     lastError: lastError && { at: lastError.at.toISOString(), message: lastError.error.message, issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [] },
     ...(sourceStatus ? { source: sourceStatus() } : {}),
   });
-  const statusServer = config.status && !options.noStatus ? await serveStatus(config.status, { ready: () => status().ready, body: status }) : undefined;
+  // Counters exist where a status listener serves them (here, or the command's primary for its workers).
+  const metrics = config.status ? createMetrics({ store }) : undefined;
+  const statusServer = config.status && !options.noStatus ? await serveStatus(config.status, { ready: () => status().ready, body: status, metrics: () => metrics!.render() }) : undefined;
 
   let drained: (() => void) | undefined;
   let closed: Promise<void> | undefined;
@@ -376,6 +384,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       await serversClosed;
       await router.close();
       await statusServer?.close();
+      metrics?.close();
       emit({ type: 'closed', dropped });
     })());
 
@@ -445,6 +454,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     status,
     addresses,
     statusAddress: statusServer?.address,
+    metrics: () => metrics?.snapshot(),
     get revision() {
       return revision;
     },

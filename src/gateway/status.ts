@@ -1,7 +1,8 @@
 /**
  * The status listener: plain HTTP for operators and orchestrators, on its own address (loopback by
  * default). `GET /ready` answers 200 once a configuration serves and 503 while draining; `GET
- * /status` the revision, the counts and the last refused configuration with its issues.
+ * /status` the revision, the counts and the last refused configuration with its issues; `GET
+ * /metrics` the counters in the Prometheus text format.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,7 +31,7 @@ export interface GatewayStatus {
 /** Starts the status listener. */
 export async function serveStatus(
   at: { host?: string; port: number },
-  report: { ready: () => boolean; body: () => unknown },
+  report: { ready: () => boolean; body: () => unknown; metrics?: () => string },
 ): Promise<{ address: { host: string; port: number }; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -42,8 +43,10 @@ export async function serveStatus(
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready\n');
     } else if (path === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(report.body(), null, 2)}\n`);
+    } else if (path === '/metrics' && report.metrics) {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(report.metrics());
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /ready or /status\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try /ready, /status${report.metrics ? ' or /metrics' : ''}\n`);
     }
   });
   // A status client holds nothing open for long.

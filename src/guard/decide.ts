@@ -30,6 +30,8 @@ export type GuardVerdict =
       pending?: Promise<void>;
       /** The answer a route's policy asks for (an allow-list refusal: `mtls.status`); else the guard's per-reason status. */
       status?: number;
+      /** For `not_allowed`: what the allow-list holds (names or pins only). */
+      allowList?: 'names' | 'pins' | undefined;
     };
 
 /** What the decision needs of a request, whatever the framework. */
@@ -371,7 +373,7 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
         r = evaluatePolicy(policy, cert.chain, () => cert.identity.subject);
         (state.policies ??= new Map()).set(policy, r);
       }
-      if (!r.ok) return skipped(entry, facts) ? { ok: true, identity: null, sslId } : { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status };
+      if (!r.ok) return skipped(entry, facts) ? { ok: true, identity: null, sslId } : { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status, allowList: r.allowList };
     }
     return { ok: true, identity: cert.identity, sslId };
   }

@@ -14,7 +14,8 @@ import { storeInternals, type SslStore } from '../ssl/store.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
 import { pathOf } from '../http/facts.js';
-import { isPolicySource, policyList, type PolicyEntry, type PolicySource } from '../policy/lookup.js';
+import { channels, type VerdictMessage } from '../observe/channels.js';
+import { isPolicySource, matchedRouteName, policyList, type PolicyEntry, type PolicySource } from '../policy/lookup.js';
 
 /** A request the guard handles: node:http(s) or node:http2's compatibility API. */
 export type GuardRequest = HttpRequest;
@@ -98,6 +99,26 @@ export interface MtlsGuard {
 
 const kIdentity = Symbol('mtls-gate.identity');
 const STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 421, 495, 496]);
+
+function publishVerdict(req: GuardRequest, verdict: GuardVerdict, status: number | undefined): void {
+  const socket = tlsSocketOf(req);
+  const sni = socket?.servername;
+  const message: VerdictMessage = {
+    ok: verdict.ok,
+    reason: verdict.ok ? undefined : verdict.reason,
+    detail: verdict.ok ? undefined : verdict.detail,
+    allowList: verdict.ok ? undefined : verdict.allowList,
+    status,
+    sni: typeof sni === 'string' && sni !== '' ? sni : undefined,
+    host: hostOf(req),
+    sslId: verdict.sslId,
+    route: matchedRouteName(req),
+    resumed: socket?.isSessionReused() ?? false,
+    fingerprint256: verdict.ok ? (verdict.identity?.fingerprint256 ?? null) : undefined,
+    req,
+  };
+  channels.verdict.publish(message);
+}
 
 /** A custom refusal: its status if allowed, its headers (content-length set by us), its body. */
 function sendCustom(res: GuardResponse, custom: RejectResponse, fallback: number): void {
@@ -231,6 +252,7 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
       }
       verdict = { ok: false, reason: 'revocation_unknown', detail: 'no revocation answer (OCSP or CRL fetch) after waiting for it', sslId: verdict.sslId };
     }
+    if (channels.verdict.hasSubscribers) publishVerdict(req, verdict, verdict.ok ? undefined : (verdict.status ?? statusByReason[verdict.reason] ?? 400));
     if (verdict.ok) {
       if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;
       done?.(true);

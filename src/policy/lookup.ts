@@ -17,6 +17,19 @@ import { mtlsPolicySchema } from './schema.js';
 /** The symbol under which a policy source answers (the router has it; so does {@link policyList}'s result). */
 export const kPolicyLookup = Symbol('mtls-gate.policyLookup');
 
+/**
+ * The route a router's policy lookup matched for a request, with the table it came from: the router
+ * reuses it (one decision for guard and router), observers read its name.
+ */
+export const kMatched = Symbol('mtls-gate.matched');
+export type Matched = { [kMatched]?: { table: object; route: { readonly service: string; readonly route: string } | undefined } };
+
+/** `service/route` of the route the guard's lookup matched for `req`, if any. */
+export function matchedRouteName(req: object): string | undefined {
+  const r = (req as Matched)[kMatched]?.route;
+  return r ? `${r.service}/${r.route}` : undefined;
+}
+
 /** Something the guard can ask for a request's policy: a router, or a {@link policyList}. */
 export interface PolicySource {
   /** @internal */

@@ -24,6 +24,8 @@ export interface CompiledPolicy {
   readonly allow: ((chain: VerifiedChain, subject: () => string) => boolean) | undefined;
   /** The answer to an allow-list refusal. */
   readonly status: number;
+  /** Whether the allow-list names clients (SANs, subjects) or only pins them (metrics: Envoy's fail_verify_san / fail_verify_cert_hash). */
+  readonly allowList: 'names' | 'pins' | undefined;
   /** The policy as configured, for views and errors. */
   readonly source: Readonly<{ mode: PolicyMode; ca: number; allow: boolean; status: number }>;
 }
@@ -187,11 +189,12 @@ export function compilePolicy(input: MtlsPolicyInput, field: string): CompiledPo
     };
   }
   const status = input.status ?? 403;
-  return Object.freeze({ mode, anchors, allow, status, source: Object.freeze({ mode, ca: anchors?.size ?? 0, allow: allow !== undefined, status }) });
+  const allowList = input.allow ? (input.allow.san || input.allow.subject ? 'names' : 'pins') : undefined;
+  return Object.freeze({ mode, anchors, allow, status, allowList, source: Object.freeze({ mode, ca: anchors?.size ?? 0, allow: allow !== undefined, status }) });
 }
 
 /** What a policy says of a connection's verified chain. */
-export type PolicyResult = { ok: true } | { ok: false; reason: 'untrusted' | 'not_allowed'; detail: string; status: number };
+export type PolicyResult = { ok: true } | { ok: false; reason: 'untrusted' | 'not_allowed'; detail: string; status: number; allowList?: 'names' | 'pins' | undefined };
 
 const OK: PolicyResult = Object.freeze({ ok: true });
 
@@ -200,6 +203,6 @@ export function evaluatePolicy(policy: CompiledPolicy, chain: VerifiedChain, sub
     const anchor = chain.above.at(-1)!;
     if (!policy.anchors.has(anchor.fp256)) return { ok: false, reason: 'untrusted', detail: 'the certificate is not issued by a CA this route accepts (mtls.ca)', status: 400 };
   }
-  if (policy.allow && !policy.allow(chain, subject)) return { ok: false, reason: 'not_allowed', detail: 'the certificate is valid but not on the allow-list of this route (mtls.allow)', status: policy.status };
+  if (policy.allow && !policy.allow(chain, subject)) return { ok: false, reason: 'not_allowed', detail: 'the certificate is valid but not on the allow-list of this route (mtls.allow)', status: policy.status, allowList: policy.allowList };
   return OK;
 }

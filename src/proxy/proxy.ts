@@ -8,6 +8,7 @@ import { identityHeaders, keepsInboundXfcc, type CompiledForward } from '../poli
 import type { ClientIdentity } from '../verify/identity.js';
 import { sendErrorPage, type PagePreset } from '../http/pages.js';
 import { callHook } from '../internal/hooks.js';
+import { channels } from '../observe/channels.js';
 import { connectionSocket, tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
 import type { UpstreamPools } from './pools.js';
 
@@ -105,7 +106,9 @@ export function requestHeadersFor(req: Req, upstream: CompiledUpstream, node: Co
  */
 export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity?: ForwardIdentity): void {
   const picked = ctx.pools.pick(upstream);
+  const t0 = channels.proxy.hasSubscribers ? performance.now() : 0;
   const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
+    if (t0 !== 0) publishProxy(picked?.node.origin, status, kind, t0);
     callHook('onProxyError', ctx.onError, { status, kind, upstream: picked?.node.origin, error }, req);
     if (!res.headersSent) sendErrorPage(res, status, { preset: ctx.page, format: 'html', accept: undefined });
     else res.destroy();
@@ -117,7 +120,7 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
   // pipe per request (Pool.request builds all three); chunks go straight to `res`, with
   // back-pressure through undici's pause/resume. The handler uses the callbacks undici's core
   // calls itself (onConnect/onHeaders/...), so undici adds no wrapper object either.
-  const h = new ProxyHandler(req, res, ctx, picked.node.origin, req.method === 'HEAD', fail);
+  const h = new ProxyHandler(req, res, ctx, picked.node.origin, req.method === 'HEAD', fail, t0);
   // The client went away before the response finished: cancel the upstream request.
   res.once('close', h.onClientClose);
 
@@ -169,6 +172,10 @@ function headersOf(raw: Buffer[]): Record<string, string | string[]> {
   return out;
 }
 
+function publishProxy(upstream: string | undefined, status: number, kind: string | undefined, t0: number): void {
+  channels.proxy.publish({ upstream, status, kind, durationMs: performance.now() - t0 });
+}
+
 /** One proxied request: undici's dispatch handler, streaming the upstream response into `res`. */
 class ProxyHandler implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | undefined;
@@ -190,7 +197,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     readonly origin: string,
     readonly head: boolean,
     readonly fail: (status: 502 | 503 | 504, kind: string, error: unknown) => void,
+    /** When the request started, if someone listens on `mtls-gate:proxy` (else 0). */
+    readonly t0 = 0,
   ) {}
+  #status = 0;
 
   /** Cancels the upstream request (now, or as soon as undici hands us its abort). */
   cancel(reason?: unknown): void {
@@ -223,6 +233,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return false;
     }
     this.#started = true;
+    this.#status = statusCode;
     (res as ServerResponse).writeHead(statusCode, downstreamResponseHeaders(headersOf(rawHeaders)));
     this.#resume = resume;
     return true;
@@ -241,6 +252,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.#completed = true;
     clearTimeout(this.sendTimer);
     if (!this.res.destroyed) (this.res as ServerResponse).end();
+    if (this.t0 !== 0) publishProxy(this.origin, this.#status, undefined, this.t0);
   }
 
   onError(err: Error): void {
@@ -258,12 +270,17 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #settle(err: Error): void {
     if (!this.#started) {
       const reason = this.#cancelled ? (this.#reason ?? err) : err;
-      if (this.#cancelled && !(reason instanceof SendTimeout)) return; // the client left
+      if (this.#cancelled && !(reason instanceof SendTimeout)) {
+        // The client left.
+        if (this.t0 !== 0) publishProxy(this.origin, 499, 'client_closed', this.t0);
+        return;
+      }
       const c = classify(reason);
       this.fail(c.status, c.kind, reason);
       return;
     }
     // The response had started: the upstream failed mid-body (or the client left).
+    if (this.t0 !== 0) publishProxy(this.origin, this.#status, this.#cancelled ? 'client_closed' : classify(err).kind, this.t0);
     if (!this.#cancelled) {
       const c = classify(err);
       callHook('onProxyError', this.ctx.onError, { status: c.status, kind: c.kind, upstream: this.origin, error: err }, this.req);

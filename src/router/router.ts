@@ -21,11 +21,9 @@ import { compileServices, type CompiledRoute, type ServiceConfig } from './confi
 export type { CompiledRoute };
 import { RouteTable } from './table.js';
 import { getClientIdentity } from '../guard/guard.js';
-import { kPolicyLookup } from '../policy/lookup.js';
+import { kMatched, kPolicyLookup } from '../policy/lookup.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 
-/** The route the guard's policy lookup matched for a request, with the table it came from (one decision for both). */
-const kMatched = Symbol('mtls-gate.matched');
 type Matched = { [kMatched]?: { table: object; route: CompiledRoute | undefined } };
 
 type Req = GuardRequest;

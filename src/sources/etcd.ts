@@ -8,6 +8,7 @@
  * key's previous value keeps serving. While etcd is unreachable the last configuration serves, and
  * the source retries with jittered backoff.
  */
+import { channels } from '../observe/channels.js';
 import { randomBytes } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
@@ -89,7 +90,12 @@ class RereadError extends Error {}
 export function etcdSource(options: EtcdSourceOptions) {
   const prefix = (options.prefix ?? '/mtls-gate').replace(/\/+$/, '');
   const client = new EtcdClient({ endpoints: options.endpoints });
-  const log = options.onLog ?? (() => {});
+  const onLog = options.onLog;
+  // Every source message also goes to mtls-gate:config (type `source`), for subscribers.
+  const log: NonNullable<typeof onLog> = (m) => {
+    if (channels.config.hasSubscribers) channels.config.publish({ ...m, level: m.type, type: 'source', source: 'etcd', at: Date.now() });
+    onLog?.(m);
+  };
   // The last valid value of every key that has one: what is served.
   const served = new Map<string, Served>();
   // Every key under the prefix as etcd has it (valid or not): what a read of the keys should show.

@@ -11,6 +11,7 @@ import { storeOptionsSchema } from './schema.js';
 // ServerLimits is named by the TSDoc of `attach`.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
 import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
+import { channels, type HandshakeMessage, type TlsErrorMessage } from '../observe/channels.js';
 
 /** Options of {@link createSslStore}. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -119,6 +120,8 @@ export interface StoreInternals {
   ownerOf(host: string): SslEntry | undefined;
   /** {@link StoreInternals.ownerOf} for a route host pattern, remembered until the next change. */
   ownerOfPattern(pattern: string): SslEntry | undefined;
+  /** Every object, for reports (metrics). */
+  entries(): IterableIterator<SslEntry>;
   fallbackEntry(): SslEntry | undefined;
   /** True when ticket keys are derived from a `ticketSecret`: tickets may come from other processes holding the same objects. */
   readonly sharedTickets: boolean;
@@ -154,6 +157,9 @@ function disableRenegotiation(socket: tls.TLSSocket): void {
  * const server = store.attach(https.createServer(store.tlsOptions(), app));
  * ```
  */
+/** The code of the error a handshake with an SNI no object matches fails with. */
+const UNKNOWN_SNI = 'MTLS_GATE_UNKNOWN_SNI';
+
 export function createSslStore(input: SslStoreOptions = {}): SslStore {
   if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
   const options = parse(storeOptionsSchema, plainCopy(input, ''));
@@ -373,7 +379,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
           const entry = matchEntry(servername);
           // No match: refuse the handshake. There is no default certificate (APISIX behaves the same).
           if (entry) cb(null, entry.context);
-          else cb(new Error(`mtls-gate: no SSL object matches SNI "${servername}"`));
+          else cb(Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), { code: UNKNOWN_SNI, servername: servername.slice(0, 255) }));
         },
         requestCert: true,
         // Never fail the handshake on a missing or bad client certificate: the guard answers 400.
@@ -405,6 +411,18 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
         // Also for servers made with other options than tlsOptions(): Node's own check refuses a
         // renegotiation of a socket marked so (ERR_TLS_RENEGOTIATION_DISABLED) and closes it.
         server.on('secureConnection', disableRenegotiation);
+        server.on('secureConnection', (socket: tls.TLSSocket) => {
+          if (channels.handshake.hasSubscribers) {
+            const sni = (socket as { servername?: unknown }).servername;
+            channels.handshake.publish({ sni: typeof sni === 'string' && sni !== '' ? sni : undefined, resumed: socket.isSessionReused(), protocol: socket.getProtocol(), authorized: socket.authorized, server } satisfies HandshakeMessage);
+          }
+        });
+        server.on('tlsClientError', (err: Error & { code?: string; servername?: string }, socket: tls.TLSSocket) => {
+          if (!channels.tlsError.hasSubscribers) return;
+          const sni = err.servername ?? (typeof (socket as { servername?: unknown }).servername === 'string' ? ((socket as { servername?: string }).servername || undefined) : undefined);
+          const kind = err.code === UNKNOWN_SNI ? 'unknown_sni' : sni === undefined && !fallbackEntry() ? 'no_sni' : 'tls';
+          channels.tlsError.publish({ kind, sni, code: err.code, message: String(err.message).slice(0, 300), server } satisfies TlsErrorMessage);
+        });
       }
       return server;
     },
@@ -423,6 +441,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     ownerOfPattern,
     fallbackEntry,
     sharedTickets: ticketSecret !== undefined,
+    entries: () => entries.values(),
   });
   return Object.freeze(store);
 }

@@ -2,6 +2,7 @@
 // translate only, the verdicts are the core guard's.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -33,7 +34,7 @@ for (const framework of ['express', 'koa'] as const) {
   test(`${framework}: off, required (401 by statusByReason), an allow-list (403)`, async () => {
     const store = createSslStore();
     store.set({ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } });
-    let handler: https.RequestListener;
+    let handler: http.RequestListener;
     if (framework === 'express') {
       const app = express();
       app.use(expressGuard(options(store)));
