@@ -1,21 +1,16 @@
 /**
- * The command's log: one line per event, human-readable or JSON. Lines are buffered and written in
- * chunks a few times a second, never one synchronous write per request (stdout to a pipe or a file
- * is synchronous in Node on Linux): a client that makes the gateway refuse requests must not make it
- * wait on its own log. The buffer is bounded; beyond it lines are dropped and counted. Chunks are cut
- * at line ends below 4 KiB, the size a pipe writes atomically, so the lines of several workers
- * sharing one stdout never interleave.
+ * The command's log: one line per event, human-readable or JSON, through a bounded buffered writer
+ * (internal/lines.ts): a client that makes the gateway refuse requests must not make it wait on its
+ * own log. The access log, when on, shares the writer.
  */
 import type { Writable } from 'node:stream';
+import { createLineWriter } from '../internal/lines.js';
 import type { GatewayEvent } from '../gateway/gateway.js';
 import { MtlsGateConfigError } from '../errors.js';
 
 export type LogFormat = 'human' | 'json';
 
-const MAX_BUFFER = 4 * 1024 * 1024;
 const MAX_FIELD = 512;
-const CHUNK = 4000;
-const FLUSH_MS = 50;
 
 /** A value a client chose (host, SNI, detail) cut short and printable. */
 function clean(v: unknown): string {
@@ -52,17 +47,13 @@ export interface LogRecord {
 
 export interface Log {
   write(e: GatewayEvent | LogRecord): void;
+  /** A line as it is (the access log's). */
+  line(text: string): void;
   /** Writes what is buffered now (before exit). */
   flush(): Promise<void>;
 }
 
 export function createLog(format: LogFormat, out: Writable = process.stdout): Log {
-  let buffer: string[] = [];
-  let size = 0;
-  let dropped = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let writing: Promise<void> = Promise.resolve();
-
   const format1 = (e: GatewayEvent | LogRecord): string => {
     const f = fields(e);
     const time = new Date().toISOString();
@@ -77,49 +68,10 @@ export function createLog(format: LogFormat, out: Writable = process.stdout): Lo
     for (const i of issues ?? []) lines.push(`${time} ${type}   ${i.field}: ${clean(i.message)} [${i.code}]`);
     return lines.join('\n');
   };
-
-  const drain = async () => {
-    timer = undefined;
-    const lines = buffer;
-    buffer = [];
-    size = 0;
-    if (dropped > 0) {
-      lines.push(format1({ type: 'warning', message: `${dropped} log lines dropped (the log could not keep up)` }));
-      dropped = 0;
-    }
-    let chunk = '';
-    for (const l of lines) {
-      if (chunk.length + l.length + 1 > CHUNK && chunk) {
-        await put(chunk);
-        chunk = '';
-      }
-      chunk += `${l}\n`;
-    }
-    if (chunk) await put(chunk);
-  };
-  const put = (chunk: string) =>
-    new Promise<void>((resolve) => {
-      if (out.write(chunk)) resolve();
-      else out.once('drain', resolve);
-    });
-
+  const writer = createLineWriter(out, (n) => format1({ type: 'warning', message: `${n} log lines dropped (the log could not keep up)` }));
   return {
-    write(e) {
-      const line = format1(e);
-      if (size + line.length > MAX_BUFFER) {
-        dropped++;
-        return;
-      }
-      buffer.push(line);
-      size += line.length;
-      timer ??= setTimeout(() => {
-        writing = writing.then(drain);
-      }, FLUSH_MS);
-    },
-    async flush() {
-      if (timer) clearTimeout(timer);
-      writing = writing.then(drain);
-      await writing;
-    },
+    write: (e) => writer.write(format1(e)),
+    line: (text) => writer.write(text),
+    flush: () => writer.flush(),
   };
 }

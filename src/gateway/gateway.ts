@@ -8,6 +8,7 @@ import { createSslStore, type SslStore } from '../ssl/store.js';
 import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
 import { createRouter, isH2c, type CompiledRoute, type Router } from '../router/router.js';
 import type { Duplex } from 'node:stream';
+import { refuseUpgrade } from '../proxy/upgrade.js';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
 import { channels } from '../observe/channels.js';
 import { createMetrics } from '../observe/metrics.js';
@@ -278,6 +279,9 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   const onUpgrade = (plain: boolean) => (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (isH2c(req.headers.upgrade)) {
+      // Node hands an upgrade request over without its body: one with a body cannot be served.
+      const cl = req.headers['content-length'];
+      if (req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0')) return refuseUpgrade(socket, 400, 'Bad Request');
       const res = new http.ServerResponse(req);
       res.shouldKeepAlive = false;
       res.assignSocket(socket as Socket);

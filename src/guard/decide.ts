@@ -304,6 +304,11 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
     }
     if (owner?.mtls) return { ok: false, reason: 'missing', detail: `plain HTTP request for mTLS host ${quote(host)}`, sslId: owner.id };
     recordHostOwner(facts.request, store, owner);
+    // A route that asks for a certificate (or narrows who may pass) cannot be served without TLS.
+    const policy = facts.policies ? policyOf(facts) : undefined;
+    if (policy && (policy.mode === 'required' || policy.anchors || policy.allow)) {
+      return { ok: false, reason: 'missing', detail: 'plain HTTP request for a route whose mtls policy asks for a client certificate', sslId: owner?.id };
+    }
     return { ok: true, identity: null, sslId: undefined };
   }
   const generation = store.generation();
@@ -373,19 +378,23 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
         r = evaluatePolicy(policy, cert.chain, () => cert.identity.subject);
         (state.policies ??= new Map()).set(policy, r);
       }
-      if (!r.ok) return skipped(entry, facts) ? { ok: true, identity: null, sslId } : { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status, allowList: r.allowList };
+      // A route's own policy is more specific than the object's skip-list: it is not skipped.
+      if (!r.ok) return { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status, allowList: r.allowList };
     }
     return { ok: true, identity: cert.identity, sslId };
   }
-  if (skipped(entry, facts) || (policy?.mode === 'optional' && cert.reason === 'missing')) return { ok: true, identity: null, sslId };
+  if (policy?.mode === 'optional' && cert.reason === 'missing') return { ok: true, identity: null, sslId };
+  if (!policy && skipped(entry, facts)) return { ok: true, identity: null, sslId };
   return { ok: false, reason: cert.reason, detail: cert.detail, sslId, ...(cert.pending ? { pending: cert.pending } : {}) };
 }
 
 /** A relaxed policy (optional, off) holds only for targets already in normal form, as the skip-list. */
 const strictened = new WeakMap<CompiledPolicy, CompiledPolicy | undefined>();
 function policyOf(facts: RequestFacts): CompiledPolicy | undefined {
-  const path = facts.policyPath?.(facts.request);
-  if (path === undefined || facts.host === undefined) return undefined;
+  if (facts.host === undefined) return undefined;
+  // A path that does not normalise matches no route of the router (which refuses it); a policy
+  // list also matches the raw path, which a framework may still route.
+  const path = facts.policyPath?.(facts.request) ?? '';
   const policy = facts.policies![kPolicyLookup](facts.request, facts.host, path, facts.method ?? 'GET');
   if (!policy || policy.mode === 'required' || facts.path(facts.request) !== undefined) return policy;
   // The raw target is not in normal form (a framework may route it elsewhere): no relaxation.

@@ -123,9 +123,14 @@ function publishVerdict(req: GuardRequest, verdict: GuardVerdict, status: number
 /** A custom refusal: its status if allowed, its headers (content-length set by us), its body. */
 function sendCustom(res: GuardResponse, custom: RejectResponse, fallback: number): void {
   const r = res as ServerResponse;
-  const body = custom.body === undefined ? Buffer.alloc(0) : typeof custom.body === 'string' ? Buffer.from(custom.body) : Buffer.from(custom.body);
-  r.statusCode = typeof custom.status === 'number' && STATUSES.has(custom.status) ? custom.status : fallback;
-  for (const [k, v] of Object.entries(custom.headers ?? {})) {
+  const given: unknown = custom.body;
+  if (given !== undefined && typeof given !== 'string' && !(given instanceof Uint8Array)) throw new TypeError('rejectResponse: body must be a string or bytes');
+  const body = given === undefined ? Buffer.alloc(0) : typeof given === 'string' ? Buffer.from(given) : Buffer.from(given);
+  // Everything read before anything is set: a throwing getter leaves the response untouched.
+  const status: unknown = custom.status;
+  const headers = Object.entries(custom.headers ?? {}).map(([k, v]) => [String(k), String(v)] as const);
+  r.statusCode = typeof status === 'number' && STATUSES.has(status) ? status : fallback;
+  for (const [k, v] of headers) {
     const name = k.toLowerCase();
     if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
     try {
@@ -222,8 +227,19 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
         custom = got !== null && typeof got === 'object' && !('then' in got) ? got : undefined;
       }, infoOf());
       if (custom) {
-        sendCustom(res, custom, status);
-        return;
+        try {
+          sendCustom(res, custom, status);
+          return;
+        } catch (err) {
+          // A body or headers that cannot be sent: reported, and the standard page instead.
+          callHook('rejectResponse', () => {
+            throw err;
+          });
+          if (r.headersSent) {
+            r.destroy();
+            return;
+          }
+        }
       }
     }
     sendErrorPage(res, status, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
@@ -275,7 +291,12 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     handle(req, res, () => {}, (passed) => {
       if (passed) {
         res.detachSocket(socket as Socket);
-        next();
+        try {
+          next();
+        } catch (err) {
+          // Whatever proxies the upgrade failed: the socket must not stay open, nor the process fall.
+          socket.destroy(err instanceof Error ? err : undefined);
+        }
       } else if (res.writableFinished) socket.end();
       else res.once('finish', () => socket.end());
     });

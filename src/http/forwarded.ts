@@ -65,6 +65,9 @@ export const CLIENT_CERT_PREFIXES: readonly string[] = Object.freeze([
   'x-forwarded-preferred-username',
   'x-forwarded-groups',
   'remote-',
+  // Kubernetes' request-header authentication trusts X-Remote-User / -Group / -Extra-* from a proxy
+  // that presents a client certificate (upstream.tls.cert): a client must not name them.
+  'x-remote-',
 ]);
 
 /** Single names outside the families above: identity fields and the scheme flags frameworks trust. */
@@ -94,6 +97,13 @@ const IDENTITY_NAMES = new Set([
   'x-forwarded-uri',
   'x-forwarded-path',
   'x-forwarded-prefix',
+  // User names a proxy in front may set, and method overrides (Rails, Express method-override,
+  // ASP.NET): the upstream would run another method than the one the route's policy judged.
+  'x-user',
+  'x-authenticated-user',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 /** Headers the proxy sets itself, so inbound copies are dropped (X-Forwarded-For is appended to instead). */

@@ -33,9 +33,21 @@ export function keepsInboundXfcc(f: CompiledForward | undefined, identity: Clien
   return identity !== null && (f.xfcc === 'forward-only' || f.xfcc === 'append-forward');
 }
 
+/**
+ * Header values carry bytes 0x20-0x7e only here: anything else (a subject in another script, a
+ * control character) is written as `\XX` per UTF-8 byte, RFC 4514's escape (Node refuses a header
+ * with a character above U+00FF, and a raw one would be read as Latin-1 upstream).
+ */
+function ascii(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x20-\x7e]/.test(v)) return v;
+  return v.replace(/[^\x20-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
 /** A value as an XFCC pair carries it: bare as Envoy writes it, quoted (with `"` and `\` escaped) when it holds `,`, `;`, `=`, `"` or a space. */
 function xfccValue(v: string): string {
-  return /[,;="\s\\]/.test(v) ? `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"` : v;
+  const a = ascii(v);
+  return /[,;="\s\\]/.test(a) ? `"${a.replace(/["\\]/g, (c) => `\\${c}`)}"` : a;
 }
 
 // The server certificate's URI SANs (XFCC `By`), once per connection.
@@ -72,7 +84,7 @@ export function xfccElement(f: CompiledForward, identity: ClientIdentity, socket
     parts.push(`Chain="${encodeURIComponent(path.map(pemOf).join(''))}"`);
   }
   // Subject and URI are present even when empty, as Envoy writes them.
-  if (f.subject) parts.push(`Subject="${identity.subject.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+  if (f.subject) parts.push(`Subject="${ascii(identity.subject).replace(/"/g, '\\"')}"`);
   if (f.uri) {
     if (identity.san.uri.length === 0) parts.push('URI=');
     for (const u of identity.san.uri) parts.push(`URI=${xfccValue(u)}`);

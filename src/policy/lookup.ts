@@ -10,6 +10,8 @@ import { plainCopy } from '../internal/plain.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { describe } from '../internal/validate.js';
 import { RouteTable } from '../router/table.js';
+import { targetOf } from '../http/target.js';
+import type { HttpRequest } from '../http/types.js';
 import { METHODS } from '../router/schema.js';
 import { compilePolicy, type CompiledPolicy } from './policy.js';
 import { mtlsPolicySchema } from './schema.js';
@@ -78,8 +80,43 @@ export function policyList(input: readonly PolicyEntry[]): PolicySource {
       if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}.hosts[${j}]`, `${describe(h)}: ${problem}`);
       return n;
     });
-    return Object.freeze({ fullPath: path, exact, methods: e.methods && new Set<string>(e.methods), hosts, mtls: compilePolicy(e.mtls, `${field}.mtls`) });
+    return Object.freeze({ fullPath: exact ? fold(path) : path.toLowerCase(), exact, methods: e.methods && new Set<string>(e.methods), hosts, mtls: compilePolicy(e.mtls, `${field}.mtls`) });
   });
   const table = new RouteTable(routes);
-  return Object.freeze({ [kPolicyLookup]: (req: object, host: string, path: string, method: string) => table.match(host, path, method, req)?.mtls });
+  return Object.freeze({
+    [kPolicyLookup]: (req: object, host: string, path: string, method: string) => {
+      // Frameworks route the raw path, case-insensitively and with or without a trailing slash
+      // (Express's and @koa/router's defaults): entries match that way, on the raw path and on the
+      // normalised one; when the two find different entries, both apply.
+      const normal = table.match(host, fold(path), method, req)?.mtls;
+      const target = targetOf(req as HttpRequest);
+      const q = target.indexOf('?');
+      const raw = fold(q === -1 ? target : target.slice(0, q));
+      const asSent = raw === fold(path) ? normal : table.match(host, raw, method, req)?.mtls;
+      if (asSent === normal || asSent === undefined) return normal;
+      return normal === undefined ? asSent : combined(normal, asSent);
+    },
+  });
+}
+
+/** A path as list entries are matched: lower-case, without a trailing slash (the root aside). */
+const fold = (p: string): string => {
+  const l = p.toLowerCase();
+  return l.length > 1 && l.endsWith('/') ? l.slice(0, -1) : l;
+};
+
+const STRICTNESS = { off: 0, optional: 1, required: 2 } as const;
+const combinations = new WeakMap<CompiledPolicy, WeakMap<CompiledPolicy, CompiledPolicy>>();
+/** Two policies at once: the stricter mode, only CAs both accept, both allow-lists. */
+function combined(a: CompiledPolicy, b: CompiledPolicy): CompiledPolicy {
+  let byB = combinations.get(a);
+  let c = byB?.get(b);
+  if (c) return c;
+  const anchors = a.anchors && b.anchors ? new Set([...a.anchors].filter((x) => b.anchors!.has(x))) : (a.anchors ?? b.anchors);
+  const allow: CompiledPolicy['allow'] = a.allow && b.allow ? (chain, subject) => a.allow!(chain, subject) && b.allow!(chain, subject) : (a.allow ?? b.allow);
+  const mode = STRICTNESS[a.mode] >= STRICTNESS[b.mode] ? a.mode : b.mode;
+  c = Object.freeze({ ...a, mode, anchors, allow, allowList: a.allowList ?? b.allowList, source: a.source });
+  if (!byB) combinations.set(a, (byB = new WeakMap()));
+  byB.set(b, c);
+  return c;
 }

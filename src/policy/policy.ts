@@ -82,7 +82,7 @@ function sanTest(m: SanMatcher, field: string): (s: SanValues) => boolean {
       const t = valueTest(kind, want, `${field}.${kind}`, false);
       // A SPIFFE ID: an X509-SVID carries exactly one URI SAN; a certificate with more is not one.
       const spiffe = (kind === 'exact' || kind === 'prefix') && want.startsWith('spiffe://');
-      return (s) => (!spiffe || s.uri.length === 1) && s.uri.some(t);
+      return (s) => (!spiffe || s.uriCount === 1) && s.uri.some(t);
     }
     case 'email': {
       const t = valueTest(kind, want, `${field}.${kind}`, false);

@@ -9,16 +9,20 @@ import { certExtension, children, expect, oidString, tlv, type Tlv } from '../in
 import { ipv6 } from '../verify/extensions.js';
 
 export interface SanValues {
+  /** DNS, URI and email SANs made of printable ASCII only: a value with a control or non-ASCII byte (`a.example\0.evil`) matches no matcher. */
   readonly dns: readonly string[];
   readonly uri: readonly string[];
   readonly email: readonly string[];
+  /** Every URI SAN, matchable or not (the SPIFFE rule: exactly one). */
+  readonly uriCount: number;
   /** Dotted IPv4 or RFC 5952 IPv6 text. */
   readonly ip: readonly string[];
   /** otherName entries: the type OID and the value (a string type's text, else the DER's hex). */
   readonly otherName: readonly { readonly oid: string; readonly value: string }[];
 }
 
-const EMPTY: SanValues = Object.freeze({ dns: [], uri: [], email: [], ip: [], otherName: [] });
+const EMPTY: SanValues = Object.freeze({ dns: [], uri: [], email: [], uriCount: 0, ip: [], otherName: [] });
+const printable = (v: string) => /^[\x21-\x7e]*$/.test(v);
 const text = (der: Uint8Array, t: Tlv, encoding: BufferEncoding = 'latin1') => Buffer.from(der.subarray(t.start, t.end)).toString(encoding);
 
 /** The text of an IP address SAN (4 or 16 bytes); other lengths as hex. */
@@ -48,11 +52,17 @@ function otherValue(der: Uint8Array, value: Tlv): string {
 export function readSans(der: Uint8Array): SanValues {
   const value = certExtension(der, '2.5.29.17');
   if (!value) return EMPTY;
-  const out = { dns: [] as string[], uri: [] as string[], email: [] as string[], ip: [] as string[], otherName: [] as { oid: string; value: string }[] };
+  const out = { dns: [] as string[], uri: [] as string[], email: [] as string[], uriCount: 0, ip: [] as string[], otherName: [] as { oid: string; value: string }[] };
+  const push = (list: string[], v: string) => {
+    if (printable(v)) list.push(v);
+  };
   for (const name of children(der, expect(tlv(der, value.start, value.end), 0x30, 'subjectAltName'))) {
-    if (name.tag === 0x81) out.email.push(text(der, name));
-    else if (name.tag === 0x82) out.dns.push(text(der, name));
-    else if (name.tag === 0x86) out.uri.push(text(der, name));
+    if (name.tag === 0x81) push(out.email, text(der, name));
+    else if (name.tag === 0x82) push(out.dns, text(der, name));
+    else if (name.tag === 0x86) {
+      out.uriCount++;
+      push(out.uri, text(der, name));
+    }
     else if (name.tag === 0x87) out.ip.push(ipAddressText(der.subarray(name.start, name.end)));
     else if (name.tag === 0xa0) {
       // OtherName ::= SEQUENCE { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY }, implicitly tagged [0].

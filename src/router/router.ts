@@ -151,9 +151,11 @@ export function createRouter(input: RouterOptions): Router {
   let table = new RouteTable(routes);
 
   const lookup = (method: string, host: string, normalized: string, scheme: 'http' | 'https', req?: object) => {
-    // The guard's policy lookup matched this request already against this very table: the same route.
+    // The guard's policy lookup matched this request already: the same route, even when the table
+    // changed since (the policy judged is the route served; requests in flight finish on the old
+    // configuration).
     const m = req === undefined ? undefined : (req as Matched)[kMatched];
-    const r = m !== undefined && m.table === table ? m.route : table.match(host, normalized, method, req);
+    const r = m !== undefined ? m.route : table.match(host, normalized, method, req);
     if (!r) return undefined;
     if (!r.protocols.has(scheme)) return { route: r, redirect: scheme === 'http' };
     return { route: r, redirect: false };
@@ -264,9 +266,16 @@ export function createRouter(input: RouterOptions): Router {
     const scheme = tlsSocketOf(req) ? 'https' : 'http';
     const found = lookup(req.method ?? 'GET', host, normalized, scheme, req);
     if (!found || found.redirect || !found.route.protocols.has(scheme)) return refuseUpgrade(socket, 404, 'Not Found');
-    if (!found.route.websocket) return refuseUpgrade(socket, 400, 'Bad Request');
+    // WebSocket only: another protocol (h2c, a tunnel of its own) would carry requests no policy judged.
+    if (!found.route.websocket || String(req.headers.upgrade).trim().toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, 'Bad Request');
     const f = found.route.forward;
-    forwardUpgrade(req, socket, head, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
+    try {
+      forwardUpgrade(req, socket, head, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
+    } catch (err) {
+      // A bug of ours (or a header Node refuses) must not crash the server or leave the socket open.
+      callHook('onProxyError', options.onProxyError, { status: 502, kind: 'error', upstream: undefined, error: err }, req);
+      refuseUpgrade(socket, 502, 'Bad Gateway');
+    }
   };
   router[kPolicyLookup] = (req, host, path, method) => {
     const route = table.match(host, path, method, req);
