@@ -39,7 +39,6 @@ export function keepsInboundXfcc(f: CompiledForward | undefined, identity: Clien
  * with a character above U+00FF, and a raw one would be read as Latin-1 upstream).
  */
 function ascii(v: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!/[^\x20-\x7e]/.test(v)) return v;
   return v.replace(/[^\x20-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
