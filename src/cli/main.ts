@@ -3,7 +3,7 @@
  * The `mtls-gate` command:
  *
  * ```
- * mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json]
+ * mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json] [--access-log json|common|off]
  * mtls-gate validate --config FILE
  * mtls-gate schema   (prints the JSON Schema of config files)
  * ```
@@ -19,7 +19,7 @@ import { createLog, type LogFormat } from './log.js';
 import { serve, type Serving } from './serve.js';
 
 const USAGE = `usage:
-  mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json]
+  mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json] [--access-log json|common|off]
   mtls-gate serve    --etcd URL[,URL...] [--prefix /mtls-gate] --listen HOST:PORT [--config SETTINGS] [--snapshot FILE] [--etcd-timeout MS] ...
   mtls-gate validate --config FILE
   mtls-gate etcd apply  --config FILE --etcd URL [--prefix P] [--prune]
@@ -74,6 +74,7 @@ export async function main(argv: string[]): Promise<number | Serving> {
       listen: { type: 'string', multiple: true },
       status: { type: 'string' },
       'log-format': { type: 'string', default: 'human' },
+      'access-log': { type: 'string' },
       etcd: { type: 'string' },
       prefix: { type: 'string', default: '/mtls-gate' },
       snapshot: { type: 'string' },
@@ -134,6 +135,8 @@ export async function main(argv: string[]): Promise<number | Serving> {
   const format = values['log-format'];
   if (format !== 'human' && format !== 'json') throw new UsageError(`--log-format: expected human or json, received ${JSON.stringify(format)}`);
   const log = createLog(format as LogFormat);
+  const accessLog = values['access-log'];
+  if (accessLog !== undefined && accessLog !== 'json' && accessLog !== 'common' && accessLog !== 'off') throw new UsageError(`--access-log: expected json, common or off, received ${JSON.stringify(accessLog)}`);
   const listen = values.listen?.map((v) => address(v, '--listen'));
   const status = values.status === undefined ? undefined : address(values.status, '--status');
   const etcdTimeout = Number(values['etcd-timeout']);
@@ -142,7 +145,7 @@ export async function main(argv: string[]): Promise<number | Serving> {
   const what = etcd ? `etcd ${endpoints!.join(',')}${prefix}` : values.config;
   if (cluster.isPrimary) log.write({ type: 'info', message: `mtls-gate ${version()} serving ${what}${workers > 1 ? ` with ${workers} workers` : ''}` });
   try {
-    return await serve({ config: values.config, workers, listen, status, log, etcd });
+    return await serve({ config: values.config, workers, listen, status, log, etcd, ...(accessLog ? { accessLog: accessLog as 'json' | 'common' | 'off' } : {}) });
   } catch (err) {
     printConfigError(err, (l) => log.write({ type: 'error', message: l }));
     await log.flush();

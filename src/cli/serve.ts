@@ -24,6 +24,8 @@ export interface ServeOptions {
   listen?: { host: string; port: number; sessionTickets?: boolean }[];
   /** `--status HOST:PORT`: replaces the file's `status`. */
   status?: { host: string; port: number };
+  /** `--access-log json|common|off`: replaces the file's `accessLog`. */
+  accessLog?: 'json' | 'common' | 'off';
   log: Log;
 }
 
@@ -48,6 +50,8 @@ async function load(o: ServeOptions) {
   if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
     if (o.listen) config.listen = o.listen;
     if (o.status) config.status = o.status;
+    if (o.accessLog === 'off') delete config.accessLog;
+    else if (o.accessLog) config.accessLog = { format: o.accessLog };
   }
   return { config, files: loaded.files, digest: loaded.digest };
 }
@@ -111,6 +115,8 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
   };
   let source: EtcdSource | undefined;
   const gateway: Gateway = await createGateway(first.config as never, {
+    // Access log lines share the log's buffered writer (and its stdout).
+    accessLog: (line) => o.log.line(line),
     load: async () => {
       const l = await load(o);
       files = l.files;

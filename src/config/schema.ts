@@ -41,6 +41,8 @@ function build<S extends z.ZodType, V extends z.ZodType>(ssl: S, service: V) {
     limits: serverLimitsSchema.optional(),
     /** A plain-HTTP listener for operators: GET /ready, GET /status (revision, objects, last error). */
     status: z.strictObject({ host: host.optional().meta({ default: '127.0.0.1' }), port }).optional(),
+    /** One line per request (the verdict, the client's fingerprint), JSON or the common log format. Absent: off. */
+    accessLog: z.strictObject({ format: z.enum(['json', 'common']).optional().meta({ default: 'json' }) }).optional(),
     /** How long `close()` (SIGTERM) lets requests in flight finish, in ms. Default 10,000. */
     drainTimeoutMs: z.number().int().min(0).max(600_000).optional().meta({ default: 10_000 }),
   });

@@ -12,6 +12,8 @@ import { refuseUpgrade } from '../proxy/upgrade.js';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
 import { channels } from '../observe/channels.js';
 import { createMetrics } from '../observe/metrics.js';
+import { accessLogger, noteRejection } from './access-log.js';
+import { createLineWriter, type LineWriter } from '../internal/lines.js';
 import { storeInternals, type StoreInternals } from '../ssl/store.js';
 import type { ProxyErrorInfo } from '../proxy/proxy.js';
 import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '../config/schema.js';
@@ -42,6 +44,8 @@ export interface GatewayOptions {
   ticketSecret?: string | Buffer;
   /** Every event (listening, applied configuration, refused configuration, refused request, proxy error, drain). Exceptions are ignored. */
   onEvent?: (event: GatewayEvent) => void;
+  /** Where access log lines go when the configuration has `accessLog` (one line per call, no newline). Default: stdout, buffered. */
+  accessLog?: (line: string) => void;
   /** Leave out the status listener even when the configuration has one (the command's workers: the primary serves it). */
   noStatus?: boolean;
   /** Not ready (`/ready` 503) until a source's first {@link Gateway.applyChanges}. */
@@ -156,8 +160,21 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   let config: ParsedGatewayConfig = validateConfig(first, { compileSsls: false });
   const store = createSslStore({ ...config.store, ...(options.ticketSecret ? { ticketSecret: options.ticketSecret } : {}) });
 
-  const onReject = (i: { reason: RejectReason; servername: string | undefined; host: string | undefined; sslId: string | undefined; detail: string }) =>
+  const onReject = (i: { reason: RejectReason; servername: string | undefined; host: string | undefined; sslId: string | undefined; detail: string; req: object }) => {
+    if (accessLog) noteRejection(i.req, i.reason);
     emit({ type: 'reject', reason: i.reason, sni: i.servername, host: i.host, sslId: i.sslId, detail: i.detail });
+  };
+  // The access log, when the configuration asks for one: lines to options.accessLog, else stdout.
+  let accessSink: LineWriter | undefined;
+  const accessWrite = options.accessLog ?? ((line: string) => (accessSink ??= createLineWriter(process.stdout, (n) => JSON.stringify({ time: new Date().toISOString(), event: 'warning', message: `${n} access log lines dropped` }))).write(line));
+  let accessLog: ((req: GuardRequest, res: GuardResponse) => void) | undefined;
+  let accessFormat: string | undefined;
+  const setAccessLog = (c: ParsedGatewayConfig) => {
+    const format = c.accessLog ? (c.accessLog.format ?? 'json') : undefined;
+    if (format === accessFormat) return;
+    accessFormat = format;
+    accessLog = format ? accessLogger(format, accessWrite) : undefined;
+  };
   const onProxyError = (i: ProxyErrorInfo) => emit({ type: 'proxy_error', status: i.status, kind: i.kind, upstream: i.upstream });
   // The guard finds route policies through whichever router is current (one match for both).
   const policies: PolicySource = Object.freeze({ [kPolicyLookup]: (req: object, host: string, path: string, method: string) => router[kPolicyLookup](req, host, path, method) });
@@ -217,6 +234,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       guardPlain = makeGuard(c, true);
     }
     if (revision > 0 && json(c.limits) !== json(config.limits)) for (const l of listeners) if (l.tls) store.attach(l.server as unknown as tls.Server, { limits: c.limits ?? {} });
+    setAccessLog(c);
     // Settings that need a restart keep their running values.
     config = { ...c, listen: config.listen, status: config.status, store: config.store };
     digest = key;
@@ -265,6 +283,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   };
   const handler = (plain: boolean) => (req: GuardRequest, res: GuardResponse) => {
     track(req, res);
+    accessLog?.(req, res);
     res.setHeader('server', 'mtls-gate');
     const guard = plain ? guardPlain : guardTls;
     const r = router;
@@ -389,6 +408,7 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       await router.close();
       await statusServer?.close();
       metrics?.close();
+      await accessSink?.flush();
       emit({ type: 'closed', dropped });
     })());
 

@@ -68,7 +68,7 @@ function blocksOf(file: string): Block[] {
 
 const all = markdownFiles().flatMap(blocksOf);
 const where = (b: Block) => `${b.doc}:${b.line}`;
-const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--help', '--version', '--etcd', '--prefix', '--snapshot', '--etcd-timeout', '--prune', '--if-revision']);
+const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--access-log', '--help', '--version', '--etcd', '--prefix', '--snapshot', '--etcd-timeout', '--prune', '--if-revision']);
 const KNOWN = new Set(['ts', 'typescript', 'json', 'sh', 'text', 'yaml']);
 
 test('the docs have code blocks, each in a language this test knows', () => {
