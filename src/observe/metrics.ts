@@ -65,8 +65,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const maxSeries = options.maxSeries ?? 1000;
   const counts = new Map<string, number>();
   const add = (name: string, labels?: Record<string, string>, n = 1) => {
-    const k = key(name, labels);
+    const k = labels ? keyOf(name, labels) : name;
     counts.set(k, (counts.get(k) ?? 0) + n);
+  };
+  // Series keys made once per label combination (they are few: reasons, kinds, status classes).
+  const keys = new Map<string, string>();
+  const keyOf = (name: string, labels: Record<string, string>) => {
+    let memo = name;
+    for (const l in labels) memo += `\0${labels[l]}`;
+    let k = keys.get(memo);
+    if (k === undefined) {
+      k = key(name, labels);
+      if (keys.size < 10_000) keys.set(memo, k);
+    }
+    return k;
   };
   let revision: number | undefined;
 
