@@ -43,7 +43,7 @@ export { checkCertificateBinding, certificateBoundToken } from './policy/token.j
 export type { BindingResult, CertificateBoundTokenOptions } from './policy/token.js';
 export { CHANNEL_NAMES } from './observe/channels.js';
 export type { VerdictMessage, HandshakeMessage, TlsErrorMessage, ProxyMessage, ConfigMessage } from './observe/channels.js';
-export { createMetrics } from './observe/metrics.js';
-export type { Metrics, MetricsOptions } from './observe/metrics.js';
+export { createMetrics } from './gateway/metrics.js';
+export type { Metrics, MetricsOptions } from './gateway/metrics.js';
 export { etcdSource } from './sources/etcd.js';
 export type { EtcdSource, EtcdSourceOptions, EtcdSourceStatus, SourceChanges, SinkResult } from './sources/etcd.js';

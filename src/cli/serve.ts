@@ -10,7 +10,7 @@ import { basename, dirname } from 'node:path';
 import { loadConfigFileOffThread } from '../config/load.js';
 import { createGateway, type Gateway, type GatewayEvent } from '../gateway/gateway.js';
 import { serveStatus, type GatewayStatus } from '../gateway/status.js';
-import { mergeMetrics, renderMetrics } from '../observe/metrics.js';
+import { mergeMetrics, renderMetrics } from '../gateway/metrics.js';
 import { etcdSource, type EtcdSource } from '../sources/etcd.js';
 import type { Log } from './log.js';
 

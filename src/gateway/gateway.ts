@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { refuseUpgrade } from '../proxy/upgrade.js';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
 import { channels } from '../observe/channels.js';
-import { createMetrics } from '../observe/metrics.js';
+import { createMetrics } from './metrics.js';
 import { accessLogger, noteRejection } from './access-log.js';
 import { createLineWriter, type LineWriter } from '../internal/lines.js';
 import { storeInternals, type StoreInternals } from '../ssl/store.js';

@@ -9,10 +9,10 @@ import { parse, pemInput, z } from '../internal/schema.js';
 import { plainCopy } from '../internal/plain.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { describe } from '../internal/validate.js';
-import { RouteTable } from '../router/table.js';
+import { RouteTable } from '../http/route-table.js';
 import { targetOf } from '../http/target.js';
 import type { HttpRequest } from '../http/types.js';
-import { METHODS } from '../router/schema.js';
+import { METHODS } from '../http/methods.js';
 import { compilePolicy, type CompiledPolicy } from './policy.js';
 import { mtlsPolicySchema } from './schema.js';
 

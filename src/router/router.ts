@@ -19,7 +19,7 @@ import { parse, z } from '../internal/schema.js';
 import { routerSettingsSchema, type RouterSettings } from './schema.js';
 import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
 export type { CompiledRoute };
-import { RouteTable } from './table.js';
+import { RouteTable } from '../http/route-table.js';
 import { getClientIdentity } from '../guard/guard.js';
 import { kMatched, kPolicyLookup } from '../policy/lookup.js';
 import type { CompiledPolicy } from '../policy/policy.js';

@@ -10,7 +10,8 @@ import { forwardClientCertSchema, mtlsPolicySchema } from '../policy/schema.js';
 /** Caps on what one configuration may hold: each a bound on the work a change costs and on error text. */
 export const LIMITS = Object.freeze({ services: 10_000, routes: 10_000, hosts: 64, nodes: 256, methods: 16 });
 
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'] as const;
+export { METHODS } from '../http/methods.js';
+import { METHODS } from '../http/methods.js';
 
 const name = matching(/^[A-Za-z0-9._~-]{1,100}$/, '1 to 100 characters of [A-Za-z0-9._~-]');
 const path = matching(/^\/[^?#\s\\]{0,4095}$/, 'a path starting with "/" without query, fragment, spaces or "\\"');

@@ -1,15 +1,22 @@
-// One guard matrix, six hosts: plain node:https, node:http2, Express 4, Express 5, Koa 2 and Koa 3.
+// One guard matrix, nine hosts: plain node:https, node:http2, Express 4, Express 5, Koa 2, Koa 3,
+// Fastify 5 (HTTPS and HTTP/2) and Hono 4 (on @hono/node-server).
 // Every case must reach the same verdict (status, reject reason, page bytes, identity) on all.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerBase, type RouteGenericInterface } from 'fastify';
+import { Hono, type Context } from 'hono';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createSslStore, mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type SslStore } from '../../src/index.js';
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
+import fastifyMtlsGate from '../../src/adapters/fastify.js';
+import { mtlsGuard as honoGuard, type MtlsVariables } from '../../src/adapters/hono.js';
 import { createTestPki, startTestServer, testRequest, type TestCert, type TestHandler, type CallbackApp, type TestServer } from '../../src/testing/index.js';
 
 interface Host {
@@ -18,7 +25,9 @@ interface Host {
   /** The server: node:https (`http1`) or node:http2 with HTTP/1.1 fallback (`h2`); default by app. */
   server?: 'http1' | 'h2';
   /** Builds the app; everything under `/api` also exercises a mount point where the framework has one. */
-  build(options: GuardOptions): TestHandler | CallbackApp;
+  build?(options: GuardOptions): TestHandler | CallbackApp;
+  /** For a framework that makes its own server (Fastify): starts it, the store attached, on a free port. */
+  serve?(options: GuardOptions): Promise<Pick<TestServer, 'port' | 'close'>>;
 }
 
 const echo = (identity: ReturnType<typeof getClientIdentity> | undefined, path: string, viaCore: boolean) =>
@@ -63,6 +72,40 @@ function nodeApp(options: GuardOptions): TestHandler {
     });
 }
 
+/** Fastify's own server (`https`, or `http2` with HTTP/1.1 fallback) from the store's TLS options. */
+function fastifyServer(http2: boolean) {
+  return async (options: GuardOptions) => {
+    const app = http2 ? Fastify({ http2: true, https: store.tlsOptions() }) : Fastify({ https: store.tlsOptions() });
+    store.attach(app.server);
+    await fastifyRoutes(app as FastifyInstance<RawServerBase>, options);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+  };
+}
+
+async function fastifyRoutes(app: FastifyInstance<RawServerBase>, options: GuardOptions): Promise<void> {
+  const reply = async (request: FastifyRequest<RouteGenericInterface, RawServerBase>, r: FastifyReply<RouteGenericInterface, RawServerBase>) => {
+    r.type('application/json');
+    return echo(request.mtls, request.originalUrl, getClientIdentity(request.raw) === request.mtls);
+  };
+  // At the root (fastify-plugin: not encapsulated), so it guards every route, those of the
+  // encapsulated `/api` plugin included. Fastify routes on the full URL: a prefix strips nothing.
+  await app.register(fastifyMtlsGate, options);
+  app.get('/*', reply);
+  await app.register(async (api) => void api.get('/*', reply), { prefix: '/api' });
+}
+
+function honoApp(options: GuardOptions): TestHandler {
+  type E = { Bindings: HttpBindings; Variables: MtlsVariables };
+  const guard = honoGuard(options);
+  const reply = (c: Context<E>) =>
+    c.body(echo(c.var.mtls, c.env.incoming.url ?? '/', getClientIdentity(c.env.incoming) === c.var.mtls), 200, { 'content-type': 'application/json' });
+  // A sub-application under `/api`, with the same guard: Hono leaves incoming.url whole.
+  const api = new Hono<E>().use(guard).all('*', reply);
+  const app = new Hono<E>().route('/api', api).use(guard).all('*', reply);
+  return getRequestListener(app.fetch) as unknown as TestHandler;
+}
+
 const hosts: Host[] = [
   { name: 'node:https', protocols: ['http1'], server: 'http1', build: nodeApp },
   { name: 'node:http2', protocols: ['http1', 'h2'], server: 'h2', build: nodeApp },
@@ -70,6 +113,9 @@ const hosts: Host[] = [
   { name: 'express 5', protocols: ['http1'], build: expressApp(express5) },
   { name: 'koa 2', protocols: ['http1', 'h2'], build: koaApp(Koa2) },
   { name: 'koa 3', protocols: ['http1', 'h2'], build: koaApp(Koa3) },
+  { name: 'fastify 5 (https)', protocols: ['http1'], serve: fastifyServer(false) },
+  { name: 'fastify 5 (http2)', protocols: ['http1', 'h2'], serve: fastifyServer(true) },
+  { name: 'hono 4 (@hono/node-server)', protocols: ['http1', 'h2'], build: honoApp },
 ];
 
 interface Case {
@@ -123,10 +169,11 @@ const pages = new Map<string, string>();
 
 for (const h of hosts) {
   describe(`guard on ${h.name}`, () => {
-    let server: TestServer;
+    let server: Pick<TestServer, 'port' | 'close'>;
     const rejects: string[] = [];
     before(async () => {
-      server = await startTestServer(h.build({ store, onReject: (i) => rejects.push(i.reason) }), { store, ...(h.server ? { protocol: h.server } : {}) });
+      const options: GuardOptions = { store, onReject: (i) => rejects.push(i.reason) };
+      server = h.serve ? await h.serve(options) : await startTestServer(h.build!(options), { store, ...(h.server ? { protocol: h.server } : {}) });
     });
     after(() => server.close());
 

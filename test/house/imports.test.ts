@@ -18,6 +18,7 @@ const FLOORS: Record<string, number> = {
   observe: 3,
   verify: 4,
   ssl: 5,
+  policy: 6,
   guard: 6,
   proxy: 7,
   router: 8,

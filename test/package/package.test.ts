@@ -18,7 +18,7 @@ before(() => {
 
 test('every export points at built files', () => {
   const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json' && k !== './schema.json');
-  assert.deepEqual(subpaths, ['.', './express', './koa', './testing']);
+  assert.deepEqual(subpaths, ['.', './express', './koa', './fastify', './hono', './testing']);
   // The JSON Schema of config files, for editors.
   assert.equal(pkg.exports['./schema.json'], './dist/schema.json');
   assert.ok(existsSync(`${root}dist/schema.json`));
@@ -31,16 +31,18 @@ test('every export points at built files', () => {
 
 test('a CommonJS application requires every entry point and guards a request through Express', async () => {
   const { stdout, stderr } = await run(process.execPath, [fixture('require.cjs')], { cwd: root, timeout: 30_000 });
-  assert.deepEqual(JSON.parse(stdout), { ok: 200, subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1], refused: 400, koa: 'function' });
+  assert.deepEqual(JSON.parse(stdout), { ok: 200, subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1], refused: 400, koa: 'function', fastify: 'function', hono: 'function' });
   assert.doesNotMatch(stdout, /"subject":null/);
   assert.equal(stderr, '', 'no warnings from require() of the ESM build');
 });
 
-test('no entry point loads Express or Koa (the adapters import types only)', async () => {
+test('no entry point loads Express, Koa, Fastify or Hono (the adapters import types only)', async () => {
   const { stdout } = await run(process.execPath, [fixture('no-framework.mjs')], { cwd: root, timeout: 30_000 });
   const exported = JSON.parse(stdout) as Record<string, string[]>;
   assert.deepEqual(exported['mtls-gate/express'], ['mtlsGuard', 'mtlsRouter']);
   assert.deepEqual(exported['mtls-gate/koa'], ['mtlsGuard', 'mtlsRouter']);
+  assert.deepEqual(exported['mtls-gate/fastify'], ['default', 'fastifyMtlsGate', 'mtlsGuard']);
+  assert.deepEqual(exported['mtls-gate/hono'], ['mtlsGuard']);
   assert.deepEqual(exported['mtls-gate/testing'], ['createTestPki', 'startTestServer', 'testRequest']);
   assert.ok(exported['mtls-gate']!.includes('createSslStore'));
 });
@@ -53,13 +55,13 @@ test('the framework hook does refuse a framework (so the test above can fail)', 
   );
 });
 
-test('type tests: req.mtls and ctx.state.mtls are typed, unknown options do not compile (ESM and CommonJS)', async () => {
+test('type tests: req.mtls, ctx.state.mtls, request.mtls and c.var.mtls are typed, unknown options do not compile (ESM and CommonJS)', async () => {
   const tsc = `${root}node_modules/typescript/bin/tsc`;
   // Each `@ts-expect-error` in the type tests fails compilation when its line stops being an error.
   const r = await run(process.execPath, [tsc, '-p', 'test/types', '--listFiles'], { cwd: root, timeout: 60_000 }).catch((e: { stdout?: string }) => {
     assert.fail(`type tests failed:\n${e.stdout}`);
   });
-  for (const f of ['test/types/express.ts', 'test/types/koa.ts', 'test/types/require.cts', 'dist/adapters/express.d.ts', 'dist/adapters/koa.d.ts']) {
+  for (const f of ['test/types/express.ts', 'test/types/koa.ts', 'test/types/fastify.ts', 'test/types/hono.ts', 'test/types/require.cts', 'dist/adapters/express.d.ts', 'dist/adapters/koa.d.ts', 'dist/adapters/fastify.d.ts', 'dist/adapters/hono.d.ts']) {
     assert.ok(r.stdout.includes(`${root}${f}`), `${f} is part of the type tests`);
   }
 });

@@ -1,5 +1,5 @@
 import { matchHost, type HostTables } from '../internal/hostname.js';
-import { routeHostAllowed } from '../http/facts.js';
+import { routeHostAllowed } from './facts.js';
 /** What the table matches on: a route of the router, or a policy entry of the guard. */
 export interface MatchableRoute {
   readonly fullPath: string;

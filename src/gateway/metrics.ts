@@ -9,7 +9,7 @@
  * whose values a client chooses are never used; per-object series are capped (`maxSeries`).
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES, type ConfigMessage, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from './channels.js';
+import { CHANNEL_NAMES, type ConfigMessage, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from '../observe/channels.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
 
 /** Options of {@link createMetrics}. */
