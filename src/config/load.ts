@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { yaml } from '../internal/deps.js';
 import { ErrorCodes, MtlsGateConfigError, type ConfigIssue, type ErrorCode } from '../errors.js';
 import { MAX_NESTING } from '../internal/plain.js';
 
@@ -124,7 +124,7 @@ function parse(text: string, format: string, name: string): unknown {
   // Core schema: `on`/`yes` stay strings. resolveKnownTags off and warnings treated as errors, so
   // `!!binary`, `!!set`, `!!timestamp` and custom tags are refused rather than becoming Buffers,
   // Sets, Dates or silently untagged strings. stringKeys refuses `? [a]: b` keys.
-  const doc = parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: true, merge: false, stringKeys: true, resolveKnownTags: false });
+  const doc = yaml.parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: true, merge: false, stringKeys: true, resolveKnownTags: false });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const pos = problem.linePos?.[0];

@@ -1,4 +1,5 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { undici } from '../internal/deps.js';
 import type { CompiledUpstream } from './upstream.js';
 
 /**
@@ -43,7 +44,7 @@ export class UpstreamPools {
     let pool = this.#pools.get(key);
     if (!pool) {
       const sni = u.tls.servername ?? (u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host);
-      pool = new Pool(node.origin, {
+      pool = new undici.Pool(node.origin, {
         connections: u.maxConnections,
         pipelining: 1,
         keepAliveTimeout: 30_000,

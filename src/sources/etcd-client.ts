@@ -5,7 +5,7 @@
  * compaction revision of a cancelled watch and to refuse writes for seconds after etcd returns
  * (its circuit breaker). Keys and values are base64 on the wire; 64-bit numbers are decimal strings.
  */
-import { request } from 'undici';
+import { undici } from '../internal/deps.js';
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64');
@@ -104,7 +104,7 @@ export class EtcdClient {
     for (let n = 0; n < this.#endpoints.length; n++) {
       const i = (this.#current + n) % this.#endpoints.length;
       try {
-        const res = await request(`${this.#endpoints[i]}${path}`, {
+        const res = await undici.request(`${this.#endpoints[i]}${path}`, {
           method: 'POST',
           body: JSON.stringify(body),
           headers: { 'content-type': 'application/json' },
@@ -178,7 +178,7 @@ export class EtcdClient {
    * which the last response says); rejects when etcd cannot be reached.
    */
   async watchPrefix(prefix: string, startRevision: number, onResponse: (r: WatchResponse) => void, signal: AbortSignal): Promise<void> {
-    const res = await request(`${this.endpoint}/v3/watch`, {
+    const res = await undici.request(`${this.endpoint}/v3/watch`, {
       method: 'POST',
       body: JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(startRevision), progress_notify: true } }),
       headers: { 'content-type': 'application/json' },

@@ -1,5 +1,5 @@
 import { KeyObject, X509Certificate, createHash, webcrypto } from 'node:crypto';
-import { x509 } from '../internal/x509.js';
+import { x509, type X509 } from '../internal/x509.js';
 
 /** Key algorithm of a minted certificate: ECDSA P-256 (fast) or RSA 2048. */
 export type KeyType = 'ec' | 'rsa';
@@ -14,6 +14,11 @@ export interface TestCert {
   readonly chain: string;
   /** SHA-256 of the DER, lower-case hex. */
   readonly fingerprint256: string;
+  /**
+   * The subject as it was given to `issue` (`O=Example, CN=alice`, most general RDN first). The
+   * guard's `ClientIdentity.subject` is RFC 2253 (`CN=alice,O=Example`, most specific first): compare
+   * fingerprints, or the identity with the identity.
+   */
   readonly subject: string;
 }
 
@@ -115,9 +120,9 @@ function keyPem(pair: KeyPair): string {
   return KeyObject.from(pair.keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
-async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: x509.X509Certificate | undefined): Promise<x509.Extension[]> {
+async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: X509.X509Certificate | undefined): Promise<X509.Extension[]> {
   const isCa = opts.ca === true;
-  const exts: x509.Extension[] = [new x509.BasicConstraintsExtension(isCa, isCa ? opts.pathLen : undefined, true)];
+  const exts: X509.Extension[] = [new x509.BasicConstraintsExtension(isCa, isCa ? opts.pathLen : undefined, true)];
   const ku =
     opts.keyUsage === undefined
       ? isCa
@@ -126,9 +131,9 @@ async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: x
       : opts.keyUsage;
   if (ku !== null) exts.push(new x509.KeyUsagesExtension(ku, true));
   const eku = opts.extKeyUsage === undefined ? (isCa ? null : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]) : opts.extKeyUsage;
-  if (eku !== null) exts.push(new x509.ExtendedKeyUsageExtension(eku as x509.ExtendedKeyUsageType[], false));
+  if (eku !== null) exts.push(new x509.ExtendedKeyUsageExtension(eku as X509.ExtendedKeyUsageType[], false));
   if (opts.san) {
-    const names: x509.JsonGeneralNames = [];
+    const names: X509.JsonGeneralNames = [];
     for (const v of opts.san.dns ?? []) names.push({ type: 'dns', value: v });
     for (const v of opts.san.email ?? []) names.push({ type: 'email', value: v });
     for (const v of opts.san.ip ?? []) names.push({ type: 'ip', value: v });
@@ -141,7 +146,7 @@ async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: x
   return exts;
 }
 
-function toTestCert(cert: x509.X509Certificate, pair: KeyPair, chainAbove: string): TestCert {
+function toTestCert(cert: X509.X509Certificate, pair: KeyPair, chainAbove: string): TestCert {
   const pem = cert.toString('pem') + '\n';
   return Object.freeze({
     cert: pem,
@@ -152,7 +157,7 @@ function toTestCert(cert: x509.X509Certificate, pair: KeyPair, chainAbove: strin
   });
 }
 
-function makeCa(cert: x509.X509Certificate, pair: KeyPair, chainAbove: string): TestCa {
+function makeCa(cert: X509.X509Certificate, pair: KeyPair, chainAbove: string): TestCa {
   const base = toTestCert(cert, pair, chainAbove);
   // What a child sends above itself: this CA, plus what sits above it, minus the self-signed root
   // (clients normally do not send the root).
@@ -186,7 +191,7 @@ function makeCa(cert: x509.X509Certificate, pair: KeyPair, chainAbove: string): 
 }
 
 /** The generator objects behind minted leaves, for shapes that sign with a leaf. */
-const raw = new WeakMap<TestCert, { cert: x509.X509Certificate; pair: KeyPair }>();
+const raw = new WeakMap<TestCert, { cert: X509.X509Certificate; pair: KeyPair }>();
 
 function randomSerial(): string {
   // Positive, 16 bytes, no leading zero byte.

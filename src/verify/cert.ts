@@ -1,5 +1,5 @@
 import { X509Certificate, hash, type KeyObject } from 'node:crypto';
-import { x509 } from '../internal/x509.js';
+import { x509, type X509 } from '../internal/x509.js';
 import { certificateVersion } from './der.js';
 import { escapeSanText, readExtensions, type ExtensionFields } from './extensions.js';
 
@@ -91,25 +91,25 @@ export function readExtensionsThoroughly(der: Uint8Array): ExtensionFields {
     if (ext.critical) out.critical.push(ext.type);
     switch (ext.type) {
       case OID_BASIC_CONSTRAINTS: {
-        const bc = ext as x509.BasicConstraintsExtension;
+        const bc = ext as X509.BasicConstraintsExtension;
         out.ca = bc.ca;
         out.pathLen = bc.pathLength;
         break;
       }
       case OID_KEY_USAGE:
-        out.keyUsage = (ext as x509.KeyUsagesExtension).usages;
+        out.keyUsage = (ext as X509.KeyUsagesExtension).usages;
         break;
       case OID_EXT_KEY_USAGE:
-        out.extKeyUsage = Array.from((ext as x509.ExtendedKeyUsageExtension).usages, String);
+        out.extKeyUsage = Array.from((ext as X509.ExtendedKeyUsageExtension).usages, String);
         break;
       case OID_SKI:
-        out.ski = (ext as x509.SubjectKeyIdentifierExtension).keyId;
+        out.ski = (ext as X509.SubjectKeyIdentifierExtension).keyId;
         break;
       case OID_AKI:
-        out.aki = (ext as x509.AuthorityKeyIdentifierExtension).keyId;
+        out.aki = (ext as X509.AuthorityKeyIdentifierExtension).keyId;
         break;
       case OID_SAN:
-        for (const name of (ext as x509.SubjectAlternativeNameExtension).names.items) {
+        for (const name of (ext as X509.SubjectAlternativeNameExtension).names.items) {
           if (name.type === 'dns') out.san.dns.push(escapeSanText(name.value));
           else if (name.type === 'email') out.san.email.push(escapeSanText(name.value));
           else if (name.type === 'ip') out.san.ip.push(name.value);

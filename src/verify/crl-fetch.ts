@@ -13,7 +13,7 @@
  * CRL refused by those checks) keeps the CRL still current and is tried again after 10 seconds (or
  * `cacheTtlMs`, when shorter).
  */
-import { request } from 'undici';
+import { undici } from '../internal/deps.js';
 import { certExtension, children, expect, tlv } from '../internal/der.js';
 import { crlDers, crlSignedBy, MAX_CRL_BYTES, parseCrl, type Crl } from './crl.js';
 import type { ParsedCert } from './cert.js';
@@ -165,7 +165,7 @@ export class CrlFetcher {
     this.#requests++;
     let body: Buffer;
     try {
-      const res = await request(target, {
+      const res = await undici.request(target, {
         method: 'GET',
         headers: { accept: 'application/pkix-crl' },
         headersTimeout: this.#o.timeoutMs,

@@ -11,8 +11,8 @@
  * certificate it does not mention) is `unknown`, never `good`.
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { request } from 'undici';
-import { AlgorithmIdentifier, AsnConvert, Extension, OctetString, ocsp } from '../internal/x509.js';
+import { undici } from '../internal/deps.js';
+import { asnSchema, asnX509, ocsp, type Ocsp } from '../internal/x509.js';
 import { children, tlv } from '../internal/der.js';
 import type { ParsedCert } from './cert.js';
 import { certSerial, signedWith } from './crl.js';
@@ -77,16 +77,16 @@ export function ocspRequest(leafDer: Uint8Array, issuerDer: Uint8Array, nonce?: 
   // The INTEGER content exactly as the certificate carries it.
   const serialBytes = Buffer.from(id.serial, 'hex');
   const reqCert = new ocsp.CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: SHA1, parameters: null }),
-    issuerNameHash: new OctetString(id.nameHash),
-    issuerKeyHash: new OctetString(id.keyHash),
+    hashAlgorithm: new asnX509.AlgorithmIdentifier({ algorithm: SHA1, parameters: null }),
+    issuerNameHash: new asnSchema.OctetString(id.nameHash),
+    issuerKeyHash: new asnSchema.OctetString(id.keyHash),
     serialNumber: new Uint8Array(serialBytes).buffer,
   });
   const tbsRequest = new ocsp.TBSRequest({
     requestList: [new ocsp.Request({ reqCert })],
-    ...(nonce ? { requestExtensions: [new Extension({ extnID: ocsp.id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonce))) })] } : {}),
+    ...(nonce ? { requestExtensions: [new asnX509.Extension({ extnID: ocsp.id_pkix_ocsp_nonce, critical: false, extnValue: new asnSchema.OctetString(asnSchema.AsnConvert.serialize(new asnSchema.OctetString(nonce))) })] } : {}),
   });
-  return Buffer.from(AsnConvert.serialize(new ocsp.OCSPRequest({ tbsRequest })));
+  return Buffer.from(asnSchema.AsnConvert.serialize(new ocsp.OCSPRequest({ tbsRequest })));
 }
 
 const unknown = (detail: string, until = 0): OcspAnswer => ({ status: 'unknown', detail, until });
@@ -96,14 +96,14 @@ const unknown = (detail: string, until = 0): OcspAnswer => ({ status: 'unknown',
  * trusted is `unknown` with the reason.
  */
 export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: ParsedCert, options: { now: number; nonce?: Buffer; cacheTtlMs?: number }): OcspAnswer {
-  let basic: ocsp.BasicOCSPResponse;
+  let basic: Ocsp.BasicOCSPResponse;
   let tbsRaw: Buffer;
   try {
-    const outer = AsnConvert.parse(der, ocsp.OCSPResponse);
+    const outer = asnSchema.AsnConvert.parse(der, ocsp.OCSPResponse);
     if (outer.responseStatus !== ocsp.OCSPResponseStatus.successful) return unknown(`the responder answered ${ocsp.OCSPResponseStatus[outer.responseStatus] ?? outer.responseStatus}`);
     if (!outer.responseBytes || outer.responseBytes.responseType !== ocsp.id_pkix_ocsp_basic) return unknown('not a basic OCSP response');
     const bytes = Buffer.from(outer.responseBytes.response.buffer);
-    basic = AsnConvert.parse(bytes, ocsp.BasicOCSPResponse);
+    basic = asnSchema.AsnConvert.parse(bytes, ocsp.BasicOCSPResponse);
     // The signature covers tbsResponseData exactly as sent.
     const top = tlv(bytes, 0, bytes.length);
     const first = children(bytes, top)[0]!;
@@ -119,7 +119,7 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
     for (const c of basic.certs ?? []) {
       let responder: X509Certificate;
       try {
-        responder = new X509Certificate(Buffer.from(AsnConvert.serialize(c)));
+        responder = new X509Certificate(Buffer.from(asnSchema.AsnConvert.serialize(c)));
       } catch {
         continue;
       }
@@ -137,7 +137,7 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
   if (options.nonce) {
     const ext = (data.responseExtensions ?? []).find((e) => e.extnID === ocsp.id_pkix_ocsp_nonce);
     const value = ext ? Buffer.from(ext.extnValue.buffer) : undefined;
-    const expected = Buffer.from(AsnConvert.serialize(new OctetString(options.nonce)));
+    const expected = Buffer.from(asnSchema.AsnConvert.serialize(new asnSchema.OctetString(options.nonce)));
     if (!value || (!value.equals(expected) && !value.equals(options.nonce))) return unknown('the response does not carry the nonce of the request');
   }
   const want = certId(certSerial(leafDer), issuer.der);
@@ -249,7 +249,7 @@ export class OcspClient {
     const nonce = this.#o.nonce ? randomBytes(16) : undefined;
     this.#requests++;
     try {
-      const res = await request(url, {
+      const res = await undici.request(url, {
         method: 'POST',
         body: ocspRequest(leafDer, issuer.der, nonce),
         headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' },

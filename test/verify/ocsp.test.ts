@@ -13,8 +13,11 @@ import { join } from 'node:path';
 import { startOcspResponder } from './openssl-ocsp.js';
 import { parseCert } from '../../src/verify/cert.js';
 import { OcspClient, readOcspResponse } from '../../src/verify/ocsp.js';
-import { AlgorithmIdentifier, AsnConvert, Extension, OctetString, ocsp } from '../../src/internal/x509.js';
-import { Certificate } from '@peculiar/asn1-x509';
+import { asnSchema, asnX509, ocsp } from '../../src/internal/x509.js';
+
+// The ASN.1 classes of the instances mtls-gate loads (its CommonJS builds, on first use).
+const { AsnConvert, OctetString } = asnSchema;
+const { AlgorithmIdentifier, Certificate, Extension } = asnX509;
 
 let dir: string;
 let responder: ChildProcess;
