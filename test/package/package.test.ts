@@ -88,6 +88,19 @@ test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, s
     writeFileSync(join(certs, 'server.crt'), pki.server.chain);
     writeFileSync(join(certs, 'server.key'), pki.server.key);
     writeFileSync(join(certs, 'ca.crt'), pki.root.cert);
+    // ESM import and CommonJS require (Node's require(esm)) of the installed package.
+    const esm = await run(process.execPath, ['--input-type=module', '-e', "const t = performance.now(); const m = await import('mtls-gate'); console.log(typeof m.createSslStore, typeof m.mtlsGuard, Math.round(performance.now() - t))"], { cwd: app, timeout: 30_000 });
+    assert.match(esm.stdout, /^function function \d+/);
+    console.log(`# import { createSslStore, mtlsGuard } from the installed package: ${esm.stdout.trim().split(' ')[2]} ms`);
+    const cjs = await run(process.execPath, ['-e', "const m = require('mtls-gate'); const t = require('mtls-gate/testing'); console.log(typeof m.createGateway, typeof t.createTestPki, require('mtls-gate/schema.json').title)"], { cwd: app, timeout: 30_000 });
+    assert.equal(cjs.stdout.trim(), 'function function mtls-gate gateway configuration');
+    // TypeScript under every resolution mode an application may use.
+    writeFileSync(join(app, 'check.ts'), "import { createSslStore, mtlsGuard, type ClientIdentity } from 'mtls-gate';\nimport { createTestPki } from 'mtls-gate/testing';\nconst store = createSslStore();\nconst guard = mtlsGuard({ store });\nconst id: ClientIdentity | null = null;\nexport { guard, id, createTestPki };\n");
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    for (const [module, resolution] of [['node16', 'node16'], ['nodenext', 'nodenext'], ['esnext', 'bundler'], ['commonjs', 'node10']] as const) {
+      const r = await run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), '--module', module, '--moduleResolution', resolution, 'check.ts'], { cwd: app, timeout: 60_000 }).catch((e: { stdout?: string }) => ({ stdout: `failed: ${e.stdout}` }));
+      assert.equal(r.stdout.trim(), '', `${module}/${resolution}: ${r.stdout}`);
+    }
     const ok = await run('npx', ['mtls-gate', 'validate', '--config', 'gateway.yaml'], { cwd: app, timeout: 30_000 });
     assert.match(ok.stdout, /valid \(1 SSL object, 1 service, 1 route\)/);
     // The bin npx runs, started directly: npx itself does not pass SIGTERM on.
