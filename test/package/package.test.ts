@@ -18,7 +18,7 @@ before(() => {
 
 test('every export points at built files', () => {
   const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json' && k !== './schema.json');
-  assert.deepEqual(subpaths, ['.', './express', './koa', './fastify', './hono', './testing']);
+  assert.deepEqual(subpaths, ['.', './express', './koa', './fastify', './hono', './otel', './testing']);
   // The JSON Schema of config files, for editors.
   assert.equal(pkg.exports['./schema.json'], './dist/schema.json');
   assert.ok(existsSync(`${root}dist/schema.json`));
@@ -31,7 +31,7 @@ test('every export points at built files', () => {
 
 test('a CommonJS application requires every entry point and guards a request through Express', async () => {
   const { stdout, stderr } = await run(process.execPath, [fixture('require.cjs')], { cwd: root, timeout: 30_000 });
-  assert.deepEqual(JSON.parse(stdout), { ok: 200, subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1], refused: 400, koa: 'function', fastify: 'function', hono: 'function' });
+  assert.deepEqual(JSON.parse(stdout), { ok: 200, subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1], refused: 400, koa: 'function', fastify: 'function', hono: 'function', otel: 'function' });
   assert.doesNotMatch(stdout, /"subject":null/);
   assert.equal(stderr, '', 'no warnings from require() of the ESM build');
 });
