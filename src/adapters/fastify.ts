@@ -86,7 +86,8 @@ export function mtlsGuard(options: GuardOptions): FastifyMtlsHook {
 const plugin: FastifyPluginAsync<GuardOptions> = async (fastify, options) => {
   // Options checked here, once, when the plugin loads: a bad one fails `ready()` / `listen()`.
   const hook = mtlsGuard(options);
-  fastify.decorateRequest('mtls', null);
+  // Once per instance tree: the plugin registered again in a child context (or beside the route hook) shares it.
+  if (!fastify.hasRequestDecorator('mtls')) fastify.decorateRequest('mtls', null);
   fastify.addHook('onRequest', hook);
 };
 

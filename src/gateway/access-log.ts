@@ -32,19 +32,20 @@ const clfTime = (d: Date) => `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/
 export function accessLogger(format: AccessLogFormat, write: (line: string) => void): (req: GuardRequest, res: GuardResponse) => void {
   return (req, res) => {
     const start = performance.now();
+    // Read now: by the response's end an HTTP/2 stream has left its session, and a socket the client
+    // closed has no address any more.
+    const remote = connectionSocket(req)?.remoteAddress ?? '-';
+    const sni = (tlsSocketOf(req) as TLSSocket | undefined)?.servername;
     res.once('close', () => {
-      const socket = connectionSocket(req);
-      const tlsSocket = tlsSocketOf(req) as TLSSocket | undefined;
       const identity = getClientIdentity(req);
       const rejected = (req as { [kRejected]?: RejectReason })[kRejected];
       const r = res as ServerResponse;
       const length = r.getHeader('content-length');
       const status = r.headersSent ? r.statusCode : 0;
-      const sni = tlsSocket?.servername;
       const entry = {
         time: new Date().toISOString(),
-        remote: socket?.remoteAddress ?? '-',
-        method: req.method ?? '-',
+        remote,
+        method: cut(req.method ?? '-'),
         target: cut(targetOf(req)),
         protocol: req.httpVersionMajor === 2 ? 'HTTP/2.0' : `HTTP/${req.httpVersion}`,
         status,
@@ -53,11 +54,13 @@ export function accessLogger(format: AccessLogFormat, write: (line: string) => v
         sni: typeof sni === 'string' && sni !== '' ? cut(sni) : null,
         host: cut(String(req.headers[':authority'] ?? req.headers.host ?? '')),
         route: matchedRouteName(req) ?? null,
+        // `aborted`: the client left before an answer was sent.
         verdict: rejected ?? (status === 0 ? 'aborted' : 'ok'),
         fingerprint256: identity?.fingerprint256 ?? null,
         sslId: identity?.sslId ?? null,
       };
-      if (format === 'json') write(JSON.stringify(entry));
+      // JSON escapes control characters but not U+0085, U+2028, U+2029, which some readers take as line ends.
+      if (format === 'json') write(JSON.stringify(entry).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
       else {
         const d = new Date(entry.time);
         write(`${entry.remote} - - [${clfTime(d)}] "${clf(`${entry.method} ${entry.target} ${entry.protocol}`)}" ${status || '-'} ${entry.bytes ?? '-'} "${entry.verdict}" "${entry.fingerprint256 ?? '-'}" ${entry.ms}`);

@@ -16,7 +16,8 @@ export function lazyModule<T extends object>(load: () => T): T {
   let mod: T | undefined;
   const get = () => (mod ??= load());
   return new Proxy({} as T, {
-    get: (_t, key) => Reflect.get(get(), key),
+    // `then` is not a module's: without this, awaiting the proxy would load the module.
+    get: (_t, key) => (key === 'then' ? undefined : Reflect.get(get(), key)),
     has: (_t, key) => Reflect.has(get(), key),
   });
 }

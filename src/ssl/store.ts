@@ -159,6 +159,8 @@ function disableRenegotiation(socket: tls.TLSSocket): void {
  */
 /** The code of the error a handshake with an SNI no object matches fails with. */
 const UNKNOWN_SNI = 'MTLS_GATE_UNKNOWN_SNI';
+/** TLS sockets whose client sent SNI (for the tls-error channel's `kind`). */
+const sentSni = new WeakSet<object>();
 
 export function createSslStore(input: SslStoreOptions = {}): SslStore {
   if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
@@ -375,7 +377,9 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       }
       const fallback = fallbackEntry();
       return {
-        SNICallback(servername, cb) {
+        SNICallback(this: unknown, servername, cb) {
+          // Node calls it on the TLS socket: remembered, so that a refused handshake is told from one without SNI.
+          if (typeof this === 'object' && this !== null) sentSni.add(this);
           const entry = matchEntry(servername);
           // No match: refuse the handshake. There is no default certificate (APISIX behaves the same).
           if (entry) cb(null, entry.context);
@@ -420,7 +424,10 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
         server.on('tlsClientError', (err: Error & { code?: string; servername?: string }, socket: tls.TLSSocket) => {
           if (!channels.tlsError.hasSubscribers) return;
           const sni = err.servername ?? (typeof (socket as { servername?: unknown }).servername === 'string' ? ((socket as { servername?: string }).servername || undefined) : undefined);
-          const kind = err.code === UNKNOWN_SNI ? 'unknown_sni' : sni === undefined && !fallbackEntry() ? 'no_sni' : 'tls';
+          // No SNI: the client never reached the SNI callback, and without a fallback object the default
+          // context has no certificate to offer (OpenSSL finds no cipher or signature algorithm).
+          const noCertificate = /NO_SHARED_CIPHER|NO_SUITABLE_SIGNATURE_ALGORITHM/.test(err.code ?? '');
+          const kind = err.code === UNKNOWN_SNI ? 'unknown_sni' : !sentSni.has(socket) && !fallbackEntry() && noCertificate ? 'no_sni' : 'tls';
           channels.tlsError.publish({ kind, sni, code: err.code, message: String(err.message).slice(0, 300), server } satisfies TlsErrorMessage);
         });
       }

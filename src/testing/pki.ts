@@ -15,9 +15,9 @@ export interface TestCert {
   /** SHA-256 of the DER, lower-case hex. */
   readonly fingerprint256: string;
   /**
-   * The subject as it was given to `issue` (`O=Example, CN=alice`, most general RDN first). The
-   * guard's `ClientIdentity.subject` is RFC 2253 (`CN=alice,O=Example`, most specific first): compare
-   * fingerprints, or the identity with the identity.
+   * The subject in Node's `X509Certificate.subject` form: one RDN per line, most general first
+   * (`O=Example\nCN=alice`). The guard's `ClientIdentity.subject` is RFC 2253 (`CN=alice,O=Example`,
+   * most specific first): compare fingerprints, or reverse the lines and join them with commas.
    */
   readonly subject: string;
 }

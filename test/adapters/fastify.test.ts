@@ -249,3 +249,20 @@ describe('options are the core guard\'s, checked when the plugin loads', () => {
     assert.throws(() => mtlsGuard({ store, exposeReasons: true } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD' });
   });
 });
+
+test('the plugin registered at the root and again in a child context (or beside the route hook) loads: one request.mtls decorator', async () => {
+  const app = Fastify({ https: store.tlsOptions() });
+  await app.register(fastifyMtlsGate, { store });
+  await app.register(async (child) => {
+    await child.register(fastifyMtlsGate, { store });
+    child.get('/inner', { onRequest: mtlsGuard({ store }) }, async (req) => req.mtls?.subject ?? null);
+  });
+  try {
+    const port = await listen(app as unknown as FastifyInstance<https.Server>);
+    const r = await get(port, '/inner', certA);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, subjectOf(certA));
+  } finally {
+    await app.close();
+  }
+});

@@ -44,7 +44,7 @@ test('JSON lines: verdict, fingerprint, route, status; a refusal with its reason
     assert.equal(lines.length, 3);
     assert.deepEqual([ok!.method, ok!.target, ok!.status, ok!.verdict, ok!.fingerprint256, ok!.route, ok!.sslId, ok!.sni, ok!.bytes], ['GET', '/a?x=1', 200, 'ok', alice.fingerprint256, 'app/all', 'app', 'app.test', 5]);
     assert.deepEqual([refused!.status, refused!.verdict, refused!.fingerprint256], [400, 'missing', null]);
-    assert.equal(h2!.protocol, 'HTTP/2.0');
+    assert.deepEqual([h2!.protocol, h2!.remote, h2!.sni], ['HTTP/2.0', '127.0.0.1', 'app.test'], 'read before the stream leaves its session');
     assert.ok(typeof ok!.ms === 'number');
   } finally {
     await gw.close();

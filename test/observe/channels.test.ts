@@ -122,3 +122,37 @@ test('every channel sees what happened, and /metrics counts it', async () => {
   assert.ok(Math.abs(serverExpiry * 1000 - new Date(gateway.store.get('app')!.validTo).getTime()) < 1000);
   assert.ok(value('mtls_gate_certificate_not_after_min_seconds', { role: 'client_ca' }) > Date.now() / 1000);
 });
+
+test('tls-error kinds: no SNI without a fallback, a TLS failure with SNI, a bare TCP connection, an unknown SNI', async () => {
+  const https = await import('node:https');
+  const net = await import('node:net');
+  const { createSslStore } = await import('../../src/index.js');
+  const kinds: string[] = [];
+  const onError = (m: unknown) => kinds.push((m as TlsErrorMessage).kind);
+  diagnostics_channel.subscribe(CHANNEL_NAMES.tlsError, onError);
+  const store = createSslStore();
+  store.set({ id: 'a', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'] });
+  const server = store.attach(https.createServer(store.tlsOptions(), (_q, r) => r.end('x')));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const attempt = (o: tls.ConnectionOptions) =>
+    new Promise<void>((resolve) => {
+      const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...o });
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+  try {
+    await attempt({});
+    await attempt({ servername: 'app.test', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
+    await new Promise<void>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => c.end());
+      c.on('close', () => resolve());
+    });
+    await attempt({ servername: 'other.test' });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(kinds, ['no_sni', 'tls', 'tls', 'unknown_sni']);
+  } finally {
+    diagnostics_channel.unsubscribe(CHANNEL_NAMES.tlsError, onError);
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
