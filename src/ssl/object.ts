@@ -42,7 +42,11 @@ export interface SslEntry {
   /** Digest of the input the object was compiled from: a batch that sets the same input again keeps this entry. */
   readonly source: string;
   readonly snis: readonly string[];
-  readonly context: tls.SecureContext;
+  /**
+   * Builds the object's TLS context (the store keeps the most recently used ones, see
+   * `contextCacheSize`). `compileSslObject` builds one once to check it, handed over as `firstContext`.
+   */
+  readonly buildContext: () => tls.SecureContext;
   readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[]; readonly revocation: RevocationPolicy | undefined } | undefined;
   /**
    * Digest of the input without its revocation data: a change of CRLs alone neither rotates ticket
@@ -362,11 +366,13 @@ export function compileSslObject(raw: unknown): SslEntry {
     key: [...extras.map((e) => e.key), main.key],
     ca: client?.caSet.pem,
   };
-  let context: tls.SecureContext;
+  // With mTLS on, `ca` is always set: a context without it would verify against Node's default
+  // root store and send no CA names in the CertificateRequest.
+  const contextOptions = tlsMaterial.ca ? tlsMaterial : { cert: tlsMaterial.cert, key: tlsMaterial.key };
+  const buildContext = () => tls.createSecureContext(contextOptions);
+  let firstContext: tls.SecureContext;
   try {
-    // With mTLS on, `ca` is always set: a context without it would verify against Node's default
-    // root store and send no CA names in the CertificateRequest.
-    context = tls.createSecureContext(tlsMaterial.ca ? tlsMaterial : { cert: tlsMaterial.cert, key: tlsMaterial.key });
+    firstContext = buildContext();
   } catch (err) {
     throw new MtlsGateConfigError(ErrorCodes.TLS_CONTEXT, 'cert', `Node could not build a TLS context: ${(err as Error).message}`, err);
   }
@@ -384,13 +390,13 @@ export function compileSslObject(raw: unknown): SslEntry {
     desc: input.desc as string | undefined,
     validTo: new Date(main.leaf.validTo),
   });
-  return Object.freeze({
+  const entry: SslEntry = Object.freeze({
     id,
     key: `${id}#${++compiled}`,
     source,
     sessionSource: sessionSourceOf(copy, source),
     snis: view.snis,
-    context,
+    buildContext,
     client,
     mtls: client !== undefined,
     status,
@@ -399,4 +405,16 @@ export function compileSslObject(raw: unknown): SslEntry {
     tls: tlsMaterial,
     retained: Object.freeze([...main.natives, ...extras.flatMap((e) => e.natives)]),
   });
+  firstContexts.set(entry, firstContext);
+  return entry;
+}
+
+// The context built to check an object, for the store to keep (or drop) when it takes the object:
+// the entry itself never holds a context, so an evicted one is freed.
+const firstContexts = new WeakMap<SslEntry, tls.SecureContext>();
+/** The context `compileSslObject` built for `entry`, once (then undefined). */
+export function takeFirstContext(entry: SslEntry): tls.SecureContext | undefined {
+  const c = firstContexts.get(entry);
+  firstContexts.delete(entry);
+  return c;
 }

@@ -146,6 +146,11 @@ export const storeOptionsSchema = z.strictObject({
    */
   verifyCacheBytes: z.number().int().min(64 * 1024).max(2 ** 40).optional().meta({ default: 32 * 1024 * 1024 }),
   /**
+   * TLS contexts kept, the most recently used (each about 50 KB of native memory): an object's context
+   * is built on the first handshake that needs it and again after eviction. Default 10,000.
+   */
+  contextCacheSize: z.number().int().min(1).max(10_000_000).optional().meta({ default: 10_000 }),
+  /**
    * Secret (at least 32 bytes) from which TLS session ticket keys are derived, together with the
    * store's content: processes holding the same secret and the same SSL objects use the same keys,
    * so sessions resume across workers and machines, and every change of the objects still rotates

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
 import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
-import { compileSslObject, normalizeId, sourceKey, type SslEntry, type SslObject, type SslObjectView } from './object.js';
+import { compileSslObject, normalizeId, sourceKey, takeFirstContext, type SslEntry, type SslObject, type SslObjectView } from './object.js';
 import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 import { parse, type z } from '../internal/schema.js';
@@ -108,6 +108,12 @@ export interface SslStore {
   readonly size: number;
   /** Chain-verification counters (for metrics and benchmarks). */
   verifierStats(): VerifierStats;
+  /**
+   * The TLS contexts kept (`cached`, at most `capacity`: the store's `contextCacheSize`), built on
+   * handshakes since creation (`built`; the context checked when an object is set is not counted), and
+   * dropped to make room (`evicted`).
+   */
+  contextStats(): { cached: number; capacity: number; built: number; evicted: number };
 }
 
 /** What the guard reads of a store; kept off the public type. */
@@ -177,6 +183,45 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
 
   const entries = new Map<string, SslEntry>();
   const index = new SniIndex();
+  // TLS contexts (about 50 KB of native memory each) of the most recently used objects: built on the
+  // first handshake that needs one, rebuilt when an evicted one is needed again. Keyed by the compiled
+  // entry: a changed object is a new entry and never gets its old context.
+  const contextCap = options.contextCacheSize ?? 10_000;
+  const contexts = new Map<SslEntry, tls.SecureContext>();
+  const contextStats = { built: 0, evicted: 0 };
+  const keepContext = (entry: SslEntry, context: tls.SecureContext) => {
+    contexts.set(entry, context);
+    if (contexts.size > contextCap) {
+      contexts.delete(contexts.keys().next().value as SslEntry);
+      contextStats.evicted++;
+    }
+  };
+  const contextOf = (entry: SslEntry): tls.SecureContext => {
+    let c = contexts.get(entry);
+    if (c) {
+      // Most recently used last.
+      contexts.delete(entry);
+      contexts.set(entry, c);
+      return c;
+    }
+    c = entry.buildContext();
+    contextStats.built++;
+    keepContext(entry, c);
+    return c;
+  };
+  /**
+   * An entry joins the store: the context built to check it is kept while the cache has room, and
+   * otherwise dropped at once rather than evicting another. Dropped at once, its native memory is
+   * reused by the next object's; kept and evicted later, it would leave holes in the native heap
+   * between the objects set after it (RSS that never comes back).
+   */
+  const adopt = (entry: SslEntry) => {
+    const first = takeFirstContext(entry);
+    if (first && !contexts.has(entry) && contexts.size < contextCap) contexts.set(entry, first);
+  };
+  const forget = (entry: SslEntry | undefined) => {
+    if (entry) contexts.delete(entry);
+  };
   const verifier = new Verifier(cacheSize, cacheBytes);
   let generation = 0;
 
@@ -264,6 +309,10 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     index.remove(entry.id, before.filter((n) => !after.includes(n)));
     dormant.remove(entry.id, dormantSnis(old));
     entries.set(entry.id, entry);
+    if (old !== entry) {
+      forget(old);
+      adopt(entry);
+    }
     index.add(entry.id, after);
     dormant.add(entry.id, dormantSnis(entry));
     dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
@@ -276,6 +325,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     dormant.remove(e.id, dormantSnis(e));
     if (dormantSnis(e).length > 0) dormantCount--;
     entries.delete(e.id);
+    forget(e);
   };
 
   const store: SslStore = {
@@ -382,7 +432,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
           if (typeof this === 'object' && this !== null) sentSni.add(this);
           const entry = matchEntry(servername);
           // No match: refuse the handshake. There is no default certificate (APISIX behaves the same).
-          if (entry) cb(null, entry.context);
+          if (entry) cb(null, contextOf(entry));
           else cb(Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), { code: UNKNOWN_SNI, servername: servername.slice(0, 255) }));
         },
         requestCert: true,
@@ -438,6 +488,9 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     },
     verifierStats() {
       return verifier.stats();
+    },
+    contextStats() {
+      return { cached: contexts.size, capacity: contextCap, built: contextStats.built, evicted: contextStats.evicted };
     },
   };
   internals.set(store, {
