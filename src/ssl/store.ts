@@ -432,8 +432,16 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
           if (typeof this === 'object' && this !== null) sentSni.add(this);
           const entry = matchEntry(servername);
           // No match: refuse the handshake. There is no default certificate (APISIX behaves the same).
-          if (entry) cb(null, contextOf(entry));
-          else cb(Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), { code: UNKNOWN_SNI, servername: servername.slice(0, 255) }));
+          if (entry) {
+            let context: tls.SecureContext;
+            try {
+              context = contextOf(entry);
+            } catch (err) {
+              // Built once already when the object was set; should it fail now, this handshake fails, not the process.
+              return cb(err as Error);
+            }
+            cb(null, context);
+          } else cb(Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), { code: UNKNOWN_SNI, servername: servername.slice(0, 255) }));
         },
         requestCert: true,
         // Never fail the handshake on a missing or bad client certificate: the guard answers 400.
