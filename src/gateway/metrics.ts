@@ -9,7 +9,7 @@
  * whose values a client chooses are never used; per-object series are capped (`maxSeries`).
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES, type ConfigMessage, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from '../observe/channels.js';
+import { CHANNEL_NAMES, envoyCounterOf, type ConfigMessage, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from '../observe/channels.js';
 import { storeInternals, type SslStore } from '../ssl/store.js';
 
 /** Options of {@link createMetrics}. */
@@ -30,7 +30,6 @@ export interface Metrics {
   close(): void;
 }
 
-const VERIFY_ERRORS = new Set(['untrusted', 'expired', 'not_yet_valid', 'chain_too_long', 'bad_signature', 'not_a_ca', 'bad_purpose', 'bad_extension', 'revoked', 'revocation_unknown', 'unverified_session']);
 
 const HELP: Record<string, [string, 'counter' | 'gauge']> = {
   mtls_gate_handshake_total: ['TLS handshakes completed (Envoy ssl.handshake).', 'counter'],
@@ -87,9 +86,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     add('mtls_gate_requests_total', { result: v.ok ? 'admitted' : 'refused' });
     if (v.ok || !v.reason) return;
     add('mtls_gate_rejected_total', { reason: v.reason });
-    if (v.reason === 'missing') add('mtls_gate_no_certificate_total');
-    else if (VERIFY_ERRORS.has(v.reason)) add('mtls_gate_fail_verify_error_total');
-    else if (v.reason === 'not_allowed') add(v.allowList === 'pins' ? 'mtls_gate_fail_verify_cert_hash_total' : 'mtls_gate_fail_verify_san_total');
+    const envoy = envoyCounterOf(v);
+    if (envoy) add(`mtls_gate_${envoy}_total`);
   };
   const onHandshake = (m: unknown) => {
     add('mtls_gate_handshake_total');

@@ -92,3 +92,14 @@ export const CHANNEL_NAMES = Object.freeze({
   proxy: 'mtls-gate:proxy',
   config: 'mtls-gate:config',
 } as const);
+
+const VERIFY_ERRORS: ReadonlySet<string> = new Set(['untrusted', 'expired', 'not_yet_valid', 'chain_too_long', 'bad_signature', 'not_a_ca', 'bad_purpose', 'bad_extension', 'revoked', 'revocation_unknown', 'unverified_session']);
+
+/** Which of Envoy's TLS counters a refusal counts in (metrics and the OpenTelemetry bridge), if any. */
+export function envoyCounterOf(v: VerdictMessage): 'no_certificate' | 'fail_verify_error' | 'fail_verify_san' | 'fail_verify_cert_hash' | undefined {
+  if (v.ok || !v.reason) return undefined;
+  if (v.reason === 'missing') return 'no_certificate';
+  if (VERIFY_ERRORS.has(v.reason)) return 'fail_verify_error';
+  if (v.reason === 'not_allowed') return v.allowList === 'pins' ? 'fail_verify_cert_hash' : 'fail_verify_san';
+  return undefined;
+}

@@ -6,9 +6,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { Attributes, Counter, Meter } from '@opentelemetry/api';
-import { CHANNEL_NAMES, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from './channels.js';
-
-const VERIFY_ERRORS = new Set(['untrusted', 'expired', 'not_yet_valid', 'chain_too_long', 'bad_signature', 'not_a_ca', 'bad_purpose', 'bad_extension', 'revoked', 'revocation_unknown', 'unverified_session']);
+import { CHANNEL_NAMES, envoyCounterOf, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from './channels.js';
 
 /**
  * Records mtls-gate's counters on `meter` (`meterProvider.getMeter('mtls-gate')`): `mtls_gate.handshake`,
@@ -30,14 +28,14 @@ export function recordOpenTelemetryMetrics(meter: Meter): () => void {
     tls: counter('tls_errors', 'Handshakes refused'),
     proxy: counter('proxy.responses', 'Proxied requests by status class'),
   };
+  const envoyCounters = { no_certificate: c.noCert, fail_verify_error: c.verify, fail_verify_san: c.san, fail_verify_cert_hash: c.hash };
   const onVerdict = (m: unknown) => {
     const v = m as VerdictMessage;
     c.requests.add(1, { result: v.ok ? 'admitted' : 'refused' });
     if (v.ok || !v.reason) return;
     c.rejected.add(1, { reason: v.reason });
-    if (v.reason === 'missing') c.noCert.add(1);
-    else if (VERIFY_ERRORS.has(v.reason)) c.verify.add(1);
-    else if (v.reason === 'not_allowed') (v.allowList === 'pins' ? c.hash : c.san).add(1);
+    const envoy = envoyCounterOf(v);
+    if (envoy) envoyCounters[envoy].add(1);
   };
   const onHandshake = (m: unknown) => {
     c.handshake.add(1);

@@ -128,33 +128,24 @@ function addressBytes(text: string, family: number): Uint8Array {
   return out;
 }
 
-// What matching reads of a chain, once per chain.
-const sans = new WeakMap<VerifiedChain, SanValues | null>();
-const spkis = new WeakMap<VerifiedChain, string | null>();
-function sansOf(chain: VerifiedChain): SanValues | null {
-  let v = sans.get(chain);
-  if (v === undefined) {
-    try {
-      v = readSans(Buffer.from(chain.der, 'latin1'));
-    } catch {
-      v = null; // unreadable: no SAN matcher matches
+/** What matching reads of a chain's leaf, once per chain; null when it cannot be read (nothing matches). */
+function perChain<T>(read: (der: Buffer) => T): (chain: VerifiedChain) => T | null {
+  const memo = new WeakMap<VerifiedChain, T | null>();
+  return (chain) => {
+    let v = memo.get(chain);
+    if (v === undefined) {
+      try {
+        v = read(Buffer.from(chain.der, 'latin1'));
+      } catch {
+        v = null;
+      }
+      memo.set(chain, v);
     }
-    sans.set(chain, v);
-  }
-  return v;
+    return v;
+  };
 }
-function spkiOf(chain: VerifiedChain): string | null {
-  let v = spkis.get(chain);
-  if (v === undefined) {
-    try {
-      v = spki256(Buffer.from(chain.der, 'latin1'));
-    } catch {
-      v = null;
-    }
-    spkis.set(chain, v);
-  }
-  return v;
-}
+const sansOf = perChain(readSans);
+const spkiOf = perChain(spki256);
 
 /** Compiles a validated `mtls` policy; `field` names it in errors (`services[0].routes[1].mtls`). */
 export function compilePolicy(input: MtlsPolicyInput, field: string): CompiledPolicy {

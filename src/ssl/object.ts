@@ -117,33 +117,25 @@ function sessionSourceOf(copy: Record<string, unknown>, source: string): string 
   return sourceKey({ ...copy, client: rest });
 }
 
-// OCSP clients are shared by every object with the same settings, so that their caches and
-// requests in flight survive a change of the objects (a reload would otherwise ask every responder
-// again). Answers are keyed by issuer key and serial, so sharing mixes nothing.
+// OCSP clients and CRL fetchers are shared by every object with the same settings, so that their
+// caches and requests in flight survive a change of the objects (a reload would otherwise ask every
+// responder again). Answers are keyed by issuer key and serial (CRLs by issuer key and URL), so
+// sharing mixes nothing. At most 64 settings each, the oldest dropped.
+function sharedBySettings<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    if (map.size >= 64) map.delete(map.keys().next().value as string);
+    map.set(key, v);
+  }
+  return v;
+}
 const ocspClients = new Map<string, OcspClient>();
-function ocspClientFor(timeoutMs: number, cacheTtlMs: number, nonce: boolean): OcspClient {
-  const key = `${timeoutMs}:${cacheTtlMs}:${nonce}`;
-  let c = ocspClients.get(key);
-  if (!c) {
-    c = new OcspClient({ timeoutMs, cacheTtlMs, nonce });
-    if (ocspClients.size >= 64) ocspClients.delete(ocspClients.keys().next().value as string);
-    ocspClients.set(key, c);
-  }
-  return c;
-}
-
-// CRL fetchers are shared the same way (keyed by settings; CRLs are keyed by URL).
+const ocspClientFor = (timeoutMs: number, cacheTtlMs: number, nonce: boolean) =>
+  sharedBySettings(ocspClients, `${timeoutMs}:${cacheTtlMs}:${nonce}`, () => new OcspClient({ timeoutMs, cacheTtlMs, nonce }));
 const crlFetchers = new Map<string, CrlFetcher>();
-function crlFetcherFor(timeoutMs: number, maxBytes: number, cacheTtlMs: number): CrlFetcher {
-  const key = `${timeoutMs}:${maxBytes}:${cacheTtlMs}`;
-  let f = crlFetchers.get(key);
-  if (!f) {
-    f = new CrlFetcher({ timeoutMs, maxBytes, cacheTtlMs });
-    if (crlFetchers.size >= 64) crlFetchers.delete(crlFetchers.keys().next().value as string);
-    crlFetchers.set(key, f);
-  }
-  return f;
-}
+const crlFetcherFor = (timeoutMs: number, maxBytes: number, cacheTtlMs: number) =>
+  sharedBySettings(crlFetchers, `${timeoutMs}:${maxBytes}:${cacheTtlMs}`, () => new CrlFetcher({ timeoutMs, maxBytes, cacheTtlMs }));
 
 const hostSet = (hosts: readonly string[] | undefined) => hosts && new Set(hosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
 

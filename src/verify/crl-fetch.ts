@@ -14,6 +14,7 @@
  * `cacheTtlMs`, when shorter).
  */
 import { undici } from '../internal/deps.js';
+import { readCapped } from '../internal/body.js';
 import { certExtension, children, expect, tlv } from '../internal/der.js';
 import { crlDers, crlSignedBy, MAX_CRL_BYTES, parseCrl, type Crl } from './crl.js';
 import type { ParsedCert } from './cert.js';
@@ -176,22 +177,9 @@ export class CrlFetcher {
         await res.body.dump();
         return failed(`the CRL server answered HTTP ${res.statusCode}`);
       }
-      const declared = Number(res.headers['content-length']);
-      if (declared > this.#o.maxBytes) {
-        destroyBody(res.body);
-        return failed(`the CRL is over ${this.#o.maxBytes} bytes`);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.#o.maxBytes) {
-          destroyBody(res.body);
-          return failed(`the CRL is over ${this.#o.maxBytes} bytes`);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      body = Buffer.concat(chunks);
+      const read = await readCapped(res, this.#o.maxBytes);
+      if (!read) return failed(`the CRL is over ${this.#o.maxBytes} bytes`);
+      body = read;
     } catch (err) {
       return failed(`the CRL cannot be fetched (${(err as Error).message})`);
     }
@@ -216,8 +204,3 @@ export class CrlFetcher {
   }
 }
 
-/** Stops reading a response body; undici reports the abort as an error, which is expected here. */
-function destroyBody(body: NodeJS.ReadableStream & { destroy(): void }): void {
-  body.on('error', () => {});
-  body.destroy();
-}

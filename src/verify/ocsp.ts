@@ -12,6 +12,7 @@
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { undici } from '../internal/deps.js';
+import { readCapped } from '../internal/body.js';
 import { asnSchema, asnX509, ocsp, type Ocsp } from '../internal/x509.js';
 import { children, tlv } from '../internal/der.js';
 import type { ParsedCert } from './cert.js';
@@ -261,25 +262,12 @@ export class OcspClient {
         await res.body.dump();
         return unknown(`the responder answered HTTP ${res.statusCode}`);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.#o.maxResponseBytes) {
-          destroyBody(res.body);
-          return unknown(`the response is over ${this.#o.maxResponseBytes} bytes`);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      return readOcspResponse(Buffer.concat(chunks), leafDer, issuer, { now: Date.now(), nonce, cacheTtlMs: this.#o.cacheTtlMs });
+      const body = await readCapped(res, this.#o.maxResponseBytes);
+      if (!body) return unknown(`the response is over ${this.#o.maxResponseBytes} bytes`);
+      return readOcspResponse(body, leafDer, issuer, { now: Date.now(), nonce, cacheTtlMs: this.#o.cacheTtlMs });
     } catch (err) {
       return unknown(`the responder cannot be reached (${(err as Error).message})`);
     }
   }
 }
 
-/** Stops reading a response body; undici reports the abort as an error, which is expected here. */
-function destroyBody(body: NodeJS.ReadableStream & { destroy(): void }): void {
-  body.on('error', () => {});
-  body.destroy();
-}
