@@ -20,11 +20,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
-import { benchPki } from './lib/pki.js';
 import { devScenario } from './lib/dev-scenario.js';
-import { findNginx, startNginxUpstream } from './lib/nginx.js';
-import { cpuSeconds, firstLine, lines, median, run } from './lib/run.js';
 import type { LoadConfig } from './lib/loadgen.js';
+import { findNginx, startNginxUpstream } from './lib/nginx.js';
+import { benchPki } from './lib/pki.js';
+import { cpuSeconds, firstLine, lines, median, run } from './lib/run.js';
 import type { SystemConfig } from './lib/system.js';
 
 const [a, b, scenario = 'new', windowsArg = '3', secsArg = '20'] = process.argv.slice(2);
@@ -32,7 +32,7 @@ if (!a || !b) throw new Error('usage: bench/ab.ts <A> <B> [ka|new|nocert|fleet|s
 const pki = await benchPki(console.log);
 const nginx = findNginx(console.log);
 if (!('bin' in nginx)) throw new Error(nginx.skipped);
-const up = await startNginxUpstream(nginx.bin, 1, Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n'));
+const up = await startNginxUpstream(nginx.bin, 1, Buffer.from(`${JSON.stringify(SLIDESHOW, null, 2)}\n`));
 const dir = join(tmpdir(), 'mtls-gate-bench', 'ab');
 mkdirSync(dir, { recursive: true });
 
@@ -47,7 +47,18 @@ async function start(side: string, tag: string) {
   else delete process.env.MTLS_GATE_DIST;
   const server = run(0, ['bench/lib/system.ts', cfgFile]);
   const { port, pid } = JSON.parse(await firstLine(server));
-  return { side, server, pid: pid as number, load: { ...load, port }, target: { port, pids: [pid as number], servername: load.servername, ...(load.servernames ? { servernames: load.servernames } : {}) } };
+  return {
+    side,
+    server,
+    pid: pid as number,
+    load: { ...load, port },
+    target: {
+      port,
+      pids: [pid as number],
+      servername: load.servername,
+      ...(load.servernames ? { servernames: load.servernames } : {}),
+    },
+  };
 }
 
 const sides = [await start(a, 'a'), await start(b, 'b')];
@@ -66,7 +77,10 @@ async function measure(load: LoadConfig, pid?: number): Promise<{ targets: Figur
   const c0 = pid ? cpuSeconds(pid) : 0;
   const r = JSON.parse(await l.next());
   if (r.targets) return r;
-  return { targets: [{ rps: r.rps, cpuSeconds: cpuSeconds(pid!) - c0, requests: r.requests, statuses: r.statuses }], errors: r.errors };
+  return {
+    targets: [{ rps: r.rps, cpuSeconds: cpuSeconds(pid!) - c0, requests: r.requests, statuses: r.statuses }],
+    errors: r.errors,
+  };
 }
 for (let w = 0; w < Number(windowsArg); w++) {
   const durationMs = Number(secsArg) * 1000;
@@ -76,14 +90,24 @@ for (let w = 0; w < Number(windowsArg); w++) {
     // One load alternating between the two servers every second.
     // A fleet is new to the kept servers in every window: window w presents fleet w.
     const fleet = base.fleetWarmupFile ? { fleetFile: await pki.fleetFile(w) } : {};
-    const r = await measure({ ...base, ...fleet, servernames: undefined, warmupMs, durationMs, alternate: { phaseMs: 1000, targets: sides.map((s) => s.target) } });
+    const r = await measure({
+      ...base,
+      ...fleet,
+      servernames: undefined,
+      warmupMs,
+      durationMs,
+      alternate: { phaseMs: 1000, targets: sides.map((s) => s.target) },
+    });
     [ta, tb] = r.targets as [Figures, Figures];
     errors = r.errors;
   } else {
     // Keep-alive connections cannot switch servers every second: one window each, in turn.
     const got: Figures[] = [];
     for (const i of w % 2 ? [1, 0] : [0, 1]) {
-      const r = await measure({ ...sides[i]!.load, warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 2000), durationMs }, sides[i]!.pid);
+      const r = await measure(
+        { ...sides[i]!.load, warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 2000), durationMs },
+        sides[i]!.pid,
+      );
       got[i] = r.targets[0]!;
       errors += r.errors;
     }
@@ -96,5 +120,7 @@ for (let w = 0; w < Number(windowsArg); w++) {
 }
 for (const s of sides) s.server.kill();
 await up.stop();
-console.log(`A = ${a}, B = ${b} (${scenario}): B/A rate, median of ${ratios.length} windows: ${median(ratios).toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(', ')}]`);
+console.log(
+  `A = ${a}, B = ${b} (${scenario}): B/A rate, median of ${ratios.length} windows: ${median(ratios).toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(', ')}]`,
+);
 process.exit(0);

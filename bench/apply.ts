@@ -24,7 +24,14 @@ const row = (what: string, ms: number) => {
 };
 
 const pki = await createTestPki({ serverNames: ['*.bench.test'] });
-const ssl = (i: number, desc?: string) => ({ id: `t${i}`, cert: pki.server.chain, key: pki.server.key, snis: [`t${i}.bench.test`], client: { ca: pki.root.cert }, ...(desc ? { desc } : {}) });
+const ssl = (i: number, desc?: string) => ({
+  id: `t${i}`,
+  cert: pki.server.chain,
+  key: pki.server.key,
+  snis: [`t${i}.bench.test`],
+  client: { ca: pki.root.cert },
+  ...(desc ? { desc } : {}),
+});
 const services = [{ name: 'all', upstream: 'http://127.0.0.1:9', routes: [{ name: 'all', path: '/*' }] }];
 const config = (changed?: number): GatewayConfig => ({
   listen: [{ port: 0 }],
@@ -55,14 +62,21 @@ const yaml = (changed?: number) =>
     'listen: [{ port: 0 }]',
     'services: [{ name: all, upstream: "http://127.0.0.1:9", routes: [{ name: all, path: "/*" }] }]',
     'ssls:',
-    ...Array.from({ length: N }, (_, i) => `  - { id: t${i}, cert: { file: server.crt }, key: { file: server.key }, snis: [t${i}.bench.test], client: { ca: { file: ca.crt } }${i === changed ? ', desc: file-changed' : ''} }`),
+    ...Array.from(
+      { length: N },
+      (_, i) =>
+        `  - { id: t${i}, cert: { file: server.crt }, key: { file: server.key }, snis: [t${i}.bench.test], client: { ca: { file: ca.crt } }${i === changed ? ', desc: file-changed' : ''} }`,
+    ),
   ].join('\n');
 writeFileSync(join(dir, 'gateway.yaml'), yaml(9));
 t = performance.now();
 const loaded = await loadConfigFile(join(dir, 'gateway.yaml'));
 const loadMs = performance.now() - t;
 gateway.apply(loaded.config as GatewayConfig);
-row(`reload from a ${N.toLocaleString('en')}-object YAML file, one object changed (load ${loadMs.toFixed(0)} ms + apply)`, performance.now() - t);
+row(
+  `reload from a ${N.toLocaleString('en')}-object YAML file, one object changed (load ${loadMs.toFixed(0)} ms + apply)`,
+  performance.now() - t,
+);
 await gateway.close();
 rmSync(dir, { recursive: true, force: true });
 

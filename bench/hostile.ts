@@ -16,12 +16,12 @@
 //   HOSTILE_N=200 HOSTILE_M=200 HOSTILE_VARIANT_N=50 HOSTILE_CONCURRENCY=4 npm run bench:hostile
 //
 // Prints a table and writes bench/results/hostile.json.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testRequest, type ClientCertificate } from '../src/testing/index.js';
+import { type ClientCertificate, testRequest } from '../src/testing/index.js';
 import { OID } from '../test/reliability/lib/der.js';
 import { hostileCas, hostileExponentChain, hugeSubjectLeaf, rdnsOfNodeName } from '../test/reliability/lib/hostile.js';
 
@@ -119,7 +119,9 @@ const ask = <T>(cmd: string): Promise<T> => {
 const ready = await next<Ready>();
 
 /** Runs `clients.length` connections, `CONCURRENCY` at a time; returns client-side statuses and failures. */
-async function load(clients: readonly ClientCertificate[]): Promise<{ statuses: Record<string, number>; errors: number; wallMs: number }> {
+async function load(
+  clients: readonly ClientCertificate[],
+): Promise<{ statuses: Record<string, number>; errors: number; wallMs: number }> {
   const statuses: Record<string, number> = {};
   let errors = 0;
   let i = 0;
@@ -227,12 +229,23 @@ const minting: Record<string, number> = {};
 
 // Warm-up: every path once or more, not measured.
 {
-  const warm = [...times(20, () => ready.other), ...times(3, () => hostileExponentChain()), ...times(3, () => hostileExponentChain({ decoy: false })), ...times(60, (i) => hugeSubjectLeaf(`warm-${i}`))];
+  const warm = [
+    ...times(20, () => ready.other),
+    ...times(3, () => hostileExponentChain()),
+    ...times(3, () => hostileExponentChain({ decoy: false })),
+    ...times(60, (i) => hugeSubjectLeaf(`warm-${i}`)),
+  ];
   await load(warm);
 }
 
 // (a) and (b)
-out.push(await phase('ordinary', 'client of another CA (OpenSSL: UNABLE_TO_VERIFY_LEAF_SIGNATURE)', times(N, () => ready.other)));
+out.push(
+  await phase(
+    'ordinary',
+    'client of another CA (OpenSSL: UNABLE_TO_VERIFY_LEAF_SIGNATURE)',
+    times(N, () => ready.other),
+  ),
+);
 {
   const m = mintMs(() => times(N, () => hostileExponentChain()));
   minting['f2-decoy'] = m.ms / N;
@@ -249,7 +262,13 @@ for (const v of VARIANTS) {
   minting[v.label] = m.ms / NV;
   out.push(await phase(v.label, v.what, m.out));
 }
-out.push(await phase('valid', 'valid client of the right CA (accepted)', times(NV, () => ready.valid)));
+out.push(
+  await phase(
+    'valid',
+    'valid client of the right CA (accepted)',
+    times(NV, () => ready.valid),
+  ),
+);
 out.push(
   await phase(
     'valid+9hostile',
@@ -276,12 +295,19 @@ async function retained(label: string, clients: readonly ClientCertificate[]) {
   };
 }
 // The event-loop figures of the finding-3 connections (compiled code, as in production).
-const f3 = await phase('f3-huge-subject', 'finding 3: 60 KB control-character subject, unknown CA sent (OpenSSL: INVALID_PURPOSE)', times(Math.min(M, 50), (i) => hugeSubjectLeaf(`eld-${i}`)));
+const f3 = await phase(
+  'f3-huge-subject',
+  'finding 3: 60 KB control-character subject, unknown CA sent (OpenSSL: INVALID_PURPOSE)',
+  times(Math.min(M, 50), (i) => hugeSubjectLeaf(`eld-${i}`)),
+);
 out.push(f3);
 // Then retained heap, with the server's JIT off (see hostile-server.ts 'nojit') and a new warm-up.
 await ask('nojit');
 await load([...times(150, () => ready.other), ...times(100, (i) => hugeSubjectLeaf(`warm-nojit-${i}`))]);
-const heapControl = await retained('ordinary', times(M, () => ready.other));
+const heapControl = await retained(
+  'ordinary',
+  times(M, () => ready.other),
+);
 const hugeLeaves = mintMs(() => times(M, (i) => hugeSubjectLeaf(`measure-${i}`)));
 minting['f3-huge-subject'] = hugeLeaves.ms / M;
 const heapHuge = await retained('f3-huge-subject', hugeLeaves.out);
@@ -296,16 +322,33 @@ const ratio = hostile.usPerConnection / ordinary.usPerConnection;
 let source = 'unknown';
 try {
   const repo = join(here, '..');
-  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').filter(Boolean).length;
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: repo,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+    cwd: repo,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+    .trim()
+    .split('\n')
+    .filter(Boolean).length;
   source = dirty ? `${head} + ${dirty} changed file(s) under src/` : head;
 } catch {
   // not a git checkout
 }
 
 const fmt = (x: number, d = 0) => x.toFixed(d);
-const reasonText = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k}:${v}`).join(' ') || '-';
-const statusText = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k}x${v}`).join(' ');
+const reasonText = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k}:${v}`)
+    .join(' ') || '-';
+const statusText = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k}x${v}`)
+    .join(' ');
 const rows = out.map((p) => [
   p.label,
   String(p.connections),
@@ -318,17 +361,33 @@ const rows = out.map((p) => [
   statusText(p.clientStatuses) + (p.clientErrors ? ` err${p.clientErrors}` : ''),
   reasonText(p.reasons),
 ]);
-const header = ['phase', 'conns', 'µs/conn', 'x ordinary', 'JS verif/conn', 'JS sig/conn', 'ELD p99/max ms', 'guard CPU p50/max ms', 'statuses', 'reasons'];
+const header = [
+  'phase',
+  'conns',
+  'µs/conn',
+  'x ordinary',
+  'JS verif/conn',
+  'JS sig/conn',
+  'ELD p99/max ms',
+  'guard CPU p50/max ms',
+  'statuses',
+  'reasons',
+];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (r: string[]) => r.map((c, i) => (i === 0 || i >= 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-console.log(`\nbench:hostile  node ${process.version}, OpenSSL ${process.versions.openssl}, ${cpus()[0]?.model ?? '?'}, server ${pinned ? 'pinned to core 0, load on core 1' : 'not pinned'}, src ${source}`);
+const line = (r: string[]) =>
+  r.map((c, i) => (i === 0 || i >= 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+console.log(
+  `\nbench:hostile  node ${process.version}, OpenSSL ${process.versions.openssl}, ${cpus()[0]?.model ?? '?'}, server ${pinned ? 'pinned to core 0, load on core 1' : 'not pinned'}, src ${source}`,
+);
 console.log(line(header));
 for (const r of rows) console.log(line(r));
 console.log(
   `\nfinding 2: hostile/ordinary CPU per connection = ${fmt(ratio, 2)} (target <= 2); ordinary ${fmt(ordinary.usPerConnection)} µs, hostile ${fmt(hostile.usPerConnection)} µs; ` +
     `event loop: guard call max ${fmt(hostile.guardCallCpuMs.max, 1)} ms CPU, delay max ${fmt(hostile.eventLoopDelayMaxMs, 1)} ms`,
 );
-console.log('ELD: event-loop delay (monitorEventLoopDelay, wall clock, includes preemption); guard CPU: process CPU of one guard call; JS sig: X509Certificate#verify calls');
+console.log(
+  'ELD: event-loop delay (monitorEventLoopDelay, wall clock, includes preemption); guard CPU: process CPU of one guard call; JS sig: X509Certificate#verify calls',
+);
 console.log(
   `finding 3: retained heap ${fmt(heapHuge.bytesPerConnection)} B per connection (target < 2048; ordinary control ${fmt(heapControl.bytesPerConnection)} B), ` +
     `cache entries +${heapHuge.cacheEntriesAdded}, cachedBytes ${heapHuge.cachedBytesAfter ?? 'n/a'}, onReject detail max ${f3.detailMaxChars} chars`,
@@ -370,5 +429,5 @@ const results = {
 };
 const file = join(here, 'results', 'hostile.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`wrote ${file}`);

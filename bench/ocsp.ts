@@ -9,20 +9,71 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compileCaSet } from '../src/verify/ca-set.js';
-import { startOcspResponder } from '../test/verify/openssl-ocsp.js';
-import { Verifier } from '../src/verify/verifier.js';
 import { OcspClient } from '../src/verify/ocsp.js';
 import { checkRevocation, type RevocationPolicy } from '../src/verify/revocation.js';
+import { Verifier } from '../src/verify/verifier.js';
+import { startOcspResponder } from '../test/verify/openssl-ocsp.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-bench-ocsp-'));
 const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 mkdirSync(join(dir, 'ca'));
 writeFileSync(join(dir, 'ca/index.txt'), '');
 writeFileSync(join(dir, 'ca/serial'), '4000\n');
-writeFileSync(join(dir, 'ca.cnf'), ['[ca]', 'default_ca = this', '[this]', 'dir = ca', 'database = $dir/index.txt', 'new_certs_dir = $dir', 'serial = $dir/serial', 'certificate = $dir/cert.pem', 'private_key = $dir/key.pem', 'default_md = sha256', 'default_days = 2', 'policy = any', '[any]', 'commonName = supplied', '[req]', 'distinguished_name = dn', '[dn]', '[v3_ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign', '[leaf]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = clientAuth', '[signer]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = OCSPSigning'].join('\n'));
+writeFileSync(
+  join(dir, 'ca.cnf'),
+  [
+    '[ca]',
+    'default_ca = this',
+    '[this]',
+    'dir = ca',
+    'database = $dir/index.txt',
+    'new_certs_dir = $dir',
+    'serial = $dir/serial',
+    'certificate = $dir/cert.pem',
+    'private_key = $dir/key.pem',
+    'default_md = sha256',
+    'default_days = 2',
+    'policy = any',
+    '[any]',
+    'commonName = supplied',
+    '[req]',
+    'distinguished_name = dn',
+    '[dn]',
+    '[v3_ca]',
+    'basicConstraints = critical,CA:TRUE',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    '[leaf]',
+    'basicConstraints = CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = clientAuth',
+    '[signer]',
+    'basicConstraints = CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = OCSPSigning',
+  ].join('\n'),
+);
 openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca/key.pem');
-openssl('req', '-x509', '-new', '-key', 'ca/key.pem', '-subj', '/CN=Bench OCSP CA', '-days', '2', '-out', 'ca/cert.pem', '-config', 'ca.cnf', '-extensions', 'v3_ca');
-for (const [cn, ext] of [['leaf', 'leaf'], ['signer', 'signer']]) {
+openssl(
+  'req',
+  '-x509',
+  '-new',
+  '-key',
+  'ca/key.pem',
+  '-subj',
+  '/CN=Bench OCSP CA',
+  '-days',
+  '2',
+  '-out',
+  'ca/cert.pem',
+  '-config',
+  'ca.cnf',
+  '-extensions',
+  'v3_ca',
+);
+for (const [cn, ext] of [
+  ['leaf', 'leaf'],
+  ['signer', 'signer'],
+]) {
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${cn}.key`);
   openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', 'ca.cnf');
   openssl('ca', '-batch', '-notext', '-config', 'ca.cnf', '-in', `${cn}.csr`, '-out', `${cn}.pem`, '-extensions', ext!);
@@ -31,7 +82,12 @@ const responder = await startOcspResponder(dir);
 const url = responder.url;
 
 const caSet = compileCaSet(readFileSync(join(dir, 'ca/cert.pem'), 'utf8'), 'ca');
-const v = new Verifier(100, 1 << 20).verify(caSet, 0, new X509Certificate(readFileSync(join(dir, 'leaf.pem'))), Date.now());
+const v = new Verifier(100, 1 << 20).verify(
+  caSet,
+  0,
+  new X509Certificate(readFileSync(join(dir, 'leaf.pem'))),
+  Date.now(),
+);
 if (!v.ok) throw new Error(v.detail);
 const client = new OcspClient();
 const policy: RevocationPolicy = { mode: 'strict', scope: 'leaf', crls: new Map(), ocsp: { responder: url, client } };
@@ -48,11 +104,17 @@ const fresh: number[] = [];
 for (let i = 0; i < 50; i++) {
   const c = new OcspClient();
   t = performance.now();
-  const a = await c.status(Buffer.from(new X509Certificate(readFileSync(join(dir, 'leaf.pem'))).raw), caSet.anchors[0]!, url);
+  const a = await c.status(
+    Buffer.from(new X509Certificate(readFileSync(join(dir, 'leaf.pem'))).raw),
+    caSet.anchors[0]!,
+    url,
+  );
   fresh.push(performance.now() - t);
   if (a.status !== 'good') throw new Error(a.detail);
 }
 fresh.sort((a, b) => a - b);
-console.log(`a fresh fetch from openssl ocsp on loopback (50): p50 ${fresh[25]!.toFixed(1)} ms, max ${fresh[49]!.toFixed(1)} ms (request, answer, signature check)`);
+console.log(
+  `a fresh fetch from openssl ocsp on loopback (50): p50 ${fresh[25]!.toFixed(1)} ms, max ${fresh[49]!.toFixed(1)} ms (request, answer, signature check)`,
+);
 responder.stop();
 rmSync(dir, { recursive: true, force: true });

@@ -5,17 +5,19 @@
 // upstream share core 1.
 //
 //   npm run bench:policy [-- --seconds=4 --rounds=3]
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, lines, median, run } from './lib/run.js';
 import type { LoadConfig } from './lib/loadgen.js';
+import { cpuSeconds, lines, median, run } from './lib/run.js';
 
 const dist = (name: string) => new URL(`../dist/${name}`, import.meta.url).href;
 const { createTestPki } = (await import(dist('testing/index.js'))) as typeof import('../src/testing/index.js');
-const arg = (name: string, d: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
+const arg = (name: string, d: number) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
 const SECONDS = arg('seconds', 4);
 const ROUNDS = arg('rounds', 3);
 
@@ -32,9 +34,17 @@ const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
 const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-bench-policy-'));
 const config = {
   listen: [{ port: 0 }],
-  ssls: [{ id: 'bench', cert: pki.server.chain, key: pki.server.key, snis: ['bench.test'], client: { ca: pki.root.cert } }],
+  ssls: [
+    { id: 'bench', cert: pki.server.chain, key: pki.server.key, snis: ['bench.test'], client: { ca: pki.root.cert } },
+  ],
   services: [
-    { name: 'plain', hosts: ['bench.test'], pathPrefix: '/plain', upstream: url, routes: [{ name: 'json', path: '/json' }] },
+    {
+      name: 'plain',
+      hosts: ['bench.test'],
+      pathPrefix: '/plain',
+      upstream: url,
+      routes: [{ name: 'json', path: '/json' }],
+    },
     {
       name: 'policy',
       hosts: ['bench.test'],
@@ -59,8 +69,20 @@ process.on('SIGTERM', () => g.close().then(() => process.exit(0)));`,
 const gw = run(0, [join(dir, 'gateway.mjs')]);
 const { port } = JSON.parse(await lines(gw).next()) as { port: number };
 
-async function load(path: string): Promise<{ rps: number; p99: number; statuses: Record<string, number>; cpuUs: number }> {
-  const cfg: LoadConfig = { mode: 'ka', port, servername: 'bench.test', path, connections: 50, durationMs: SECONDS * 1000, warmupMs: 1000, cert: client.cert, key: client.key };
+async function load(
+  path: string,
+): Promise<{ rps: number; p99: number; statuses: Record<string, number>; cpuUs: number }> {
+  const cfg: LoadConfig = {
+    mode: 'ka',
+    port,
+    servername: 'bench.test',
+    path,
+    connections: 50,
+    durationMs: SECONDS * 1000,
+    warmupMs: 1000,
+    cert: client.cert,
+    key: client.key,
+  };
   const file = join(dir, `load-${path.replace(/\W/g, '')}.json`);
   writeFileSync(file, JSON.stringify(cfg));
   const out = lines(run(1, ['bench/lib/loadgen.ts', file]));
@@ -68,7 +90,12 @@ async function load(path: string): Promise<{ rps: number; p99: number; statuses:
   let line = await out.next();
   while (!line.includes('"measuring"')) line = await out.next();
   const cpu0 = cpuSeconds(gw.pid!);
-  const r = JSON.parse(await out.next()) as { rps: number; p99: number; statuses: Record<string, number>; requests: number };
+  const r = JSON.parse(await out.next()) as {
+    rps: number;
+    p99: number;
+    statuses: Record<string, number>;
+    requests: number;
+  };
   const cpuUs = ((cpuSeconds(gw.pid!) - cpu0) * 1e6) / r.requests;
   return { ...r, cpuUs };
 }
@@ -80,10 +107,14 @@ const rows: string[] = [];
 for (let i = 0; i < ROUNDS; i++) {
   const plain = await load('/plain/json');
   const policy = await load('/policy/json');
-  for (const r of [plain, policy]) if (Object.keys(r.statuses).some((s) => s !== '200')) throw new Error(`non-200 answers: ${JSON.stringify(r.statuses)}`);
+  for (const r of [plain, policy])
+    if (Object.keys(r.statuses).some((s) => s !== '200'))
+      throw new Error(`non-200 answers: ${JSON.stringify(r.statuses)}`);
   ratios.push(policy.rps / plain.rps);
   cpuRatios.push(plain.cpuUs / policy.cpuUs);
-  rows.push(`| ${i + 1} | ${Math.round(plain.rps)} | ${Math.round(policy.rps)} | ${(policy.rps / plain.rps).toFixed(3)} | ${plain.cpuUs.toFixed(0)} / ${policy.cpuUs.toFixed(0)} | ${(plain.cpuUs / policy.cpuUs).toFixed(3)} | ${plain.p99.toFixed(2)} / ${policy.p99.toFixed(2)} |`);
+  rows.push(
+    `| ${i + 1} | ${Math.round(plain.rps)} | ${Math.round(policy.rps)} | ${(policy.rps / plain.rps).toFixed(3)} | ${plain.cpuUs.toFixed(0)} / ${policy.cpuUs.toFixed(0)} | ${(plain.cpuUs / policy.cpuUs).toFixed(3)} | ${plain.p99.toFixed(2)} / ${policy.p99.toFixed(2)} |`,
+  );
   console.log(rows.at(-1));
 }
 console.log(

@@ -1,22 +1,23 @@
 // CPU profile of one system under one load (server on core 0 with --cpu-prof, load on core 1),
 // then the functions with the most self and inclusive time.
-//   npm run build && node --import tsx bench/profile.ts [gate|node-proxy|node-direct] [ka|new|nocert|fleet|store<N>] [seconds]
+//   npm run build && node --import tsx bench/profile.ts [gate|node-proxy|node-direct] [ka|new|nocert|fleet|store<N>]
+// [seconds]
 // Writes the .cpuprofile into $TMPDIR/mtls-gate-bench/profiles (open it in Chrome DevTools or speedscope).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SLIDESHOW } from '../examples/mtls-auth-app/httpbin.js';
-import { benchPki } from './lib/pki.js';
 import { devScenario } from './lib/dev-scenario.js';
+import type { LoadConfig } from './lib/loadgen.js';
 import { findNginx, startNginxUpstream } from './lib/nginx.js';
+import { benchPki } from './lib/pki.js';
 import { firstLine, lastLine, run } from './lib/run.js';
 import type { SystemConfig } from './lib/system.js';
-import type { LoadConfig } from './lib/loadgen.js';
 
 const [system = 'gate', scenario = 'ka', secs = '8'] = process.argv.slice(2);
 const pki = await benchPki(console.log);
 const nginx = findNginx(console.log);
-const document = Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n');
+const document = Buffer.from(`${JSON.stringify(SLIDESHOW, null, 2)}\n`);
 let upstream: string;
 let stopUpstream: () => Promise<void>;
 if ('bin' in nginx) {
@@ -51,11 +52,16 @@ interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
-const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+};
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-const name = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules|src|bench|lib|internal)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+const name = (n: Node) =>
+  `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules|src|bench|lib|internal)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
 const self = new Map<string, number>();
 const incl = new Map<string, number>();
 let total = 0;
@@ -72,7 +78,11 @@ p.samples.forEach((id, i) => {
     incl.set(k, (incl.get(k) ?? 0) + dt);
   }
 });
-for (const [title, m] of [['self', self], ['inclusive', incl]] as const) {
+for (const [title, m] of [
+  ['self', self],
+  ['inclusive', incl],
+] as const) {
   console.log(`\n-- ${title} time (share of ${(total / 1e6).toFixed(1)} s sampled)`);
-  for (const [k, t] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
+  for (const [k, t] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 40))
+    console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
 }

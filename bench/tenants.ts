@@ -34,9 +34,19 @@ const rows: string[] = [];
 for (const cap of [N, 1000]) {
   const r = spawnSync(process.execPath, ['--expose-gc', script, String(N), String(cap)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
-  const o = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ms: number; rssMb: number; bareMb: number; pemMb: number; contexts: number };
-  rows.push(`| ${N.toLocaleString('en')} | ${cap.toLocaleString('en')} | ${(o.ms / 1000).toFixed(2)} s | ${o.rssMb.toFixed(0)} MB | ${o.bareMb.toFixed(0)} MB | ${o.pemMb.toFixed(1)} MB | ${o.contexts} |`);
+  const o = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    ms: number;
+    rssMb: number;
+    bareMb: number;
+    pemMb: number;
+    contexts: number;
+  };
+  rows.push(
+    `| ${N.toLocaleString('en')} | ${cap.toLocaleString('en')} | ${(o.ms / 1000).toFixed(2)} s | ${o.rssMb.toFixed(0)} MB | ${o.bareMb.toFixed(0)} MB | ${o.pemMb.toFixed(1)} MB | ${o.contexts} |`,
+  );
   console.log(rows.at(-1));
 }
-console.log(`\n| objects | contextCacheSize | build | RSS at rest | bare Node + PKI | PEM held (input) | contexts kept |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}`);
+console.log(
+  `\n| objects | contextCacheSize | build | RSS at rest | bare Node + PKI | PEM held (input) | contexts kept |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}`,
+);
 rmSync(dir, { recursive: true, force: true });

@@ -27,7 +27,10 @@ export const ErrorCodes = {
   REGEX_INVALID: 'ERR_MTLS_REGEX_INVALID',
   /** Node could not build a TLS context from an otherwise valid object. */
   TLS_CONTEXT: 'ERR_MTLS_TLS_CONTEXT',
-  /** A CRL in `client.crl` cannot be read, is of a kind mtls-gate does not check (delta, scoped, indirect), or is not signed by the CA it names. */
+  /**
+   * A CRL in `client.crl` cannot be read, is of a kind mtls-gate does not check (delta, scoped, indirect), or is not
+   * signed by the CA it names.
+   */
   CRL_INVALID: 'ERR_MTLS_CRL_INVALID',
   /** A configuration file, or a file it references, cannot be read, is too large, or cannot be parsed. */
   CONFIG_FILE: 'ERR_MTLS_CONFIG_FILE',

@@ -1,10 +1,20 @@
-import http2 from 'node:http2';
 import type http from 'node:http';
-import type tls from 'node:tls';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { createRouter, createSslStore, mtlsGuard, getClientIdentity, type GuardOptions, type ProxyErrorInfo, type Router, type ServiceConfig, type SslStore } from '../src/index.js';
-import { testRequest, type TestPki, type TestRequestOptions, type TestResponse } from '../src/testing/index.js';
+import http2 from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
+import type tls from 'node:tls';
+import {
+  createRouter,
+  createSslStore,
+  type GuardOptions,
+  getClientIdentity,
+  mtlsGuard,
+  type ProxyErrorInfo,
+  type Router,
+  type ServiceConfig,
+  type SslStore,
+} from '../src/index.js';
+import { type TestPki, type TestRequestOptions, type TestResponse, testRequest } from '../src/testing/index.js';
 
 export interface Reply {
   status: number;
@@ -31,13 +41,15 @@ export async function startGuarded(
     onReject: (i) => rejects.push({ reason: i.reason, sslId: i.sslId }),
     ...guardOptions,
   });
-  const server = store.attach(http2.createSecureServer(store.tlsOptions(tlsOpts), (req, res) => {
-    guard(req, res, () => {
-      const id = getClientIdentity(req);
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ ok: true, subject: id?.subject ?? null, sslId: id?.sslId ?? null, path: req.url }));
-    });
-  }));
+  const server = store.attach(
+    http2.createSecureServer(store.tlsOptions(tlsOpts), (req, res) => {
+      guard(req, res, () => {
+        const id = getClientIdentity(req);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ok: true, subject: id?.subject ?? null, sslId: id?.sslId ?? null, path: req.url }));
+      });
+    }),
+  );
   const listening = await listen(server);
   return { port: listening.port, store, rejects, close: listening.close };
 }
@@ -79,11 +91,19 @@ export interface Gateway {
 /** store + guard + router on an HTTP/2 server (HTTP/1.1 fallback) for `gw.test`, attached with the default limits. */
 export async function startGateway(pki: TestPki, services: ServiceConfig[]): Promise<Gateway> {
   const store = createSslStore();
-  store.set({ id: 'gw', cert: pki.server.chain, key: pki.server.key, snis: ['gw.test'], client: { ca: pki.root.cert } });
+  store.set({
+    id: 'gw',
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: ['gw.test'],
+    client: { ca: pki.root.cert },
+  });
   const guard = mtlsGuard({ store });
   const errors: Gateway['errors'] = [];
   const router = createRouter({ services, onProxyError: (info, req) => errors.push({ url: req.url ?? '', info }) });
-  const server = store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))));
+  const server = store.attach(
+    http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))),
+  );
   const listening = await listen(server);
   return {
     port: listening.port,

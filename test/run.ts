@@ -14,12 +14,20 @@ const ALONE = new Set(['test/reliability/limits.test.ts']);
 
 const files = readdirSync('test', { withFileTypes: true })
   .filter((d) => d.isDirectory())
-  .flatMap((d) => readdirSync(join('test', d.name)).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${d.name}/${f}`))
+  .flatMap((d) =>
+    readdirSync(join('test', d.name))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => `test/${d.name}/${f}`),
+  )
   .sort();
 const together = files.filter((f) => !ALONE.has(f));
 const alone = files.filter((f) => ALONE.has(f));
 const run = (concurrency: number, list: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...list], { stdio: 'inherit' }).status ?? 1;
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...list],
+    { stdio: 'inherit' },
+  ).status ?? 1;
 const first = run(2, together);
 const second = run(1, alone);
 process.exitCode = first === 0 && second === 0 ? 0 : 1;

@@ -7,18 +7,20 @@
 //   <- { cmd: 'begin' }                 starts a phase: CPU, counters and event-loop delay from now
 //   -> { type: 'begun' }
 //   <- { cmd: 'end' }                   ends it
-//   -> { type: 'phase', cpuUs, verifications, sigChecks, sigMs, eldMaxMs, eldP99Ms, guardWallMs, guardCpuMs, statuses, reasons, detailMax, cached, cachedBytes }
+//   -> { type: 'phase', cpuUs, verifications, sigChecks, sigMs, eldMaxMs, eldP99Ms, guardWallMs, guardCpuMs, statuses,
+// reasons, detailMax, cached, cachedBytes }
 //   <- { cmd: 'nojit' }                 turns V8's compilers off (before the heap phases)
 //   -> { type: 'nojit' }
 //   <- { cmd: 'heap' }                  full GCs, then heapUsed
 //   -> { type: 'heap', heapUsed, cached, cachedBytes }
 //   <- { cmd: 'exit' }
-import http2 from 'node:http2';
-import v8 from 'node:v8';
+
 import { X509Certificate } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
 import { createSslStore, mtlsGuard } from '../../src/index.js';
 import { createTestPki } from '../../src/testing/index.js';
 
@@ -48,12 +50,20 @@ X509Certificate.prototype.verify = function (this: X509Certificate, key) {
 
 const pki = await createTestPki({ serverNames: [SERVERNAME], name: 'hostile bench' });
 const store = createSslStore();
-store.set({ id: 'hostile', cert: pki.server.chain, key: pki.server.key, snis: [SERVERNAME], client: { ca: pki.root.cert } });
+store.set({
+  id: 'hostile',
+  cert: pki.server.chain,
+  key: pki.server.key,
+  snis: [SERVERNAME],
+  client: { ca: pki.root.cert },
+});
 
 let statuses: Record<string, number> = {};
 let reasons: Record<string, number> = {};
 let detailMax = 0;
-/** Per guard call in this phase: wall ms and process CPU ms (the wall figure includes preemption on a shared machine). */
+/**
+ * Per guard call in this phase: wall ms and process CPU ms (the wall figure includes preemption on a shared machine).
+ */
 let guardWall: number[] = [];
 let guardCpu: number[] = [];
 const guard = mtlsGuard({
@@ -141,7 +151,12 @@ process.on('message', async (m: { cmd: string }) => {
         last = h;
       }
       const s = store.verifierStats();
-      send({ type: 'heap', heapUsed: process.memoryUsage().heapUsed, cached: s.cached, cachedBytes: (s as { cachedBytes?: number }).cachedBytes ?? null });
+      send({
+        type: 'heap',
+        heapUsed: process.memoryUsage().heapUsed,
+        cached: s.cached,
+        cachedBytes: (s as { cachedBytes?: number }).cachedBytes ?? null,
+      });
       break;
     }
     case 'nojit':

@@ -18,8 +18,9 @@
 //
 // Prints a line `{"measuring":true}` when the warm-up ends, then one JSON line:
 //   { requests, seconds, rps, p50, p99, errors, statuses, full, resumed }
-import tls from 'node:tls';
+
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { cpuSeconds } from './run.js';
 
 export interface LoadConfig {
@@ -48,7 +49,10 @@ export interface LoadConfig {
    * With a fleet, a server that has been shown the whole fleet leaves the rotation and the others
    * go on.
    */
-  alternate?: { phaseMs: number; targets: { port: number; pids: number[]; servername: string; servernames?: string[] }[] };
+  alternate?: {
+    phaseMs: number;
+    targets: { port: number; pids: number[]; servername: string; servernames?: string[] }[];
+  };
 }
 
 const arg = process.argv[2]!;
@@ -56,13 +60,16 @@ const cfg = JSON.parse(arg.startsWith('{') ? arg : readFileSync(arg, 'utf8')) as
 // One TLS context per identity, made before the load starts: given cert and key, tls.connect would
 // build a new context (parse the PEM key and certificate) for every connection, which costs the
 // client more than the handshake itself.
-const contextOf = (id: { cert?: string; key?: string }) => tls.createSecureContext(id.cert ? { cert: id.cert, key: id.key } : {});
+const contextOf = (id: { cert?: string; key?: string }) =>
+  tls.createSecureContext(id.cert ? { cert: id.cert, key: id.key } : {});
 const ownContext = contextOf(cfg);
-const contextsIn = (file: string | undefined) => (file ? (JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined);
+const contextsIn = (file: string | undefined) =>
+  file ? (JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string }[]).map(contextOf) : undefined;
 const fleet = contextsIn(cfg.fleetFile);
 const fleetWarmup = contextsIn(cfg.fleetWarmupFile);
 let activeSlots = 0;
-const requestFor = (host: string) => Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
+const requestFor = (host: string) =>
+  Buffer.from(`GET ${cfg.path} HTTP/1.1\r\nHost: ${host}\r\n${cfg.mode === 'new' ? 'Connection: close\r\n' : ''}\r\n`);
 interface Target {
   port: number;
   servername: string;
@@ -75,7 +82,9 @@ interface Target {
   /** When its last fleet certificate was handed out. */
   usedUpAt: number;
 }
-const targets: Target[] = (cfg.alternate?.targets ?? [{ port: cfg.port, pids: [], servername: cfg.servername, servernames: cfg.servernames }]).map((t) => ({
+const targets: Target[] = (
+  cfg.alternate?.targets ?? [{ port: cfg.port, pids: [], servername: cfg.servername, servernames: cfg.servernames }]
+).map((t) => ({
   port: t.port,
   servername: t.servername,
   names: t.servernames,
@@ -141,7 +150,13 @@ function count(status: string, sentAt: number, t = 0): void {
 
 function keepAlive(): void {
   const [port, servername, request] = target();
-  const sock = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, secureContext: ownContext });
+  const sock = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername,
+    rejectUnauthorized: false,
+    secureContext: ownContext,
+  });
   let sentAt = 0;
   const send = () => {
     if (stopped) return void sock.destroy();
@@ -234,7 +249,13 @@ function slot(): void {
   once();
 }
 
-const perTarget = targets.map(() => ({ requests: 0, cpu0: 0, ms: 0, statuses: {} as Record<string, number>, latencies: [] as number[] }));
+const perTarget = targets.map(() => ({
+  requests: 0,
+  cpu0: 0,
+  ms: 0,
+  statuses: {} as Record<string, number>,
+  latencies: [] as number[],
+}));
 const cpuNow = () => targets.map((t) => t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0));
 let phaseStart = 0;
 /**
@@ -282,7 +303,7 @@ function finish(): void {
       }
     : {};
   process.stdout.write(
-    JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses, full, resumed, ...alternate }) + '\n',
+    `${JSON.stringify({ requests, seconds, rps: requests / seconds, p50: q(0.5), p99: q(0.99), errors, statuses, full, resumed, ...alternate })}\n`,
     () => process.exit(0),
   );
 }
@@ -293,7 +314,7 @@ setTimeout(() => {
   measuring = true;
   start = performance.now();
   const cpu0 = cpuNow();
-  perTarget.forEach((t, i) => (t.cpu0 = cpu0[i]!));
+  for (const [i, t] of perTarget.entries()) t.cpu0 = cpu0[i]!;
   if (cfg.alternate) {
     // The measured phases start here, on the first target, and the phase timer starts over.
     current = 0;

@@ -4,11 +4,11 @@
 // chain pays (the verifier's cache), and what a new leaf under known issuers costs.
 //   node --import tsx bench/lib/micro.ts [--quick]   -> one JSON line { name: µs }
 import { X509Certificate } from 'node:crypto';
+import { createTestPki, type KeyType } from '../../src/testing/index.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { parseCert } from '../../src/verify/cert.js';
 import { verifyChain } from '../../src/verify/chain.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { createTestPki, type KeyType } from '../../src/testing/index.js';
 
 const quick = process.argv.includes('--quick');
 const n = quick ? 12 : 40;
@@ -24,7 +24,10 @@ for (const keyType of ['rsa', 'ec'] as KeyType[]) {
   const label = keyType === 'rsa' ? 'RSA 2048' : 'P-256';
   const p = await createTestPki({ keyType });
   const ca = compileCaSet(p.root.cert, 'ca');
-  for (const [levels, shape] of [['2-level', 'valid'], ['3-level', 'viaIntermediate']] as const) {
+  for (const [levels, shape] of [
+    ['2-level', 'valid'],
+    ['3-level', 'viaIntermediate'],
+  ] as const) {
     // RSA key generation is slow: the leaves share the shape's key type, minted up front.
     const certs = await Promise.all(Array.from({ length: n }, () => p.client(shape, { keyType })));
     const cold: number[][] = [];
@@ -33,7 +36,12 @@ for (const keyType of ['rsa', 'ec'] as KeyType[]) {
       for (const c of certs) {
         const ders = c.chain.split(/(?=-----BEGIN CERTIFICATE-----)/).map((b) => new X509Certificate(b));
         const t = performance.now();
-        const v = verifyChain(ca, ders.map((d) => parseCert(d)), 1, Date.now());
+        const v = verifyChain(
+          ca,
+          ders.map((d) => parseCert(d)),
+          1,
+          Date.now(),
+        );
         samples.push(performance.now() - t);
         if (!v.ok) throw new Error(`verification failed: ${JSON.stringify(v)}`);
       }
@@ -71,4 +79,4 @@ for (const keyType of ['rsa', 'ec'] as KeyType[]) {
     }
   }
 }
-process.stdout.write(JSON.stringify(out) + '\n');
+process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -4,7 +4,7 @@
 //     `$ssl_client_verify` is not SUCCESS), `location = /v1/json` proxied to the upstream over an
 //     upstream block with keepalive;
 //   - the cheap upstream (on the load core): the httpbin /json document from a file.
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,10 +32,18 @@ export function findNginx(log: (s: string) => void): { bin: string; version: str
     try {
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
       for (const pkg of ['nginx-light', 'nginx']) {
-        const r = spawnSync('apt-get', ['install', '-y', '-q', pkg], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 240_000 });
+        const r = spawnSync('apt-get', ['install', '-y', '-q', pkg], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          timeout: 240_000,
+        });
         if (r.status !== 0) {
           spawnSync('apt-get', ['update', '-q'], { env, stdio: 'ignore', timeout: 120_000 });
-          spawnSync('apt-get', ['install', '-y', '-q', pkg], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 240_000 });
+          spawnSync('apt-get', ['install', '-y', '-q', pkg], {
+            env,
+            stdio: ['ignore', 'ignore', 'pipe'],
+            timeout: 240_000,
+          });
         }
         bin = locate();
         if (bin) break;
@@ -44,7 +52,10 @@ export function findNginx(log: (s: string) => void): { bin: string; version: str
       if (ownPolicy) unlinkSync(policy);
     }
   }
-  if (!bin) return { skipped: 'nginx skipped: not installed' + (process.getuid?.() === 0 ? ' (apt-get install failed)' : ' (run as root to install it, or apt-get install nginx-light)') };
+  if (!bin)
+    return {
+      skipped: `nginx skipped: not installed${process.getuid?.() === 0 ? ' (apt-get install failed)' : ' (run as root to install it, or apt-get install nginx-light)'}`,
+    };
   const v = spawnSync(bin, ['-v'], { encoding: 'utf8' });
   return { bin, version: (v.stderr || v.stdout).trim().replace(/^nginx version: /, '') };
 }
@@ -106,9 +117,18 @@ async function start(bin: string, core: number, dir: string, conf: string, port:
   // The worker runs as nobody (the master as root): it must be able to enter the directory.
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const t = spawnSync(bin, ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
+  const t = spawnSync(bin, ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], {
+    encoding: 'utf8',
+  });
   if (t.status !== 0) throw new Error(`nginx -t failed for ${dir}/nginx.conf: ${t.stderr}`);
-  const child: ChildProcess = spawnPinned(core, bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
+  const child: ChildProcess = spawnPinned(core, bin, [
+    '-p',
+    dir,
+    '-e',
+    join(dir, 'error.log'),
+    '-c',
+    join(dir, 'nginx.conf'),
+  ]);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForPort(port, 5000);
   return {

@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { x509 } from '../../src/internal/x509.js';
-import { pemBlocks } from '../../src/verify/cert.js';
 import { createTestPki } from '../../src/testing/index.js';
+import { pemBlocks } from '../../src/verify/cert.js';
 
 export const SERVERNAME = 'mtls.httpbin.org';
 export const FLEET_SIZE = 2000;
@@ -26,7 +26,10 @@ export interface BenchPki {
   ca: string;
   server: { cert: string; key: string };
   client: { cert: string; key: string };
-  /** The file of measured window `i`'s fleet (FLEET_SIZE certificates as a JSON array of { cert, key }), minted on first use. */
+  /**
+   * The file of measured window `i`'s fleet (FLEET_SIZE certificates as a JSON array of { cert, key }), minted on first
+   * use.
+   */
   fleetFile(window: number): Promise<string>;
   /** The warm-up fleet, in the same form. */
   fleetWarmupFile: string;
@@ -53,18 +56,33 @@ export async function benchPki(log: (s: string) => void): Promise<BenchPki> {
     const m = JSON.parse(readFileSync(meta, 'utf8'));
     if (m.version === VERSION && Date.now() - m.created < 3 * 86400_000) {
       const root = { cert: m.ca, key: readFileSync(join(dir, 'ca.key'), 'utf8') };
-      return { dir, ca: m.ca, server: m.server, client: m.client, fleetFile: fleetFiles(dir, root, new Date(m.notAfter), log), fleetWarmupFile, storeCerts: m.storeCerts, files };
+      return {
+        dir,
+        ca: m.ca,
+        server: m.server,
+        client: m.client,
+        fleetFile: fleetFiles(dir, root, new Date(m.notAfter), log),
+        fleetWarmupFile,
+        storeCerts: m.storeCerts,
+        files,
+      };
     }
   }
   const t = performance.now();
-  log(`minting certificates (root, server, client, ${FLEET_WARMUP_SIZE} warm-up fleet clients, ${STORE_CERTS} store servers) into ${dir} ...`);
+  log(
+    `minting certificates (root, server, client, ${FLEET_WARMUP_SIZE} warm-up fleet clients, ${STORE_CERTS} store servers) into ${dir} ...`,
+  );
   const pki = await createTestPki({ keyType: 'ec', serverNames: [SERVERNAME], name: 'mtls-gate bench' });
   const notAfter = new Date(Date.now() + 8 * 86400_000);
   const root = await pki.createRoot({ subject: 'O=mtls-gate bench, CN=private_ca', keyType: 'ec', notAfter });
   const server = await root.issue({ subject: `CN=${SERVERNAME}`, san: { dns: [SERVERNAME] }, notAfter });
   const client = await root.issue({ subject: 'O=mtls-gate bench, CN=client', notAfter });
-  const fleetWarmup = await many(FLEET_WARMUP_SIZE, (i) => root.issue({ subject: `O=mtls-gate bench, CN=warm-up-device-${i}`, notAfter }));
-  const storeCerts = await many(STORE_CERTS, (i) => root.issue({ subject: `CN=store-${i}.bench.test`, san: { dns: [`store-${i}.bench.test`] }, notAfter }));
+  const fleetWarmup = await many(FLEET_WARMUP_SIZE, (i) =>
+    root.issue({ subject: `O=mtls-gate bench, CN=warm-up-device-${i}`, notAfter }),
+  );
+  const storeCerts = await many(STORE_CERTS, (i) =>
+    root.issue({ subject: `CN=store-${i}.bench.test`, san: { dns: [`store-${i}.bench.test`] }, notAfter }),
+  );
   for (const f of readdirSync(dir)) if (/^fleet-\d+\.json$/.test(f)) rmSync(join(dir, f));
   writeFileSync(files.ca, root.cert);
   writeFileSync(join(dir, 'ca.key'), root.key, { mode: 0o600 });
@@ -73,15 +91,36 @@ export async function benchPki(log: (s: string) => void): Promise<BenchPki> {
   writeFileSync(files.clientCert, client.cert);
   writeFileSync(files.clientKey, client.key, { mode: 0o600 });
   writeFileSync(fleetWarmupFile, JSON.stringify(fleetWarmup.map(pair)));
-  const out = { dir, ca: root.cert, server: pair(server), client: pair(client), fleetFile: fleetFiles(dir, root, notAfter, log), fleetWarmupFile, storeCerts: storeCerts.map(pair), files };
-  writeFileSync(meta, JSON.stringify({ version: VERSION, created: Date.now(), notAfter: notAfter.getTime(), ca: out.ca, server: out.server, client: out.client, storeCerts: out.storeCerts }));
+  const out = {
+    dir,
+    ca: root.cert,
+    server: pair(server),
+    client: pair(client),
+    fleetFile: fleetFiles(dir, root, notAfter, log),
+    fleetWarmupFile,
+    storeCerts: storeCerts.map(pair),
+    files,
+  };
+  writeFileSync(
+    meta,
+    JSON.stringify({
+      version: VERSION,
+      created: Date.now(),
+      notAfter: notAfter.getTime(),
+      ca: out.ca,
+      server: out.server,
+      client: out.client,
+      storeCerts: out.storeCerts,
+    }),
+  );
   log(`  done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   return out;
 }
 
 async function many(n: number, make: (i: number) => Promise<{ cert: string; key: string }>) {
   const out: { cert: string; key: string }[] = [];
-  for (let i = 0; i < n; i += 50) out.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => make(i + j)))));
+  for (let i = 0; i < n; i += 50)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => make(i + j)))));
   return out;
 }
 
@@ -92,7 +131,9 @@ function fleetFiles(dir: string, root: { cert: string; key: string }, notAfter: 
     if (existsSync(file)) return file;
     const t = performance.now();
     const ca = new x509.X509Certificate(root.cert);
-    const signingKey = await webcrypto.subtle.importKey('pkcs8', pemBlocks(root.key, 'PRIVATE KEY')[0]!, EC, false, ['sign']);
+    const signingKey = await webcrypto.subtle.importKey('pkcs8', pemBlocks(root.key, 'PRIVATE KEY')[0]!, EC, false, [
+      'sign',
+    ]);
     const aki = await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey);
     const fleet = await many(FLEET_SIZE, async (i) => {
       const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -113,10 +154,15 @@ function fleetFiles(dir: string, root: { cert: string; key: string }, notAfter: 
           aki,
         ],
       });
-      return { cert: cert.toString('pem') + '\n', key: KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string };
+      return {
+        cert: `${cert.toString('pem')}\n`,
+        key: KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string,
+      };
     });
     writeFileSync(file, JSON.stringify(fleet));
-    log(`minted fleet ${window} (${FLEET_SIZE} client certificates) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    log(
+      `minted fleet ${window} (${FLEET_SIZE} client certificates) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     return file;
   };
 }

@@ -1,6 +1,6 @@
 // What the benchmark drivers share: pinned child processes, their output lines, CPU time, memory, medians.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export const hasTaskset = (() => {

@@ -9,22 +9,28 @@
 //
 //   node --import tsx bench/lib/system.ts <config.json>
 // Prints one JSON line when listening: { port, pid, storeBuildMs?, sniLookupNs? }.
-import http from 'node:http';
-import https from 'node:https';
+
 import { constants } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SLIDESHOW } from '../../examples/mtls-auth-app/httpbin.js';
+
 // The built library (npm run build), as users run it; a non-literal specifier keeps type-checking
 // independent of the build, the types come from the source.
 // MTLS_GATE_DIST=<dir> runs another build (A/B comparisons of the gate).
-const entry: string = process.env.MTLS_GATE_DIST ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/index.js`).href : '../../dist/index.js';
+const entry: string = process.env.MTLS_GATE_DIST
+  ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/index.js`).href
+  : '../../dist/index.js';
 const { createRouter, createSslStore, mtlsGuard } = (await import(entry)) as typeof import('../../src/index.js');
-const dist = process.env.MTLS_GATE_DIST ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/`).href : new URL('../../dist/', import.meta.url).href;
+const dist = process.env.MTLS_GATE_DIST
+  ? pathToFileURL(`${process.env.MTLS_GATE_DIST}/`).href
+  : new URL('../../dist/', import.meta.url).href;
 
 export interface SystemConfig {
   system: 'gate' | 'node-proxy' | 'node-direct';
@@ -35,13 +41,16 @@ export interface SystemConfig {
   upstream: string;
   /** Offer TLS session tickets (the resumption scenario). */
   tickets: boolean;
-  /** This many SSL objects, `store-<i>.bench.test` for i >= 1 (server certificates from `storeCerts`): for the gate a store (and a service for any host), for the baselines plain TLS contexts by SNI. */
+  /**
+   * This many SSL objects, `store-<i>.bench.test` for i >= 1 (server certificates from `storeCerts`): for the gate a
+   * store (and a service for any host), for the baselines plain TLS contexts by SNI.
+   */
   storeSize?: number;
   storeCerts?: { cert: string; key: string }[];
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SystemConfig;
-const document = Buffer.from(JSON.stringify(SLIDESHOW, null, 2) + '\n');
+const document = Buffer.from(`${JSON.stringify(SLIDESHOW, null, 2)}\n`);
 const extra: Record<string, number> = {};
 let server: https.Server | undefined;
 
@@ -57,9 +66,14 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
   const { createLog } = (await import(`${dist}cli/log.js`)) as typeof import('../../src/cli/log.js');
   const log = createLog('human', createWriteStream(join(dir, 'gate.log')));
   const config = fileURLToPath(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url));
-  const serving = await serve({ config, workers: 1, listen: [{ host: '127.0.0.1', port: 0, sessionTickets: cfg.tickets }], log });
+  const serving = await serve({
+    config,
+    workers: 1,
+    listen: [{ host: '127.0.0.1', port: 0, sessionTickets: cfg.tickets }],
+    log,
+  });
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  process.stdout.write(JSON.stringify({ port: serving.addresses[0]!.port, pid: process.pid }) + '\n');
+  process.stdout.write(`${JSON.stringify({ port: serving.addresses[0]!.port, pid: process.pid })}\n`);
 } else if (cfg.system === 'gate') {
   const store = createSslStore();
   const size = cfg.storeSize ?? 1;
@@ -72,7 +86,11 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
   if (size > 1) {
     extra.storeBuildMs = performance.now() - t;
     // What every handshake pays to find its object: the store's SNI lookup, random names.
-    const names = Array.from({ length: 4096 }, (_, i) => (i % 2 ? `store-${1 + Math.floor(Math.random() * (size - 1))}.bench.test` : `STORE-${1 + Math.floor(Math.random() * (size - 1))}.Bench.Test.`));
+    const names = Array.from({ length: 4096 }, (_, i) =>
+      i % 2
+        ? `store-${1 + Math.floor(Math.random() * (size - 1))}.bench.test`
+        : `STORE-${1 + Math.floor(Math.random() * (size - 1))}.Bench.Test.`,
+    );
     let found = 0;
     const t0 = performance.now();
     for (let i = 0; i < 200_000; i++) if (store.match(names[i & 4095]!)) found++;
@@ -95,7 +113,12 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
     ],
   });
   // HTTP/1.1 only, like the baselines (no h2 on a node:https server).
-  server = store.attach(https.createServer({ ...store.tlsOptions({ sessionTickets: cfg.tickets }), ALPNProtocols: ['http/1.1'] }, (req, res) => guard(req, res, () => router(req, res))));
+  server = store.attach(
+    https.createServer(
+      { ...store.tlsOptions({ sessionTickets: cfg.tickets }), ALPNProtocols: ['http/1.1'] },
+      (req, res) => guard(req, res, () => router(req, res)),
+    ),
+  );
 } else {
   const tlsOptions = {
     cert: cfg.cert,
@@ -125,7 +148,15 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
   } else {
     const up = new URL(cfg.upstream);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    const hop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+    const hop = new Set([
+      'connection',
+      'keep-alive',
+      'proxy-connection',
+      'te',
+      'trailer',
+      'transfer-encoding',
+      'upgrade',
+    ]);
     server = https.createServer(tlsOptions, (req, res) => {
       const sock = req.socket as TLSSocket;
       if (!sock.authorized) return reject(res);
@@ -133,12 +164,15 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!hop.has(k)) headers[k] = v;
       headers['x-forwarded-for'] = sock.remoteAddress;
-      const p = http.request({ host: up.hostname, port: up.port, path: '/json', method: 'GET', headers, agent }, (r) => {
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(r.headers)) if (!hop.has(k)) out[k] = v;
-        res.writeHead(r.statusCode!, out);
-        r.pipe(res);
-      });
+      const p = http.request(
+        { host: up.hostname, port: up.port, path: '/json', method: 'GET', headers, agent },
+        (r) => {
+          const out: http.OutgoingHttpHeaders = {};
+          for (const [k, v] of Object.entries(r.headers)) if (!hop.has(k)) out[k] = v;
+          res.writeHead(r.statusCode!, out);
+          r.pipe(res);
+        },
+      );
       p.on('error', () => {
         res.writeHead(502, { 'content-length': 0 });
         res.end();
@@ -153,7 +187,9 @@ if (cfg.system === 'gate' && (cfg.storeSize ?? 1) <= 1) {
  * plain TLS context (certificate, key, client CA), picked by SNI: what Node itself pays for many
  * contexts, to compare with the gate's store (bench/ab.ts node-direct@store10000 ...).
  */
-function baselineStore(): { SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
+function baselineStore(): {
+  SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+} {
   const size = cfg.storeSize ?? 1;
   if (size <= 1) return {};
   const contexts = new Map<string, SecureContext>();
@@ -166,4 +202,9 @@ function baselineStore(): { SNICallback?: (name: string, cb: (err: Error | null,
 
 process.on('SIGINT', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
-if (server) server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra }) + '\n'));
+if (server)
+  server.listen(0, '127.0.0.1', () =>
+    process.stdout.write(
+      `${JSON.stringify({ port: (server.address() as AddressInfo).port, pid: process.pid, ...extra })}\n`,
+    ),
+  );

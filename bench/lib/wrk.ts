@@ -67,7 +67,10 @@ export async function wrkCrossCheck(o: {
   const wrk = which('wrk');
   const shim = process.env.WRK_CLIENTCERT_SO ?? '/tmp/wrk-clientcert.so';
   if (!wrk) return { skipped: 'wrk cross-check skipped: wrk not installed (apt-get install wrk)' };
-  if (!existsSync(shim)) return { skipped: `wrk cross-check skipped: no client-certificate shim at ${shim} (build it from ../shared/tools/wrk-clientcert, see bench/lib/wrk.ts)` };
+  if (!existsSync(shim))
+    return {
+      skipped: `wrk cross-check skipped: no client-certificate shim at ${shim} (build it from ../shared/tools/wrk-clientcert, see bench/lib/wrk.ts)`,
+    };
   const version = /wrk (\S+)/.exec(spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout || '')?.[1] ?? 'unknown';
   const report = join(tmpdir(), `mtls-gate-bench-wrk-${process.pid}.jsonl`);
   const runs: Record<string, Record<string, WrkRun>> = {};
@@ -84,13 +87,26 @@ export async function wrkCrossCheck(o: {
       // A fresh server per run, as in the main scenarios.
       const server = await o.start(system);
       try {
-        const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: shim, BENCH_SNI: o.servername, BENCH_SHIM_REPORT: report };
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          LD_PRELOAD: shim,
+          BENCH_SNI: o.servername,
+          BENCH_SHIM_REPORT: report,
+        };
         if (mode.cert) {
           env.BENCH_CLIENT_CERT = o.files.clientCert;
           env.BENCH_CLIENT_KEY = o.files.clientKey;
         }
         const url = `https://127.0.0.1:${server.port}/v1/json`;
-        const args = ['-t1', `-c${mode.connections}`, '--latency', '-H', `Host: ${o.servername}`, ...(mode.close ? ['-H', 'Connection: close'] : []), url];
+        const args = [
+          '-t1',
+          `-c${mode.connections}`,
+          '--latency',
+          '-H',
+          `Host: ${o.servername}`,
+          ...(mode.close ? ['-H', 'Connection: close'] : []),
+          url,
+        ];
         const wrkRun = async (seconds: number) => {
           const child = spawnPinned(o.loadCore, wrk, [`-d${seconds}s`, ...args], env);
           let text = '';
@@ -120,10 +136,21 @@ export async function wrkCrossCheck(o: {
         const shimLines = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n') : [];
         const handshakes = shimLines.length ? JSON.parse(shimLines[shimLines.length - 1]!) : undefined;
         // Every answer must be the expected one: 200 with the certificate, 400 without.
-        if (mode.cert ? non2xx > 0 : !/Non-2xx/.test(text)) throw new Error(`wrk ${mode.id} against ${system}: unexpected statuses\n${text}`);
-        const r: WrkRun = { rps, p50, p99, cpuUs: (cpu * 1e6) / (rps * dt), serverCores: cpu / dt, loadCores: loadCpu / dt, handshakes };
+        if (mode.cert ? non2xx > 0 : !/Non-2xx/.test(text))
+          throw new Error(`wrk ${mode.id} against ${system}: unexpected statuses\n${text}`);
+        const r: WrkRun = {
+          rps,
+          p50,
+          p99,
+          cpuUs: (cpu * 1e6) / (rps * dt),
+          serverCores: cpu / dt,
+          loadCores: loadCpu / dt,
+          handshakes,
+        };
         runs[mode.id]![system] = r;
-        o.log(`   ${mode.id.padEnd(6)} ${system.padEnd(11)} wrk ${rps.toFixed(0).padStart(7)}/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  ${r.cpuUs.toFixed(0)} µs CPU/resp  server ${(cpu / dt).toFixed(2)} cores  wrk ${(loadCpu / dt).toFixed(2)} cores${errs ? '  ' + errs : ''}  ${handshakes ? `full ${handshakes.full_handshakes} resumed ${handshakes.resumed_handshakes} ${handshakes.protocol}` : ''}`);
+        o.log(
+          `   ${mode.id.padEnd(6)} ${system.padEnd(11)} wrk ${rps.toFixed(0).padStart(7)}/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  ${r.cpuUs.toFixed(0)} µs CPU/resp  server ${(cpu / dt).toFixed(2)} cores  wrk ${(loadCpu / dt).toFixed(2)} cores${errs ? `  ${errs}` : ''}  ${handshakes ? `full ${handshakes.full_handshakes} resumed ${handshakes.resumed_handshakes} ${handshakes.protocol}` : ''}`,
+        );
       } finally {
         await server.stop();
       }

@@ -10,11 +10,22 @@ import { mtlsGuard } from 'mtls-gate/express';
 import { banner, writeDemoPki } from '../shared/demo-pki.js';
 
 const HOST = 'express.example.test';
-const { values } = parseArgs({ options: { port: { type: 'string', default: '9444' }, certs: { type: 'string', default: 'examples/express-app/certs' } } });
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '9444' },
+    certs: { type: 'string', default: 'examples/express-app/certs' },
+  },
+});
 const { pki, dir } = await writeDemoPki(resolve(values.certs!), HOST);
 
 const store = createSslStore();
-store.set({ id: 'express-app', cert: pki.server.chain, key: pki.server.key, snis: [HOST], client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/health$'] } });
+store.set({
+  id: 'express-app',
+  cert: pki.server.chain,
+  key: pki.server.key,
+  snis: [HOST],
+  client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/health$'] },
+});
 
 const app = express();
 app.use(mtlsGuard({ store, onReject: (i) => console.log(`400 ${i.reason}: ${i.detail}`) }));
@@ -24,7 +35,12 @@ app.get('/health', (req, res) => {
 });
 app.get('/whoami', (req, res) => {
   // The guard let the request through, so req.mtls is the verified client here.
-  res.json({ subject: req.mtls?.subject, issuer: req.mtls?.issuer, email: req.mtls?.san.email, fingerprint256: req.mtls?.fingerprint256 });
+  res.json({
+    subject: req.mtls?.subject,
+    issuer: req.mtls?.issuer,
+    email: req.mtls?.san.email,
+    fingerprint256: req.mtls?.fingerprint256,
+  });
 });
 
 const server = store.attach(https.createServer(store.tlsOptions(), app));

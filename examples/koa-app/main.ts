@@ -10,11 +10,19 @@ import { mtlsGuard } from 'mtls-gate/koa';
 import { banner, writeDemoPki } from '../shared/demo-pki.js';
 
 const HOST = 'koa.example.test';
-const { values } = parseArgs({ options: { port: { type: 'string', default: '9445' }, certs: { type: 'string', default: 'examples/koa-app/certs' } } });
+const { values } = parseArgs({
+  options: { port: { type: 'string', default: '9445' }, certs: { type: 'string', default: 'examples/koa-app/certs' } },
+});
 const { pki, dir } = await writeDemoPki(resolve(values.certs!), HOST);
 
 const store = createSslStore();
-store.set({ id: 'koa-app', cert: pki.server.chain, key: pki.server.key, snis: [HOST], client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/health$'] } });
+store.set({
+  id: 'koa-app',
+  cert: pki.server.chain,
+  key: pki.server.key,
+  snis: [HOST],
+  client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/health$'] },
+});
 
 const app = new Koa();
 app.use(mtlsGuard({ store, onReject: (i) => console.log(`400 ${i.reason}: ${i.detail}`) })).use((ctx) => {
@@ -23,7 +31,13 @@ app.use(mtlsGuard({ store, onReject: (i) => console.log(`400 ${i.reason}: ${i.de
     ctx.body = { ok: true, client: ctx.state.mtls };
   } else if (ctx.path === '/whoami') {
     const id = ctx.state.mtls;
-    ctx.body = { subject: id?.subject, issuer: id?.issuer, email: id?.san.email, fingerprint256: id?.fingerprint256, protocol: ctx.req.httpVersion };
+    ctx.body = {
+      subject: id?.subject,
+      issuer: id?.issuer,
+      email: id?.san.email,
+      fingerprint256: id?.fingerprint256,
+      protocol: ctx.req.httpVersion,
+    };
   } else {
     ctx.status = 404;
   }

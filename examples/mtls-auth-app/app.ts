@@ -5,7 +5,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestPki } from '../../src/testing/index.js';
 
-/** Writes ca.crt, server.crt/key and client.crt/key into `dir` (the guide's file names) unless ca.crt, server.crt and server.key exist. */
+/**
+ * Writes ca.crt, server.crt/key and client.crt/key into `dir` (the guide's file names) unless ca.crt, server.crt and
+ * server.key exist.
+ */
 export async function ensureCertificates(dir: string, host: string): Promise<boolean> {
   if (['ca.crt', 'server.crt', 'server.key'].every((f) => existsSync(join(dir, f)))) return false;
   mkdirSync(dir, { recursive: true });

@@ -10,15 +10,23 @@ export const SLIDESHOW = {
     date: 'date of publication',
     slides: [
       { title: 'Wake up to WonderWidgets!', type: 'all' },
-      { items: ['Why <em>WonderWidgets</em> are great', 'Who <em>buys</em> WonderWidgets'], title: 'Overview', type: 'all' },
+      {
+        items: ['Why <em>WonderWidgets</em> are great', 'Who <em>buys</em> WonderWidgets'],
+        title: 'Overview',
+        type: 'all',
+      },
     ],
     title: 'Sample Slide Show',
   },
 };
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const data = Buffer.from(JSON.stringify(body, null, 2) + '\n');
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length, 'access-control-allow-origin': '*' });
+  const data = Buffer.from(`${JSON.stringify(body, null, 2)}\n`);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': data.length,
+    'access-control-allow-origin': '*',
+  });
   res.end(data);
 }
 

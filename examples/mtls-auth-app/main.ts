@@ -27,7 +27,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const certs = resolve(values.certs!);
 const host = values.host!;
-if (await ensureCertificates(certs, host)) console.log(`wrote ca.crt, server.crt, server.key, client.crt, client.key to ${certs}`);
+if (await ensureCertificates(certs, host))
+  console.log(`wrote ca.crt, server.crt, server.key, client.crt, client.key to ${certs}`);
 const upstream = values.upstream ?? (await startHttpbin()).url;
 
 process.env.MTLS_CERTS = certs;
@@ -35,11 +36,13 @@ process.env.MTLS_HOST = host;
 process.env.MTLS_UPSTREAM = upstream;
 const config = join(dirname(fileURLToPath(import.meta.url)), 'gateway.yaml');
 const log = createLog('human');
-const serving = await serve({ config, workers: 1, listen: [{ host: '127.0.0.1', port }], log }).catch(async (err: unknown) => {
-  console.error(`mtls-auth-app: ${(err as Error).message}`);
-  await log.flush();
-  process.exit(1);
-});
+const serving = await serve({ config, workers: 1, listen: [{ host: '127.0.0.1', port }], log }).catch(
+  async (err: unknown) => {
+    console.error(`mtls-auth-app: ${(err as Error).message}`);
+    await log.flush();
+    process.exit(1);
+  },
+);
 await log.flush();
 
 const actual = serving.addresses[0]!.port;

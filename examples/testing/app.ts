@@ -1,7 +1,7 @@
 // The application under test: a small orders API behind the mtls-gate guard. Only clients whose
 // certificate subject carries OU=orders may write; everyone the CA vouches for may read.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { mtlsGuard, getClientIdentity, type SslStore } from 'mtls-gate';
+import { getClientIdentity, mtlsGuard, type SslStore } from 'mtls-gate';
 
 export function createOrdersApp(store: SslStore) {
   const guard = mtlsGuard({ store });

@@ -1,6 +1,7 @@
 // The orders app's own tests with node:test:  node --import tsx --test examples/testing/orders.test.ts
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { startOrders } from './setup.js';
 
 let orders: Awaited<ReturnType<typeof startOrders>>;

@@ -1,12 +1,18 @@
 // What both test files share: a PKI, a store and the app on 127.0.0.1, minted per run.
 import { createSslStore } from 'mtls-gate';
-import { createTestPki, startTestServer, testRequest, type TestCert, type TestRequestOptions } from 'mtls-gate/testing';
+import { createTestPki, startTestServer, type TestCert, type TestRequestOptions, testRequest } from 'mtls-gate/testing';
 import { createOrdersApp } from './app.js';
 
 export async function startOrders() {
   const pki = await createTestPki({ serverNames: ['orders.test'] });
   const store = createSslStore();
-  store.set({ id: 'orders', cert: pki.server.chain, key: pki.server.key, snis: ['orders.test'], client: { ca: pki.root.cert } });
+  store.set({
+    id: 'orders',
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: ['orders.test'],
+    client: { ca: pki.root.cert },
+  });
   const server = await startTestServer(createOrdersApp(store), { store });
   const clients = {
     writer: await pki.client('valid', { subject: 'O=shop, OU=orders, CN=checkout' }),

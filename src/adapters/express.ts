@@ -9,11 +9,11 @@
  * @module mtls-gate/express
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type MtlsGuard } from '../guard/guard.js';
-import { setRequestTarget } from '../http/target.js';
-import type { Router } from '../router/router.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { mtlsGuard as coreGuard, type GuardOptions, getClientIdentity, type MtlsGuard } from '../guard/guard.js';
+import { setRequestTarget } from '../http/target.js';
 import { describe } from '../internal/validate.js';
+import type { Router } from '../router/router.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
 declare global {
@@ -93,7 +93,11 @@ export function mtlsGuard(options: GuardOptions): ExpressMiddleware {
  */
 export function mtlsRouter(router: Router): ExpressMiddleware {
   if (typeof router !== 'function' || typeof (router as Partial<Router>).update !== 'function') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'router', `expected a router from createRouter(), received ${describe(router)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'router',
+      `expected a router from createRouter(), received ${describe(router)}`,
+    );
   }
   return function mtlsRouterExpress(req, res, next) {
     recordTarget(req);
@@ -101,4 +105,4 @@ export function mtlsRouter(router: Router): ExpressMiddleware {
   };
 }
 
-export type { GuardOptions, ClientIdentity };
+export type { ClientIdentity, GuardOptions };

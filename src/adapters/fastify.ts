@@ -15,7 +15,14 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
-import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type GuardRequest, type GuardResponse, type MtlsGuard } from '../guard/guard.js';
+import {
+  mtlsGuard as coreGuard,
+  type GuardOptions,
+  type GuardRequest,
+  type GuardResponse,
+  getClientIdentity,
+  type MtlsGuard,
+} from '../guard/guard.js';
 import { setRequestTarget } from '../http/target.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
@@ -118,4 +125,4 @@ export const fastifyMtlsGate = fp(plugin, { name: 'mtls-gate', fastify: '5.x' })
 
 export default fastifyMtlsGate;
 
-export type { GuardOptions, ClientIdentity };
+export type { ClientIdentity, GuardOptions };

@@ -16,10 +16,18 @@
  *
  * @module mtls-gate/hono
  */
-import type { MiddlewareHandler } from 'hono';
+
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type GuardRequest, type GuardResponse, type MtlsGuard } from '../guard/guard.js';
+import type { MiddlewareHandler } from 'hono';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import {
+  mtlsGuard as coreGuard,
+  type GuardOptions,
+  type GuardRequest,
+  type GuardResponse,
+  getClientIdentity,
+  type MtlsGuard,
+} from '../guard/guard.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
 /** What the guard sets on the context (`c.get('mtls')`, `c.var.mtls`). */
@@ -82,7 +90,11 @@ export function mtlsGuard(options: GuardOptions): HonoMtlsMiddleware {
     const { incoming, outgoing } = (c.env ?? {}) as NodeBindings;
     if (typeof incoming?.headers !== 'object' || typeof outgoing?.end !== 'function') {
       // Fail closed: without the Node request there is no TLS socket to judge.
-      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'c.env', 'expected the bindings of @hono/node-server (c.env.incoming, c.env.outgoing): mtls-gate/hono runs on Node only');
+      throw new MtlsGateConfigError(
+        ErrorCodes.INVALID_OPTION,
+        'c.env',
+        'expected the bindings of @hono/node-server (c.env.incoming, c.env.outgoing): mtls-gate/hono runs on Node only',
+      );
     }
     // Awaited: a verdict may wait for an OCSP answer.
     if (!(await guard.run(incoming, outgoing))) return alreadySent(outgoing);
@@ -91,4 +103,4 @@ export function mtlsGuard(options: GuardOptions): HonoMtlsMiddleware {
   };
 }
 
-export type { GuardOptions, ClientIdentity };
+export type { ClientIdentity, GuardOptions };

@@ -11,13 +11,19 @@
  * @module mtls-gate/koa
  */
 import type { ServerResponse } from 'node:http';
-import type { HttpResponse } from '../http/types.js';
 import type { DefaultContext, Middleware } from 'koa';
-import { mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type GuardRequest, type MtlsGuard } from '../guard/guard.js';
-import { setRequestTarget } from '../http/target.js';
-import type { Router } from '../router/router.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import {
+  mtlsGuard as coreGuard,
+  type GuardOptions,
+  type GuardRequest,
+  getClientIdentity,
+  type MtlsGuard,
+} from '../guard/guard.js';
+import { setRequestTarget } from '../http/target.js';
+import type { HttpResponse } from '../http/types.js';
 import { describe } from '../internal/validate.js';
+import type { Router } from '../router/router.js';
 import type { ClientIdentity } from '../verify/identity.js';
 
 /** What the guard adds to `ctx.state`. */
@@ -110,7 +116,11 @@ export function mtlsGuard(options: GuardOptions): Middleware<MtlsState, DefaultC
  */
 export function mtlsRouter(router: Router): Middleware {
   if (typeof router !== 'function' || typeof (router as Partial<Router>).update !== 'function') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'router', `expected a router from createRouter(), received ${describe(router)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'router',
+      `expected a router from createRouter(), received ${describe(router)}`,
+    );
   }
   const middleware = async function mtlsRouterKoa(ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void> {
     setRequestTarget(ctx.req, ctx.originalUrl);
@@ -128,4 +138,4 @@ export function mtlsRouter(router: Router): Middleware {
   return middleware as unknown as Middleware;
 }
 
-export type { GuardOptions, ClientIdentity };
+export type { ClientIdentity, GuardOptions };

@@ -4,9 +4,9 @@
  * own log. The access log, when on, shares the writer.
  */
 import type { Writable } from 'node:stream';
-import { createLineWriter } from '../internal/lines.js';
-import type { GatewayEvent } from '../gateway/gateway.js';
 import { MtlsGateConfigError } from '../errors.js';
+import type { GatewayEvent } from '../gateway/gateway.js';
+import { createLineWriter } from '../internal/lines.js';
 
 export type LogFormat = 'human' | 'json';
 
@@ -22,7 +22,10 @@ function clean(v: unknown): string {
 /** One of our messages with what could break a line (a control character in a quoted value) escaped. */
 function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return (s.length > 4 * MAX_FIELD ? `${s.slice(0, 4 * MAX_FIELD)}...` : s).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return (s.length > 4 * MAX_FIELD ? `${s.slice(0, 4 * MAX_FIELD)}...` : s).replace(
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** The fields of an event, flat, in a fixed order. */
@@ -32,7 +35,9 @@ function fields(e: GatewayEvent | LogRecord): Record<string, unknown> {
     return {
       type: e.type,
       message: err.message,
-      ...(err instanceof MtlsGateConfigError ? { issues: err.issues.map((i) => ({ field: i.field, code: i.code, message: i.message })) } : {}),
+      ...(err instanceof MtlsGateConfigError
+        ? { issues: err.issues.map((i) => ({ field: i.field, code: i.code, message: i.message })) }
+        : {}),
     };
   }
   return e as unknown as Record<string, unknown>;
@@ -58,17 +63,28 @@ export function createLog(format: LogFormat, out: Writable = process.stdout): Lo
     const f = fields(e);
     const time = new Date().toISOString();
     if (format === 'json') return JSON.stringify({ time, event: f.type, ...f, type: undefined });
-    const { type, message, issues, ...rest } = f as { type: string; message?: string; issues?: { field: string; code: string; message: string }[] };
+    const { type, message, issues, ...rest } = f as {
+      type: string;
+      message?: string;
+      issues?: { field: string; code: string; message: string }[];
+    };
     if (e.type === 'listening') return `${time} listening on ${e.url} (${e.protocols})`;
     // Our own sentences read as they are; values a client chose are cut and quoted.
     const text = message === undefined ? [] : [printable(message)];
     if (type === 'info') return `${time} ${text.join('')}`;
-    const parts = [time, type, ...text, ...Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? clean(v.join(',')) : clean(v)}`)];
+    const parts = [
+      time,
+      type,
+      ...text,
+      ...Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? clean(v.join(',')) : clean(v)}`),
+    ];
     const lines = [parts.join(' ')];
     for (const i of issues ?? []) lines.push(`${time} ${type}   ${i.field}: ${clean(i.message)} [${i.code}]`);
     return lines.join('\n');
   };
-  const writer = createLineWriter(out, (n) => format1({ type: 'warning', message: `${n} log lines dropped (the log could not keep up)` }));
+  const writer = createLineWriter(out, (n) =>
+    format1({ type: 'warning', message: `${n} log lines dropped (the log could not keep up)` }),
+  );
   return {
     write: (e) => writer.write(format1(e)),
     line: (text) => writer.write(text),

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 /**
  * The `mtls-gate` command:
  *
@@ -10,13 +11,12 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { MtlsGateConfigError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { configJsonSchema, validateConfig } from '../config/schema.js';
+import { MtlsGateConfigError } from '../errors.js';
 import { createLog, type LogFormat } from './log.js';
-import { serve, type Serving } from './serve.js';
+import { type Serving, serve } from './serve.js';
 
 const USAGE = `usage:
   mtls-gate serve    --config FILE [--workers N] [--listen HOST:PORT]... [--status HOST:PORT] [--log-format human|json] [--access-log json|common|off]
@@ -33,20 +33,25 @@ import { UsageError } from './usage.js';
 function address(v: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${flag}: expected HOST:PORT (127.0.0.1:9443, [::1]:9443), received ${JSON.stringify(v)}`);
+  if (!m || port > 65535)
+    throw new UsageError(`${flag}: expected HOST:PORT (127.0.0.1:9443, [::1]:9443), received ${JSON.stringify(v)}`);
   return { host: (m[1] ?? m[2])!, port };
 }
 
 /** `--if-revision N`: a decimal revision (0 = the key must not exist). */
 function ifRevision(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--if-revision: expected a revision number (0 = the key must not exist), received ${JSON.stringify(v)}`);
+  if (!/^\d{1,15}$/.test(v))
+    throw new UsageError(
+      `--if-revision: expected a revision number (0 = the key must not exist), received ${JSON.stringify(v)}`,
+    );
   return Number(v);
 }
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'unknown';
   }
@@ -98,16 +103,28 @@ export async function main(argv: string[]): Promise<number | Serving> {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     return 0;
   }
-  if (command !== 'serve' && command !== 'validate' && command !== 'etcd') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command !== 'serve' && command !== 'validate' && command !== 'etcd')
+    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const prefix = values.prefix!;
-  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix) || prefix.length > 200) throw new UsageError(`--prefix: expected a key prefix such as /mtls-gate (no trailing /), received ${JSON.stringify(prefix)}`);
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix) || prefix.length > 200)
+    throw new UsageError(
+      `--prefix: expected a key prefix such as /mtls-gate (no trailing /), received ${JSON.stringify(prefix)}`,
+    );
   const endpoints = values.etcd?.split(',').map((u) => u.trim());
-  for (const u of endpoints ?? []) if (!/^https?:\/\/[^/\s]+$/.test(u)) throw new UsageError(`--etcd: expected http://HOST:PORT[,...], received ${JSON.stringify(u)}`);
+  for (const u of endpoints ?? [])
+    if (!/^https?:\/\/[^/\s]+$/.test(u))
+      throw new UsageError(`--etcd: expected http://HOST:PORT[,...], received ${JSON.stringify(u)}`);
   if (command === 'etcd') {
     if (!endpoints) throw new UsageError('--etcd URL is required');
     try {
       const { etcdCommand } = await import('./etcd.js');
-      const out = await etcdCommand(positionals.slice(1), { endpoints, prefix, config: values.config, prune: values.prune!, ifRevision: ifRevision(values['if-revision']) });
+      const out = await etcdCommand(positionals.slice(1), {
+        endpoints,
+        prefix,
+        config: values.config,
+        prune: values.prune!,
+        ifRevision: ifRevision(values['if-revision']),
+      });
       console.log(out);
       return 0;
     } catch (err) {
@@ -123,7 +140,9 @@ export async function main(argv: string[]): Promise<number | Serving> {
       const config = validateConfig(loaded.config);
       const routes = (config.services ?? []).reduce((n, s) => n + s.routes.length, 0);
       const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
-      console.log(`${values.config}: valid (${n((config.ssls ?? []).length, 'SSL object')}, ${n((config.services ?? []).length, 'service')}, ${n(routes, 'route')})`);
+      console.log(
+        `${values.config}: valid (${n((config.ssls ?? []).length, 'SSL object')}, ${n((config.services ?? []).length, 'service')}, ${n(routes, 'route')})`,
+      );
       return 0;
     } catch (err) {
       printConfigError(err, (l) => console.error(l));
@@ -131,21 +150,37 @@ export async function main(argv: string[]): Promise<number | Serving> {
     }
   }
   const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`--workers: expected 1 to 64, received ${JSON.stringify(values.workers)}`);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+    throw new UsageError(`--workers: expected 1 to 64, received ${JSON.stringify(values.workers)}`);
   const format = values['log-format'];
-  if (format !== 'human' && format !== 'json') throw new UsageError(`--log-format: expected human or json, received ${JSON.stringify(format)}`);
+  if (format !== 'human' && format !== 'json')
+    throw new UsageError(`--log-format: expected human or json, received ${JSON.stringify(format)}`);
   const log = createLog(format as LogFormat);
   const accessLog = values['access-log'];
-  if (accessLog !== undefined && accessLog !== 'json' && accessLog !== 'common' && accessLog !== 'off') throw new UsageError(`--access-log: expected json, common or off, received ${JSON.stringify(accessLog)}`);
+  if (accessLog !== undefined && accessLog !== 'json' && accessLog !== 'common' && accessLog !== 'off')
+    throw new UsageError(`--access-log: expected json, common or off, received ${JSON.stringify(accessLog)}`);
   const listen = values.listen?.map((v) => address(v, '--listen'));
   const status = values.status === undefined ? undefined : address(values.status, '--status');
   const etcdTimeout = Number(values['etcd-timeout']);
-  if (!Number.isInteger(etcdTimeout) || etcdTimeout < 0) throw new UsageError(`--etcd-timeout: expected milliseconds, received ${JSON.stringify(values['etcd-timeout'])}`);
+  if (!Number.isInteger(etcdTimeout) || etcdTimeout < 0)
+    throw new UsageError(`--etcd-timeout: expected milliseconds, received ${JSON.stringify(values['etcd-timeout'])}`);
   const etcd = endpoints ? { endpoints, prefix, snapshot: values.snapshot, startTimeoutMs: etcdTimeout } : undefined;
   const what = etcd ? `etcd ${endpoints!.join(',')}${prefix}` : values.config;
-  if (cluster.isPrimary) log.write({ type: 'info', message: `mtls-gate ${version()} serving ${what}${workers > 1 ? ` with ${workers} workers` : ''}` });
+  if (cluster.isPrimary)
+    log.write({
+      type: 'info',
+      message: `mtls-gate ${version()} serving ${what}${workers > 1 ? ` with ${workers} workers` : ''}`,
+    });
   try {
-    return await serve({ config: values.config, workers, listen, status, log, etcd, ...(accessLog ? { accessLog: accessLog as 'json' | 'common' | 'off' } : {}) });
+    return await serve({
+      config: values.config,
+      workers,
+      listen,
+      status,
+      log,
+      etcd,
+      ...(accessLog ? { accessLog: accessLog as 'json' | 'common' | 'off' } : {}),
+    });
   } catch (err) {
     printConfigError(err, (l) => log.write({ type: 'error', message: l }));
     await log.flush();
@@ -168,7 +203,11 @@ if (invoked || process.env.MTLS_GATE_CLI === '1') {
       if (typeof result === 'number') process.exitCode = result;
     },
     (err: unknown) => {
-      process.stderr.write(err instanceof UsageError ? `mtls-gate: ${err.message}\n${USAGE}` : `mtls-gate: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.stderr.write(
+        err instanceof UsageError
+          ? `mtls-gate: ${err.message}\n${USAGE}`
+          : `mtls-gate: ${(err as Error)?.stack ?? String(err)}\n`,
+      );
       process.exitCode = 2;
     },
   );

@@ -5,13 +5,13 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { loadConfigFileOffThread } from '../config/load.js';
 import { createGateway, type Gateway, type GatewayEvent } from '../gateway/gateway.js';
-import { serveStatus, type GatewayStatus } from '../gateway/status.js';
 import { mergeMetrics, renderMetrics } from '../gateway/metrics.js';
-import { etcdSource, type EtcdSource } from '../sources/etcd.js';
+import { type GatewayStatus, serveStatus } from '../gateway/status.js';
+import { type EtcdSource, etcdSource } from '../sources/etcd.js';
 import type { Log } from './log.js';
 
 export interface ServeOptions {
@@ -41,12 +41,16 @@ const MAX_WAIT_MS = 500;
 
 /** The file as the gateway takes it, with the command line's overrides. */
 async function load(o: ServeOptions) {
-  const loaded = o.config === undefined ? { config: {}, files: [], digest: '' } : await loadConfigFileOffThread(o.config);
+  const loaded =
+    o.config === undefined ? { config: {}, files: [], digest: '' } : await loadConfigFileOffThread(o.config);
   const config = loaded.config as Record<string, unknown>;
   if (o.etcd && (config.ssls !== undefined || config.services !== undefined)) {
-    throw new Error(`${o.config}: with --etcd, SSL objects and services come from etcd only; remove ssls and services from the file`);
+    throw new Error(
+      `${o.config}: with --etcd, SSL objects and services come from etcd only; remove ssls and services from the file`,
+    );
   }
-  if (o.etcd && config.listen === undefined && !o.listen) throw new Error('with --etcd, give --listen HOST:PORT (or a --config file with listen)');
+  if (o.etcd && config.listen === undefined && !o.listen)
+    throw new Error('with --etcd, give --listen HOST:PORT (or a --config file with listen)');
   if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
     if (o.listen) config.listen = o.listen;
     if (o.status) config.status = o.status;
@@ -106,11 +110,16 @@ function summary(e: Extract<GatewayEvent, { type: 'applied' }>): string {
 }
 
 /** One gateway in this process (the single-process command, or a worker). */
-async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: Gateway; source: EtcdSource | undefined; files: readonly string[] }> {
+async function runGateway(
+  o: ServeOptions,
+  worker: boolean,
+): Promise<{ gateway: Gateway; source: EtcdSource | undefined; files: readonly string[] }> {
   const first = await load(o);
   let files = first.files;
   const onEvent = (e: GatewayEvent) => {
-    o.log.write(e.type === 'applied' ? { type: 'info', message: summary(e), event: 'applied', revision: e.revision } : e);
+    o.log.write(
+      e.type === 'applied' ? { type: 'info', message: summary(e), event: 'applied', revision: e.revision } : e,
+    );
     if (worker && (e.type === 'applied' || e.type === 'config_error')) report(gateway);
   };
   let source: EtcdSource | undefined;
@@ -124,7 +133,9 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
     },
     // Workers always have one (from the primary); a single process only when the operator gives one
     // (resumption across machines serving the same file).
-    ...(process.env.MTLS_GATE_TICKET_SECRET ? { ticketSecret: Buffer.from(process.env.MTLS_GATE_TICKET_SECRET, 'base64') } : {}),
+    ...(process.env.MTLS_GATE_TICKET_SECRET
+      ? { ticketSecret: Buffer.from(process.env.MTLS_GATE_TICKET_SECRET, 'base64') }
+      : {}),
     onEvent,
     noStatus: worker,
     awaitSource: o.etcd !== undefined,
@@ -150,7 +161,8 @@ async function runGateway(o: ServeOptions, worker: boolean): Promise<{ gateway: 
 }
 
 function report(gateway: Gateway | undefined): void {
-  if (gateway && process.send) process.send({ type: 'mtls-gate:status', pid: process.pid, status: gateway.status(), metrics: gateway.metrics() });
+  if (gateway && process.send)
+    process.send({ type: 'mtls-gate:status', pid: process.pid, status: gateway.status(), metrics: gateway.metrics() });
 }
 
 /** `mtls-gate serve`. Resolves once serving (the primary: once every worker serves). */
@@ -170,7 +182,11 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     });
     watcher.set(run.files);
   }
-  if (o.log && gateway.statusAddress) o.log.write({ type: 'info', message: `status on http://${gateway.statusAddress.host}:${gateway.statusAddress.port} (/ready, /status)` });
+  if (o.log && gateway.statusAddress)
+    o.log.write({
+      type: 'info',
+      message: `status on http://${gateway.statusAddress.host}:${gateway.statusAddress.port} (/ready, /status)`,
+    });
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -254,7 +270,7 @@ async function servePrimary(o: ServeOptions): Promise<Serving> {
   const watcher = watchFiles(reloadAll);
   if (!o.etcd) watcher.set(files.list);
   const all = () => [...statuses.values()];
-  const statusAt = o.status ?? ((first.config as { status?: { host?: string; port: number } }).status);
+  const statusAt = o.status ?? (first.config as { status?: { host?: string; port: number } }).status;
   const statusServer = statusAt
     ? await serveStatus(statusAt, {
         ready: () => all().length === o.workers && all().every((s) => s.ready),
@@ -263,7 +279,11 @@ async function servePrimary(o: ServeOptions): Promise<Serving> {
         metrics: () => renderMetrics(mergeMetrics([...workerMetrics.values()])),
       })
     : undefined;
-  if (statusServer) o.log.write({ type: 'info', message: `status on http://${statusServer.address.host}:${statusServer.address.port} (/ready, /status)` });
+  if (statusServer)
+    o.log.write({
+      type: 'info',
+      message: `status on http://${statusServer.address.host}:${statusServer.address.port} (/ready, /status)`,
+    });
   const stop = async () => {
     stopping = true;
     watcher.close();

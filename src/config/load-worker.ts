@@ -13,6 +13,9 @@ loadConfigFile(path, { env }).then(
   (err: unknown) =>
     parentPort!.postMessage({
       ok: false,
-      error: err instanceof MtlsGateConfigError ? { code: err.code, field: err.field, message: err.message, issues: err.issues } : { message: (err as Error)?.message ?? String(err) },
+      error:
+        err instanceof MtlsGateConfigError
+          ? { code: err.code, field: err.field, message: err.message, issues: err.issues }
+          : { message: (err as Error)?.message ?? String(err) },
     }),
 );

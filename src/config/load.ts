@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
+import { type ConfigIssue, type ErrorCode, ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { yaml } from '../internal/deps.js';
-import { ErrorCodes, MtlsGateConfigError, type ConfigIssue, type ErrorCode } from '../errors.js';
 import { MAX_NESTING } from '../internal/plain.js';
 
 /** Largest configuration file read, in bytes. */
@@ -60,7 +60,8 @@ interface Context {
  *
  * const { config, files, digest } = await loadConfigFile('/etc/mtls-gate/gateway.yaml');
  * ```
- * @throws {MtlsGateConfigError} `ERR_MTLS_CONFIG_FILE`, `ERR_MTLS_CONFIG_VARIABLE`, `ERR_MTLS_UNKNOWN_FIELD`, `ERR_MTLS_INVALID_OPTION`.
+ * @throws {MtlsGateConfigError} `ERR_MTLS_CONFIG_FILE`, `ERR_MTLS_CONFIG_VARIABLE`, `ERR_MTLS_UNKNOWN_FIELD`,
+ * `ERR_MTLS_INVALID_OPTION`.
  */
 export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
   const abs = resolve(path);
@@ -90,16 +91,28 @@ export async function loadConfigText(
   options: LoadOptions = {},
 ): Promise<Omit<LoadedConfig, 'files'> & { files: readonly string[] }> {
   const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length > MAX_CONFIG_BYTES) throw fileError(FILE, `(text): ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} allowed`);
+  if (bytes.length > MAX_CONFIG_BYTES)
+    throw fileError(FILE, `(text): ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} allowed`);
   return load(text, bytes, format, resolve(baseDir), '(text)', options);
 }
 
-async function load(text: string, bytes: Buffer, format: string, baseDir: string, name: string, options: LoadOptions): Promise<LoadedConfig> {
+async function load(
+  text: string,
+  bytes: Buffer,
+  format: string,
+  baseDir: string,
+  name: string,
+  options: LoadOptions,
+): Promise<LoadedConfig> {
   const ctx: Context = { env: options.env ?? process.env, baseDir, read: new Map(), values: [] };
   const config = await walk(parse(text, format, name), '', 0, ctx);
   // Each part is length-prefixed, so moving bytes from one file to the next changes the digest.
   const hash = createHash('sha256');
-  const parts = [bytes, ...[...ctx.read.values()].map((f) => f.bytes), ...ctx.values.map((v) => Buffer.from(v, 'utf8'))];
+  const parts = [
+    bytes,
+    ...[...ctx.read.values()].map((f) => f.bytes),
+    ...ctx.values.map((v) => Buffer.from(v, 'utf8')),
+  ];
   for (const part of parts) {
     const length = Buffer.alloc(8);
     length.writeBigUInt64BE(BigInt(part.length));
@@ -115,7 +128,8 @@ function parse(text: string, format: string, name: string): unknown {
     } catch (err) {
       // V8 (Node 20) reports an offset, when it reports anything; line and column are what an editor needs.
       const message = (err as Error).message;
-      const offset = /at position (\d+)/.exec(message)?.[1] ?? (/end of JSON input/.test(message) ? String(text.length) : undefined);
+      const offset =
+        /at position (\d+)/.exec(message)?.[1] ?? (/end of JSON input/.test(message) ? String(text.length) : undefined);
       // V8's message quotes the text around the fault, which may be a private key: only where it is.
       throw fileError(FILE, `${name}${offset === undefined ? '' : at(text, Number(offset))}: not valid JSON`);
     }
@@ -124,12 +138,22 @@ function parse(text: string, format: string, name: string): unknown {
   // Core schema: `on`/`yes` stay strings. resolveKnownTags off and warnings treated as errors, so
   // `!!binary`, `!!set`, `!!timestamp` and custom tags are refused rather than becoming Buffers,
   // Sets, Dates or silently untagged strings. stringKeys refuses `? [a]: b` keys.
-  const doc = yaml.parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: true, merge: false, stringKeys: true, resolveKnownTags: false });
+  const doc = yaml.parseDocument(text, {
+    version: '1.2',
+    schema: 'core',
+    uniqueKeys: true,
+    merge: false,
+    stringKeys: true,
+    resolveKnownTags: false,
+  });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const pos = problem.linePos?.[0];
     // yaml's own advice for several documents (parseAllDocuments) is no help to someone writing a config.
-    const what = problem.code === 'MULTIPLE_DOCS' ? 'more than one YAML document (a configuration file holds one)' : problem.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+    const what =
+      problem.code === 'MULTIPLE_DOCS'
+        ? 'more than one YAML document (a configuration file holds one)'
+        : problem.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
     // Not kept as the cause: yaml's error carries the source line, which may hold a private key.
     throw fileError(FILE, `${name}${pos ? `, line ${pos.line}, column ${pos.col}` : ''}: ${what}`);
   }
@@ -145,7 +169,8 @@ async function walk(value: unknown, field: string, depth: number, ctx: Context):
   if (typeof value === 'string') return substitute(value, field, ctx);
   if (value === null || typeof value !== 'object') return value;
   // Also where a self-referencing YAML alias (`a: &a [*a]`) ends.
-  if (depth > MAX_NESTING) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_NESTING} levels deep`);
+  if (depth > MAX_NESTING)
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_NESTING} levels deep`);
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (let i = 0; i < value.length; i++) out.push(await walk(value[i], `${field}[${i}]`, depth + 1, ctx));
@@ -154,9 +179,11 @@ async function walk(value: unknown, field: string, depth: number, ctx: Context):
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record);
   for (const key of keys) {
-    if (FORBIDDEN_KEYS.has(key)) throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, join(field, key), `"${key}" is not allowed as a key`);
+    if (FORBIDDEN_KEYS.has(key))
+      throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, join(field, key), `"${key}" is not allowed as a key`);
   }
-  if (keys.length === 1 && keys[0] === 'file' && typeof record.file === 'string') return reference(record.file, join(field, 'file'), ctx);
+  if (keys.length === 1 && keys[0] === 'file' && typeof record.file === 'string')
+    return reference(record.file, join(field, 'file'), ctx);
   const out = Object.create(null) as Record<string, unknown>;
   for (const key of keys) {
     const v = await walk(record[key], join(field, key), depth + 1, ctx);
@@ -179,23 +206,31 @@ async function reference(path: string, field: string, ctx: Context): Promise<str
 function substitute(s: string, field: string, ctx: Context): string {
   if (!s.includes('${')) return s;
   // One pass over the original string: a value that itself contains `${X}` is not expanded again.
-  return s.replace(REFERENCE, (match: string, name: string | undefined, fallback: string | undefined, offset: number) => {
-    if (match === '$${') return '${';
-    if (name === undefined || fallback?.includes('${')) {
-      const bad = JSON.stringify(s.slice(offset, offset + 24));
-      throw new MtlsGateConfigError(ErrorCodes.CONFIG_VARIABLE, field, `${bad} is not a variable reference: write \${NAME}, \${NAME:=default}, or $\${ for a literal "\${"`);
-    }
-    // Own properties only: a plain `env` object would otherwise supply `${constructor}`.
-    const set = Object.hasOwn(ctx.env, name) ? ctx.env[name] : undefined;
-    const value = fallback !== undefined && (set === undefined || set === '') ? fallback : set;
-    if (value === undefined) throw new MtlsGateConfigError(ErrorCodes.CONFIG_VARIABLE, field, `environment variable ${name} is not set`);
-    ctx.values.push(value);
-    return value;
-  });
+  return s.replace(
+    REFERENCE,
+    (match: string, name: string | undefined, fallback: string | undefined, offset: number) => {
+      if (match === '$${') return '${';
+      if (name === undefined || fallback?.includes('${')) {
+        const bad = JSON.stringify(s.slice(offset, offset + 24));
+        throw new MtlsGateConfigError(
+          ErrorCodes.CONFIG_VARIABLE,
+          field,
+          `${bad} is not a variable reference: write \${NAME}, \${NAME:=default}, or $\${ for a literal "\${"`,
+        );
+      }
+      // Own properties only: a plain `env` object would otherwise supply `${constructor}`.
+      const set = Object.hasOwn(ctx.env, name) ? ctx.env[name] : undefined;
+      const value = fallback !== undefined && (set === undefined || set === '') ? fallback : set;
+      if (value === undefined)
+        throw new MtlsGateConfigError(ErrorCodes.CONFIG_VARIABLE, field, `environment variable ${name} is not set`);
+      ctx.values.push(value);
+      return value;
+    },
+  );
 }
 
 async function readBounded(path: string, limit: number, field: string): Promise<Buffer> {
-  let handle;
+  let handle: FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat below then refuses it.
     handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
@@ -256,9 +291,14 @@ export async function loadConfigFileOffThread(path: string, options: LoadOptions
   // Run from source (tsx: the examples), a worker thread could not load TypeScript: read in place.
   if (import.meta.url.endsWith('.ts')) return loadConfigFile(path, options);
   const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: { path, env: { ...(options.env ?? process.env) } } });
+  const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
+    workerData: { path, env: { ...(options.env ?? process.env) } },
+  });
   try {
-    const reply = await new Promise<{ ok: true; loaded: LoadedConfig } | { ok: false; error: { code?: ErrorCode; field?: string; message: string; issues?: ConfigIssue[] } }>((resolve, reject) => {
+    const reply = await new Promise<
+      | { ok: true; loaded: LoadedConfig }
+      | { ok: false; error: { code?: ErrorCode; field?: string; message: string; issues?: ConfigIssue[] } }
+    >((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`the config reader exited (${code})`)));
@@ -267,7 +307,13 @@ export async function loadConfigFileOffThread(path: string, options: LoadOptions
     const e = reply.error;
     if (e.code && e.field !== undefined) {
       const prefix = `${e.field}: `;
-      throw new MtlsGateConfigError(e.code, e.field, e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message, undefined, e.issues);
+      throw new MtlsGateConfigError(
+        e.code,
+        e.field,
+        e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message,
+        undefined,
+        e.issues,
+      );
     }
     throw new Error(e.message);
   } finally {

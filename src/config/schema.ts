@@ -4,16 +4,16 @@
  * object (`createGateway`), with PEM as strings or Buffers; a file writes PEM as text or
  * `{ file: PATH }`, resolved by config/load.ts before validation.
  */
-import { ErrorCodes, MtlsGateConfigError, type ConfigIssue } from '../errors.js';
-import { detached, issuesError, toIssues, z } from '../internal/schema.js';
-import { plainCopy } from '../internal/plain.js';
-import { isPlainObject } from '../internal/validate.js';
+import { type ConfigIssue, ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { guardSettingsSchema } from '../guard/schema.js';
-import { serverLimitsSchema } from '../server/limits.js';
-import { sslObjectFileSchema, sslObjectSchema, storeOptionsSchema } from '../ssl/schema.js';
-import { compileSslObject } from '../ssl/object.js';
-import { routerSettingsSchema, serviceFileSchema, serviceSchema } from '../router/schema.js';
+import { plainCopy } from '../internal/plain.js';
+import { detached, issuesError, toIssues, z } from '../internal/schema.js';
+import { isPlainObject } from '../internal/validate.js';
 import { compileServices } from '../router/config.js';
+import { routerSettingsSchema, serviceFileSchema, serviceSchema } from '../router/schema.js';
+import { serverLimitsSchema } from '../server/limits.js';
+import { compileSslObject } from '../ssl/object.js';
+import { sslObjectFileSchema, sslObjectSchema, storeOptionsSchema } from '../ssl/schema.js';
 
 const host = z.string().min(1).max(253).meta({ description: 'Address to listen on, e.g. 127.0.0.1 or ::' });
 const port = z.number().int().min(0).max(65535);
@@ -22,7 +22,10 @@ const listener = z.strictObject({
   host: host.optional().meta({ default: '127.0.0.1' }),
   /** 0 picks a free port (tests). */
   port,
-  /** true (default): HTTPS with HTTP/2 and HTTP/1.1 by ALPN, SSL objects chosen by SNI. false: plain HTTP (redirects https-only services, serves the others). */
+  /**
+   * true (default): HTTPS with HTTP/2 and HTTP/1.1 by ALPN, SSL objects chosen by SNI. false: plain HTTP (redirects
+   * https-only services, serves the others).
+   */
   tls: z.boolean().optional().meta({ default: true }),
   /** Offer TLS session tickets (resumption); each resumed session is still checked by the guard. Default false. */
   sessionTickets: z.boolean().optional().meta({ default: false }),
@@ -54,16 +57,22 @@ export const gatewayConfigSchema = build(sslObjectSchema, serviceSchema);
 export const gatewayFileSchema = build(sslObjectFileSchema, serviceFileSchema);
 
 /** A gateway's configuration: listeners, SSL objects, services, and the settings of each part. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface GatewayConfig extends z.input<typeof gatewayConfigSchema> {}
 /** {@link GatewayConfig} after validation. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface ParsedGatewayConfig extends z.output<typeof gatewayConfigSchema> {}
 
 /** The JSON Schema (draft 2020-12) of a config file, as shipped in `mtls-gate/schema.json`. */
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(gatewayFileSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return { ...schema, $id: 'https://github.com/mtls-gate/mtls-gate/schema.json', title: 'mtls-gate gateway configuration' };
+  const schema = z.toJSONSchema(gatewayFileSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return {
+    ...schema,
+    $id: 'https://github.com/mtls-gate/mtls-gate/schema.json',
+    title: 'mtls-gate gateway configuration',
+  };
 }
 
 /**
@@ -74,15 +83,26 @@ export function configJsonSchema(): Record<string, unknown> {
  * deeper checks of SSL objects to the store that applies them.
  */
 export function validateConfig(input: unknown, options: { compileSsls?: boolean } = {}): ParsedGatewayConfig {
-  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, '(config)', 'expected a configuration object with listen, ssls, services');
+  if (!isPlainObject(input))
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      '(config)',
+      'expected a configuration object with listen, ssls, services',
+    );
   const copy = plainCopy(input, '') as Record<string, unknown>;
   const result = gatewayConfigSchema.safeParse(copy, { reportInput: true });
   const issues: ConfigIssue[] = result.success ? [] : toIssues(result.error);
-  const bad = (prefix: string) => issues.some((i) => i.field === prefix || i.field.startsWith(`${prefix}.`) || i.field.startsWith(`${prefix}[`));
+  const bad = (prefix: string) =>
+    issues.some((i) => i.field === prefix || i.field.startsWith(`${prefix}.`) || i.field.startsWith(`${prefix}[`));
   const collect = (err: unknown, at: string) => {
     if (!(err instanceof MtlsGateConfigError)) throw err;
     for (const i of err.issues) {
-      const field = i.field === '(object)' ? at : i.field.startsWith('services[0]') ? `${at}${i.field.slice('services[0]'.length)}` : `${at}.${i.field}`;
+      const field =
+        i.field === '(object)'
+          ? at
+          : i.field.startsWith('services[0]')
+            ? `${at}${i.field.slice('services[0]'.length)}`
+            : `${at}.${i.field}`;
       issues.push({ ...i, field });
     }
   };
@@ -95,7 +115,12 @@ export function validateConfig(input: unknown, options: { compileSsls?: boolean 
       // configuration leaves it to store.apply, which compiles each changed object once.
       const id = options.compileSsls === false ? String((object as { id: unknown }).id) : compileSslObject(object).id;
       const first = ids.get(id);
-      if (first !== undefined) issues.push({ code: ErrorCodes.INVALID_OPTION, field: `ssls[${i}].id`, message: `${JSON.stringify(id)} is also the id of ssls[${first}]` });
+      if (first !== undefined)
+        issues.push({
+          code: ErrorCodes.INVALID_OPTION,
+          field: `ssls[${i}].id`,
+          message: `${JSON.stringify(id)} is also the id of ssls[${first}]`,
+        });
       else ids.set(id, i);
     } catch (err) {
       collect(err, `ssls[${i}]`);
@@ -109,7 +134,12 @@ export function validateConfig(input: unknown, options: { compileSsls?: boolean 
       compileServices([service]);
       const name = (service as { name: string }).name;
       const first = names.get(name);
-      if (first !== undefined) issues.push({ code: ErrorCodes.INVALID_OPTION, field: `services[${i}].name`, message: `${JSON.stringify(name)} is also the name of services[${first}]` });
+      if (first !== undefined)
+        issues.push({
+          code: ErrorCodes.INVALID_OPTION,
+          field: `services[${i}].name`,
+          message: `${JSON.stringify(name)} is also the name of services[${first}]`,
+        });
       else names.set(name, i);
     } catch (err) {
       collect(err, `services[${i}]`);

@@ -6,11 +6,11 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { getClientIdentity, type GuardRequest, type GuardResponse } from '../guard/guard.js';
-import { connectionSocket, tlsSocketOf } from '../http/types.js';
-import { targetOf } from '../http/target.js';
-import { matchedRouteName } from '../policy/lookup.js';
 import type { RejectReason } from '../errors.js';
+import { type GuardRequest, type GuardResponse, getClientIdentity } from '../guard/guard.js';
+import { targetOf } from '../http/target.js';
+import { connectionSocket, tlsSocketOf } from '../http/types.js';
+import { matchedRouteName } from '../policy/lookup.js';
 
 export type AccessLogFormat = 'json' | 'common';
 
@@ -23,13 +23,18 @@ export function noteRejection(req: object, reason: RejectReason): void {
 const MAX = 512;
 const cut = (s: string) => (s.length > MAX ? `${s.slice(0, MAX)}...` : s);
 /** Common-format field: printable ASCII without quotes or backslashes, else escaped as \xHH. */
-const clf = (s: string) => cut(s).replace(/[^\x20-\x7e]|["\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+const clf = (s: string) =>
+  cut(s).replace(/[^\x20-\x7e]|["\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const two = (n: number) => String(n).padStart(2, '0');
-const clfTime = (d: Date) => `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
+const clfTime = (d: Date) =>
+  `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
 
 /** Starts timing a request; the returned function writes its line when the response is done. */
-export function accessLogger(format: AccessLogFormat, write: (line: string) => void): (req: GuardRequest, res: GuardResponse) => void {
+export function accessLogger(
+  format: AccessLogFormat,
+  write: (line: string) => void,
+): (req: GuardRequest, res: GuardResponse) => void {
   return (req, res) => {
     const start = performance.now();
     // Read now: by the response's end an HTTP/2 stream has left its session, and a socket the client
@@ -60,10 +65,18 @@ export function accessLogger(format: AccessLogFormat, write: (line: string) => v
         sslId: identity?.sslId ?? null,
       };
       // JSON escapes control characters but not U+0085, U+2028, U+2029, which some readers take as line ends.
-      if (format === 'json') write(JSON.stringify(entry).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+      if (format === 'json')
+        write(
+          JSON.stringify(entry).replace(
+            /[\u0085\u2028\u2029]/g,
+            (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+          ),
+        );
       else {
         const d = new Date(entry.time);
-        write(`${entry.remote} - - [${clfTime(d)}] "${clf(`${entry.method} ${entry.target} ${entry.protocol}`)}" ${status || '-'} ${entry.bytes ?? '-'} "${entry.verdict}" "${entry.fingerprint256 ?? '-'}" ${entry.ms}`);
+        write(
+          `${entry.remote} - - [${clfTime(d)}] "${clf(`${entry.method} ${entry.target} ${entry.protocol}`)}" ${status || '-'} ${entry.bytes ?? '-'} "${entry.verdict}" "${entry.fingerprint256 ?? '-'}" ${entry.ms}`,
+        );
       }
     });
   };

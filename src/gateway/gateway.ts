@@ -1,34 +1,47 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
-import type tls from 'node:tls';
-import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
-import { sourceKey } from '../ssl/object.js';
-import { createSslStore, type SslStore } from '../ssl/store.js';
-import { mtlsGuard, type MtlsGuard, type GuardRequest, type GuardResponse } from '../guard/guard.js';
-import { createRouter, isH2c, type CompiledRoute, type Router } from '../router/router.js';
 import type { Duplex } from 'node:stream';
-import { refuseUpgrade } from '../proxy/upgrade.js';
-import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
-import { channels } from '../observe/channels.js';
-import { createMetrics } from './metrics.js';
-import { accessLogger, noteRejection } from './access-log.js';
+import type tls from 'node:tls';
+import { type GatewayConfig, type ParsedGatewayConfig, validateConfig } from '../config/schema.js';
+import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
+import { type GuardRequest, type GuardResponse, type MtlsGuard, mtlsGuard } from '../guard/guard.js';
 import { createLineWriter, type LineWriter } from '../internal/lines.js';
-import { storeInternals, type StoreInternals } from '../ssl/store.js';
-import type { ProxyErrorInfo } from '../proxy/proxy.js';
-import { validateConfig, type GatewayConfig, type ParsedGatewayConfig } from '../config/schema.js';
 import { plainCopy } from '../internal/plain.js';
 import { isPlainObject } from '../internal/validate.js';
-import { serveStatus, type GatewayStatus } from './status.js';
-import type { SinkResult, SourceChanges } from '../sources/etcd.js';
+import { channels } from '../observe/channels.js';
+import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
+import type { ProxyErrorInfo } from '../proxy/proxy.js';
+import { refuseUpgrade } from '../proxy/upgrade.js';
 import { compileServices, LIMITS } from '../router/config.js';
+import { type CompiledRoute, createRouter, isH2c, type Router } from '../router/router.js';
+import type { SinkResult, SourceChanges } from '../sources/etcd.js';
+import { sourceKey } from '../ssl/object.js';
+import { createSslStore, type SslStore, type StoreInternals, storeInternals } from '../ssl/store.js';
+import { accessLogger, noteRejection } from './access-log.js';
+import { createMetrics } from './metrics.js';
+import { type GatewayStatus, serveStatus } from './status.js';
 
 /** What a gateway reports, one event at a time (the `mtls-gate` command logs each as one line). */
 export type GatewayEvent =
   | { type: 'listening'; url: string; protocols: string }
-  | { type: 'applied'; revision: number; ssls: number; services: number; routes: number; restartNeeded: readonly string[] }
+  | {
+      type: 'applied';
+      revision: number;
+      ssls: number;
+      services: number;
+      routes: number;
+      restartNeeded: readonly string[];
+    }
   | { type: 'config_error'; error: MtlsGateConfigError | Error }
-  | { type: 'reject'; reason: RejectReason; sni: string | undefined; host: string | undefined; sslId: string | undefined; detail: string }
+  | {
+      type: 'reject';
+      reason: RejectReason;
+      sni: string | undefined;
+      host: string | undefined;
+      sslId: string | undefined;
+      detail: string;
+    }
   | { type: 'proxy_error'; status: number; kind: string; upstream: string | undefined }
   | { type: 'draining'; inFlight: number; timeoutMs: number }
   | { type: 'closed'; dropped: number };
@@ -42,11 +55,19 @@ export interface GatewayOptions {
    * secret and the same SSL objects resume each other's sessions (the command's workers).
    */
   ticketSecret?: string | Buffer;
-  /** Every event (listening, applied configuration, refused configuration, refused request, proxy error, drain). Exceptions are ignored. */
+  /**
+   * Every event (listening, applied configuration, refused configuration, refused request, proxy error, drain).
+   * Exceptions are ignored.
+   */
   onEvent?: (event: GatewayEvent) => void;
-  /** Where access log lines go when the configuration has `accessLog` (one line per call, no newline). Default: stdout, buffered. */
+  /**
+   * Where access log lines go when the configuration has `accessLog` (one line per call, no newline). Default: stdout,
+   * buffered.
+   */
   accessLog?: (line: string) => void;
-  /** Leave out the status listener even when the configuration has one (the command's workers: the primary serves it). */
+  /**
+   * Leave out the status listener even when the configuration has one (the command's workers: the primary serves it).
+   */
   noStatus?: boolean;
   /** Not ready (`/ready` 503) until a source's first {@link Gateway.applyChanges}. */
   awaitSource?: boolean;
@@ -73,12 +94,22 @@ function policyProblem(routes: readonly CompiledRoute[], publicStore: SslStore):
     if (!r.mtls || !r.mtlsField || r.mtls.mode === 'off') continue;
     if (r.hosts.length === 0) {
       anyMtls ??= publicStore.list().some((v) => v.client !== undefined);
-      if (!anyMtls) return new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, r.mtlsField, 'an mtls policy needs an SSL object with client, and there is none');
+      if (!anyMtls)
+        return new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          r.mtlsField,
+          'an mtls policy needs an SSL object with client, and there is none',
+        );
       continue;
     }
     for (const h of r.hosts) {
       const owner = store.ownerOfPattern(h);
-      if (owner && !owner.client) return new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, r.mtlsField, `host ${JSON.stringify(h)} belongs to SSL object ${JSON.stringify(owner.id)}, which has no client (its handshake asks for no certificate)`);
+      if (owner && !owner.client)
+        return new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          r.mtlsField,
+          `host ${JSON.stringify(h)} belongs to SSL object ${JSON.stringify(owner.id)}, which has no client (its handshake asks for no certificate)`,
+        );
     }
   }
   return undefined;
@@ -86,7 +117,10 @@ function policyProblem(routes: readonly CompiledRoute[], publicStore: SslStore):
 
 /** A running gateway: store, guard, router and listeners built from one configuration. */
 export interface Gateway {
-  /** Validates a whole configuration, then applies it at once (SSL objects as one batch, then services); on a throw the running configuration keeps serving. */
+  /**
+   * Validates a whole configuration, then applies it at once (SSL objects as one batch, then services); on a throw the
+   * running configuration keeps serving.
+   */
   apply(config: GatewayConfig): ApplyResult;
   /**
    * Applies changes of a configuration source where each object stands alone (etcd): SSL objects and
@@ -97,7 +131,9 @@ export interface Gateway {
   applyChanges(changes: SourceChanges): SinkResult;
   /** Shown by `/status` as `source` (the etcd source's state). */
   setSourceStatus(report: () => unknown): void;
-  /** The counters and gauges served on `/metrics` (`name{labels}`: value), when the configuration has a status listener. */
+  /**
+   * The counters and gauges served on `/metrics` (`name{labels}`: value), when the configuration has a status listener.
+   */
   metrics(): Record<string, number> | undefined;
   /** Reads the configuration again from `options.load` and applies it. */
   reload(): Promise<ApplyResult>;
@@ -124,7 +160,10 @@ function redirects(router: Router, req: GuardRequest): boolean {
   const host = typeof req.headers.host === 'string' ? req.headers.host : '';
   const method = req.method ?? 'GET';
   const target = req.url ?? '/';
-  return router.match(method, host, target, 'https') !== undefined && router.match(method, host, target, 'http') === undefined;
+  return (
+    router.match(method, host, target, 'https') !== undefined &&
+    router.match(method, host, target, 'http') === undefined
+  );
 }
 
 /**
@@ -149,7 +188,8 @@ function redirects(router: Router, req: GuardRequest): boolean {
 export async function createGateway(input: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const emit = (e: GatewayEvent) => {
     // Requests are on mtls-gate:verdict and :proxy already; the rest goes to :config.
-    if (e.type !== 'reject' && e.type !== 'proxy_error' && channels.config.hasSubscribers) channels.config.publish({ ...e, at: Date.now() });
+    if (e.type !== 'reject' && e.type !== 'proxy_error' && channels.config.hasSubscribers)
+      channels.config.publish({ ...e, at: Date.now() });
     try {
       options.onEvent?.(e);
     } catch {
@@ -158,15 +198,30 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   };
   const first = isPlainObject(input) ? plainCopy(input, '') : input;
   let config: ParsedGatewayConfig = validateConfig(first, { compileSsls: false });
-  const store = createSslStore({ ...config.store, ...(options.ticketSecret ? { ticketSecret: options.ticketSecret } : {}) });
+  const store = createSslStore({
+    ...config.store,
+    ...(options.ticketSecret ? { ticketSecret: options.ticketSecret } : {}),
+  });
 
-  const onReject = (i: { reason: RejectReason; servername: string | undefined; host: string | undefined; sslId: string | undefined; detail: string; req: object }) => {
+  const onReject = (i: {
+    reason: RejectReason;
+    servername: string | undefined;
+    host: string | undefined;
+    sslId: string | undefined;
+    detail: string;
+    req: object;
+  }) => {
     if (accessLog) noteRejection(i.req, i.reason);
     emit({ type: 'reject', reason: i.reason, sni: i.servername, host: i.host, sslId: i.sslId, detail: i.detail });
   };
   // The access log, when the configuration asks for one: lines to options.accessLog, else stdout.
   let accessSink: LineWriter | undefined;
-  const accessWrite = options.accessLog ?? ((line: string) => (accessSink ??= createLineWriter(process.stdout, (n) => JSON.stringify({ time: new Date().toISOString(), event: 'warning', message: `${n} access log lines dropped` }))).write(line));
+  const accessWrite =
+    options.accessLog ??
+    ((line: string) =>
+      (accessSink ??= createLineWriter(process.stdout, (n) =>
+        JSON.stringify({ time: new Date().toISOString(), event: 'warning', message: `${n} access log lines dropped` }),
+      )).write(line));
   let accessLog: ((req: GuardRequest, res: GuardResponse) => void) | undefined;
   let accessFormat: string | undefined;
   const setAccessLog = (c: ParsedGatewayConfig) => {
@@ -175,14 +230,25 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     accessFormat = format;
     accessLog = format ? accessLogger(format, accessWrite) : undefined;
   };
-  const onProxyError = (i: ProxyErrorInfo) => emit({ type: 'proxy_error', status: i.status, kind: i.kind, upstream: i.upstream });
+  const onProxyError = (i: ProxyErrorInfo) =>
+    emit({ type: 'proxy_error', status: i.status, kind: i.kind, upstream: i.upstream });
   // The guard finds route policies through whichever router is current (one match for both).
-  const policies: PolicySource = Object.freeze({ [kPolicyLookup]: (req: object, host: string, path: string, method: string) => router[kPolicyLookup](req, host, path, method) });
-  const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard => mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject, policies });
+  const policies: PolicySource = Object.freeze({
+    [kPolicyLookup]: (req: object, host: string, path: string, method: string) =>
+      router[kPolicyLookup](req, host, path, method),
+  });
+  const makeGuard = (c: ParsedGatewayConfig, plain: boolean): MtlsGuard =>
+    mtlsGuard({ store, ...c.guard, ...(plain ? { allowPlainHttp: true } : {}), onReject, policies });
   const httpsPort = () => config.listen.find((l) => l.tls !== false)?.port;
   const makeRouter = (c: ParsedGatewayConfig, port: number | undefined): Router =>
     // The redirect of https-only services names the TLS listener's port unless router.httpsPort says otherwise.
-    createRouter({ ...c.router, page: c.guard?.page, ...(c.router?.httpsPort ?? port ? { httpsPort: c.router?.httpsPort ?? port } : {}), services: [], onProxyError });
+    createRouter({
+      ...c.router,
+      page: c.guard?.page,
+      ...((c.router?.httpsPort ?? port) ? { httpsPort: c.router?.httpsPort ?? port } : {}),
+      services: [],
+      onProxyError,
+    });
 
   let revision = 0;
   let digest = '';
@@ -201,14 +267,30 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
   const sourceServices = new Map<string, unknown>();
 
   const applyParsed = (c: ParsedGatewayConfig, key: string): ApplyResult => {
-    const restartNeeded = (['listen', 'status', 'store'] as const).filter((k) => revision > 0 && json(c[k]) !== json(config[k]));
+    const restartNeeded = (['listen', 'status', 'store'] as const).filter(
+      (k) => revision > 0 && json(c[k]) !== json(config[k]),
+    );
     const ssls = c.ssls ?? [];
     const keep = new Set(ssls.map((s) => String(s.id)));
     try {
       // One batch: one change of the store, unchanged objects keep their compiled state.
-      store.apply({ set: ssls, delete: store.list().map((v) => v.id).filter((id) => !keep.has(id)) });
+      store.apply({
+        set: ssls,
+        delete: store
+          .list()
+          .map((v) => v.id)
+          .filter((id) => !keep.has(id)),
+      });
     } catch (err) {
-      throw err instanceof MtlsGateConfigError ? new MtlsGateConfigError(err.code, (err.field ?? '').replace(/^set\[/, 'ssls['), err.message.replace(/^set\[[^:]*: /, ''), err.cause, err.issues.map((i) => ({ ...i, field: i.field.replace(/^set\[/, 'ssls[') }))) : err;
+      throw err instanceof MtlsGateConfigError
+        ? new MtlsGateConfigError(
+            err.code,
+            (err.field ?? '').replace(/^set\[/, 'ssls['),
+            err.message.replace(/^set\[[^:]*: /, ''),
+            err.cause,
+            err.issues.map((i) => ({ ...i, field: i.field.replace(/^set\[/, 'ssls[') })),
+          )
+        : err;
     }
     // An explicit mtls policy needs SSL objects that ask for a certificate: checked against the
     // store as just applied, which is put back as it was when the check fails (nothing half-applied).
@@ -216,7 +298,13 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     if (problem) {
       const before = config.ssls ?? [];
       const had = new Set(before.map((x) => String(x.id)));
-      store.apply({ set: before, delete: store.list().map((v) => v.id).filter((id) => !had.has(id)) });
+      store.apply({
+        set: before,
+        delete: store
+          .list()
+          .map((v) => v.id)
+          .filter((id) => !had.has(id)),
+      });
       throw problem;
     }
     // Services were validated whole by validateConfig: this swap does not throw.
@@ -233,7 +321,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       guardTls = makeGuard(c, false);
       guardPlain = makeGuard(c, true);
     }
-    if (revision > 0 && json(c.limits) !== json(config.limits)) for (const l of listeners) if (l.tls) store.attach(l.server as unknown as tls.Server, { limits: c.limits ?? {} });
+    if (revision > 0 && json(c.limits) !== json(config.limits))
+      for (const l of listeners) if (l.tls) store.attach(l.server as unknown as tls.Server, { limits: c.limits ?? {} });
     setAccessLog(c);
     // Settings that need a restart keep their running values.
     config = { ...c, listen: config.listen, status: config.status, store: config.store };
@@ -242,7 +331,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     appliedAt = new Date();
     lastError = undefined;
     // A gateway waiting for its source starts empty: that start is not news.
-    if (!(options.awaitSource && !sourceLoaded)) emit({ type: 'applied', revision, ssls: store.size, services: (c.services ?? []).length, routes, restartNeeded });
+    if (!(options.awaitSource && !sourceLoaded))
+      emit({ type: 'applied', revision, ssls: store.size, services: (c.services ?? []).length, routes, restartNeeded });
     return { changed: true, revision, restartNeeded };
   };
 
@@ -300,7 +390,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     if (isH2c(req.headers.upgrade)) {
       // Node hands an upgrade request over without its body: one with a body cannot be served.
       const cl = req.headers['content-length'];
-      if (req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0')) return refuseUpgrade(socket, 400, 'Bad Request');
+      if (req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0'))
+        return refuseUpgrade(socket, 400, 'Bad Request');
       const res = new http.ServerResponse(req);
       res.shouldKeepAlive = false;
       res.assignSocket(socket as Socket);
@@ -323,7 +414,10 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       server.on('upgrade', onUpgrade(true));
       listeners.push({ server, tls: false });
     } else {
-      const server = store.attach(http2.createSecureServer(store.tlsOptions({ sessionTickets: l.sessionTickets ?? false }), handler(false)), { limits: config.limits ?? {} });
+      const server = store.attach(
+        http2.createSecureServer(store.tlsOptions({ sessionTickets: l.sessionTickets ?? false }), handler(false)),
+        { limits: config.limits ?? {} },
+      );
       server.on('secureConnection', onSocket);
       server.on('upgrade', onUpgrade(false));
       server.on('session', (s: http2.ServerHttp2Session) => {
@@ -349,7 +443,11 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       const a = l.server.address() as AddressInfo;
       addresses.push({ host: a.address, port: a.port, tls: l.tls });
       const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-      emit({ type: 'listening', url: `${l.tls ? 'https' : 'http'}://${host}:${a.port}`, protocols: l.tls ? 'h2, http/1.1' : 'http/1.1' });
+      emit({
+        type: 'listening',
+        url: `${l.tls ? 'https' : 'http'}://${host}:${a.port}`,
+        protocols: l.tls ? 'h2, http/1.1' : 'http/1.1',
+      });
     }
   } catch (err) {
     for (const l of listeners) l.server.close();
@@ -376,12 +474,23 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
     inFlight,
     requests,
     listeners: addresses.map((a) => `${a.tls ? 'https' : 'http'}://${a.host}:${a.port}`),
-    lastError: lastError && { at: lastError.at.toISOString(), message: lastError.error.message, issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [] },
+    lastError: lastError && {
+      at: lastError.at.toISOString(),
+      message: lastError.error.message,
+      issues: lastError.error instanceof MtlsGateConfigError ? lastError.error.issues : [],
+    },
     ...(sourceStatus ? { source: sourceStatus() } : {}),
   });
   // Counters exist where a status listener serves them (here, or the command's primary for its workers).
   const metrics = config.status ? createMetrics({ store }) : undefined;
-  const statusServer = config.status && !options.noStatus ? await serveStatus(config.status, { ready: () => status().ready, body: status, metrics: () => metrics!.render() }) : undefined;
+  const statusServer =
+    config.status && !options.noStatus
+      ? await serveStatus(config.status, {
+          ready: () => status().ready,
+          body: status,
+          metrics: () => metrics!.render(),
+        })
+      : undefined;
 
   let drained: (() => void) | undefined;
   let closed: Promise<void> | undefined;
@@ -390,7 +499,9 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       closing = true;
       const timeoutMs = config.drainTimeoutMs ?? 10_000;
       emit({ type: 'draining', inFlight, timeoutMs });
-      const serversClosed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+      const serversClosed = Promise.all(
+        listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))),
+      );
       // Idle connections go now; busy ones after their last response (HTTP/1.1: Connection: close;
       // HTTP/2: GOAWAY, open streams finish).
       for (const s of sessions) s.close();
@@ -438,11 +549,18 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
         j++;
         continue;
       }
-      rejected.push({ kind: 'service', index: serviceIndex[j]!, error: new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'services', `more than ${LIMITS.services} services`) });
+      rejected.push({
+        kind: 'service',
+        index: serviceIndex[j]!,
+        error: new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'services', `more than ${LIMITS.services} services`),
+      });
       services.splice(j, 1);
       serviceIndex.splice(j, 1);
     }
-    const stored = store.apply({ set: changes.ssls.set as never[], delete: changes.ssls.delete }, { skipInvalid: true });
+    const stored = store.apply(
+      { set: changes.ssls.set as never[], delete: changes.ssls.delete },
+      { skipInvalid: true },
+    );
     for (const r of stored.rejected) rejected.push({ kind: 'ssl', index: r.index, error: r.error });
     for (const name of changes.services.delete) sourceServices.delete(name);
     for (const svc of services) sourceServices.set((svc as { name: string }).name, svc);
@@ -463,7 +581,8 @@ export async function createGateway(input: GatewayConfig, options: GatewayOption
       sourceStatus = report;
     },
     async reload() {
-      if (!options.load) throw new Error('mtls-gate: this gateway has no configuration source to reload from (options.load)');
+      if (!options.load)
+        throw new Error('mtls-gate: this gateway has no configuration source to reload from (options.load)');
       let loaded: { config: unknown; digest?: string };
       try {
         loaded = await options.load();

@@ -9,8 +9,16 @@
  * whose values a client chooses are never used; per-object series are capped (`maxSeries`).
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES, envoyCounterOf, type ConfigMessage, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from '../observe/channels.js';
-import { storeInternals, type SslStore } from '../ssl/store.js';
+import {
+  CHANNEL_NAMES,
+  type ConfigMessage,
+  envoyCounterOf,
+  type HandshakeMessage,
+  type ProxyMessage,
+  type TlsErrorMessage,
+  type VerdictMessage,
+} from '../observe/channels.js';
+import { type SslStore, storeInternals } from '../ssl/store.js';
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
@@ -30,31 +38,59 @@ export interface Metrics {
   close(): void;
 }
 
-
 const HELP: Record<string, [string, 'counter' | 'gauge']> = {
   mtls_gate_handshake_total: ['TLS handshakes completed (Envoy ssl.handshake).', 'counter'],
   mtls_gate_session_reused_total: ['TLS handshakes that resumed a session (Envoy ssl.session_reused).', 'counter'],
-  mtls_gate_no_certificate_total: ['Requests refused for want of a client certificate (Envoy ssl.no_certificate).', 'counter'],
-  mtls_gate_fail_verify_error_total: ['Requests refused because the client certificate did not verify (Envoy ssl.fail_verify_error).', 'counter'],
-  mtls_gate_fail_verify_san_total: ['Requests refused by a route allow-list of SANs or subjects (Envoy ssl.fail_verify_san).', 'counter'],
-  mtls_gate_fail_verify_cert_hash_total: ['Requests refused by a route allow-list of certificate or key pins (Envoy ssl.fail_verify_cert_hash).', 'counter'],
+  mtls_gate_no_certificate_total: [
+    'Requests refused for want of a client certificate (Envoy ssl.no_certificate).',
+    'counter',
+  ],
+  mtls_gate_fail_verify_error_total: [
+    'Requests refused because the client certificate did not verify (Envoy ssl.fail_verify_error).',
+    'counter',
+  ],
+  mtls_gate_fail_verify_san_total: [
+    'Requests refused by a route allow-list of SANs or subjects (Envoy ssl.fail_verify_san).',
+    'counter',
+  ],
+  mtls_gate_fail_verify_cert_hash_total: [
+    'Requests refused by a route allow-list of certificate or key pins (Envoy ssl.fail_verify_cert_hash).',
+    'counter',
+  ],
   mtls_gate_requests_total: ['Requests judged by the guard, by result.', 'counter'],
   mtls_gate_rejected_total: ['Requests refused by the guard, by reason.', 'counter'],
   mtls_gate_tls_errors_total: ['Handshakes refused: unknown_sni, no_sni, tls.', 'counter'],
   mtls_gate_proxy_responses_total: ['Proxied requests by status class, and failures by kind.', 'counter'],
   mtls_gate_config_events_total: ['Gateway configuration events by type.', 'counter'],
   mtls_gate_config_revision: ['The configuration revision applied.', 'gauge'],
-  mtls_gate_certificate_not_after_seconds: ['Expiry (notAfter, Unix seconds) of server certificates and client CAs, by SSL object.', 'gauge'],
-  mtls_gate_certificate_not_after_min_seconds: ['The earliest expiry (Unix seconds) over all SSL objects, by role.', 'gauge'],
+  mtls_gate_certificate_not_after_seconds: [
+    'Expiry (notAfter, Unix seconds) of server certificates and client CAs, by SSL object.',
+    'gauge',
+  ],
+  mtls_gate_certificate_not_after_min_seconds: [
+    'The earliest expiry (Unix seconds) over all SSL objects, by role.',
+    'gauge',
+  ],
 };
 
 /** Counters without labels: shown as 0 before their first count. */
-const UNLABELLED = new Set(['mtls_gate_handshake_total', 'mtls_gate_session_reused_total', 'mtls_gate_no_certificate_total', 'mtls_gate_fail_verify_error_total', 'mtls_gate_fail_verify_san_total', 'mtls_gate_fail_verify_cert_hash_total']);
+const UNLABELLED = new Set([
+  'mtls_gate_handshake_total',
+  'mtls_gate_session_reused_total',
+  'mtls_gate_no_certificate_total',
+  'mtls_gate_fail_verify_error_total',
+  'mtls_gate_fail_verify_san_total',
+  'mtls_gate_fail_verify_cert_hash_total',
+]);
 
 /** A Prometheus label value: backslash, double quote and newline escaped. */
 const label = (v: string) => v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 const key = (name: string, labels?: Record<string, string>) =>
-  labels && Object.keys(labels).length > 0 ? `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(',')}}` : name;
+  labels && Object.keys(labels).length > 0
+    ? `${name}{${Object.entries(labels)
+        .map(([k, v]) => `${k}="${label(v)}"`)
+        .join(',')}}`
+    : name;
 
 /**
  * Subscribes to the mtls-gate channels and counts. The gateway serves it on its status listener
@@ -96,7 +132,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const onTlsError = (m: unknown) => add('mtls_gate_tls_errors_total', { kind: (m as TlsErrorMessage).kind });
   const onProxy = (m: unknown) => {
     const p = m as ProxyMessage;
-    add('mtls_gate_proxy_responses_total', { class: `${Math.floor(p.status / 100)}xx`, ...(p.kind ? { kind: p.kind } : {}) });
+    add('mtls_gate_proxy_responses_total', {
+      class: `${Math.floor(p.status / 100)}xx`,
+      ...(p.kind ? { kind: p.kind } : {}),
+    });
   };
   const onConfig = (m: unknown) => {
     const c = m as ConfigMessage;
@@ -130,7 +169,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         const t = Math.floor(ca.notAfter / 1000);
         min.client_ca = Math.min(min.client_ca ?? Infinity, t);
         if (series < maxSeries) {
-          g.set(key('mtls_gate_certificate_not_after_seconds', { ssl_id: entry.id, role: 'client_ca', fingerprint256: ca.fp256 }), t);
+          g.set(
+            key('mtls_gate_certificate_not_after_seconds', {
+              ssl_id: entry.id,
+              role: 'client_ca',
+              fingerprint256: ca.fp256,
+            }),
+            t,
+          );
           series++;
         }
       }
@@ -170,7 +216,10 @@ export function renderMetrics(values: Record<string, number>): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Several processes' snapshots as one (the command's workers): counters summed, gauges the latest seen (revision: the highest). */
+/**
+ * Several processes' snapshots as one (the command's workers): counters summed, gauges the latest seen (revision: the
+ * highest).
+ */
 export function mergeMetrics(snapshots: readonly (Record<string, number> | undefined)[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const snap of snapshots) {

@@ -46,7 +46,9 @@ export async function serveStatus(
     } else if (path === '/metrics' && report.metrics) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(report.metrics());
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try /ready, /status${report.metrics ? ' or /metrics' : ''}\n`);
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end(`not found: try /ready, /status${report.metrics ? ' or /metrics' : ''}\n`);
     }
   });
   // A status client holds nothing open for long.

@@ -1,16 +1,16 @@
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { RejectReason } from '../errors.js';
-import type { SslEntry } from '../ssl/object.js';
-import type { StoreInternals } from '../ssl/store.js';
 import { recordHostOwner } from '../http/facts.js';
 import { normalizeHost } from '../http/host.js';
-import { clientIdentity, type ClientIdentity, type VerifiedChain } from '../verify/identity.js';
-import { checkRevocation } from '../verify/revocation.js';
-import { sessionFacts, sessionPeerCertificate } from '../verify/der.js';
-import type { CaSet } from '../verify/ca-set.js';
 import { kPolicyLookup, type PolicySource } from '../policy/lookup.js';
-import { evaluatePolicy, type CompiledPolicy, type PolicyResult } from '../policy/policy.js';
+import { type CompiledPolicy, evaluatePolicy, type PolicyResult } from '../policy/policy.js';
+import type { SslEntry } from '../ssl/object.js';
+import type { StoreInternals } from '../ssl/store.js';
+import type { CaSet } from '../verify/ca-set.js';
+import { sessionFacts, sessionPeerCertificate } from '../verify/der.js';
+import { type ClientIdentity, clientIdentity, type VerifiedChain } from '../verify/identity.js';
+import { checkRevocation } from '../verify/revocation.js';
 
 /** The guard's answer for one request. */
 export type GuardVerdict =
@@ -28,7 +28,10 @@ export type GuardVerdict =
       sslId: string | undefined;
       /** Not a verdict yet: an OCSP answer is on its way; await it and ask again (the guard does). */
       pending?: Promise<void>;
-      /** The answer a route's policy asks for (an allow-list refusal: `mtls.status`); else the guard's per-reason status. */
+      /**
+       * The answer a route's policy asks for (an allow-list refusal: `mtls.status`); else the guard's per-reason
+       * status.
+       */
       status?: number;
       /** For `not_allowed`: what the allow-list holds (names or pins only). */
       allowList?: 'names' | 'pins' | undefined;
@@ -55,7 +58,9 @@ export interface RequestFacts {
   method?: string | undefined;
 }
 
-type CertState = { ok: true; identity: ClientIdentity; chain: VerifiedChain } | { ok: false; reason: RejectReason; detail: string; pending?: Promise<void> };
+type CertState =
+  | { ok: true; identity: ClientIdentity; chain: VerifiedChain }
+  | { ok: false; reason: RejectReason; detail: string; pending?: Promise<void> };
 
 /** Per-connection state: the certificate verdict is computed once per connection and store generation. */
 interface ConnState {
@@ -122,7 +127,10 @@ function rawBytesRead(socket: TLSSocket): number {
 // nameConstraints, policyMappings, policyConstraints, inhibitAnyPolicy: enforced by OpenSSL alone.
 const OPENSSL_ONLY = [0x1e, 0x21, 0x24, 0x36].map((last) => Buffer.from([0x06, 0x03, 0x55, 0x1d, last]));
 const constrained = new WeakMap<CaSet, boolean>();
-/** Does a CA of the set carry an extension only OpenSSL enforces? (A byte search: a false hit only costs a full handshake.) */
+/**
+ * Does a CA of the set carry an extension only OpenSSL enforces? (A byte search: a false hit only costs a full
+ * handshake.)
+ */
 function constrainedAnchors(caSet: CaSet): boolean {
   let v = constrained.get(caSet);
   if (v === undefined) {
@@ -152,25 +160,43 @@ function peerLeaf(socket: TLSSocket): X509Certificate | undefined {
  * A verified chain, admitted unless the object's revocation check refuses it: `revoked` always,
  * an unknown status under mode strict. The identity says what the check learned.
  */
-function admit(entry: SslEntry, chain: VerifiedChain, recheckAt: number, now: number): { cert: CertState; recheckAt: number } {
+function admit(
+  entry: SslEntry,
+  chain: VerifiedChain,
+  recheckAt: number,
+  now: number,
+): { cert: CertState; recheckAt: number } {
   const policy = entry.client!.revocation;
   if (!policy) return { cert: { ok: true, identity: clientIdentity(chain, entry.id), chain }, recheckAt };
   const r = checkRevocation(policy, chain, now);
   // Waiting for OCSP: not a verdict; the connection is judged again once the answer is in.
-  if (r.status === 'pending') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail, pending: r.pending! }, recheckAt: 0 };
+  if (r.status === 'pending')
+    return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail, pending: r.pending! }, recheckAt: 0 };
   if (r.status === 'revoked') return { cert: { ok: false, reason: 'revoked', detail: r.detail }, recheckAt: Infinity };
-  if (r.status === 'unknown' && policy.mode === 'strict') return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: r.recheckAt };
-  return { cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: r.via ?? 'crl' }), chain }, recheckAt: Math.min(recheckAt, r.recheckAt) };
+  if (r.status === 'unknown' && policy.mode === 'strict')
+    return { cert: { ok: false, reason: 'revocation_unknown', detail: r.detail }, recheckAt: r.recheckAt };
+  return {
+    cert: { ok: true, identity: clientIdentity(chain, entry.id, { status: r.status, via: r.via ?? 'crl' }), chain },
+    recheckAt: Math.min(recheckAt, r.recheckAt),
+  };
 }
 
-function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, now: number): { cert: CertState; recheckAt: number } {
+function certVerdict(
+  store: StoreInternals,
+  socket: TLSSocket,
+  entry: SslEntry,
+  now: number,
+): { cert: CertState; recheckAt: number } {
   const client = entry.client!;
   if (!socket.authorized && !socket.isSessionReused()) {
     // OpenSSL refused the chain of this full handshake with a precise code: that settles it, and the
     // certificates are not even read (Node builds an object per certificate sent, 0.16 ms each). A
     // client without certificate gets UNABLE_TO_GET_ISSUER_CERT from Node: that one is decided below.
     const code = String(socket.authorizationError ?? 'UNSPECIFIED').slice(0, 64);
-    const refused = (reason: RejectReason) => ({ cert: { ok: false as const, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` }, recheckAt: Infinity });
+    const refused = (reason: RejectReason) => ({
+      cert: { ok: false as const, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` },
+      recheckAt: Infinity,
+    });
     if (code !== 'UNABLE_TO_GET_ISSUER_CERT' && !AMBIGUOUS.has(code)) return refused(reasonFromOpenSsl(code));
     // The TLS session holds the leaf's DER, read in microseconds: it tells a missing certificate
     // from a present one, and often names an ambiguous code by itself. The chain is read (to tell a
@@ -189,7 +215,8 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
   // Never trust `authorized` alone: a resumed TLS 1.3 session reports authorized with no certificate
   // (nodejs/node#35317). No peer certificate is `missing`, whatever `authorized` says.
   const leaf = peerLeaf(socket);
-  if (!leaf) return { cert: { ok: false, reason: 'missing', detail: 'the client sent no certificate' }, recheckAt: Infinity };
+  if (!leaf)
+    return { cert: { ok: false, reason: 'missing', detail: 'the client sent no certificate' }, recheckAt: Infinity };
 
   if (socket.isSessionReused()) {
     // A resumed session carries the leaf alone and the OpenSSL verdict of the handshake that made
@@ -218,7 +245,11 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
       }
     }
     return {
-      cert: { ok: false, reason: 'unverified_session', detail: `resumed TLS session not verified by SSL object "${entry.id}" in a full handshake` },
+      cert: {
+        ok: false,
+        reason: 'unverified_session',
+        detail: `resumed TLS session not verified by SSL object "${entry.id}" in a full handshake`,
+      },
       recheckAt: Infinity,
     };
   }
@@ -232,7 +263,10 @@ function certVerdict(store: StoreInternals, socket: TLSSocket, entry: SslEntry, 
     const code = String(socket.authorizationError ?? 'UNSPECIFIED').slice(0, 64);
     let reason = reasonFromOpenSsl(code);
     if (AMBIGUOUS.has(code)) reason = store.verifier.explain(client.caSet, client.depth, leaf, reason, now);
-    return { cert: { ok: false, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` }, recheckAt: Infinity };
+    return {
+      cert: { ok: false, reason, detail: `OpenSSL rejected the chain in the handshake: ${code}` },
+      recheckAt: Infinity,
+    };
   }
 
   // Both verifiers must agree. Ours adds client.depth, fingerprint-keyed caching and the identity;
@@ -289,25 +323,57 @@ const STRICT: DecideOptions = Object.freeze({ allowPlainHttp: false });
  * owner on the request for the router. Chain verification runs once per connection (and store
  * change), cached across connections by chain fingerprint.
  */
-export function decide(store: StoreInternals, facts: RequestFacts, now = Date.now(), options: DecideOptions = STRICT): GuardVerdict {
+export function decide(
+  store: StoreInternals,
+  facts: RequestFacts,
+  now = Date.now(),
+  options: DecideOptions = STRICT,
+): GuardVerdict {
   const { socket, host } = facts;
-  if (host === undefined) return { ok: false, reason: 'bad_host', detail: 'malformed or ambiguous Host / :authority / request target', sslId: undefined };
+  if (host === undefined)
+    return {
+      ok: false,
+      reason: 'bad_host',
+      detail: 'malformed or ambiguous Host / :authority / request target',
+      sslId: undefined,
+    };
   if (forwardedHostConflict(store, facts)) {
-    return { ok: false, reason: 'sni_host_mismatch', detail: 'X-Forwarded-Host / Forwarded host names another SSL object with mTLS than the request host', sslId: undefined };
+    return {
+      ok: false,
+      reason: 'sni_host_mismatch',
+      detail: 'X-Forwarded-Host / Forwarded host names another SSL object with mTLS than the request host',
+      sslId: undefined,
+    };
   }
-  if (!socket || !socket.encrypted) {
+  if (!socket?.encrypted) {
     // Plain HTTP carries no client certificate. Refused unless the application said plain HTTP is
     // allowed, and even then never for a host an mTLS object owns (APISIX lets plain HTTP through).
     const owner = host ? store.ownerOf(host) : undefined;
     if (!options.allowPlainHttp) {
-      return { ok: false, reason: 'plain_http', detail: 'the request did not arrive over TLS (set allowPlainHttp to serve hosts without mTLS over plain HTTP)', sslId: owner?.id };
+      return {
+        ok: false,
+        reason: 'plain_http',
+        detail: 'the request did not arrive over TLS (set allowPlainHttp to serve hosts without mTLS over plain HTTP)',
+        sslId: owner?.id,
+      };
     }
-    if (owner?.mtls) return { ok: false, reason: 'missing', detail: `plain HTTP request for mTLS host ${quote(host)}`, sslId: owner.id };
+    if (owner?.mtls)
+      return {
+        ok: false,
+        reason: 'missing',
+        detail: `plain HTTP request for mTLS host ${quote(host)}`,
+        sslId: owner.id,
+      };
     recordHostOwner(facts.request, store, owner);
     // A route that asks for a certificate (or narrows who may pass) cannot be served without TLS.
     const policy = facts.policies ? policyOf(facts) : undefined;
     if (policy && (policy.mode === 'required' || policy.anchors || policy.allow)) {
-      return { ok: false, reason: 'missing', detail: 'plain HTTP request for a route whose mtls policy asks for a client certificate', sslId: owner?.id };
+      return {
+        ok: false,
+        reason: 'missing',
+        detail: 'plain HTTP request for a route whose mtls policy asks for a client certificate',
+        sslId: owner?.id,
+      };
     }
     return { ok: true, identity: null, sslId: undefined };
   }
@@ -318,12 +384,21 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   if (!stale && state!.generation !== generation) {
     // The store changed. If the connection's object is the very entry it was judged by (a batch
     // that left it alone), its certificate verdict stands; the host's owner is looked up again.
-    if (connectionEntry(store, socket, host) === state!.entry) Object.assign(state!, { generation, host: undefined, hostEntry: undefined });
+    if (connectionEntry(store, socket, host) === state!.entry)
+      Object.assign(state!, { generation, host: undefined, hostEntry: undefined });
     else stale = true;
   }
   if (stale || !state) {
     const entry = connectionEntry(store, socket, host);
-    const fresh: ConnState = { store, generation, entry, cert: undefined, recheckAt: Infinity, host: undefined, hostEntry: undefined };
+    const fresh: ConnState = {
+      store,
+      generation,
+      entry,
+      cert: undefined,
+      recheckAt: Infinity,
+      host: undefined,
+      hostEntry: undefined,
+    };
     if (entry?.client) Object.assign(fresh, certVerdict(store, socket, entry, now));
     state = fresh;
     (socket as StatefulSocket)[kState] = state;
@@ -333,7 +408,12 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   if (!entry) {
     return sniless
       ? { ok: false, reason: 'no_sni', detail: 'the connection has no SNI and no fallbackSni object', sslId }
-      : { ok: false, reason: 'unknown_sni', detail: `no SSL object matches SNI ${quote(socket.servername as string)} any more`, sslId };
+      : {
+          ok: false,
+          reason: 'unknown_sni',
+          detail: `no SSL object matches SNI ${quote(socket.servername as string)} any more`,
+          sslId,
+        };
   }
 
   // SNI/Host binding: a certificate trusted for one tenant never opens another tenant's host. The
@@ -356,7 +436,12 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   if (entry.sslProtocols) {
     const protocol = socket.getProtocol();
     if (!protocol || !entry.sslProtocols.has(protocol)) {
-      return { ok: false, reason: 'protocol_not_allowed', detail: `${protocol} is not in sslProtocols of "${entry.id}"`, sslId };
+      return {
+        ok: false,
+        reason: 'protocol_not_allowed',
+        detail: `${protocol} is not in sslProtocols of "${entry.id}"`,
+        sslId,
+      };
     }
   }
 
@@ -367,7 +452,13 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
   const cert = state.cert;
   if (!cert) {
     // The object asks for no certificate: a route that requires one cannot be served (fail closed).
-    if (policy?.mode === 'required') return { ok: false, reason: 'missing', detail: `the route requires a client certificate, and SSL object ${quote(entry.id)} asks for none`, sslId };
+    if (policy?.mode === 'required')
+      return {
+        ok: false,
+        reason: 'missing',
+        detail: `the route requires a client certificate, and SSL object ${quote(entry.id)} asks for none`,
+        sslId,
+      };
     return { ok: true, identity: null, sslId };
   }
   if (policy?.mode === 'off') return { ok: true, identity: null, sslId };
@@ -379,13 +470,20 @@ export function decide(store: StoreInternals, facts: RequestFacts, now = Date.no
         (state.policies ??= new Map()).set(policy, r);
       }
       // A route's own policy is more specific than the object's skip-list: it is not skipped.
-      if (!r.ok) return { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status, allowList: r.allowList };
+      if (!r.ok)
+        return { ok: false, reason: r.reason, detail: r.detail, sslId, status: r.status, allowList: r.allowList };
     }
     return { ok: true, identity: cert.identity, sslId };
   }
   if (policy?.mode === 'optional' && cert.reason === 'missing') return { ok: true, identity: null, sslId };
   if (!policy && skipped(entry, facts)) return { ok: true, identity: null, sslId };
-  return { ok: false, reason: cert.reason, detail: cert.detail, sslId, ...(cert.pending ? { pending: cert.pending } : {}) };
+  return {
+    ok: false,
+    reason: cert.reason,
+    detail: cert.detail,
+    sslId,
+    ...(cert.pending ? { pending: cert.pending } : {}),
+  };
 }
 
 /** A relaxed policy (optional, off) holds only for targets already in normal form, as the skip-list. */
@@ -398,7 +496,11 @@ function policyOf(facts: RequestFacts): CompiledPolicy | undefined {
   const policy = facts.policies![kPolicyLookup](facts.request, facts.host, path, facts.method ?? 'GET');
   if (!policy || policy.mode === 'required' || facts.path(facts.request) !== undefined) return policy;
   // The raw target is not in normal form (a framework may route it elsewhere): no relaxation.
-  if (!strictened.has(policy)) strictened.set(policy, policy.anchors || policy.allow ? Object.freeze({ ...policy, mode: 'required' as const }) : undefined);
+  if (!strictened.has(policy))
+    strictened.set(
+      policy,
+      policy.anchors || policy.allow ? Object.freeze({ ...policy, mode: 'required' as const }) : undefined,
+    );
   return strictened.get(policy);
 }
 

@@ -1,21 +1,20 @@
-import { ServerResponse, type IncomingMessage } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, MtlsGateConfigError, type RejectReason } from '../errors.js';
-import { hostOf, skipPathOf } from '../http/facts.js';
-import { tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
+import { hostOf, pathOf, skipPathOf } from '../http/facts.js';
 import { sendErrorPage } from '../http/pages.js';
+import { type HttpRequest, type HttpResponse, tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { describe, isPlainObject } from '../internal/validate.js';
 import { parse, z } from '../internal/schema.js';
-import { guardSettingsSchema, type GuardSettings } from './schema.js';
-import { storeInternals, type SslStore } from '../ssl/store.js';
+import { describe, isPlainObject } from '../internal/validate.js';
+import { channels, type VerdictMessage } from '../observe/channels.js';
+import { isPolicySource, matchedRouteName, type PolicyEntry, type PolicySource, policyList } from '../policy/lookup.js';
+import { type SslStore, storeInternals } from '../ssl/store.js';
 import type { ClientIdentity } from '../verify/identity.js';
 import { decide, type GuardVerdict } from './decide.js';
-import { pathOf } from '../http/facts.js';
-import { channels, type VerdictMessage } from '../observe/channels.js';
-import { isPolicySource, matchedRouteName, policyList, type PolicyEntry, type PolicySource } from '../policy/lookup.js';
+import { type GuardSettings, guardSettingsSchema } from './schema.js';
 
 /** A request the guard handles: node:http(s) or node:http2's compatibility API. */
 export type GuardRequest = HttpRequest;
@@ -44,7 +43,10 @@ export interface RejectResponse {
   body?: string | Uint8Array;
 }
 
-/** Options of {@link mtlsGuard}: the data settings (`page`, `format`, `exposeReason`, `allowPlainHttp`), the store and the hook. */
+/**
+ * Options of {@link mtlsGuard}: the data settings (`page`, `format`, `exposeReason`, `allowPlainHttp`), the store and
+ * the hook.
+ */
 export interface GuardOptions extends GuardSettings {
   store: SslStore;
   /**
@@ -68,10 +70,18 @@ export interface GuardOptions extends GuardSettings {
 }
 
 const guardOptionsSchema = guardSettingsSchema.extend({
-  store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, { error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}` }),
-  onReject: z.custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, {
+    error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}`,
+  }),
+  onReject: z
+    .custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' })
+    .optional(),
   policies: z.unknown().optional(),
-  rejectResponse: z.custom<(info: RejectInfo) => RejectResponse | undefined>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  rejectResponse: z
+    .custom<(info: RejectInfo) => RejectResponse | undefined>((v) => typeof v === 'function', {
+      error: 'expected a function',
+    })
+    .optional(),
 });
 
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
@@ -93,7 +103,9 @@ export interface MtlsGuard {
    * when it passes; a refused one is answered on the socket, which is then closed.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, next: () => void): void;
-  /** Calls `onReject` and sends the 400 for a failed verdict; destroys the response instead when it had already started. */
+  /**
+   * Calls `onReject` and sends the 400 for a failed verdict; destroys the response instead when it had already started.
+   */
   reject(req: GuardRequest, res: GuardResponse, verdict: Extract<GuardVerdict, { ok: false }>): void;
 }
 
@@ -124,8 +136,10 @@ function publishVerdict(req: GuardRequest, verdict: GuardVerdict, status: number
 function sendCustom(res: GuardResponse, custom: RejectResponse, fallback: number): void {
   const r = res as ServerResponse;
   const given: unknown = custom.body;
-  if (given !== undefined && typeof given !== 'string' && !(given instanceof Uint8Array)) throw new TypeError('rejectResponse: body must be a string or bytes');
-  const body = given === undefined ? Buffer.alloc(0) : typeof given === 'string' ? Buffer.from(given) : Buffer.from(given);
+  if (given !== undefined && typeof given !== 'string' && !(given instanceof Uint8Array))
+    throw new TypeError('rejectResponse: body must be a string or bytes');
+  const body =
+    given === undefined ? Buffer.alloc(0) : typeof given === 'string' ? Buffer.from(given) : Buffer.from(given);
   // Everything read before anything is set: a throwing getter leaves the response untouched.
   const status: unknown = custom.status;
   const headers = Object.entries(custom.headers ?? {}).map(([k, v]) => [String(k), String(v)] as const);
@@ -148,7 +162,7 @@ function sendCustom(res: GuardResponse, custom: RejectResponse, fallback: number
  * required for it, or the guard did not run).
  */
 export function getClientIdentity(req: object): ClientIdentity | null {
-  return ((req as Record<symbol, ClientIdentity | undefined>)[kIdentity]) ?? null;
+  return (req as Record<symbol, ClientIdentity | undefined>)[kIdentity] ?? null;
 }
 
 /**
@@ -170,7 +184,12 @@ export function getClientIdentity(req: object): ClientIdentity | null {
  * ```
  */
 export function mtlsGuard(input: GuardOptions): MtlsGuard {
-  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  if (!isPlainObject(input))
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'options',
+      `expected an object, received ${describe(input)}`,
+    );
   // Each option read once, own properties only: see internal/plain.ts.
   const copy = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
   const options = parse(guardOptionsSchema, copy);
@@ -188,7 +207,12 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
   if (copy.policies !== undefined) {
     if (isPolicySource(copy.policies)) policies = copy.policies;
     else if (Array.isArray(copy.policies)) policies = policyList(copy.policies as PolicyEntry[]);
-    else throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'policies', `expected the router or an array of { path, pathType, methods?, hosts?, mtls }, received ${describe(copy.policies)}`);
+    else
+      throw new MtlsGateConfigError(
+        ErrorCodes.INVALID_OPTION,
+        'policies',
+        `expected the router or an array of { path, pathType, methods?, hosts?, mtls }, received ${describe(copy.policies)}`,
+      );
   }
   const policyPath = pathOf as (r: object) => string | undefined;
 
@@ -196,8 +220,21 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     decide(
       store,
       policies
-        ? { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined, policies, policyPath, method: req.method }
-        : { socket: tlsSocketOf(req), host: hostOf(req), request: req, path: skipPathOf as (r: object) => string | undefined },
+        ? {
+            socket: tlsSocketOf(req),
+            host: hostOf(req),
+            request: req,
+            path: skipPathOf as (r: object) => string | undefined,
+            policies,
+            policyPath,
+            method: req.method,
+          }
+        : {
+            socket: tlsSocketOf(req),
+            host: hostOf(req),
+            request: req,
+            path: skipPathOf as (r: object) => string | undefined,
+          },
       Date.now(),
       decideOptions,
     );
@@ -207,7 +244,15 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     let info: RejectInfo | undefined;
     const infoOf = (): RejectInfo => {
       const servername = tlsSocketOf(req)?.servername;
-      return (info ??= { reason: verdict.reason, detail: verdict.detail, sslId: verdict.sslId, servername: typeof servername === 'string' ? servername : undefined, host: hostOf(req), req, status });
+      return (info ??= {
+        reason: verdict.reason,
+        detail: verdict.detail,
+        sslId: verdict.sslId,
+        servername: typeof servername === 'string' ? servername : undefined,
+        host: hostOf(req),
+        req,
+        status,
+      });
     };
     // Contained: a logging hook must not turn a 400 into a crash.
     if (onReject) callHook('onReject', onReject, infoOf());
@@ -222,10 +267,14 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     }
     if (rejectResponse) {
       let custom: RejectResponse | undefined;
-      callHook('rejectResponse', (i: RejectInfo) => {
-        const got = rejectResponse(i);
-        custom = got !== null && typeof got === 'object' && !('then' in got) ? got : undefined;
-      }, infoOf());
+      callHook(
+        'rejectResponse',
+        (i: RejectInfo) => {
+          const got = rejectResponse(i);
+          custom = got !== null && typeof got === 'object' && !('then' in got) ? got : undefined;
+        },
+        infoOf(),
+      );
       if (custom) {
         try {
           sendCustom(res, custom, status);
@@ -242,7 +291,12 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
         }
       }
     }
-    sendErrorPage(res, status, { preset: page, format, accept: req.headers.accept, reason: exposeReason ? verdict.reason : undefined });
+    sendErrorPage(res, status, {
+      preset: page,
+      format,
+      accept: req.headers.accept,
+      reason: exposeReason ? verdict.reason : undefined,
+    });
   };
 
   /**
@@ -250,13 +304,24 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
    * waiting for OCSP is awaited (the client's own timeout bounds it, twice at most) and judged
    * again; every other request is decided synchronously.
    */
-  const handle = (req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void, done?: (passed: boolean) => void, waited = 0): void => {
+  const handle = (
+    req: GuardRequest,
+    res: GuardResponse,
+    next: (err?: unknown) => void,
+    done?: (passed: boolean) => void,
+    waited = 0,
+  ): void => {
     let verdict: GuardVerdict;
     try {
       verdict = check(req);
     } catch (err) {
       // A verifier bug must not crash the server or let the request through: fail closed.
-      verdict = { ok: false, reason: 'untrusted', detail: `internal error while verifying: ${(err as Error)?.message}`, sslId: undefined };
+      verdict = {
+        ok: false,
+        reason: 'untrusted',
+        detail: `internal error while verifying: ${(err as Error)?.message}`,
+        sslId: undefined,
+      };
     }
     if (!verdict.ok && verdict.pending) {
       // Twice at most (an answer that expired, or an object changed, while waiting); each wait is
@@ -266,9 +331,15 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
         verdict.pending.then(again, again);
         return;
       }
-      verdict = { ok: false, reason: 'revocation_unknown', detail: 'no revocation answer (OCSP or CRL fetch) after waiting for it', sslId: verdict.sslId };
+      verdict = {
+        ok: false,
+        reason: 'revocation_unknown',
+        detail: 'no revocation answer (OCSP or CRL fetch) after waiting for it',
+        sslId: verdict.sslId,
+      };
     }
-    if (channels.verdict.hasSubscribers) publishVerdict(req, verdict, verdict.ok ? undefined : (verdict.status ?? statusByReason[verdict.reason] ?? 400));
+    if (channels.verdict.hasSubscribers)
+      publishVerdict(req, verdict, verdict.ok ? undefined : (verdict.status ?? statusByReason[verdict.reason] ?? 400));
     if (verdict.ok) {
       if (verdict.identity) (req as unknown as Record<symbol, ClientIdentity>)[kIdentity] = verdict.identity;
       done?.(true);
@@ -279,7 +350,11 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     }
   };
 
-  const guard = function mtlsGuardMiddleware(req: GuardRequest, res: GuardResponse, next: (err?: unknown) => void): void {
+  const guard = function mtlsGuardMiddleware(
+    req: GuardRequest,
+    res: GuardResponse,
+    next: (err?: unknown) => void,
+  ): void {
     handle(req, res, next);
   } as MtlsGuard;
   guard.run = (req, res) => new Promise<boolean>((resolve) => handle(req, res, () => {}, resolve));
@@ -288,18 +363,23 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
-    handle(req, res, () => {}, (passed) => {
-      if (passed) {
-        res.detachSocket(socket as Socket);
-        try {
-          next();
-        } catch (err) {
-          // Whatever proxies the upgrade failed: the socket must not stay open, nor the process fall.
-          socket.destroy(err instanceof Error ? err : undefined);
-        }
-      } else if (res.writableFinished) socket.end();
-      else res.once('finish', () => socket.end());
-    });
+    handle(
+      req,
+      res,
+      () => {},
+      (passed) => {
+        if (passed) {
+          res.detachSocket(socket as Socket);
+          try {
+            next();
+          } catch (err) {
+            // Whatever proxies the upgrade failed: the socket must not stay open, nor the process fall.
+            socket.destroy(err instanceof Error ? err : undefined);
+          }
+        } else if (res.writableFinished) socket.end();
+        else res.once('finish', () => socket.end());
+      },
+    );
   };
   guard.check = check;
   guard.reject = reject;

@@ -1,7 +1,7 @@
-import type { HttpRequest } from './types.js';
 import { requestHost } from './host.js';
 import { isCanonicalTarget, normalizePath } from './path.js';
 import { targetOf } from './target.js';
+import type { HttpRequest } from './types.js';
 
 type Req = HttpRequest;
 const kHost = Symbol('mtls-gate.host');

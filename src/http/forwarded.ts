@@ -1,7 +1,19 @@
 import type { HttpRequest } from './types.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and their HTTP/2-forbidden cousins: never forwarded either way. */
-export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'expect']);
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+  'expect',
+]);
 
 /**
  * Client-certificate headers a client might forge to impersonate a verified identity to the upstream
@@ -107,7 +119,14 @@ const IDENTITY_NAMES = new Set([
 ]);
 
 /** Headers the proxy sets itself, so inbound copies are dropped (X-Forwarded-For is appended to instead). */
-const SET_BY_PROXY = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']);
+const SET_BY_PROXY = new Set([
+  'host',
+  'x-real-ip',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'forwarded',
+]);
 
 /**
  * Is this (lower-case) request header one a client may use to pose as a verified identity, or one
@@ -137,7 +156,8 @@ function builtInForgeable(lower: string): boolean {
   if (CLIENT_CERT_HEADERS.has(name) || IDENTITY_NAMES.has(name)) return true;
   const c = name.charCodeAt(0);
   // Every family starts with x, s, c or r.
-  if (c === 0x78 || c === 0x73 || c === 0x63 || c === 0x72) for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
+  if (c === 0x78 || c === 0x73 || c === 0x63 || c === 0x72)
+    for (const p of CLIENT_CERT_PREFIXES) if (name.startsWith(p)) return true;
   return false;
 }
 
@@ -196,12 +216,18 @@ export function upstreamRequestHeaders(req: HttpRequest, f: ForwardFacts): strin
     out.push(name, raw[i + 1]!);
   }
   out.push(
-    'host', f.upstreamHost,
-    'x-real-ip', f.remoteAddress,
-    'x-forwarded-for', xff === undefined ? f.remoteAddress : `${xff}, ${f.remoteAddress}`,
-    'x-forwarded-proto', f.scheme,
-    'x-forwarded-host', f.clientHost,
-    'x-forwarded-port', String(f.serverPort),
+    'host',
+    f.upstreamHost,
+    'x-real-ip',
+    f.remoteAddress,
+    'x-forwarded-for',
+    xff === undefined ? f.remoteAddress : `${xff}, ${f.remoteAddress}`,
+    'x-forwarded-proto',
+    f.scheme,
+    'x-forwarded-host',
+    f.clientHost,
+    'x-forwarded-port',
+    String(f.serverPort),
   );
   return out;
 }
@@ -209,11 +235,18 @@ export function upstreamRequestHeaders(req: HttpRequest, f: ForwardFacts): strin
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;
   const s = Array.isArray(value) ? value.join(',') : value;
-  return new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    s
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** Response headers for the client: the upstream's minus hop-by-hop (and those named in Connection). */
-export function downstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+export function downstreamResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
   const listed = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {

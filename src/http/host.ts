@@ -1,5 +1,5 @@
-import type { HttpRequest } from './types.js';
 import { targetOf } from './target.js';
+import type { HttpRequest } from './types.js';
 
 // host = reg-name (the DNS characters; `_` too, as SNI patterns allow) or an IP literal, then an optional port.
 const AUTHORITY = /^(?:([a-z0-9_.-]+)|(\[[0-9a-f:.]+\]))(?::(\d{1,5}))?$/;

@@ -71,7 +71,7 @@ export function sendErrorPage(res: HttpResponse, status: number, opts: ErrorPage
   if (json) {
     const msg: Record<string, string> = { error_msg: `${status} ${STATUS_TEXT[status] ?? 'Error'}` };
     if (opts.reason) msg.reason = opts.reason;
-    body = Buffer.from(JSON.stringify(msg) + '\n');
+    body = Buffer.from(`${JSON.stringify(msg)}\n`);
   } else if (opts.reason) {
     body = Buffer.concat([cachedPage(status, opts.preset), Buffer.from(`<!-- reason: ${opts.reason} -->\r\n`)]);
   } else {

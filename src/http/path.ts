@@ -1,4 +1,6 @@
-/** The path of a request target: query and fragment removed; of an absolute-form target, the part after the authority. */
+/**
+ * The path of a request target: query and fragment removed; of an absolute-form target, the part after the authority.
+ */
 function pathPart(target: string): string | undefined {
   let end = target.length;
   const q = target.indexOf('?');
@@ -65,7 +67,7 @@ export function normalizePath(target: string): string | undefined {
     }
     out.push(s);
   }
-  return '/' + out.join('/');
+  return `/${out.join('/')}`;
 }
 
 const isDotSegment = (s: string) => s === '.' || s === '..';

@@ -1,4 +1,4 @@
-import { matchHost, type HostTables } from '../internal/hostname.js';
+import { type HostTables, matchHost } from '../internal/hostname.js';
 import { routeHostAllowed } from './facts.js';
 /** What the table matches on: a route of the router, or a policy entry of the guard. */
 export interface MatchableRoute {
@@ -19,7 +19,8 @@ class PathTable<CompiledRoute extends MatchableRoute> {
     const list = map.get(r.fullPath);
     if (list) list.push(r);
     else map.set(r.fullPath, [r]);
-    if (!r.exact && !this.#lengths.includes(r.fullPath.length)) this.#lengths = [...this.#lengths, r.fullPath.length].sort((a, b) => b - a);
+    if (!r.exact && !this.#lengths.includes(r.fullPath.length))
+      this.#lengths = [...this.#lengths, r.fullPath.length].sort((a, b) => b - a);
   }
 
   /** First route matching path and method; a method mismatch is no match (the search goes on). */

@@ -21,5 +21,5 @@ export function connectionSocket(req: HttpRequest): Socket | undefined {
 /** The TLS socket under a request, or undefined for plain TCP. */
 export function tlsSocketOf(req: HttpRequest): TLSSocket | undefined {
   const socket = connectionSocket(req) as TLSSocket | undefined;
-  return socket && socket.encrypted ? socket : undefined;
+  return socket?.encrypted ? socket : undefined;
 }

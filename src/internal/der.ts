@@ -71,7 +71,10 @@ export function oidString(der: Uint8Array, t: Tlv): string {
   return arcs.join('.');
 }
 
-/** The extnValue (the OCTET STRING's content) of the extension `oid` of a DER certificate, if present. Throws on malformed DER. */
+/**
+ * The extnValue (the OCTET STRING's content) of the extension `oid` of a DER certificate, if present. Throws on
+ * malformed DER.
+ */
 export function certExtension(der: Uint8Array, oid: string): Tlv | undefined {
   const cert = expect(tlv(der, 0, der.length), 0x30, 'Certificate');
   const tbs = expect(children(der, cert)[0], 0x30, 'TBSCertificate');

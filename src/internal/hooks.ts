@@ -5,7 +5,11 @@
  */
 const warned = new WeakSet<object>();
 
-export function callHook<A extends unknown[]>(name: string, hook: ((...args: A) => unknown) | undefined, ...args: A): void {
+export function callHook<A extends unknown[]>(
+  name: string,
+  hook: ((...args: A) => unknown) | undefined,
+  ...args: A
+): void {
   if (hook === undefined) return;
   try {
     const r = hook(...args);
@@ -24,7 +28,9 @@ function report(name: string, hook: object, err: unknown): void {
   try {
     if (warned.has(hook)) return;
     warned.add(hook);
-    process.emitWarning(`mtls-gate: the ${name} hook threw (reported once): ${describeThrown(err)}`, { code: 'MTLS_GATE_HOOK' });
+    process.emitWarning(`mtls-gate: the ${name} hook threw (reported once): ${describeThrown(err)}`, {
+      code: 'MTLS_GATE_HOOK',
+    });
   } catch {
     // Nothing left to report with.
   }

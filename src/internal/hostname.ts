@@ -29,7 +29,11 @@ export interface HostTables<T> {
  * result `pick` gives. `pick` receives the pattern that matched (`x.a.test`, `*.a.test`, `*`), so a
  * caller can refuse a candidate and let the search go on.
  */
-export function matchHost<T, R>(host: string, tables: HostTables<T>, pick: (entry: T, pattern: string) => R | undefined): R | undefined {
+export function matchHost<T, R>(
+  host: string,
+  tables: HostTables<T>,
+  pick: (entry: T, pattern: string) => R | undefined,
+): R | undefined {
   if (host !== '') {
     const exact = tables.exact.get(host);
     if (exact !== undefined) {

@@ -21,14 +21,17 @@ export interface CopyOptions {
   shallow?: boolean;
 }
 
-/** A deep copy of `value` as null-prototype records, arrays without holes and primitives; functions kept as they are. */
+/**
+ * A deep copy of `value` as null-prototype records, arrays without holes and primitives; functions kept as they are.
+ */
 export function plainCopy(value: unknown, field: string, options: CopyOptions = {}): unknown {
   return copy(value, field, 0, options.shallow === true);
 }
 
 function copy(value: unknown, field: string, depth: number, shallow: boolean): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (depth > MAX_NESTING) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_NESTING} levels deep`);
+  if (depth > MAX_NESTING)
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `nested more than ${MAX_NESTING} levels deep`);
   if (value instanceof Uint8Array) return Buffer.from(value);
   const inner = shallow && depth === 0 ? (v: unknown) => v : (v: unknown, f: string) => copy(v, f, depth + 1, shallow);
   if (Array.isArray(value)) {

@@ -40,7 +40,10 @@ export interface LinearPattern {
   readonly source: string;
   /** Whether the pattern matches anywhere in `input`. Not re-entrant (it never calls out). */
   test(input: string): boolean;
-  /** Work per input character, in NFA states (the source length for the native fast path): `test` costs at most input length × this. */
+  /**
+   * Work per input character, in NFA states (the source length for the native fast path): `test` costs at most input
+   * length × this.
+   */
   readonly cost: number;
 }
 
@@ -104,15 +107,34 @@ function pairs(set: CharSet): Array<[number, number]> {
 }
 
 const DIGIT: CharSet = [0x30, 0x39];
-const WORD: CharSet = normalize([[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]]);
+const WORD: CharSet = normalize([
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x5f, 0x5f],
+  [0x61, 0x7a],
+]);
 // ECMAScript WhiteSpace (TAB, VT, FF, ZWNBSP and every Zs code point) plus LineTerminator.
 // The test file checks this against the native /\s/ for all 65,536 code units.
 const SPACE: CharSet = normalize([
-  [0x09, 0x0d], [0x20, 0x20], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a],
-  [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000], [0xfeff, 0xfeff],
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
 ]);
 // `.` without the s flag: anything but a LineTerminator.
-const DOT: CharSet = complement(normalize([[0x0a, 0x0a], [0x0d, 0x0d], [0x2028, 0x2029]]));
+const DOT: CharSet = complement(
+  normalize([
+    [0x0a, 0x0a],
+    [0x0d, 0x0d],
+    [0x2028, 0x2029],
+  ]),
+);
 
 const CLASS_ESCAPES: Readonly<Record<string, CharSet>> = {
   d: DIGIT,
@@ -148,7 +170,9 @@ function analyse(source: string): { ast: Node; re: RegExp } {
   try {
     re = new RegExp(source);
   } catch (err) {
-    throw new Error(`not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   const ast = new Parser(source).parse();
   return { ast, re };
@@ -214,7 +238,8 @@ class Parser {
 
   private alternative(): Node {
     const items: Node[] = [];
-    while (this.pos < this.src.length && this.src[this.pos] !== '|' && this.src[this.pos] !== ')') items.push(this.term());
+    while (this.pos < this.src.length && this.src[this.pos] !== '|' && this.src[this.pos] !== ')')
+      items.push(this.term());
     return items.length === 1 ? items[0]! : { kind: 'seq', items };
   }
 
@@ -252,7 +277,10 @@ class Parser {
     else if (c === '?') q = { min: 0, max: 1 };
     else if (c === '{') {
       const braces = this.braces();
-      if (braces === undefined) this.refuse(`a lone "{" (not a quantifier {n}, {n,} or {n,m}) is read literally by JavaScript's legacy (Annex B) rules; escape it as \\{`);
+      if (braces === undefined)
+        this.refuse(
+          `a lone "{" (not a quantifier {n}, {n,} or {n,m}) is read literally by JavaScript's legacy (Annex B) rules; escape it as \\{`,
+        );
       q = braces;
       this.pos += braces.length - 1;
     } else return undefined;
@@ -269,7 +297,9 @@ class Parser {
     const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
     for (const n of [min, max]) {
       if (n !== Infinity && n > MAX_STATES) {
-        this.refuse(`counted repetition ${m[0]} repeats more than ${MAX_STATES} times, the NFA state limit (MAX_STATES)`);
+        this.refuse(
+          `counted repetition ${m[0]} repeats more than ${MAX_STATES} times, the NFA state limit (MAX_STATES)`,
+        );
       }
     }
     if (min > max) this.refuse(`numbers out of order in quantifier ${m[0]}`);
@@ -295,7 +325,8 @@ class Parser {
       case '?':
         return this.refuse(`nothing to repeat before "${c}"`);
       case '{':
-        if (this.braces() !== undefined) this.refuse(`nothing to repeat before "${/^\{[^}]*\}/.exec(src.slice(at))![0]}"`);
+        if (this.braces() !== undefined)
+          this.refuse(`nothing to repeat before "${/^\{[^}]*\}/.exec(src.slice(at))![0]}"`);
         return this.refuse(`a lone "{" is read literally by JavaScript's legacy (Annex B) rules; escape it as \\{`);
       case '}':
         return this.refuse(`a lone "}" is read literally by JavaScript's legacy (Annex B) rules; escape it as \\}`);
@@ -313,8 +344,10 @@ class Parser {
     this.pos++; // (
     if (src[this.pos] === '?') {
       const rest = src.slice(this.pos + 1);
-      if (rest.startsWith('=') || rest.startsWith('!')) this.refuse(`lookahead "(?${rest[0]}" is not supported by the linear-time matcher`, at);
-      if (rest.startsWith('<=') || rest.startsWith('<!')) this.refuse(`lookbehind "(?${rest.slice(0, 2)}" is not supported by the linear-time matcher`, at);
+      if (rest.startsWith('=') || rest.startsWith('!'))
+        this.refuse(`lookahead "(?${rest[0]}" is not supported by the linear-time matcher`, at);
+      if (rest.startsWith('<=') || rest.startsWith('<!'))
+        this.refuse(`lookbehind "(?${rest.slice(0, 2)}" is not supported by the linear-time matcher`, at);
       if (rest.startsWith(':')) {
         this.pos += 2;
       } else if (rest.startsWith('<')) {
@@ -322,7 +355,10 @@ class Parser {
         if (close < 0) this.refuse(`unterminated group name`, at);
         this.pos = close + 1;
       } else {
-        this.refuse(`unsupported group syntax "(?${rest.slice(0, 1)}"; only (...), (?:...) and (?<name>...) are accepted`, at);
+        this.refuse(
+          `unsupported group syntax "(?${rest.slice(0, 1)}"; only (...), (?:...) and (?<name>...) are accepted`,
+          at,
+        );
       }
     }
     const body = this.disjunction();
@@ -358,22 +394,34 @@ class Parser {
     if (control !== undefined) return control;
     if (inClass && c === 'b') return 0x08; // [\b] is backspace, by the standard (not Annex B)
     if (c === '0') {
-      if (isDigit(src[this.pos])) this.refuse(`legacy octal escape "\\0${src[this.pos]}"; write \\xHH or \\uHHHH instead`, at);
+      if (isDigit(src[this.pos]))
+        this.refuse(`legacy octal escape "\\0${src[this.pos]}"; write \\xHH or \\uHHHH instead`, at);
       return 0;
     }
     if (c >= '1' && c <= '9') {
       let digits = c;
       while (isDigit(src[this.pos])) digits += src[this.pos++];
       const n = Number(digits);
-      if (!inClass && n <= this.captureCount) this.refuse(`backreference "\\${digits}" is not supported by the linear-time matcher`, at);
+      if (!inClass && n <= this.captureCount)
+        this.refuse(`backreference "\\${digits}" is not supported by the linear-time matcher`, at);
       if (c === '8' || c === '9') {
-        this.refuse(`"\\${c}" is ${inClass ? 'not a backreference in a class' : `not a backreference here (there is no group ${digits})`} and JavaScript's legacy rules read it as the digit ${c}; write ${c} without the backslash`, at);
+        this.refuse(
+          `"\\${c}" is ${inClass ? 'not a backreference in a class' : `not a backreference here (there is no group ${digits})`} and JavaScript's legacy rules read it as the digit ${c}; write ${c} without the backslash`,
+          at,
+        );
       }
-      this.refuse(`"\\${digits}" is a legacy octal escape${inClass ? '' : ` (there is no group ${digits})`}; write \\xHH or \\uHHHH instead`, at);
+      this.refuse(
+        `"\\${digits}" is a legacy octal escape${inClass ? '' : ` (there is no group ${digits})`}; write \\xHH or \\uHHHH instead`,
+        at,
+      );
     }
     if (c === 'x') {
       const hex = src.slice(this.pos, this.pos + 2);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) this.refuse(`"\\x" must be followed by two hex digits (JavaScript's legacy rules would read it as the letter x)`, at);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex))
+        this.refuse(
+          `"\\x" must be followed by two hex digits (JavaScript's legacy rules would read it as the letter x)`,
+          at,
+        );
       this.pos += 2;
       return parseInt(hex, 16);
     }
@@ -391,12 +439,18 @@ class Parser {
     if (c === 'c') this.refuse(`control escape "\\c" is not supported; write \\xHH instead`, at);
     if (c === 'k' && !inClass) this.refuse(`named backreference "\\k" is not supported by the linear-time matcher`, at);
     if (/^[A-Za-z]$/.test(c)) {
-      this.refuse(`unknown escape "\\${c}": without the u flag JavaScript reads it as the letter ${c}; write ${c} without the backslash if that is meant`, at);
+      this.refuse(
+        `unknown escape "\\${c}": without the u flag JavaScript reads it as the letter ${c}; write ${c} without the backslash if that is meant`,
+        at,
+      );
     }
     // Identity escapes of ASCII punctuation and space (\. \/ \- \* \$ \\ ...) mean the character itself.
     const code = c.charCodeAt(0);
     if (code >= 0x20 && code <= 0x7e) return code;
-    return this.refuse(`unusual escape of U+${code.toString(16).toUpperCase().padStart(4, '0')}; write the character without the backslash`, at);
+    return this.refuse(
+      `unusual escape of U+${code.toString(16).toUpperCase().padStart(4, '0')}; write the character without the backslash`,
+      at,
+    );
   }
 
   private characterClass(): Node {
@@ -421,7 +475,10 @@ class Parser {
         this.pos++; // -
         const b = this.classAtom();
         if (typeof a !== 'number' || typeof b !== 'number') {
-          this.refuse(`a range with a class escape such as \\d or \\w in it is read by JavaScript's legacy rules as separate characters; put the "-" first or last, or escape it as \\-`, atA);
+          this.refuse(
+            `a range with a class escape such as \\d or \\w in it is read by JavaScript's legacy rules as separate characters; put the "-" first or last, or escape it as \\-`,
+            atA,
+          );
         }
         if (a > b) this.refuse(`range out of order in character class`, atA);
         ranges.push([a, b]);

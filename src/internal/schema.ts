@@ -16,7 +16,7 @@
  * nothing beside the PEM parsing and TLS context that follow it.
  */
 import * as z from 'zod';
-import { ErrorCodes, MtlsGateConfigError, type ConfigIssue, type ErrorCode } from '../errors.js';
+import { type ConfigIssue, type ErrorCode, ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe } from './validate.js';
 
 export { z };
@@ -46,7 +46,8 @@ const ARTICLE: Record<string, string> = {
   nonoptional: 'a value',
 };
 
-const isMissing = (issue: z.core.$ZodIssue) => issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union');
+const isMissing = (issue: z.core.$ZodIssue) =>
+  issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union');
 
 /** Our code for a custom issue is carried in its params: `{ params: { code } }`. */
 function codeOf(issue: z.core.$ZodIssue): ErrorCode {
@@ -65,7 +66,8 @@ function messageOf(issue: z.core.$ZodIssue): string {
   if (isMissing(issue)) return 'is required';
   if (issue.code === 'custom') return issue.message;
   // Our own wording ("expected PEM text ...") gets what was received added.
-  if (issue.message.startsWith('expected ')) return issue.message.includes('received') ? issue.message : `${issue.message}, ${received}`;
+  if (issue.message.startsWith('expected '))
+    return issue.message.includes('received') ? issue.message : `${issue.message}, ${received}`;
   switch (issue.code) {
     case 'invalid_type':
       return `expected ${ARTICLE[issue.expected] ?? issue.expected}, ${received}`;
@@ -74,9 +76,18 @@ function messageOf(issue: z.core.$ZodIssue): string {
     case 'too_small':
     case 'too_big': {
       const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
-      if (issue.origin === 'array' || issue.origin === 'set') return `expected ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} item(s), ${received}`;
-      if (issue.origin === 'string') return `expected ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} characters, received ${String((issue.input as string).length)}`;
-      const op = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+      if (issue.origin === 'array' || issue.origin === 'set')
+        return `expected ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} item(s), ${received}`;
+      if (issue.origin === 'string')
+        return `expected ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} characters, received ${String((issue.input as string).length)}`;
+      const op =
+        issue.code === 'too_small'
+          ? issue.inclusive
+            ? 'at least'
+            : 'more than'
+          : issue.inclusive
+            ? 'at most'
+            : 'less than';
       return `expected ${op} ${bound}, ${received}`;
     }
     case 'not_multiple_of':
@@ -91,11 +102,26 @@ function messageOf(issue: z.core.$ZodIssue): string {
  * port, a `{ file }` PEM with a typo), that option's problems say more than "expected A or B".
  */
 function unionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] | undefined {
-  const typeMatches = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_union' || i.code === 'invalid_value' || i.code === 'custom')));
+  const typeMatches = issue.errors.filter(
+    (branch) =>
+      !branch.some(
+        (i) =>
+          i.path.length === 0 &&
+          (i.code === 'invalid_type' ||
+            i.code === 'invalid_union' ||
+            i.code === 'invalid_value' ||
+            i.code === 'custom'),
+      ),
+  );
   return typeMatches.length === 1 ? typeMatches[0] : undefined;
 }
 
-function flatten(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[], prefix: string, out: ConfigIssue[]): void {
+function flatten(
+  issues: readonly z.core.$ZodIssue[],
+  base: readonly PropertyKey[],
+  prefix: string,
+  out: ConfigIssue[],
+): void {
   for (const issue of issues) {
     const path = [...base, ...issue.path];
     if (issue.code === 'invalid_union') {
@@ -106,7 +132,12 @@ function flatten(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey
       }
     }
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ code: ErrorCodes.UNKNOWN_FIELD, field: formatPath([...path, key], prefix), message: 'unknown field' });
+      for (const key of issue.keys)
+        out.push({
+          code: ErrorCodes.UNKNOWN_FIELD,
+          field: formatPath([...path, key], prefix),
+          message: 'unknown field',
+        });
       continue;
     }
     out.push({ code: codeOf(issue), field: formatPath(path, prefix) || '(object)', message: messageOf(issue) });
@@ -162,18 +193,25 @@ export function problem(code: ErrorCode, message: string, path: PropertyKey[] = 
  * A string matching `pattern`, with our wording of what was expected (zod's says "Invalid
  * string: must match pattern").
  */
-export const matching = (pattern: RegExp, expected: string) => z.string({ error: (i) => (i.input === undefined ? undefined : `expected ${expected}`) }).regex(pattern, { error: `expected ${expected}` });
+export const matching = (pattern: RegExp, expected: string) =>
+  z
+    .string({ error: (i) => (i.input === undefined ? undefined : `expected ${expected}`) })
+    .regex(pattern, { error: `expected ${expected}` });
 
 /** Bytes of any kind (a Buffer of any backing store). */
 export const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array);
 /** A PEM field as the library takes it: PEM text, or bytes (a Buffer read from a file). */
-export const pemInput = z.union([z.string(), bytes], { error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)') });
+export const pemInput = z.union([z.string(), bytes], {
+  error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)'),
+});
 
 /** A PEM field as a config file writes it: PEM text, or `{ file: PATH }` relative to the file. */
 export const pemFile = z.union(
   [
     z.string().meta({ description: 'PEM text' }),
-    z.strictObject({ file: z.string().min(1).meta({ description: 'Path of a PEM file, relative to the config file' }) }),
+    z.strictObject({
+      file: z.string().min(1).meta({ description: 'Path of a PEM file, relative to the config file' }),
+    }),
   ],
   { error: (i) => (i.input === undefined ? undefined : 'expected PEM text or { file: PATH }') },
 );

@@ -33,7 +33,11 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function rejectUnknown(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
   for (const k of Object.keys(obj)) {
     if (!known.has(k)) {
-      throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, prefix + (k.length > 64 ? `${k.slice(0, 64)}...` : k), `unknown field (known: ${[...known].join(', ')})`);
+      throw new MtlsGateConfigError(
+        ErrorCodes.UNKNOWN_FIELD,
+        prefix + (k.length > 64 ? `${k.slice(0, 64)}...` : k),
+        `unknown field (known: ${[...known].join(', ')})`,
+      );
     }
   }
 }

@@ -18,7 +18,10 @@ export interface VerdictMessage {
   /** Why a refused request was refused. */
   readonly reason: RejectReason | undefined;
   readonly detail: string | undefined;
-  /** For `not_allowed`: whether the route's allow-list names clients (SANs, subjects) or pins them (certificate, key hashes) only. */
+  /**
+   * For `not_allowed`: whether the route's allow-list names clients (SANs, subjects) or pins them (certificate, key
+   * hashes) only.
+   */
   readonly allowList?: 'names' | 'pins' | undefined;
   /** The answer sent for a refusal (400 unless configured otherwise). */
   readonly status: number | undefined;
@@ -49,7 +52,10 @@ export interface HandshakeMessage {
 
 /** `mtls-gate:tls-error` */
 export interface TlsErrorMessage {
-  /** `unknown_sni` (no SSL object matches), `no_sni` (none sent and no fallbackSni), or `tls` (any other handshake failure). */
+  /**
+   * `unknown_sni` (no SSL object matches), `no_sni` (none sent and no fallbackSni), or `tls` (any other handshake
+   * failure).
+   */
   readonly kind: 'unknown_sni' | 'no_sni' | 'tls';
   readonly sni: string | undefined;
   /** The TLS error's code (`ERR_SSL_...`), when it has one. */
@@ -64,7 +70,10 @@ export interface ProxyMessage {
   readonly upstream: string | undefined;
   /** The status sent to the client: the upstream's, or 502/503/504 for a failure. */
   readonly status: number;
-  /** For a failure: `refused`, `reset`, `connect_timeout`, `send_timeout`, `read_timeout`, `no_upstream`, `tls`, `error`; `client_closed` when the client left; else undefined. */
+  /**
+   * For a failure: `refused`, `reset`, `connect_timeout`, `send_timeout`, `read_timeout`, `no_upstream`, `tls`,
+   * `error`; `client_closed` when the client left; else undefined.
+   */
   readonly kind: string | undefined;
   readonly durationMs: number;
 }
@@ -93,10 +102,24 @@ export const CHANNEL_NAMES = Object.freeze({
   config: 'mtls-gate:config',
 } as const);
 
-const VERIFY_ERRORS: ReadonlySet<string> = new Set(['untrusted', 'expired', 'not_yet_valid', 'chain_too_long', 'bad_signature', 'not_a_ca', 'bad_purpose', 'bad_extension', 'revoked', 'revocation_unknown', 'unverified_session']);
+const VERIFY_ERRORS: ReadonlySet<string> = new Set([
+  'untrusted',
+  'expired',
+  'not_yet_valid',
+  'chain_too_long',
+  'bad_signature',
+  'not_a_ca',
+  'bad_purpose',
+  'bad_extension',
+  'revoked',
+  'revocation_unknown',
+  'unverified_session',
+]);
 
 /** Which of Envoy's TLS counters a refusal counts in (metrics and the OpenTelemetry bridge), if any. */
-export function envoyCounterOf(v: VerdictMessage): 'no_certificate' | 'fail_verify_error' | 'fail_verify_san' | 'fail_verify_cert_hash' | undefined {
+export function envoyCounterOf(
+  v: VerdictMessage,
+): 'no_certificate' | 'fail_verify_error' | 'fail_verify_san' | 'fail_verify_cert_hash' | undefined {
   if (v.ok || !v.reason) return undefined;
   if (v.reason === 'missing') return 'no_certificate';
   if (VERIFY_ERRORS.has(v.reason)) return 'fail_verify_error';

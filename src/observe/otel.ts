@@ -6,7 +6,14 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { Attributes, Counter, Meter } from '@opentelemetry/api';
-import { CHANNEL_NAMES, envoyCounterOf, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from './channels.js';
+import {
+  CHANNEL_NAMES,
+  envoyCounterOf,
+  type HandshakeMessage,
+  type ProxyMessage,
+  type TlsErrorMessage,
+  type VerdictMessage,
+} from './channels.js';
 
 /**
  * Records mtls-gate's counters on `meter` (`meterProvider.getMeter('mtls-gate')`): `mtls_gate.handshake`,
@@ -15,7 +22,8 @@ import { CHANNEL_NAMES, envoyCounterOf, type HandshakeMessage, type ProxyMessage
  * (`status_class`, `kind`). Returns a function that stops recording.
  */
 export function recordOpenTelemetryMetrics(meter: Meter): () => void {
-  const counter = (name: string, description: string): Counter => meter.createCounter(`mtls_gate.${name}`, { description });
+  const counter = (name: string, description: string): Counter =>
+    meter.createCounter(`mtls_gate.${name}`, { description });
   const c = {
     handshake: counter('handshake', 'TLS handshakes completed'),
     reused: counter('session_reused', 'TLS handshakes that resumed a session'),
@@ -28,7 +36,12 @@ export function recordOpenTelemetryMetrics(meter: Meter): () => void {
     tls: counter('tls_errors', 'Handshakes refused'),
     proxy: counter('proxy.responses', 'Proxied requests by status class'),
   };
-  const envoyCounters = { no_certificate: c.noCert, fail_verify_error: c.verify, fail_verify_san: c.san, fail_verify_cert_hash: c.hash };
+  const envoyCounters = {
+    no_certificate: c.noCert,
+    fail_verify_error: c.verify,
+    fail_verify_san: c.san,
+    fail_verify_cert_hash: c.hash,
+  };
   const onVerdict = (m: unknown) => {
     const v = m as VerdictMessage;
     c.requests.add(1, { result: v.ok ? 'admitted' : 'refused' });

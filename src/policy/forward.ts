@@ -23,10 +23,21 @@ export interface CompiledForward {
 
 export function compileForward(input: ForwardClientCert): CompiledForward {
   const d = new Set(input.details ?? []);
-  return Object.freeze({ xfcc: input.xfcc ?? 'sanitize', cert: d.has('cert'), chain: d.has('chain'), subject: d.has('subject'), uri: d.has('uri'), dns: d.has('dns'), rfc9440: input.rfc9440 ?? false });
+  return Object.freeze({
+    xfcc: input.xfcc ?? 'sanitize',
+    cert: d.has('cert'),
+    chain: d.has('chain'),
+    subject: d.has('subject'),
+    uri: d.has('uri'),
+    dns: d.has('dns'),
+    rfc9440: input.rfc9440 ?? false,
+  });
 }
 
-/** Does this mode keep an inbound XFCC (Envoy: forward-only and append-forward on mTLS connections, always-forward-only always)? */
+/**
+ * Does this mode keep an inbound XFCC (Envoy: forward-only and append-forward on mTLS connections, always-forward-only
+ * always)?
+ */
 export function keepsInboundXfcc(f: CompiledForward | undefined, identity: ClientIdentity | null): boolean {
   if (!f) return false;
   if (f.xfcc === 'always-forward-only') return true;
@@ -40,10 +51,15 @@ export function keepsInboundXfcc(f: CompiledForward | undefined, identity: Clien
  */
 function ascii(v: string): string {
   if (!/[^\x20-\x7e]/.test(v)) return v;
-  return v.replace(/[^\x20-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+  return v.replace(/[^\x20-\x7e]/gu, (c) =>
+    [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
 }
 
-/** A value as an XFCC pair carries it: bare as Envoy writes it, quoted (with `"` and `\` escaped) when it holds `,`, `;`, `=`, `"` or a space. */
+/**
+ * A value as an XFCC pair carries it: bare as Envoy writes it, quoted (with `"` and `\` escaped) when it holds `,`,
+ * `;`, `=`, `"` or a space.
+ */
 function xfccValue(v: string): string {
   const a = ascii(v);
   return /[,;="\s\\]/.test(a) ? `"${a.replace(/["\\]/g, (c) => `\\${c}`)}"` : a;
@@ -60,7 +76,9 @@ function localUris(socket: TLSSocket | undefined): readonly string[] {
       const own = socket.getX509Certificate();
       const san = own?.subjectAltName ?? '';
       // Node's text form: "URI:spiffe://a, DNS:b"; a URI with ", " in it is quoted by Node 20.
-      list = [...san.matchAll(/(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g)].map((m) => (m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!));
+      list = [...san.matchAll(/(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g)].map((m) =>
+        m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!,
+      );
     } catch {
       list = [];
     }
@@ -69,7 +87,7 @@ function localUris(socket: TLSSocket | undefined): readonly string[] {
   return uris;
 }
 
-const pemOf = (info: { pem: string }) => info.pem.endsWith('\n') ? info.pem : `${info.pem}\n`;
+const pemOf = (info: { pem: string }) => (info.pem.endsWith('\n') ? info.pem : `${info.pem}\n`);
 
 /** The current client's XFCC element (Envoy's order: By, Hash, Cert, Chain, Subject, URI, DNS). */
 export function xfccElement(f: CompiledForward, identity: ClientIdentity, socket: TLSSocket | undefined): string {
@@ -98,7 +116,8 @@ const derB64 = (pem: string) => pem.replace(/-----[^-]+-----|\s+/g, '');
 export function rfc9440Headers(identity: ClientIdentity): string[] {
   const out = ['client-cert', `:${derB64(identity.pem)}:`];
   const intermediates = identity.chain.slice(0, -1);
-  if (intermediates.length > 0) out.push('client-cert-chain', intermediates.map((c) => `:${derB64(c.pem)}:`).join(', '));
+  if (intermediates.length > 0)
+    out.push('client-cert-chain', intermediates.map((c) => `:${derB64(c.pem)}:`).join(', '));
   return out;
 }
 
@@ -109,20 +128,28 @@ const built = new WeakMap<ClientIdentity, Map<CompiledForward, readonly string[]
  * The identity headers for the upstream, as a flat [name, value, ...] list; `inbound`: the request's
  * own XFCC values when the mode keeps them.
  */
-export function identityHeaders(f: CompiledForward, identity: ClientIdentity | null, socket: TLSSocket | undefined, inbound: string | undefined): readonly string[] {
-  if (identity === null) return f.xfcc === 'always-forward-only' && inbound !== undefined ? ['x-forwarded-client-cert', inbound] : [];
+export function identityHeaders(
+  f: CompiledForward,
+  identity: ClientIdentity | null,
+  socket: TLSSocket | undefined,
+  inbound: string | undefined,
+): readonly string[] {
+  if (identity === null)
+    return f.xfcc === 'always-forward-only' && inbound !== undefined ? ['x-forwarded-client-cert', inbound] : [];
   let byService = built.get(identity);
   let own = byService?.get(f);
   if (!own) {
     const list: string[] = [];
-    if (f.xfcc === 'sanitize-set' || f.xfcc === 'append-forward') list.push('x-forwarded-client-cert', xfccElement(f, identity, socket));
+    if (f.xfcc === 'sanitize-set' || f.xfcc === 'append-forward')
+      list.push('x-forwarded-client-cert', xfccElement(f, identity, socket));
     if (f.rfc9440) list.push(...rfc9440Headers(identity));
     own = Object.freeze(list);
     if (!byService) built.set(identity, (byService = new Map()));
     byService.set(f, own);
   }
   if (inbound === undefined || f.xfcc === 'sanitize' || f.xfcc === 'sanitize-set') return own;
-  if (f.xfcc === 'append-forward') return own.map((v, i) => (i === 1 && own[0] === 'x-forwarded-client-cert' ? `${inbound},${v}` : v));
+  if (f.xfcc === 'append-forward')
+    return own.map((v, i) => (i === 1 && own[0] === 'x-forwarded-client-cert' ? `${inbound},${v}` : v));
   // forward-only, always-forward-only: the inbound XFCC as it came.
   return ['x-forwarded-client-cert', inbound, ...own];
 }

@@ -5,15 +5,15 @@
  * paths before prefixes, longer prefixes first, a wildcard host covering any depth).
  */
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { parse, pemInput, z } from '../internal/schema.js';
-import { plainCopy } from '../internal/plain.js';
-import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
-import { describe } from '../internal/validate.js';
+import { METHODS } from '../http/methods.js';
 import { RouteTable } from '../http/route-table.js';
 import { targetOf } from '../http/target.js';
 import type { HttpRequest } from '../http/types.js';
-import { METHODS } from '../http/methods.js';
-import { compilePolicy, type CompiledPolicy } from './policy.js';
+import { plainCopy } from '../internal/plain.js';
+import { parse, pemInput, z } from '../internal/schema.js';
+import { describe } from '../internal/validate.js';
+import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
+import { type CompiledPolicy, compilePolicy } from './policy.js';
 import { mtlsPolicySchema } from './schema.js';
 
 /** The symbol under which a policy source answers (the router has it; so does {@link policyList}'s result). */
@@ -24,7 +24,9 @@ export const kPolicyLookup = Symbol('mtls-gate.policyLookup');
  * reuses it (one decision for guard and router), observers read its name.
  */
 export const kMatched = Symbol('mtls-gate.matched');
-export type Matched = { [kMatched]?: { table: object; route: { readonly service: string; readonly route: string } | undefined } };
+export type Matched = {
+  [kMatched]?: { table: object; route: { readonly service: string; readonly route: string } | undefined };
+};
 
 /** `service/route` of the route the guard's lookup matched for `req`, if any. */
 export function matchedRouteName(req: object): string | undefined {
@@ -38,7 +40,9 @@ export interface PolicySource {
   [kPolicyLookup](req: object, host: string, path: string, method: string): CompiledPolicy | undefined;
 }
 
-export const isPolicySource = (v: unknown): v is PolicySource => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && typeof (v as Partial<PolicySource>)[kPolicyLookup] === 'function';
+export const isPolicySource = (v: unknown): v is PolicySource =>
+  (typeof v === 'function' || (typeof v === 'object' && v !== null)) &&
+  typeof (v as Partial<PolicySource>)[kPolicyLookup] === 'function';
 
 const entrySchema = z.strictObject({
   /** Path; with `pathType: 'prefix'` (or a trailing `*`) a plain string prefix. */
@@ -49,7 +53,6 @@ const entrySchema = z.strictObject({
   mtls: mtlsPolicySchema(pemInput),
 });
 /** One entry of {@link policyList}. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface PolicyEntry extends z.input<typeof entrySchema> {}
 
 interface PolicyRoute {
@@ -77,10 +80,17 @@ export function policyList(input: readonly PolicyEntry[]): PolicySource {
     const hosts = (e.hosts ?? []).map((h, j) => {
       const n = normalizeServername(h);
       const problem = n === '*' ? 'a lone "*" is the same as no hosts; leave hosts out' : sniPatternProblem(n);
-      if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}.hosts[${j}]`, `${describe(h)}: ${problem}`);
+      if (problem)
+        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}.hosts[${j}]`, `${describe(h)}: ${problem}`);
       return n;
     });
-    return Object.freeze({ fullPath: exact ? fold(path) : path.toLowerCase(), exact, methods: e.methods && new Set<string>(e.methods), hosts, mtls: compilePolicy(e.mtls, `${field}.mtls`) });
+    return Object.freeze({
+      fullPath: exact ? fold(path) : path.toLowerCase(),
+      exact,
+      methods: e.methods && new Set<string>(e.methods),
+      hosts,
+      mtls: compilePolicy(e.mtls, `${field}.mtls`),
+    });
   });
   const table = new RouteTable(routes);
   return Object.freeze({
@@ -112,8 +122,12 @@ function combined(a: CompiledPolicy, b: CompiledPolicy): CompiledPolicy {
   let byB = combinations.get(a);
   let c = byB?.get(b);
   if (c) return c;
-  const anchors = a.anchors && b.anchors ? new Set([...a.anchors].filter((x) => b.anchors!.has(x))) : (a.anchors ?? b.anchors);
-  const allow: CompiledPolicy['allow'] = a.allow && b.allow ? (chain, subject) => a.allow!(chain, subject) && b.allow!(chain, subject) : (a.allow ?? b.allow);
+  const anchors =
+    a.anchors && b.anchors ? new Set([...a.anchors].filter((x) => b.anchors!.has(x))) : (a.anchors ?? b.anchors);
+  const allow: CompiledPolicy['allow'] =
+    a.allow && b.allow
+      ? (chain, subject) => a.allow!(chain, subject) && b.allow!(chain, subject)
+      : (a.allow ?? b.allow);
   const mode = STRICTNESS[a.mode] >= STRICTNESS[b.mode] ? a.mode : b.mode;
   c = Object.freeze({ ...a, mode, anchors, allow, allowList: a.allowList ?? b.allowList, source: a.source });
   if (!byB) combinations.set(a, (byB = new WeakMap()));

@@ -7,11 +7,11 @@ import { hash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { compileLinearPattern, type LinearPattern } from '../internal/regex.js';
-import { pemText, describe } from '../internal/validate.js';
+import { describe, pemText } from '../internal/validate.js';
 import { pemBlocks } from '../verify/cert.js';
 import type { VerifiedChain } from '../verify/identity.js';
+import { ipAddressText, readSans, type SanValues, spki256 } from './san.js';
 import type { MtlsPolicyInput } from './schema.js';
-import { ipAddressText, readSans, spki256, type SanValues } from './san.js';
 
 export type PolicyMode = 'required' | 'optional' | 'off';
 
@@ -24,7 +24,10 @@ export interface CompiledPolicy {
   readonly allow: ((chain: VerifiedChain, subject: () => string) => boolean) | undefined;
   /** The answer to an allow-list refusal. */
   readonly status: number;
-  /** Whether the allow-list names clients (SANs, subjects) or only pins them (metrics: Envoy's fail_verify_san / fail_verify_cert_hash). */
+  /**
+   * Whether the allow-list names clients (SANs, subjects) or only pins them (metrics: Envoy's fail_verify_san /
+   * fail_verify_cert_hash).
+   */
   readonly allowList: 'names' | 'pins' | undefined;
   /** The policy as configured, for views and errors. */
   readonly source: Readonly<{ mode: PolicyMode; ca: number; allow: boolean; status: number }>;
@@ -53,7 +56,12 @@ function valueTest(kind: Kind, want: string, field: string, fold: boolean): Test
         // The whole value, as Envoy's safe_regex; linear time (internal/regex.ts).
         re = compileLinearPattern(`^(?:${want})$`);
       } catch (err) {
-        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `${describe(want)}: ${(err as Error).message}`, err);
+        throw new MtlsGateConfigError(
+          ErrorCodes.REGEX_INVALID,
+          field,
+          `${describe(want)}: ${(err as Error).message}`,
+          err,
+        );
       }
       return (v) => re.test(fold ? v.toLowerCase() : v);
     }
@@ -67,7 +75,9 @@ function wildcardCovers(san: string, name: string): boolean {
   return dot > 0 && name.slice(dot + 1) === san.slice(2);
 }
 
-type SanMatcher = { type: 'dns' | 'uri' | 'email' | 'ip' | 'otherName'; oid?: string | undefined } & Partial<Record<Kind, string>>;
+type SanMatcher = { type: 'dns' | 'uri' | 'email' | 'ip' | 'otherName'; oid?: string | undefined } & Partial<
+  Record<Kind, string>
+>;
 
 function sanTest(m: SanMatcher, field: string): (s: SanValues) => boolean {
   const kind = (['exact', 'prefix', 'suffix', 'contains', 'regex'] as const).find((k) => m[k] !== undefined)!;
@@ -113,7 +123,7 @@ function addressBytes(text: string, family: number): Uint8Array {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4) {
     const b = v4[1]!.split('.').map(Number);
-    s = s.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+    s = `${s.slice(0, -v4[1]!.length)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
   }
   const [head, tail] = s.split('::') as [string, string | undefined];
   const h = head ? head.split(':') : [];
@@ -154,10 +164,16 @@ export function compilePolicy(input: MtlsPolicyInput, field: string): CompiledPo
   if (input.ca !== undefined) {
     const pem = pemText(input.ca);
     const blocks = typeof pem === 'string' ? pemBlocks(pem, 'CERTIFICATE') : [];
-    if (blocks.length === 0) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, `${field}.ca`, 'no "-----BEGIN CERTIFICATE-----" block found');
+    if (blocks.length === 0)
+      throw new MtlsGateConfigError(
+        ErrorCodes.PEM_INVALID,
+        `${field}.ca`,
+        'no "-----BEGIN CERTIFICATE-----" block found',
+      );
     anchors = new Set(blocks.map((der) => hash('sha256', der, 'hex')));
   }
-  if (mode === 'off' && (anchors || input.allow)) throw invalid(`${field}.mode`, '"off" checks no certificate: ca and allow cannot apply');
+  if (mode === 'off' && (anchors || input.allow))
+    throw invalid(`${field}.mode`, '"off" checks no certificate: ca and allow cannot apply');
   let allow: CompiledPolicy['allow'];
   if (input.allow) {
     const a = input.allow;
@@ -181,19 +197,47 @@ export function compilePolicy(input: MtlsPolicyInput, field: string): CompiledPo
   }
   const status = input.status ?? 403;
   const allowList = input.allow ? (input.allow.san || input.allow.subject ? 'names' : 'pins') : undefined;
-  return Object.freeze({ mode, anchors, allow, status, allowList, source: Object.freeze({ mode, ca: anchors?.size ?? 0, allow: allow !== undefined, status }) });
+  return Object.freeze({
+    mode,
+    anchors,
+    allow,
+    status,
+    allowList,
+    source: Object.freeze({ mode, ca: anchors?.size ?? 0, allow: allow !== undefined, status }),
+  });
 }
 
 /** What a policy says of a connection's verified chain. */
-export type PolicyResult = { ok: true } | { ok: false; reason: 'untrusted' | 'not_allowed'; detail: string; status: number; allowList?: 'names' | 'pins' | undefined };
+export type PolicyResult =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: 'untrusted' | 'not_allowed';
+      detail: string;
+      status: number;
+      allowList?: 'names' | 'pins' | undefined;
+    };
 
 const OK: PolicyResult = Object.freeze({ ok: true });
 
 export function evaluatePolicy(policy: CompiledPolicy, chain: VerifiedChain, subject: () => string): PolicyResult {
   if (policy.anchors) {
     const anchor = chain.above.at(-1)!;
-    if (!policy.anchors.has(anchor.fp256)) return { ok: false, reason: 'untrusted', detail: 'the certificate is not issued by a CA this route accepts (mtls.ca)', status: 400 };
+    if (!policy.anchors.has(anchor.fp256))
+      return {
+        ok: false,
+        reason: 'untrusted',
+        detail: 'the certificate is not issued by a CA this route accepts (mtls.ca)',
+        status: 400,
+      };
   }
-  if (policy.allow && !policy.allow(chain, subject)) return { ok: false, reason: 'not_allowed', detail: 'the certificate is valid but not on the allow-list of this route (mtls.allow)', status: policy.status, allowList: policy.allowList };
+  if (policy.allow && !policy.allow(chain, subject))
+    return {
+      ok: false,
+      reason: 'not_allowed',
+      detail: 'the certificate is valid but not on the allow-list of this route (mtls.allow)',
+      status: policy.status,
+      allowList: policy.allowList,
+    };
   return OK;
 }

@@ -5,11 +5,14 @@
  * SubjectPublicKeyInfo (Envoy's `verify_certificate_spki` form). Read once per verified chain.
  */
 import { createHash } from 'node:crypto';
-import { certExtension, children, expect, oidString, tlv, type Tlv } from '../internal/der.js';
+import { certExtension, children, expect, oidString, type Tlv, tlv } from '../internal/der.js';
 import { ipv6 } from '../verify/extensions.js';
 
 export interface SanValues {
-  /** DNS, URI and email SANs made of printable ASCII only: a value with a control or non-ASCII byte (`a.example\0.evil`) matches no matcher. */
+  /**
+   * DNS, URI and email SANs made of printable ASCII only: a value with a control or non-ASCII byte (`a.example\0.evil`)
+   * matches no matcher.
+   */
   readonly dns: readonly string[];
   readonly uri: readonly string[];
   readonly email: readonly string[];
@@ -23,7 +26,8 @@ export interface SanValues {
 
 const EMPTY: SanValues = Object.freeze({ dns: [], uri: [], email: [], uriCount: 0, ip: [], otherName: [] });
 const printable = (v: string) => /^[\x21-\x7e]*$/.test(v);
-const text = (der: Uint8Array, t: Tlv, encoding: BufferEncoding = 'latin1') => Buffer.from(der.subarray(t.start, t.end)).toString(encoding);
+const text = (der: Uint8Array, t: Tlv, encoding: BufferEncoding = 'latin1') =>
+  Buffer.from(der.subarray(t.start, t.end)).toString(encoding);
 
 /** The text of an IP address SAN (4 or 16 bytes); other lengths as hex. */
 export function ipAddressText(bytes: Uint8Array): string {
@@ -52,7 +56,14 @@ function otherValue(der: Uint8Array, value: Tlv): string {
 export function readSans(der: Uint8Array): SanValues {
   const value = certExtension(der, '2.5.29.17');
   if (!value) return EMPTY;
-  const out = { dns: [] as string[], uri: [] as string[], email: [] as string[], uriCount: 0, ip: [] as string[], otherName: [] as { oid: string; value: string }[] };
+  const out = {
+    dns: [] as string[],
+    uri: [] as string[],
+    email: [] as string[],
+    uriCount: 0,
+    ip: [] as string[],
+    otherName: [] as { oid: string; value: string }[],
+  };
   const push = (list: string[], v: string) => {
     if (printable(v)) list.push(v);
   };
@@ -62,14 +73,16 @@ export function readSans(der: Uint8Array): SanValues {
     else if (name.tag === 0x86) {
       out.uriCount++;
       push(out.uri, text(der, name));
-    }
-    else if (name.tag === 0x87) out.ip.push(ipAddressText(der.subarray(name.start, name.end)));
+    } else if (name.tag === 0x87) out.ip.push(ipAddressText(der.subarray(name.start, name.end)));
     else if (name.tag === 0xa0) {
       // OtherName ::= SEQUENCE { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY }, implicitly tagged [0].
       const [oid, wrapped] = children(der, name);
       const inner = wrapped && wrapped.tag === 0xa0 ? children(der, wrapped)[0] : undefined;
       if (!oid || !inner) throw new Error('malformed otherName');
-      out.otherName.push({ oid: oidString(der, expect(oid, 0x06, 'otherName type-id')), value: otherValue(der, inner) });
+      out.otherName.push({
+        oid: oidString(der, expect(oid, 0x06, 'otherName type-id')),
+        value: otherValue(der, inner),
+      });
     }
   }
   return Object.freeze(out);

@@ -16,9 +16,9 @@ export type BindingResult = { ok: true; bound: boolean } | { ok: false; error: '
 
 const thumbprintOf = (claims: unknown): unknown => {
   if (claims === null || typeof claims !== 'object') return undefined;
-  const cnf = Object.prototype.hasOwnProperty.call(claims, 'cnf') ? (claims as { cnf?: unknown }).cnf : undefined;
+  const cnf = Object.hasOwn(claims, 'cnf') ? (claims as { cnf?: unknown }).cnf : undefined;
   if (cnf === null || typeof cnf !== 'object') return undefined;
-  return Object.prototype.hasOwnProperty.call(cnf, 'x5t#S256') ? (cnf as Record<string, unknown>)['x5t#S256'] : undefined;
+  return Object.hasOwn(cnf, 'x5t#S256') ? (cnf as Record<string, unknown>)['x5t#S256'] : undefined;
 };
 
 /**
@@ -27,24 +27,41 @@ const thumbprintOf = (claims: unknown): unknown => {
  * otherwise such a token passes unbound. A token with a thumbprint passes only on a connection whose
  * certificate it names.
  */
-export function checkCertificateBinding(claims: unknown, identity: ClientIdentity | null, options: { required?: boolean } = {}): BindingResult {
+export function checkCertificateBinding(
+  claims: unknown,
+  identity: ClientIdentity | null,
+  options: { required?: boolean } = {},
+): BindingResult {
   const required = options.required ?? true;
   const x5t = thumbprintOf(claims);
   if (x5t === undefined) {
-    return required ? { ok: false, error: 'invalid_token', description: 'the token is not bound to a certificate (no cnf x5t#S256)' } : { ok: true, bound: false };
+    return required
+      ? { ok: false, error: 'invalid_token', description: 'the token is not bound to a certificate (no cnf x5t#S256)' }
+      : { ok: true, bound: false };
   }
-  if (typeof x5t !== 'string') return { ok: false, error: 'invalid_token', description: 'cnf x5t#S256 is not a string' };
-  if (identity === null) return { ok: false, error: 'invalid_token', description: 'the token is bound to a certificate, and the connection presented none' };
+  if (typeof x5t !== 'string')
+    return { ok: false, error: 'invalid_token', description: 'cnf x5t#S256 is not a string' };
+  if (identity === null)
+    return {
+      ok: false,
+      error: 'invalid_token',
+      description: 'the token is bound to a certificate, and the connection presented none',
+    };
   const want = Buffer.from(identity.x5tS256);
   const got = Buffer.from(x5t);
   // Equal lengths first (a thumbprint is 43 characters): timingSafeEqual needs them.
   const same = got.length === want.length && timingSafeEqual(got, want);
-  return same ? { ok: true, bound: true } : { ok: false, error: 'invalid_token', description: 'the token is bound to another certificate' };
+  return same
+    ? { ok: true, bound: true }
+    : { ok: false, error: 'invalid_token', description: 'the token is bound to another certificate' };
 }
 
 /** Options of {@link certificateBoundToken}. */
 export interface CertificateBoundTokenOptions {
-  /** The verified token's claims (or introspection result) for a request; undefined when the request has no token. May be async. */
+  /**
+   * The verified token's claims (or introspection result) for a request; undefined when the request has no token. May
+   * be async.
+   */
   claims: (req: HttpRequest) => unknown;
   /** The connection's client identity (`getClientIdentity`). */
   identity: (req: HttpRequest) => ClientIdentity | null;
@@ -59,9 +76,14 @@ export interface CertificateBoundTokenOptions {
  * with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750). A request without a token
  * (`claims` gives undefined) gets 401 without an error code, as RFC 6750 says.
  */
-export function certificateBoundToken(options: CertificateBoundTokenOptions): (req: HttpRequest, res: HttpResponse, next: (err?: unknown) => void) => void {
+export function certificateBoundToken(
+  options: CertificateBoundTokenOptions,
+): (req: HttpRequest, res: HttpResponse, next: (err?: unknown) => void) => void {
   const params = (error?: string, description?: string) =>
-    [options.realm === undefined ? '' : `realm="${options.realm.replace(/["\\]/g, '')}"`, error ? `error="${error}", error_description="${description!.replace(/["\\]/g, '')}"` : '']
+    [
+      options.realm === undefined ? '' : `realm="${options.realm.replace(/["\\]/g, '')}"`,
+      error ? `error="${error}", error_description="${description!.replace(/["\\]/g, '')}"` : '',
+    ]
       .filter(Boolean)
       .join(', ');
   const refuse = (res: HttpResponse, error?: string, description?: string) => {

@@ -18,7 +18,10 @@ export class UpstreamPools {
     if (!plan) {
       plan = {
         total: u.nodes.reduce((n, x) => n + x.weight, 0),
-        keys: u.nodes.map((n) => `${n.origin}|${u.tls.id}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`),
+        keys: u.nodes.map(
+          (n) =>
+            `${n.origin}|${u.tls.id}|${u.timeout.connect}|${u.maxConnections}|${u.passHost === 'rewrite' ? u.upstreamHost : ''}`,
+        ),
       };
       this.#plans.set(u, plan);
     }
@@ -43,7 +46,9 @@ export class UpstreamPools {
   #pool(key: string, u: CompiledUpstream, node: CompiledUpstream['nodes'][number]): Pool {
     let pool = this.#pools.get(key);
     if (!pool) {
-      const sni = u.tls.servername ?? (u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host);
+      const sni =
+        u.tls.servername ??
+        (u.passHost === 'rewrite' && u.upstreamHost ? u.upstreamHost.replace(/:\d+$/, '') : node.host);
       pool = new undici.Pool(node.origin, {
         connections: u.maxConnections,
         pipelining: 1,

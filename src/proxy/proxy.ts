@@ -2,15 +2,15 @@ import type { ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { pipeline, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { CompiledUpstream } from './upstream.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderNames } from '../http/forwarded.js';
-import { identityHeaders, keepsInboundXfcc, type CompiledForward } from '../policy/forward.js';
-import type { ClientIdentity } from '../verify/identity.js';
-import { sendErrorPage, type PagePreset } from '../http/pages.js';
+import { downstreamResponseHeaders, type HeaderNames, upstreamRequestHeaders } from '../http/forwarded.js';
+import { type PagePreset, sendErrorPage } from '../http/pages.js';
+import { connectionSocket, type HttpRequest, type HttpResponse, tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { channels } from '../observe/channels.js';
-import { connectionSocket, tlsSocketOf, type HttpRequest, type HttpResponse } from '../http/types.js';
+import { type CompiledForward, identityHeaders, keepsInboundXfcc } from '../policy/forward.js';
+import type { ClientIdentity } from '../verify/identity.js';
 import type { UpstreamPools } from './pools.js';
+import type { CompiledUpstream } from './upstream.js';
 
 type Req = HttpRequest;
 type Res = HttpResponse;
@@ -54,7 +54,10 @@ function classify(err: unknown): { status: 502 | 504; kind: string } {
     case 'UND_ERR_CLOSED':
       return { status: 502, kind: 'reset' };
     default:
-      return { status: 502, kind: code.startsWith('ERR_TLS') || code.includes('CERT') || code.startsWith('UNABLE_TO_') ? 'tls' : 'error' };
+      return {
+        status: 502,
+        kind: code.startsWith('ERR_TLS') || code.includes('CERT') || code.startsWith('UNABLE_TO_') ? 'tls' : 'error',
+      };
   }
 }
 
@@ -78,7 +81,13 @@ export interface ForwardIdentity {
 }
 
 /** The upstream request's headers: the client's as http/forwarded.ts filters them, plus the identity headers. */
-export function requestHeadersFor(req: Req, upstream: CompiledUpstream, node: CompiledUpstream['nodes'][number], ctx: ProxyContext, identity: ForwardIdentity | undefined): string[] {
+export function requestHeadersFor(
+  req: Req,
+  upstream: CompiledUpstream,
+  node: CompiledUpstream['nodes'][number],
+  ctx: ProxyContext,
+  identity: ForwardIdentity | undefined,
+): string[] {
   const socket = connectionSocket(req);
   const scheme = tlsSocketOf(req) ? 'https' : 'http';
   const clientHost = ((req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '') as string;
@@ -88,10 +97,17 @@ export function requestHeadersFor(req: Req, upstream: CompiledUpstream, node: Co
     clientHost,
     serverPort: socket?.localPort ?? 0,
     strip: ctx.strip,
-    upstreamHost: upstream.passHost === 'pass' && clientHost ? clientHost : upstream.passHost === 'rewrite' ? upstream.upstreamHost! : nodeHost(node, upstream.scheme),
+    upstreamHost:
+      upstream.passHost === 'pass' && clientHost
+        ? clientHost
+        : upstream.passHost === 'rewrite'
+          ? upstream.upstreamHost!
+          : nodeHost(node, upstream.scheme),
   });
   if (identity) {
-    const raw = keepsInboundXfcc(identity.forward, identity.identity) ? req.headers['x-forwarded-client-cert'] : undefined;
+    const raw = keepsInboundXfcc(identity.forward, identity.identity)
+      ? req.headers['x-forwarded-client-cert']
+      : undefined;
     const inbound = raw === undefined ? undefined : Array.isArray(raw) ? raw.join(',') : raw;
     const extra = identityHeaders(identity.forward, identity.identity, tlsSocketOf(req), inbound);
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
@@ -104,7 +120,14 @@ export function requestHeadersFor(req: Req, upstream: CompiledUpstream, node: Co
  * never buffered whole, the client going away aborts the upstream request, and failures become
  * nginx-style 502 / 503 / 504 pages (or a reset stream once the response has started).
  */
-export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity?: ForwardIdentity): void {
+export function forward(
+  req: Req,
+  res: Res,
+  upstream: CompiledUpstream,
+  path: string,
+  ctx: ProxyContext,
+  identity?: ForwardIdentity,
+): void {
   const picked = ctx.pools.pick(upstream);
   const t0 = channels.proxy.hasSubscribers ? performance.now() : 0;
   const fail = (status: 502 | 503 | 504, kind: string, error: unknown) => {
@@ -133,7 +156,10 @@ export function forward(req: Req, res: Res, upstream: CompiledUpstream, path: st
     };
     arm();
     body = new Transform({
-      transform(chunk, _enc, cb) { arm(); cb(null, chunk); },
+      transform(chunk, _enc, cb) {
+        arm();
+        cb(null, chunk);
+      },
       flush(cb) {
         clearTimeout(h.sendTimer);
         cb();
@@ -280,10 +306,16 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     // The response had started: the upstream failed mid-body (or the client left).
-    if (this.t0 !== 0) publishProxy(this.origin, this.#status, this.#cancelled ? 'client_closed' : classify(err).kind, this.t0);
+    if (this.t0 !== 0)
+      publishProxy(this.origin, this.#status, this.#cancelled ? 'client_closed' : classify(err).kind, this.t0);
     if (!this.#cancelled) {
       const c = classify(err);
-      callHook('onProxyError', this.ctx.onError, { status: c.status, kind: c.kind, upstream: this.origin, error: err }, this.req);
+      callHook(
+        'onProxyError',
+        this.ctx.onError,
+        { status: c.status, kind: c.kind, upstream: this.origin, error: err },
+        this.req,
+      );
     }
     // With an error, so HTTP/2 resets the stream with INTERNAL_ERROR rather than ending it cleanly.
     this.res.destroy(err instanceof Error ? err : new Error('upstream failed'));

@@ -9,20 +9,31 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { CompiledUpstream } from './upstream.js';
-import { requestHeadersFor, type ForwardIdentity, type ProxyContext } from './proxy.js';
 import { callHook } from '../internal/hooks.js';
+import { type ForwardIdentity, type ProxyContext, requestHeadersFor } from './proxy.js';
+import type { CompiledUpstream } from './upstream.js';
 
 /** Writes a short HTTP/1.1 answer on a raw socket and closes it. */
 export function refuseUpgrade(socket: Duplex, status: number, text: string): void {
   if (socket.destroyed) return;
   const body = `${status} ${text}\n`;
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
   socket.once('finish', () => socket.destroy());
 }
 
 /** Proxies an upgrade request whose route allows it; `head` is what the client sent after its request head. */
-export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, upstream: CompiledUpstream, path: string, ctx: ProxyContext, identity: ForwardIdentity | undefined, track?: (s: Duplex) => void): void {
+export function forwardUpgrade(
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  upstream: CompiledUpstream,
+  path: string,
+  ctx: ProxyContext,
+  identity: ForwardIdentity | undefined,
+  track?: (s: Duplex) => void,
+): void {
   const picked = ctx.pools.pick(upstream);
   if (!picked) return refuseUpgrade(socket, 503, 'Service Unavailable');
   const node = picked.node;
@@ -55,11 +66,23 @@ export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: 
   socket.once('close', () => {
     if (!settled) up.destroy();
   });
-  up.once('timeout', () => up.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+  up.once('timeout', () =>
+    up.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })),
+  );
   up.once('error', (err: NodeJS.ErrnoException) => {
     if (settled) return;
     settled = true;
-    fail(err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502, err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : /CERT|SSL|TLS/.test(err.code ?? '') ? 'tls' : 'error', err);
+    fail(
+      err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502,
+      err.code === 'ECONNREFUSED'
+        ? 'refused'
+        : err.code === 'UND_ERR_CONNECT_TIMEOUT'
+          ? 'connect_timeout'
+          : /CERT|SSL|TLS/.test(err.code ?? '')
+            ? 'tls'
+            : 'error',
+      err,
+    );
   });
   up.once('response', (res) => {
     // The upstream declined the upgrade: its answer goes back, and the connection ends.
@@ -67,7 +90,14 @@ export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: 
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
       const name = res.rawHeaders[i]!.toLowerCase();
-      if (name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding' || name === 'upgrade' || name === 'content-length') continue;
+      if (
+        name === 'connection' ||
+        name === 'keep-alive' ||
+        name === 'transfer-encoding' ||
+        name === 'upgrade' ||
+        name === 'content-length'
+      )
+        continue;
       lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
     }
     const chunks: Buffer[] = [];

@@ -4,14 +4,21 @@
  * proxy never reaches up into router/.
  */
 
-/** How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost` (`rewrite`). */
+/**
+ * How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost` (`rewrite`).
+ */
 export type PassHost = 'pass' | 'node' | 'rewrite';
 
 /** A validated, frozen upstream: its nodes with their origins, and the settings the proxy applies. */
 export interface CompiledUpstream {
   readonly key: string;
   readonly scheme: 'http' | 'https';
-  readonly nodes: readonly { readonly host: string; readonly port: number; readonly weight: number; readonly origin: string }[];
+  readonly nodes: readonly {
+    readonly host: string;
+    readonly port: number;
+    readonly weight: number;
+    readonly origin: string;
+  }[];
   readonly passHost: PassHost;
   readonly upstreamHost: string | undefined;
   readonly timeout: { readonly connect: number; readonly send: number; readonly read: number };

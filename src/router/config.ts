@@ -1,20 +1,19 @@
 import { createPrivateKey, hash, X509Certificate } from 'node:crypto';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { describe, pemText } from '../internal/validate.js';
-import { parse } from '../internal/schema.js';
-import { LIMITS, servicesSchema, type ServiceConfig } from './schema.js';
-import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { MAX_AUTHORITY, normalizeHost } from '../http/host.js';
 import { isPrintableAscii } from '../internal/hostname.js';
 import { plainCopy } from '../internal/plain.js';
+import { parse } from '../internal/schema.js';
+import { describe, pemText } from '../internal/validate.js';
+import { type CompiledForward, compileForward } from '../policy/forward.js';
+import { type CompiledPolicy, compilePolicy } from '../policy/policy.js';
 
 import type { CompiledUpstream, PassHost } from '../proxy/upstream.js';
-import { compilePolicy, type CompiledPolicy } from '../policy/policy.js';
-import { compileForward, type CompiledForward } from '../policy/forward.js';
-
-export type { CompiledUpstream, PassHost };
+import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
+import { LIMITS, type ServiceConfig, servicesSchema } from './schema.js';
 
 export type { RouteConfig, ServiceConfig, UpstreamNode, UpstreamOptions } from './schema.js';
+export type { CompiledUpstream, PassHost };
 export { LIMITS };
 
 export interface CompiledRoute {
@@ -43,7 +42,8 @@ function hostPatterns(v: readonly string[], field: string): string[] {
   return v.map((h, i) => {
     const n = normalizeServername(h);
     const problem = n === '*' ? 'a lone "*" is the same as no hosts; leave hosts out' : sniPatternProblem(n);
-    if (problem) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}[${i}]`, `${describe(h)}: ${problem}`);
+    if (problem)
+      throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `${field}[${i}]`, `${describe(h)}: ${problem}`);
     return n;
   });
 }
@@ -60,9 +60,13 @@ function upstreamFromUrl(v: string, field: string): UpstreamInput {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     // `localhost:8080` parses as a URL of scheme "localhost:": name the value, not the scheme.
-    throw invalid(field, `expected an http:// or https:// URL such as "http://127.0.0.1:8080", received ${describe(v)}`);
+    throw invalid(
+      field,
+      `expected an http:// or https:// URL such as "http://127.0.0.1:8080", received ${describe(v)}`,
+    );
   }
-  if (url.username || url.password || url.search || url.hash) throw invalid(field, 'the URL must not carry credentials, a query or a fragment');
+  if (url.username || url.password || url.search || url.hash)
+    throw invalid(field, 'the URL must not carry credentials, a query or a fragment');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   return {
     nodes: [{ host: url.hostname, port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80 }],
@@ -81,11 +85,21 @@ function compileUpstream(v: ServiceConfig['upstream'], field: string): CompiledU
   });
   const passHost = opts.passHost ?? 'pass';
   const upstreamHost = opts.upstreamHost;
-  if (passHost === 'rewrite' && upstreamHost === undefined) throw invalid(`${field}.upstreamHost`, 'is required with passHost "rewrite"');
-  if (upstreamHost !== undefined && (upstreamHost.length > MAX_AUTHORITY || !isPrintableAscii(upstreamHost) || normalizeHost(upstreamHost) === undefined)) {
+  if (passHost === 'rewrite' && upstreamHost === undefined)
+    throw invalid(`${field}.upstreamHost`, 'is required with passHost "rewrite"');
+  if (
+    upstreamHost !== undefined &&
+    (upstreamHost.length > MAX_AUTHORITY ||
+      !isPrintableAscii(upstreamHost) ||
+      normalizeHost(upstreamHost) === undefined)
+  ) {
     throw invalid(`${field}.upstreamHost`, `expected a host[:port], received ${describe(upstreamHost)}`);
   }
-  const timeout = { connect: opts.timeout?.connect ?? 6, send: opts.timeout?.send ?? 60, read: opts.timeout?.read ?? 60 };
+  const timeout = {
+    connect: opts.timeout?.connect ?? 6,
+    send: opts.timeout?.send ?? 60,
+    read: opts.timeout?.read ?? 60,
+  };
   const ca = opts.tls?.ca === undefined ? undefined : (pemText(opts.tls.ca) as string);
   const cert = opts.tls?.cert === undefined ? undefined : (pemText(opts.tls.cert) as string);
   const key = opts.tls?.key === undefined ? undefined : (pemText(opts.tls.key) as string);
@@ -94,13 +108,27 @@ function compileUpstream(v: ServiceConfig['upstream'], field: string): CompiledU
     try {
       matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
     } catch (err) {
-      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, `${field}.tls.cert`, `the client certificate or key cannot be read: ${(err as Error).message}`, err);
+      throw new MtlsGateConfigError(
+        ErrorCodes.PEM_INVALID,
+        `${field}.tls.cert`,
+        `the client certificate or key cannot be read: ${(err as Error).message}`,
+        err,
+      );
     }
-    if (!matches) throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, `${field}.tls.key`, 'the key does not belong to tls.cert');
+    if (!matches)
+      throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, `${field}.tls.key`, 'the key does not belong to tls.cert');
   }
-  if ((cert !== undefined || opts.tls?.servername !== undefined) && scheme !== 'https') throw invalid(`${field}.tls`, 'cert, key and servername apply to https upstreams only');
+  if ((cert !== undefined || opts.tls?.servername !== undefined) && scheme !== 'https')
+    throw invalid(`${field}.tls`, 'cert, key and servername apply to https upstreams only');
   const servername = opts.tls?.servername;
-  const tls = { ca, verify: opts.tls?.verify ?? true, servername, cert, key, id: hash('sha256', JSON.stringify([ca, opts.tls?.verify ?? true, servername, cert, key]), 'base64') };
+  const tls = {
+    ca,
+    verify: opts.tls?.verify ?? true,
+    servername,
+    cert,
+    key,
+    id: hash('sha256', JSON.stringify([ca, opts.tls?.verify ?? true, servername, cert, key]), 'base64'),
+  };
   const compiled: Omit<CompiledUpstream, 'key'> = {
     scheme,
     nodes: Object.freeze(nodes),
@@ -117,7 +145,7 @@ function compileUpstream(v: ServiceConfig['upstream'], field: string): CompiledU
 /** Joins prefix and path with exactly one slash. */
 export function joinPath(prefix: string, p: string): string {
   if (!prefix) return p;
-  return prefix.replace(/\/+$/, '') + '/' + p.replace(/^\/+/, '');
+  return `${prefix.replace(/\/+$/, '')}/${p.replace(/^\/+/, '')}`;
 }
 
 /** Validates the services completely and compiles them to routes; throws before anything is used. */
@@ -144,7 +172,11 @@ export function compileServices(raw: unknown): CompiledRoute[] {
     s.routes.forEach((r, ri) => {
       const rf = `${sf}.routes[${ri}]`;
       const rname = r.name;
-      if (routeNames.has(rname)) throw invalid(`${rf}.name`, `duplicate route name ${JSON.stringify(rname)} in service ${JSON.stringify(sname)}`);
+      if (routeNames.has(rname))
+        throw invalid(
+          `${rf}.name`,
+          `duplicate route name ${JSON.stringify(rname)} in service ${JSON.stringify(sname)}`,
+        );
       routeNames.add(rname);
       let rpath = r.path;
       let pathType = r.pathType ?? 'exact';
@@ -152,12 +184,19 @@ export function compileServices(raw: unknown): CompiledRoute[] {
       // /foo/bar; `/foo/*` matches /foo/ and below, not /foo). `:param` and `*name` segments belong
       // to APISIX's parameter router only: refused here rather than matched as literal text.
       if (rpath.endsWith('*') && !rpath.slice(0, -1).includes('*')) {
-        if (r.pathType === 'exact') throw invalid(`${rf}.path`, `${describe(rpath)} ends in "*", a prefix match: leave pathType out or set it to "prefix"`);
+        if (r.pathType === 'exact')
+          throw invalid(
+            `${rf}.path`,
+            `${describe(rpath)} ends in "*", a prefix match: leave pathType out or set it to "prefix"`,
+          );
         rpath = rpath.slice(0, -1);
         pathType = 'prefix';
       }
       if (rpath.includes('*') || /\/:/.test(rpath)) {
-        throw invalid(`${rf}.path`, `${describe(rpath)}: "*" is allowed only at the end (a prefix match), and ":param" segments are not supported; use pathType "prefix"`);
+        throw invalid(
+          `${rf}.path`,
+          `${describe(rpath)}: "*" is allowed only at the end (a prefix match), and ":param" segments are not supported; use pathType "prefix"`,
+        );
       }
       const methods = r.methods === undefined ? undefined : new Set<string>(r.methods);
       const hosts = r.hosts === undefined ? serviceHosts : hostPatterns(r.hosts, `${rf}.hosts`);

@@ -1,26 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { forwardUpgrade, refuseUpgrade } from '../proxy/upgrade.js';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { hostOf, pathOf } from '../http/facts.js';
-import { targetOf } from '../http/target.js';
 import type { GuardRequest, GuardResponse } from '../guard/guard.js';
-import { normalizePath } from '../http/path.js';
-import { sendErrorPage, sendRouteNotFound } from '../http/pages.js';
+import { hostOf, pathOf } from '../http/facts.js';
 import { HeaderNames } from '../http/forwarded.js';
 import { normalizeHost } from '../http/host.js';
+import { sendErrorPage, sendRouteNotFound } from '../http/pages.js';
+import { normalizePath } from '../http/path.js';
+import { targetOf } from '../http/target.js';
 import { tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
+import { parse, z } from '../internal/schema.js';
+import { describe, isPlainObject, underField } from '../internal/validate.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
-import { describe, isPlainObject, underField } from '../internal/validate.js';
-import { parse, z } from '../internal/schema.js';
-import { routerSettingsSchema, type RouterSettings } from './schema.js';
-import { compileServices, type CompiledRoute, type ServiceConfig } from './config.js';
+import { forwardUpgrade, refuseUpgrade } from '../proxy/upgrade.js';
+import { type CompiledRoute, compileServices, type ServiceConfig } from './config.js';
+import { type RouterSettings, routerSettingsSchema } from './schema.js';
+
 export type { CompiledRoute };
-import { RouteTable } from '../http/route-table.js';
+
 import { getClientIdentity } from '../guard/guard.js';
+import { RouteTable } from '../http/route-table.js';
 import { kMatched, kPolicyLookup } from '../policy/lookup.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 
@@ -29,19 +31,32 @@ type Matched = { [kMatched]?: { table: object; route: CompiledRoute | undefined 
 type Req = GuardRequest;
 type Res = GuardResponse;
 
-/** Options of {@link createRouter}: the services, the data settings (`httpsPort`, `page`, `stripRequestHeaders`) and the hook. */
+/**
+ * Options of {@link createRouter}: the services, the data settings (`httpsPort`, `page`, `stripRequestHeaders`) and the
+ * hook.
+ */
 export interface RouterOptions extends RouterSettings {
   services: ServiceConfig[];
-  /** Called when proxying fails (502/503/504), for logs and metrics. Exceptions are contained (reported once as a process warning). */
+  /**
+   * Called when proxying fails (502/503/504), for logs and metrics. Exceptions are contained (reported once as a
+   * process warning).
+   */
   onProxyError?: (info: ProxyErrorInfo, req: Req) => void;
 }
 
 const routerOptionsSchema = routerSettingsSchema.extend({
   // The services are validated by compileServices, with their full paths.
   services: z.unknown(),
-  onProxyError: z.custom<(info: ProxyErrorInfo, req: Req) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  onProxyError: z
+    .custom<(info: ProxyErrorInfo, req: Req) => void>((v) => typeof v === 'function', { error: 'expected a function' })
+    .optional(),
 });
-const batchSchema = z.strictObject({ set: z.array(z.unknown()).optional(), delete: z.array(z.string(), { error: (i) => (i.input === undefined ? undefined : 'expected an array of service names') }).optional() });
+const batchSchema = z.strictObject({
+  set: z.array(z.unknown()).optional(),
+  delete: z
+    .array(z.string(), { error: (i) => (i.input === undefined ? undefined : 'expected an array of service names') })
+    .optional(),
+});
 
 /** What a request matched. */
 export interface RouteMatch {
@@ -54,7 +69,10 @@ export interface RouteMatch {
 /** `(req, res)` final handler or `(req, res, next)` middleware (no match: `next()` instead of 404). */
 export interface Router {
   (req: Req, res: Res, next?: (err?: unknown) => void): void;
-  /** Replaces services and routes. Validates first; on a throw the old configuration keeps serving. Requests in flight finish on the old one. */
+  /**
+   * Replaces services and routes. Validates first; on a throw the old configuration keeps serving. Requests in flight
+   * finish on the old one.
+   */
   update(services: ServiceConfig[]): void;
   /**
    * Sets (inserts or replaces, by name) and deletes services at once: every service of `set` is
@@ -83,10 +101,9 @@ export interface Router {
   routes(): readonly CompiledRoute[];
 }
 
-
-
 /** `Upgrade: h2c` (HTTP/2 over cleartext, curl --http2 on http://) is served as a plain HTTP/1.1 request. */
-export const isH2c = (v: string | string[] | undefined): boolean => typeof v === 'string' && v.trim().toLowerCase() === 'h2c';
+export const isH2c = (v: string | string[] | undefined): boolean =>
+  typeof v === 'string' && v.trim().toLowerCase() === 'h2c';
 
 /**
  * An HTTP/1.1 upgrade request: an Upgrade header named in Connection (RFC 9110 7.8), h2c aside. An
@@ -109,7 +126,7 @@ function upstreamPath(route: CompiledRoute, normalized: string, target: string):
   const query = q === -1 ? '' : target.slice(q);
   const rawPath = q === -1 ? target : target.slice(0, q);
   const stripped = normalized.slice(route.stripPrefix.length) || '/';
-  const path = stripped.startsWith('/') ? stripped : '/' + stripped;
+  const path = stripped.startsWith('/') ? stripped : `/${stripped}`;
   // The raw path is sent as is when it is already normal (the common case); otherwise the
   // normalised path, re-encoded, so the upstream sees what the router matched.
   return (rawPath === normalized ? path : encodePath(path)) + query;
@@ -137,12 +154,20 @@ function upstreamPath(route: CompiledRoute, normalized: string, target: string):
  * ```
  */
 export function createRouter(input: RouterOptions): Router {
-  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  if (!isPlainObject(input))
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'options',
+      `expected an object, received ${describe(input)}`,
+    );
   // Each option read once, own properties only (internal/plain.ts); services are copied deeply by compileServices.
   const options = parse(routerOptionsSchema, plainCopy(input, '', { shallow: true }));
   const httpsPort = options.httpsPort ?? 443;
   const page = options.page ?? 'default';
-  const strip = options.stripRequestHeaders === undefined ? undefined : new HeaderNames(plainCopy(options.stripRequestHeaders, 'stripRequestHeaders') as string[]);
+  const strip =
+    options.stripRequestHeaders === undefined
+      ? undefined
+      : new HeaderNames(plainCopy(options.stripRequestHeaders, 'stripRequestHeaders') as string[]);
   const pools = new UpstreamPools();
   const proxyContext = { pools, page, onError: options.onProxyError, strip };
   // The services as configured (copied), by which apply() merges a batch by name.
@@ -166,7 +191,12 @@ export function createRouter(input: RouterOptions): Router {
       route(req, res, next);
     } catch (err) {
       // A bug of ours must not crash the server or hang the request.
-      callHook('onProxyError', options.onProxyError, { status: 502, kind: 'error', upstream: undefined, error: err }, req);
+      callHook(
+        'onProxyError',
+        options.onProxyError,
+        { status: 502, kind: 'error', upstream: undefined, error: err },
+        req,
+      );
       if (!res.headersSent) sendErrorPage(res, 502, { preset: page, format: 'html', accept: undefined });
       else res.destroy();
     }
@@ -193,7 +223,10 @@ export function createRouter(input: RouterOptions): Router {
       const authority = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
       const r = res as ServerResponse;
       r.statusCode = method === 'GET' || method === 'HEAD' ? 301 : 308;
-      r.setHeader('location', `https://${authority}${httpsPort === 443 ? '' : `:${httpsPort}`}${target.startsWith('/') ? target : normalized}`);
+      r.setHeader(
+        'location',
+        `https://${authority}${httpsPort === 443 ? '' : `:${httpsPort}`}${target.startsWith('/') ? target : normalized}`,
+      );
       r.setHeader('content-length', 0);
       r.end();
       return;
@@ -201,11 +234,25 @@ export function createRouter(input: RouterOptions): Router {
     if (isUpgradeRequest(req)) {
       // An upgrade that reached the request path (no upgrade listener, or a route without
       // enableWebsocket): refused, not proxied as a plain request.
-      sendErrorPage(res, 400, { preset: page, format: 'auto', accept: req.headers.accept, reason: found.route.websocket ? 'upgrade requests need the upgrade handler (router.upgrade)' : 'upgrade not enabled for this service (enableWebsocket)' });
+      sendErrorPage(res, 400, {
+        preset: page,
+        format: 'auto',
+        accept: req.headers.accept,
+        reason: found.route.websocket
+          ? 'upgrade requests need the upgrade handler (router.upgrade)'
+          : 'upgrade not enabled for this service (enableWebsocket)',
+      });
       return;
     }
     const f = found.route.forward;
-    forward(req, res, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
+    forward(
+      req,
+      res,
+      found.route.upstream,
+      upstreamPath(found.route, normalized, target),
+      proxyContext,
+      f ? { forward: f, identity: getClientIdentity(req) } : undefined,
+    );
   };
 
   const swap = (services: unknown[]) => {
@@ -218,7 +265,12 @@ export function createRouter(input: RouterOptions): Router {
   };
   router.update = (services) => swap(plainCopy(services, 'services') as unknown[]);
   router.apply = (input) => {
-    if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
+    if (!isPlainObject(input))
+      throw new MtlsGateConfigError(
+        ErrorCodes.INVALID_OPTION,
+        'batch',
+        `expected { set?, delete? }, received ${describe(input)}`,
+      );
     const batch = parse(batchSchema, plainCopy(input, ''));
     const sets = batch.set ?? [];
     const deletes = batch.delete ?? [];
@@ -230,11 +282,21 @@ export function createRouter(input: RouterOptions): Router {
         throw underField(err, `set[${i}]`, 'services[0]');
       }
       const name = (service as { name: string }).name;
-      if (names.has(name)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].name`, `${JSON.stringify(name)} is set twice in one batch`);
+      if (names.has(name))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          `set[${i}].name`,
+          `${JSON.stringify(name)} is set twice in one batch`,
+        );
       names.add(name);
     });
     deletes.forEach((name: string, i: number) => {
-      if (names.has(name)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `${JSON.stringify(name)} is both set and deleted`);
+      if (names.has(name))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          `delete[${i}]`,
+          `${JSON.stringify(name)} is both set and deleted`,
+        );
     });
     const byName = new Map((sets as { name: string }[]).map((s) => [s.name, s]));
     const gone = new Set(deletes as string[]);
@@ -255,7 +317,11 @@ export function createRouter(input: RouterOptions): Router {
     if (name === undefined) return undefined;
     const found = lookup(method, name, normalized, scheme);
     if (!found || found.redirect) return undefined;
-    return { service: found.route.service, route: found.route.route, upstreamPath: upstreamPath(found.route, normalized, target) };
+    return {
+      service: found.route.service,
+      route: found.route.route,
+      upstreamPath: upstreamPath(found.route, normalized, target),
+    };
   };
   router.close = () => pools.close();
   router.upgrade = (req, socket, head) => {
@@ -267,13 +333,27 @@ export function createRouter(input: RouterOptions): Router {
     const found = lookup(req.method ?? 'GET', host, normalized, scheme, req);
     if (!found || found.redirect || !found.route.protocols.has(scheme)) return refuseUpgrade(socket, 404, 'Not Found');
     // WebSocket only: another protocol (h2c, a tunnel of its own) would carry requests no policy judged.
-    if (!found.route.websocket || String(req.headers.upgrade).trim().toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, 'Bad Request');
+    if (!found.route.websocket || String(req.headers.upgrade).trim().toLowerCase() !== 'websocket')
+      return refuseUpgrade(socket, 400, 'Bad Request');
     const f = found.route.forward;
     try {
-      forwardUpgrade(req, socket, head, found.route.upstream, upstreamPath(found.route, normalized, target), proxyContext, f ? { forward: f, identity: getClientIdentity(req) } : undefined);
+      forwardUpgrade(
+        req,
+        socket,
+        head,
+        found.route.upstream,
+        upstreamPath(found.route, normalized, target),
+        proxyContext,
+        f ? { forward: f, identity: getClientIdentity(req) } : undefined,
+      );
     } catch (err) {
       // A bug of ours (or a header Node refuses) must not crash the server or leave the socket open.
-      callHook('onProxyError', options.onProxyError, { status: 502, kind: 'error', upstream: undefined, error: err }, req);
+      callHook(
+        'onProxyError',
+        options.onProxyError,
+        { status: 502, kind: 'error', upstream: undefined, error: err },
+        req,
+      );
       refuseUpgrade(socket, 502, 'Bad Gateway');
     }
   };

@@ -3,14 +3,16 @@
  * Schema come from here. What a schema cannot say (host patterns, the `*` of a route path, an
  * upstream URL, names unique within their list) is checked by `compileServices` after the shape.
  */
-import { matching, pemFile, pemInput, z, type PemSchema } from '../internal/schema.js';
+
 import { isPrintableAscii } from '../internal/hostname.js';
+import { matching, type PemSchema, pemFile, pemInput, z } from '../internal/schema.js';
 import { forwardClientCertSchema, mtlsPolicySchema } from '../policy/schema.js';
 
 /** Caps on what one configuration may hold: each a bound on the work a change costs and on error text. */
 export const LIMITS = Object.freeze({ services: 10_000, routes: 10_000, hosts: 64, nodes: 256, methods: 16 });
 
 export { METHODS } from '../http/methods.js';
+
 import { METHODS } from '../http/methods.js';
 
 const name = matching(/^[A-Za-z0-9._~-]{1,100}$/, '1 to 100 characters of [A-Za-z0-9._~-]');
@@ -37,11 +39,16 @@ function build<P extends PemSchema>(pem: P) {
   const upstreamObject = z.strictObject({
     nodes: z.array(node).max(LIMITS.nodes),
     scheme: z.enum(['http', 'https']).optional().meta({ default: 'http' }),
-    /** How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost` (`rewrite`). */
+    /**
+     * How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost`
+     * (`rewrite`).
+     */
     passHost: z.enum(['pass', 'node', 'rewrite']).optional().meta({ default: 'pass' }),
     upstreamHost: z.string().min(1).max(1024).optional(),
     /** Seconds, as in APISIX. Defaults: connect 6, send 60, read 60. */
-    timeout: z.strictObject({ connect: seconds.optional(), send: seconds.optional(), read: seconds.optional() }).optional(),
+    timeout: z
+      .strictObject({ connect: seconds.optional(), send: seconds.optional(), read: seconds.optional() })
+      .optional(),
     /** Path prepended to every upstream request path. Default ''. */
     pathPrefix: path.optional(),
     /**
@@ -53,7 +60,12 @@ function build<P extends PemSchema>(pem: P) {
       .strictObject({
         ca: z.optional(pem),
         verify: z.boolean().optional(),
-        servername: z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a DNS name' }).optional(),
+        servername: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a DNS name' })
+          .optional(),
         cert: z.optional(pem),
         key: z.optional(pem),
       })
@@ -83,11 +95,17 @@ function build<P extends PemSchema>(pem: P) {
     /** Path prefix of every route of the service, e.g. `/v1`. Default none. */
     pathPrefix: path.optional(),
     /** Schemes served. An https-only service asked over http redirects. Default both. */
-    protocols: z.array(z.enum(['http', 'https'])).min(1).max(2).optional(),
+    protocols: z
+      .array(z.enum(['http', 'https']))
+      .min(1)
+      .max(2)
+      .optional(),
     /** Host patterns: exact names or `*.example.com` (any depth below). Default: any host. */
     hosts: hosts.optional(),
     /** An URL (`https://httpbin.org`) or an upstream object. */
-    upstream: z.union([z.string().max(2048), upstreamObject], { error: (i) => (i.input === undefined ? undefined : 'expected an http(s) URL or an upstream object') }),
+    upstream: z.union([z.string().max(2048), upstreamObject], {
+      error: (i) => (i.input === undefined ? undefined : 'expected an http(s) URL or an upstream object'),
+    }),
     /** Remove `pathPrefix` before proxying. Default true. */
     stripPathPrefix: z.boolean().optional(),
     routes: z.array(route).max(LIMITS.routes),
@@ -95,7 +113,10 @@ function build<P extends PemSchema>(pem: P) {
     mtls: mtlsPolicySchema(pem).optional(),
     /** The client's verified identity for the upstream: XFCC and RFC 9440 headers. */
     forwardClientCert: forwardClientCertSchema.optional(),
-    /** Proxy WebSocket (and other HTTP/1.1 Upgrade) requests, after the guard and policy. Default false: refused with 400. */
+    /**
+     * Proxy WebSocket (and other HTTP/1.1 Upgrade) requests, after the guard and policy. Default false: refused with
+     * 400.
+     */
     enableWebsocket: z.boolean().optional(),
   });
   return { service, route, upstreamObject };
@@ -110,20 +131,19 @@ export const serviceFileSchema = build(pemFile).service;
 export const servicesSchema = z.array(serviceSchema).max(LIMITS.services);
 
 /** A service: path prefix, hosts, protocols, upstream, and its routes. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface ServiceConfig extends z.input<typeof serviceSchema> {}
 /** A route of a service. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RouteConfig extends z.input<typeof library.route> {}
 /** Upstream in object form (APISIX's upstream resource, camelCase). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface UpstreamOptions extends z.input<typeof library.upstreamObject> {}
 /** An upstream server. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface UpstreamNode extends z.input<typeof node> {}
 
 /** `stripRequestHeaders` entries: a header name, or a prefix ending in `*`. */
-export const headerNamePattern = matching(/^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/, 'a header name, or a prefix ending in "*"');
+export const headerNamePattern = matching(
+  /^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/,
+  'a header name, or a prefix ending in "*"',
+);
 
 /** The router's settings that are data (a config file's `router:`). */
 export const routerSettingsSchema = z.strictObject({
@@ -139,5 +159,4 @@ export const routerSettingsSchema = z.strictObject({
   stripRequestHeaders: z.array(headerNamePattern).max(64).optional(),
 });
 /** The router's data settings (see {@link RouterOptions}). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RouterSettings extends z.input<typeof routerSettingsSchema> {}

@@ -112,11 +112,14 @@ export class EtcdClient {
           bodyTimeout: this.#timeout,
         });
         const text = await res.body.text();
-        if (res.statusCode >= 500) throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`, res.statusCode);
+        if (res.statusCode >= 500)
+          throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`, res.statusCode);
         this.#current = i;
         if (res.statusCode !== 200) {
           // etcd caps a transaction at --max-txn-ops operations (128 by default).
-          const hint = /too many operations in txn/.test(text) ? ' (etcd allows --max-txn-ops operations per transaction, 128 by default: raise it on the etcd servers)' : '';
+          const hint = /too many operations in txn/.test(text)
+            ? ' (etcd allows --max-txn-ops operations per transaction, 128 by default: raise it on the etcd servers)'
+            : '';
           throw new EtcdError(`etcd ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}${hint}`, res.statusCode);
         }
         return JSON.parse(text) as Record<string, unknown>;
@@ -125,7 +128,9 @@ export class EtcdClient {
         last = err;
       }
     }
-    throw last instanceof EtcdError ? last : new EtcdError(`etcd unreachable (${this.#endpoints.join(', ')}): ${(last as Error)?.message}`, 0);
+    throw last instanceof EtcdError
+      ? last
+      : new EtcdError(`etcd unreachable (${this.#endpoints.join(', ')}): ${(last as Error)?.message}`, 0);
   }
 
   /** Every key under `prefix`, and the store's revision at the read. */
@@ -137,9 +142,17 @@ export class EtcdClient {
 
   /** Keys under `prefix` with their mod revisions, no values (a cheap check of what a watch should have seen). */
   async keysUnder(prefix: string): Promise<{ revision: number; count: number; maxModRevision: number }> {
-    const r = await this.#post('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), keys_only: true });
+    const r = await this.#post('/v3/kv/range', {
+      key: b64(prefix),
+      range_end: b64(prefixEnd(prefix)),
+      keys_only: true,
+    });
     const kvs = (r.kvs as RawKv[] | undefined) ?? [];
-    return { revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0), count: kvs.length, maxModRevision: kvs.reduce((m, k) => Math.max(m, Number(k.mod_revision ?? 0)), 0) };
+    return {
+      revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0),
+      count: kvs.length,
+      maxModRevision: kvs.reduce((m, k) => Math.max(m, Number(k.mod_revision ?? 0)), 0),
+    };
   }
 
   /** One key, or undefined. */
@@ -154,8 +167,18 @@ export class EtcdClient {
    * equal to the given value; 0 = the key does not exist). Returns whether it was applied and the
    * revision it made.
    */
-  async txn(ops: { put?: { key: string; value: string }[]; delete?: string[]; deletePrefix?: string[]; ifModRevision?: { key: string; modRevision: number }[] }): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
-    const compare = (ops.ifModRevision ?? []).map((c) => ({ key: b64(c.key), target: 'MOD', result: 'EQUAL', mod_revision: String(c.modRevision) }));
+  async txn(ops: {
+    put?: { key: string; value: string }[];
+    delete?: string[];
+    deletePrefix?: string[];
+    ifModRevision?: { key: string; modRevision: number }[];
+  }): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
+    const compare = (ops.ifModRevision ?? []).map((c) => ({
+      key: b64(c.key),
+      target: 'MOD',
+      result: 'EQUAL',
+      mod_revision: String(c.modRevision),
+    }));
     const success = [
       ...(ops.put ?? []).map((p) => ({ request_put: { key: b64(p.key), value: b64(p.value) } })),
       ...(ops.delete ?? []).map((k) => ({ request_delete_range: { key: b64(k) } })),
@@ -164,7 +187,11 @@ export class EtcdClient {
     const r = await this.#post('/v3/kv/txn', { compare, success, failure: [] });
     const responses = (r.responses as { response_delete_range?: { deleted?: string } }[] | undefined) ?? [];
     const deleted = responses.reduce((n, x) => n + Number(x.response_delete_range?.deleted ?? 0), 0);
-    return { succeeded: r.succeeded === true, revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0), deleted };
+    return {
+      succeeded: r.succeeded === true,
+      revision: Number((r.header as { revision?: string } | undefined)?.revision ?? 0),
+      deleted,
+    };
   }
 
   /** Compacts the history up to `revision` (tests, operators). */
@@ -177,19 +204,33 @@ export class EtcdClient {
    * revision). Resolves when the stream ends (etcd gone, `signal` aborted, or the watch cancelled,
    * which the last response says); rejects when etcd cannot be reached.
    */
-  async watchPrefix(prefix: string, startRevision: number, onResponse: (r: WatchResponse) => void, signal: AbortSignal): Promise<void> {
-    const res = await undici.request(`${this.endpoint}/v3/watch`, {
-      method: 'POST',
-      body: JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(startRevision), progress_notify: true } }),
-      headers: { 'content-type': 'application/json' },
-      headersTimeout: this.#timeout,
-      // A watch is quiet for as long as nothing changes: no body timeout here. The source checks
-      // the stream is alive itself (a partition or a dead host ends nothing).
-      bodyTimeout: 0,
-      signal,
-    }).catch((err: unknown) => {
-      throw new EtcdError(`etcd watch unreachable (${this.endpoint}): ${(err as Error)?.message}`, 0);
-    });
+  async watchPrefix(
+    prefix: string,
+    startRevision: number,
+    onResponse: (r: WatchResponse) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await undici
+      .request(`${this.endpoint}/v3/watch`, {
+        method: 'POST',
+        body: JSON.stringify({
+          create_request: {
+            key: b64(prefix),
+            range_end: b64(prefixEnd(prefix)),
+            start_revision: String(startRevision),
+            progress_notify: true,
+          },
+        }),
+        headers: { 'content-type': 'application/json' },
+        headersTimeout: this.#timeout,
+        // A watch is quiet for as long as nothing changes: no body timeout here. The source checks
+        // the stream is alive itself (a partition or a dead host ends nothing).
+        bodyTimeout: 0,
+        signal,
+      })
+      .catch((err: unknown) => {
+        throw new EtcdError(`etcd watch unreachable (${this.endpoint}): ${(err as Error)?.message}`, 0);
+      });
     if (res.statusCode !== 200) {
       const text = await res.body.text();
       throw new EtcdError(`etcd watch: HTTP ${res.statusCode} ${text.slice(0, 200)}`, res.statusCode);
@@ -208,13 +249,18 @@ export class EtcdClient {
           if (msg.error) throw new EtcdError(`etcd watch: ${msg.error.message ?? 'error'}`, 0);
           const r = msg.result ?? {};
           const header = r.header as { revision?: string } | undefined;
-          const events = ((r.events as { type?: string; kv?: RawKv }[] | undefined) ?? []).map((e) => ({ type: (e.type === 'DELETE' ? 'DELETE' : 'PUT') as 'PUT' | 'DELETE', kv: kvOf(e.kv ?? {}) }));
+          const events = ((r.events as { type?: string; kv?: RawKv }[] | undefined) ?? []).map((e) => ({
+            type: (e.type === 'DELETE' ? 'DELETE' : 'PUT') as 'PUT' | 'DELETE',
+            kv: kvOf(e.kv ?? {}),
+          }));
           try {
             onResponse({
               revision: Number(header?.revision ?? 0),
               events,
               ...(r.canceled ? { canceled: true } : {}),
-              ...(r.compact_revision && r.compact_revision !== '0' ? { compactRevision: Number(r.compact_revision) } : {}),
+              ...(r.compact_revision && r.compact_revision !== '0'
+                ? { compactRevision: Number(r.compact_revision) }
+                : {}),
             });
           } catch (err) {
             // The caller's own failure, passed on as it is (not an etcd error).

@@ -8,12 +8,13 @@
  * key's previous value keeps serving. While etcd is unreachable the last configuration serves, and
  * the source retries with jittered backoff.
  */
-import { channels } from '../observe/channels.js';
+
 import { randomBytes } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { MtlsGateConfigError } from '../errors.js';
+import { channels } from '../observe/channels.js';
 import { EtcdClient, type EtcdKv, type WatchResponse } from './etcd-client.js';
 
 /** A change for the gateway: SSL objects and services to set and delete, at one source revision. */
@@ -36,7 +37,10 @@ export interface EtcdSourceOptions {
   prefix?: string;
   /** Every key that failed, every reconnect, every re-read. */
   onLog?: (record: { type: 'info' | 'warning' | 'error'; message: string; [k: string]: unknown }) => void;
-  /** Written (atomically, mode 0600: it holds private keys) after every applied revision, read at start when etcd is unreachable. */
+  /**
+   * Written (atomically, mode 0600: it holds private keys) after every applied revision, read at start when etcd is
+   * unreachable.
+   */
   snapshot?: string;
   /** How long the first read waits for etcd before falling back to the snapshot. Default 10,000 ms. */
   startTimeoutMs?: number;
@@ -93,7 +97,8 @@ export function etcdSource(options: EtcdSourceOptions) {
   const onLog = options.onLog;
   // Every source message also goes to mtls-gate:config (type `source`), for subscribers.
   const log: NonNullable<typeof onLog> = (m) => {
-    if (channels.config.hasSubscribers) channels.config.publish({ ...m, level: m.type, type: 'source', source: 'etcd', at: Date.now() });
+    if (channels.config.hasSubscribers)
+      channels.config.publish({ ...m, level: m.type, type: 'source', source: 'etcd', at: Date.now() });
     onLog?.(m);
   };
   // The last valid value of every key that has one: what is served.
@@ -140,7 +145,8 @@ export function etcdSource(options: EtcdSourceOptions) {
     // The key names the object: a body naming another is refused (APISIX sets the id from the key).
     if (own === undefined) body[field] = name;
     else if (typeof own !== 'string' && typeof own !== 'number') return `its ${field} is not a string`;
-    else if (String(own) !== name) return `its ${field} ${JSON.stringify(String(own).slice(0, 64))} is not the key's ${JSON.stringify(name)}`;
+    else if (String(own) !== name)
+      return `its ${field} ${JSON.stringify(String(own).slice(0, 64))} is not the key's ${JSON.stringify(name)}`;
     return body;
   };
 
@@ -158,7 +164,12 @@ export function etcdSource(options: EtcdSourceOptions) {
       last.delete(key);
       last.set(key, kv);
     }
-    const batch: SourceChanges = { ssls: { set: [], delete: [] }, services: { set: [], delete: [] }, revision: rev, full };
+    const batch: SourceChanges = {
+      ssls: { set: [], delete: [] },
+      services: { set: [], delete: [] },
+      revision: rev,
+      full,
+    };
     const setKeys: { ssl: string[]; service: string[] } = { ssl: [], service: [] };
     const present = new Set<string>();
     for (const [key, kv] of last) {
@@ -199,7 +210,10 @@ export function etcdSource(options: EtcdSourceOptions) {
       result = sink(batch);
     } catch (err) {
       // Nothing of the batch can be trusted to have applied: read everything again (with backoff).
-      log({ type: 'error', message: `applying etcd revision ${rev} failed (${(err as Error).message}); reading everything again` });
+      log({
+        type: 'error',
+        message: `applying etcd revision ${rev} failed (${(err as Error).message}); reading everything again`,
+      });
       revision = rev;
       throw new RereadError();
     }
@@ -223,8 +237,15 @@ export function etcdSource(options: EtcdSourceOptions) {
     lastError = undefined;
     fromSnapshot = false;
     etcdKeys.clear();
-    applyKeys(r.kvs.map((kv) => ({ key: kv.key, kv })), r.revision, true);
-    log({ type: 'info', message: `etcd ${client.endpoint}${prefix}: read at revision ${r.revision} (${served.size} keys served)` });
+    applyKeys(
+      r.kvs.map((kv) => ({ key: kv.key, kv })),
+      r.revision,
+      true,
+    );
+    log({
+      type: 'info',
+      message: `etcd ${client.endpoint}${prefix}: read at revision ${r.revision} (${served.size} keys served)`,
+    });
   };
 
   let snapshotWrite: Promise<void> = Promise.resolve();
@@ -239,13 +260,20 @@ export function etcdSource(options: EtcdSourceOptions) {
     snapshotWrite = (async () => {
       while (snapshotDirty) {
         snapshotDirty = false;
-        await writeSnapshot(options.snapshot!).catch((err: unknown) => log({ type: 'error', message: `snapshot ${options.snapshot}: ${(err as Error).message}` }));
+        await writeSnapshot(options.snapshot!).catch((err: unknown) =>
+          log({ type: 'error', message: `snapshot ${options.snapshot}: ${(err as Error).message}` }),
+        );
       }
       snapshotBusy = false;
     })();
   };
   const writeSnapshot = async (path: string) => {
-    const text = JSON.stringify({ revision, prefix, ssls: [...served.values()].filter((s) => s.kind === 'ssl').map((s) => s.value), services: [...served.values()].filter((s) => s.kind === 'service').map((s) => s.value) });
+    const text = JSON.stringify({
+      revision,
+      prefix,
+      ssls: [...served.values()].filter((s) => s.kind === 'ssl').map((s) => s.value),
+      services: [...served.values()].filter((s) => s.kind === 'service').map((s) => s.value),
+    });
     // A fresh name, created exclusively (O_EXCL does not follow a planted symlink), mode 0600 from the start.
     const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -282,7 +310,10 @@ export function etcdSource(options: EtcdSourceOptions) {
             (k) => {
               suspicious = k.maxModRevision > revision || k.count !== etcdKeys.size ? suspicious + 1 : 0;
               if (suspicious >= 2) {
-                log({ type: 'warning', message: `etcd watch on ${client.endpoint} is behind (keys at revision ${k.maxModRevision}, served ${revision}): watching again` });
+                log({
+                  type: 'warning',
+                  message: `etcd watch on ${client.endpoint} is behind (keys at revision ${k.maxModRevision}, served ${revision}): watching again`,
+                });
                 watchAbort.abort();
               }
             },
@@ -298,13 +329,20 @@ export function etcdSource(options: EtcdSourceOptions) {
             lastError = undefined;
             backoff = 100;
             if (r.canceled || r.compactRevision !== undefined) {
-              log({ type: 'warning', message: `etcd watch from revision ${revision + 1} cancelled (compacted at ${r.compactRevision ?? '?'}): reading everything again` });
+              log({
+                type: 'warning',
+                message: `etcd watch from revision ${revision + 1} cancelled (compacted at ${r.compactRevision ?? '?'}): reading everything again`,
+              });
               reread = true;
               return;
             }
             // etcd restored from a backup or replaced: its revisions went backwards.
             if (r.revision !== 0 && r.revision < revision) {
-              if (first) log({ type: 'warning', message: `etcd revision went back from ${revision} to ${r.revision}: reading everything again` });
+              if (first)
+                log({
+                  type: 'warning',
+                  message: `etcd revision went back from ${revision} to ${r.revision}: reading everything again`,
+                });
               reread = true;
               watchAbort.abort();
               return;
@@ -314,7 +352,11 @@ export function etcdSource(options: EtcdSourceOptions) {
             // The revision reached is the last event's: a catch-up response's header names etcd's
             // current revision, which later responses may still be bringing.
             const rev = r.events.reduce((m, e) => Math.max(m, e.kv.modRevision), 0) || r.revision;
-            applyKeys(r.events.map((e) => ({ key: e.kv.key, kv: e.type === 'PUT' ? e.kv : undefined })), rev, false);
+            applyKeys(
+              r.events.map((e) => ({ key: e.kv.key, kv: e.type === 'PUT' ? e.kv : undefined })),
+              rev,
+              false,
+            );
           },
           AbortSignal.any([abort.signal, watchAbort.signal]),
         );
@@ -325,7 +367,11 @@ export function etcdSource(options: EtcdSourceOptions) {
         if (err instanceof RereadError) {
           reread = true;
         } else {
-          if (connected) log({ type: 'warning', message: `etcd: ${(err as Error).message}; serving revision ${revision}, retrying` });
+          if (connected)
+            log({
+              type: 'warning',
+              message: `etcd: ${(err as Error).message}; serving revision ${revision}, retrying`,
+            });
           connected = false;
           lastError = (err as Error).message;
           // Another endpoint next time, if there is one.
@@ -353,19 +399,36 @@ export function etcdSource(options: EtcdSourceOptions) {
         } catch (err) {
           lastError = (err as Error).message;
           if (Date.now() >= until) {
-            if (!options.snapshot) throw new Error(`etcd unreachable (${options.endpoints.join(', ')}) for ${options.startTimeoutMs ?? 10_000} ms, and no --snapshot to serve: ${lastError}`, { cause: err });
+            if (!options.snapshot)
+              throw new Error(
+                `etcd unreachable (${options.endpoints.join(', ')}) for ${options.startTimeoutMs ?? 10_000} ms, and no --snapshot to serve: ${lastError}`,
+                { cause: err },
+              );
             let snap: { revision: number; ssls: Record<string, unknown>[]; services: Record<string, unknown>[] };
             try {
               snap = JSON.parse(readFileSync(options.snapshot, 'utf8')) as typeof snap;
             } catch (e) {
-              throw new Error(`etcd unreachable (${lastError}), and the snapshot ${options.snapshot} cannot be read: ${(e as Error).message}`, { cause: e });
+              throw new Error(
+                `etcd unreachable (${lastError}), and the snapshot ${options.snapshot} cannot be read: ${(e as Error).message}`,
+                { cause: e },
+              );
             }
             fromSnapshot = true;
-            for (const s of snap.ssls) served.set(`${prefix}/ssls/${String(s.id)}`, { kind: 'ssl', name: String(s.id), value: s });
-            for (const s of snap.services) served.set(`${prefix}/services/${String(s.name)}`, { kind: 'service', name: String(s.name), value: s });
-            sink({ ssls: { set: snap.ssls, delete: [] }, services: { set: snap.services, delete: [] }, revision: snap.revision, full: true });
+            for (const s of snap.ssls)
+              served.set(`${prefix}/ssls/${String(s.id)}`, { kind: 'ssl', name: String(s.id), value: s });
+            for (const s of snap.services)
+              served.set(`${prefix}/services/${String(s.name)}`, { kind: 'service', name: String(s.name), value: s });
+            sink({
+              ssls: { set: snap.ssls, delete: [] },
+              services: { set: snap.services, delete: [] },
+              revision: snap.revision,
+              full: true,
+            });
             revision = snap.revision;
-            log({ type: 'warning', message: `etcd unreachable: serving the snapshot ${options.snapshot} (revision ${snap.revision}) until it answers` });
+            log({
+              type: 'warning',
+              message: `etcd unreachable: serving the snapshot ${options.snapshot} (revision ${snap.revision}) until it answers`,
+            });
             // The watch loop's first success re-reads everything (the snapshot may be stale).
             loop = (async () => {
               let b = 200;
@@ -397,7 +460,18 @@ export function etcdSource(options: EtcdSourceOptions) {
     status(): EtcdSourceStatus {
       let ssls = 0;
       for (const s of served.values()) if (s.kind === 'ssl') ssls++;
-      return { kind: 'etcd', endpoint: client.endpoint, prefix, revision, connected, fromSnapshot, lastError, invalid, ssls, services: served.size - ssls };
+      return {
+        kind: 'etcd',
+        endpoint: client.endpoint,
+        prefix,
+        revision,
+        connected,
+        fromSnapshot,
+        lastError,
+        invalid,
+        ssls,
+        services: served.size - ssls,
+      };
     },
   };
 }

@@ -1,19 +1,19 @@
-import { X509Certificate, createPrivateKey, hash, type KeyObject } from 'node:crypto';
+import { createPrivateKey, hash, type KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { compileCaSet, type CaSet } from '../verify/ca-set.js';
-import { describe, isPlainObject, pemText } from '../internal/validate.js';
-import { parse } from '../internal/schema.js';
-import { MAX_DEPTH, MAX_PEM, sslId, sslObjectSchema, type SslProtocol } from './schema.js';
-import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
-import { normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 import { compileLinearPattern, MAX_PATTERN_LENGTH } from '../internal/regex.js';
-import { crlDers, parseCrl, type Crl } from '../verify/crl.js';
-import { encodedNames } from '../verify/der.js';
-import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
-import { OcspClient } from '../verify/ocsp.js';
+import { parse } from '../internal/schema.js';
+import { describe, isPlainObject, pemText } from '../internal/validate.js';
+import { type CaSet, compileCaSet } from '../verify/ca-set.js';
+import { parseCert, pemBlocks, readExtensionsThoroughly } from '../verify/cert.js';
+import { type Crl, crlDers, parseCrl } from '../verify/crl.js';
 import { CrlFetcher } from '../verify/crl-fetch.js';
+import { encodedNames } from '../verify/der.js';
+import { OcspClient } from '../verify/ocsp.js';
+import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
+import { MAX_DEPTH, MAX_PEM, type SslProtocol, sslId, sslObjectSchema } from './schema.js';
+import { normalizeServername, sniPatternProblem } from './sni.js';
 
 export type { SslClientOptions, SslObject, SslProtocol } from './schema.js';
 
@@ -25,7 +25,20 @@ export interface SslObjectView {
   readonly snis: readonly string[];
   /** True when `snis` were taken from the certificate rather than given. */
   readonly snisDerived: boolean;
-  readonly client: Readonly<{ ca: string; depth: number; skipMtlsUriRegex: readonly string[]; revocation?: Readonly<{ mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean; crlFetch: boolean }> }> | undefined;
+  readonly client:
+    | Readonly<{
+        ca: string;
+        depth: number;
+        skipMtlsUriRegex: readonly string[];
+        revocation?: Readonly<{
+          mode: RevocationMode;
+          scope: 'leaf' | 'chain';
+          crls: number;
+          ocsp: boolean;
+          crlFetch: boolean;
+        }>;
+      }>
+    | undefined;
   readonly status: 0 | 1;
   readonly sslProtocols: readonly SslProtocol[] | undefined;
   readonly labels: Readonly<Record<string, string>>;
@@ -47,7 +60,14 @@ export interface SslEntry {
    * `contextCacheSize`). `compileSslObject` builds one once to check it, handed over as `firstContext`.
    */
   readonly buildContext: () => tls.SecureContext;
-  readonly client: { readonly caSet: CaSet; readonly depth: number; readonly skip: readonly { test(path: string): boolean }[]; readonly revocation: RevocationPolicy | undefined } | undefined;
+  readonly client:
+    | {
+        readonly caSet: CaSet;
+        readonly depth: number;
+        readonly skip: readonly { test(path: string): boolean }[];
+        readonly revocation: RevocationPolicy | undefined;
+      }
+    | undefined;
   /**
    * Digest of the input without its revocation data: a change of CRLs alone neither rotates ticket
    * keys nor forgets which certificates this object accepted in full handshakes (the key of that
@@ -99,20 +119,31 @@ const frozenList = <T>(list: T[]): readonly T[] => (list.length === 0 ? EMPTY : 
 /** Matcher states all skip-list patterns of one object may have together (see internal/regex.ts). */
 export const MAX_SKIP_COST = 1024;
 export { MAX_DEPTH };
+
 let compiled = 0;
 
-const invalid = (field: string, msg: string, cause?: unknown) => new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
+const invalid = (field: string, msg: string, cause?: unknown) =>
+  new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, msg, cause);
 
 /** Digest of an SSL object's input, as copied by `plainCopy`: equal inputs, equal digests. */
 export function sourceKey(input: unknown): string {
-  const text = JSON.stringify(input, (_k, v: unknown) => (v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString('base64')}` : v));
+  const text = JSON.stringify(input, (_k, v: unknown) =>
+    v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString('base64')}` : v,
+  );
   return hash('sha256', text ?? '', 'base64');
 }
 
 /** The input's digest without `client.crl` / `client.revocation` (see SslEntry.sessionSource). */
 function sessionSourceOf(copy: Record<string, unknown>, source: string): string {
   const client = copy.client;
-  if (!isPlainObject(client) || (client.crl === undefined && client.revocation === undefined && client.ocsp === undefined && client.crlFetch === undefined)) return source;
+  if (
+    !isPlainObject(client) ||
+    (client.crl === undefined &&
+      client.revocation === undefined &&
+      client.ocsp === undefined &&
+      client.crlFetch === undefined)
+  )
+    return source;
   const { crl: _crl, revocation: _revocation, ocsp: _ocsp, crlFetch: _crlFetch, ...rest } = client;
   return sourceKey({ ...copy, client: rest });
 }
@@ -132,12 +163,21 @@ function sharedBySettings<T>(map: Map<string, T>, key: string, make: () => T): T
 }
 const ocspClients = new Map<string, OcspClient>();
 const ocspClientFor = (timeoutMs: number, cacheTtlMs: number, nonce: boolean) =>
-  sharedBySettings(ocspClients, `${timeoutMs}:${cacheTtlMs}:${nonce}`, () => new OcspClient({ timeoutMs, cacheTtlMs, nonce }));
+  sharedBySettings(
+    ocspClients,
+    `${timeoutMs}:${cacheTtlMs}:${nonce}`,
+    () => new OcspClient({ timeoutMs, cacheTtlMs, nonce }),
+  );
 const crlFetchers = new Map<string, CrlFetcher>();
 const crlFetcherFor = (timeoutMs: number, maxBytes: number, cacheTtlMs: number) =>
-  sharedBySettings(crlFetchers, `${timeoutMs}:${maxBytes}:${cacheTtlMs}`, () => new CrlFetcher({ timeoutMs, maxBytes, cacheTtlMs }));
+  sharedBySettings(
+    crlFetchers,
+    `${timeoutMs}:${maxBytes}:${cacheTtlMs}`,
+    () => new CrlFetcher({ timeoutMs, maxBytes, cacheTtlMs }),
+  );
 
-const hostSet = (hosts: readonly string[] | undefined) => hosts && new Set(hosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
+const hostSet = (hosts: readonly string[] | undefined) =>
+  hosts && new Set(hosts.map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
 
 /**
  * `client.crl` and `client.revocation` compiled: every CRL read (refusing what is not checked), and a
@@ -148,10 +188,22 @@ function compileRevocation(
   crl: unknown,
   settings: { mode?: RevocationMode; scope?: 'leaf' | 'chain' } | undefined,
   caSet: CaSet,
-  ocspSettings: true | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean; allowedHosts?: string[] } | undefined,
-  fetchSettings: true | { timeoutMs?: number; maxBytes?: number; cacheTtlMs?: number; allowedHosts?: string[] } | undefined,
-): { policy: RevocationPolicy | undefined; view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean; crlFetch: boolean } } | undefined {
-  if (crl === undefined && settings === undefined && ocspSettings === undefined && fetchSettings === undefined) return undefined;
+  ocspSettings:
+    | true
+    | { responder?: string; timeoutMs?: number; cacheTtlMs?: number; nonce?: boolean; allowedHosts?: string[] }
+    | undefined,
+  fetchSettings:
+    | true
+    | { timeoutMs?: number; maxBytes?: number; cacheTtlMs?: number; allowedHosts?: string[] }
+    | undefined,
+):
+  | {
+      policy: RevocationPolicy | undefined;
+      view: { mode: RevocationMode; scope: 'leaf' | 'chain'; crls: number; ocsp: boolean; crlFetch: boolean };
+    }
+  | undefined {
+  if (crl === undefined && settings === undefined && ocspSettings === undefined && fetchSettings === undefined)
+    return undefined;
   const mode = settings?.mode ?? 'strict';
   const scope = settings?.scope ?? 'leaf';
   const items = crl === undefined ? [] : Array.isArray(crl) ? crl : [crl];
@@ -160,7 +212,12 @@ function compileRevocation(
   items.forEach((item, i) => {
     const field = Array.isArray(crl) ? `client.crl[${i}]` : 'client.crl';
     const ders = crlDers(item as string | Uint8Array);
-    if (ders.length === 0) throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, field, 'no "-----BEGIN X509 CRL-----" block (or DER CRL) found');
+    if (ders.length === 0)
+      throw new MtlsGateConfigError(
+        ErrorCodes.CRL_INVALID,
+        field,
+        'no "-----BEGIN X509 CRL-----" block (or DER CRL) found',
+      );
     ders.forEach((der, j) => {
       const where = ders.length > 1 ? `${field}[${j}]` : field;
       let parsed: Crl;
@@ -172,7 +229,11 @@ function compileRevocation(
       // Several CAs may share the name (a key rollover): one of them must have signed it.
       const named = caSet.anchors.filter((a) => encodedNames(a.der).subject === parsed.issuer);
       if (named.length > 0 && !named.some((a) => parsed.signedBy(a.publicKey))) {
-        throw new MtlsGateConfigError(ErrorCodes.CRL_INVALID, where, `the CRL names the CA "${named[0]!.subject.replace(/\n/g, ', ')}" as issuer but is not signed by it`);
+        throw new MtlsGateConfigError(
+          ErrorCodes.CRL_INVALID,
+          where,
+          `the CRL names the CA "${named[0]!.subject.replace(/\n/g, ', ')}" as issuer but is not signed by it`,
+        );
       }
       const list = crls.get(parsed.issuer) ?? [];
       list.push(parsed);
@@ -181,11 +242,28 @@ function compileRevocation(
     });
   });
   const o = ocspSettings === true ? {} : ocspSettings;
-  const ocsp = o && Object.freeze({ responder: o.responder, client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false), allowedHosts: hostSet(o.allowedHosts) });
+  const ocsp =
+    o &&
+    Object.freeze({
+      responder: o.responder,
+      client: ocspClientFor(o.timeoutMs ?? 3000, o.cacheTtlMs ?? 3_600_000, o.nonce ?? false),
+      allowedHosts: hostSet(o.allowedHosts),
+    });
   const f = fetchSettings === true ? {} : fetchSettings;
-  const crlFetch = f && Object.freeze({ fetcher: crlFetcherFor(f.timeoutMs ?? 5000, f.maxBytes ?? 10 * 1024 * 1024, f.cacheTtlMs ?? 3_600_000), allowedHosts: hostSet(f.allowedHosts) });
+  const crlFetch =
+    f &&
+    Object.freeze({
+      fetcher: crlFetcherFor(f.timeoutMs ?? 5000, f.maxBytes ?? 10 * 1024 * 1024, f.cacheTtlMs ?? 3_600_000),
+      allowedHosts: hostSet(f.allowedHosts),
+    });
   const view = Object.freeze({ mode, scope, crls: count, ocsp: ocsp !== undefined, crlFetch: crlFetch !== undefined });
-  return { policy: mode === 'skip' ? undefined : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}), ...(crlFetch ? { crlFetch } : {}) }), view };
+  return {
+    policy:
+      mode === 'skip'
+        ? undefined
+        : Object.freeze({ mode, scope, crls, ...(ocsp ? { ocsp } : {}), ...(crlFetch ? { crlFetch } : {}) }),
+    view,
+  };
 }
 
 /** Normalises an SSL object id, or throws naming `field`. */
@@ -203,7 +281,8 @@ function pemString(raw: unknown, field: string): string {
 
 function certChain(pem: string, field: string): X509Certificate[] {
   const blocks = pemBlocks(pem, 'CERTIFICATE');
-  if (blocks.length === 0) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'no "-----BEGIN CERTIFICATE-----" block found');
+  if (blocks.length === 0)
+    throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'no "-----BEGIN CERTIFICATE-----" block found');
   return blocks.map((der, i) => {
     const where = blocks.length > 1 ? `${field}[${i}]` : field;
     let c: X509Certificate;
@@ -214,29 +293,48 @@ function certChain(pem: string, field: string): X509Certificate[] {
     }
     // OpenSSL parses some certificates whose dates it cannot print ("Bad time value").
     if (!Number.isFinite(Date.parse(c.validFrom)) || !Number.isFinite(Date.parse(c.validTo))) {
-      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, where, 'the certificate\'s validity dates cannot be read');
+      throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, where, "the certificate's validity dates cannot be read");
     }
     return c;
   });
 }
 
 function privateKey(pem: string, field: string): KeyObject {
-  if (/ENCRYPTED/.test(pem)) throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, 'encrypted private keys are not supported; decrypt it first');
+  if (/ENCRYPTED/.test(pem))
+    throw new MtlsGateConfigError(
+      ErrorCodes.PEM_INVALID,
+      field,
+      'encrypted private keys are not supported; decrypt it first',
+    );
   try {
     return createPrivateKey(pem);
   } catch (err) {
-    throw new MtlsGateConfigError(ErrorCodes.PEM_INVALID, field, `private key cannot be parsed (${(err as Error).message})`, err);
+    throw new MtlsGateConfigError(
+      ErrorCodes.PEM_INVALID,
+      field,
+      `private key cannot be parsed (${(err as Error).message})`,
+      err,
+    );
   }
 }
 
-function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: string): { leaf: X509Certificate; cert: string; key: string; natives: object[] } {
+function pair(
+  certPem: unknown,
+  keyPem: unknown,
+  certField: string,
+  keyField: string,
+): { leaf: X509Certificate; cert: string; key: string; natives: object[] } {
   const cert = pemString(certPem, certField);
   const key = pemString(keyPem, keyField);
   const chain = certChain(cert, certField);
   const keyObject = privateKey(key, keyField);
   const leaf = chain[0]!;
   if (!leaf.checkPrivateKey(keyObject)) {
-    throw new MtlsGateConfigError(ErrorCodes.KEY_MISMATCH, keyField, `private key does not match the certificate in ${certField} ("${(leaf.subject ?? '').replace(/\n/g, ', ')}")`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.KEY_MISMATCH,
+      keyField,
+      `private key does not match the certificate in ${certField} ("${(leaf.subject ?? '').replace(/\n/g, ', ')}")`,
+    );
   }
   // Only the certificates: a combined cert + key PEM must not carry the key into views.
   return { leaf, cert: chain.map((c) => c.toString()).join(''), key, natives: [...chain, keyObject] };
@@ -281,7 +379,11 @@ export function compileSslObject(raw: unknown): SslEntry {
   const copy = plainCopy(raw, '') as Record<string, unknown>;
   const source = sourceKey(copy);
   // zod's record drops a `__proto__` key without a word; a label of that name is refused instead.
-  if (isPlainObject(copy.labels) && Object.hasOwn(copy.labels, '__proto__')) throw invalid('labels["__proto__"]', 'expected a label key of 1 to 64 characters of [A-Za-z0-9._/-], starting with a letter or digit');
+  if (isPlainObject(copy.labels) && Object.hasOwn(copy.labels, '__proto__'))
+    throw invalid(
+      'labels["__proto__"]',
+      'expected a label key of 1 to 64 characters of [A-Za-z0-9._/-], starting with a letter or digit',
+    );
   // The shape first (types, ranges, unknown fields: every problem listed), then what a schema
   // cannot say: PEM parsing, key/certificate pairs, CA flags, SNI patterns, regular expressions.
   const input = parse(sslObjectSchema, copy);
@@ -291,7 +393,11 @@ export function compileSslObject(raw: unknown): SslEntry {
   const extraCerts = (input.certs ?? []).map((c, i) => pemString(c, `certs[${i}]`));
   const extraKeys = (input.keys ?? []).map((k, i) => pemString(k, `keys[${i}]`));
   if (extraCerts.length !== extraKeys.length) {
-    throw new MtlsGateConfigError(ErrorCodes.CERTS_KEYS_MISMATCH, 'certs', `${extraCerts.length} certificate(s) but ${extraKeys.length} key(s); they pair by index`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.CERTS_KEYS_MISMATCH,
+      'certs',
+      `${extraCerts.length} certificate(s) but ${extraKeys.length} key(s); they pair by index`,
+    );
   }
   const extras = extraCerts.map((c, i) => pair(c, extraKeys[i], `certs[${i}]`, `keys[${i}]`));
 
@@ -300,7 +406,11 @@ export function compileSslObject(raw: unknown): SslEntry {
   if (input.snis === undefined) {
     snis = derivedSnis(main.leaf);
     if (snis.length === 0) {
-      throw new MtlsGateConfigError(ErrorCodes.SNI_INVALID, 'snis', 'not given, and the certificate has no DNS subjectAltName or CN usable as a server name');
+      throw new MtlsGateConfigError(
+        ErrorCodes.SNI_INVALID,
+        'snis',
+        'not given, and the certificate has no DNS subjectAltName or CN usable as a server name',
+      );
     }
   } else {
     snis = input.snis.map((s, i) => {
@@ -320,11 +430,21 @@ export function compileSslObject(raw: unknown): SslEntry {
     const skipSources = input.client.skipMtlsUriRegex ?? [];
     const skip = skipSources.map((src, i) => {
       const field = `client.skipMtlsUriRegex[${i}]`;
-      if (src.length > MAX_PATTERN_LENGTH) throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `is ${src.length} characters; at most ${MAX_PATTERN_LENGTH} are accepted`);
+      if (src.length > MAX_PATTERN_LENGTH)
+        throw new MtlsGateConfigError(
+          ErrorCodes.REGEX_INVALID,
+          field,
+          `is ${src.length} characters; at most ${MAX_PATTERN_LENGTH} are accepted`,
+        );
       try {
         new RegExp(src);
       } catch (err) {
-        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `${describe(src)} is not a valid regular expression`, err);
+        throw new MtlsGateConfigError(
+          ErrorCodes.REGEX_INVALID,
+          field,
+          `${describe(src)} is not a valid regular expression`,
+          err,
+        );
       }
       // Matched by our linear-time engine, not by V8's backtracking one: the path is the client's,
       // and `(a+)+$` on a 28-character path cost 1.2 s per request (APISIX's PCRE has a match
@@ -332,17 +452,37 @@ export function compileSslObject(raw: unknown): SslEntry {
       try {
         return compileLinearPattern(src);
       } catch (err) {
-        throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, field, `${describe(src)}: ${(err as Error).message}`, err);
+        throw new MtlsGateConfigError(
+          ErrorCodes.REGEX_INVALID,
+          field,
+          `${describe(src)}: ${(err as Error).message}`,
+          err,
+        );
       }
     });
     // The patterns of one object are all tried on a path: their states together bound the work.
     const cost = skip.reduce((n, p) => n + p.cost, 0);
     if (cost > MAX_SKIP_COST) {
-      throw new MtlsGateConfigError(ErrorCodes.REGEX_INVALID, 'client.skipMtlsUriRegex', `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`);
+      throw new MtlsGateConfigError(
+        ErrorCodes.REGEX_INVALID,
+        'client.skipMtlsUriRegex',
+        `the patterns need ${cost} matcher states together; at most ${MAX_SKIP_COST} are accepted per SSL object (merge or shorten them)`,
+      );
     }
-    const revocation = compileRevocation(input.client.crl, input.client.revocation, caSet, input.client.ocsp, input.client.crlFetch);
+    const revocation = compileRevocation(
+      input.client.crl,
+      input.client.revocation,
+      caSet,
+      input.client.ocsp,
+      input.client.crlFetch,
+    );
     client = Object.freeze({ caSet, depth, skip: frozenList(skip), revocation: revocation?.policy });
-    clientView = Object.freeze({ ca: caSet.pem, depth, skipMtlsUriRegex: frozenList([...skipSources]), ...(revocation ? { revocation: revocation.view } : {}) });
+    clientView = Object.freeze({
+      ca: caSet.pem,
+      depth,
+      skipMtlsUriRegex: frozenList([...skipSources]),
+      ...(revocation ? { revocation: revocation.view } : {}),
+    });
   }
 
   const status = input.status ?? 1;
@@ -366,7 +506,12 @@ export function compileSslObject(raw: unknown): SslEntry {
   try {
     firstContext = buildContext();
   } catch (err) {
-    throw new MtlsGateConfigError(ErrorCodes.TLS_CONTEXT, 'cert', `Node could not build a TLS context: ${(err as Error).message}`, err);
+    throw new MtlsGateConfigError(
+      ErrorCodes.TLS_CONTEXT,
+      'cert',
+      `Node could not build a TLS context: ${(err as Error).message}`,
+      err,
+    );
   }
 
   const view: SslObjectView = Object.freeze({

@@ -2,7 +2,7 @@
  * SNI names and patterns, normalised the way APISIX does on both sides: lower-case, one trailing
  * dot dropped. Patterns are an exact name, `*.` + a name (exactly one more label), or a lone `*`.
  */
-import { isPrintableAscii, matchHost, type HostTables } from '../internal/hostname.js';
+import { type HostTables, isPrintableAscii, matchHost } from '../internal/hostname.js';
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
@@ -18,7 +18,8 @@ export function normalizeServername(name: string): string {
 
 /** Why a (normalised) SNI pattern is invalid, or undefined when it is fine. */
 export function sniPatternProblem(pattern: string, allowWildcard = true): string | undefined {
-  if (!isPrintableAscii(pattern)) return 'host names must be ASCII: write an internationalised name in punycode ("xn--...")';
+  if (!isPrintableAscii(pattern))
+    return 'host names must be ASCII: write an internationalised name in punycode ("xn--...")';
   if (pattern === '*') return allowWildcard ? undefined : 'a wildcard is not allowed here';
   let host = pattern;
   if (pattern.startsWith('*.')) {
@@ -99,7 +100,10 @@ export class SniIndex {
     return matchHost(name, this.#tables, earliest);
   }
 
-  /** {@link SniIndex.owner} with how specific the claim is: exact names rank highest, then longer wildcard suffixes, `*` lowest. */
+  /**
+   * {@link SniIndex.owner} with how specific the claim is: exact names rank highest, then longer wildcard suffixes, `*`
+   * lowest.
+   */
   ownerClaim(name: string): { id: string; rank: number } | undefined {
     return matchHost(name, this.#tables, (claims, pattern) => {
       const id = earliest(claims);

@@ -1,17 +1,25 @@
 import { constants, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
-import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
-import { compileSslObject, normalizeId, sourceKey, takeFirstContext, type SslEntry, type SslObject, type SslObjectView } from './object.js';
-import { SniIndex, normalizeServername, sniPatternProblem } from './sni.js';
 import { plainCopy } from '../internal/plain.js';
 import { parse, type z } from '../internal/schema.js';
-import { storeOptionsSchema } from './schema.js';
+import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
+import { channels, type HandshakeMessage, type TlsErrorMessage } from '../observe/channels.js';
 // ServerLimits is named by the TSDoc of `attach`.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
-import { applyLimits, resolveAttachOptions, type AttachOptions, type ServerLimits } from '../server/limits.js';
-import { channels, type HandshakeMessage, type TlsErrorMessage } from '../observe/channels.js';
+import { type AttachOptions, applyLimits, resolveAttachOptions, type ServerLimits } from '../server/limits.js';
+import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
+import {
+  compileSslObject,
+  normalizeId,
+  type SslEntry,
+  type SslObject,
+  type SslObjectView,
+  sourceKey,
+  takeFirstContext,
+} from './object.js';
+import { storeOptionsSchema } from './schema.js';
+import { normalizeServername, SniIndex, sniPatternProblem } from './sni.js';
 
 /** Options of {@link createSslStore}. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -37,7 +45,10 @@ export interface TlsOptionsOptions {
   sessionTickets?: boolean;
 }
 
-/** Server options from {@link SslStore.tlsOptions}: spread into `https.createServer`, `http2.createSecureServer` or `tls.createServer`. */
+/**
+ * Server options from {@link SslStore.tlsOptions}: spread into `https.createServer`, `http2.createSecureServer` or
+ * `tls.createServer`.
+ */
 export interface MtlsServerOptions {
   SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void;
   requestCert: true;
@@ -52,7 +63,10 @@ export interface MtlsServerOptions {
 
 /** A set of SSL objects chosen per handshake by SNI and changeable while servers run. */
 export interface SslStore {
-  /** Validates and inserts or replaces an object. Throws {@link MtlsGateConfigError}; on a throw the previous object keeps serving. */
+  /**
+   * Validates and inserts or replaces an object. Throws {@link MtlsGateConfigError}; on a throw the previous object
+   * keeps serving.
+   */
   set(object: SslObject): SslObjectView;
   get(id: string | number): SslObjectView | undefined;
   /**
@@ -74,7 +88,10 @@ export interface SslStore {
    * store.apply({ set: [{ ...b, status: 0 }], delete: [a.id] });
    * ```
    */
-  apply(batch: SslBatch, options?: { skipInvalid?: boolean }): { set: SslObjectView[]; deleted: string[]; rejected: { index: number; error: MtlsGateConfigError }[] };
+  apply(
+    batch: SslBatch,
+    options?: { skipInvalid?: boolean },
+  ): { set: SslObjectView[]; deleted: string[]; rejected: { index: number; error: MtlsGateConfigError }[] };
   /** Removes an object; returns whether it existed. Open connections are not dropped. */
   delete(id: string | number): boolean;
   list(): SslObjectView[];
@@ -129,7 +146,10 @@ export interface StoreInternals {
   /** Every object, for reports (metrics). */
   entries(): IterableIterator<SslEntry>;
   fallbackEntry(): SslEntry | undefined;
-  /** True when ticket keys are derived from a `ticketSecret`: tickets may come from other processes holding the same objects. */
+  /**
+   * True when ticket keys are derived from a `ticketSecret`: tickets may come from other processes holding the same
+   * objects.
+   */
   readonly sharedTickets: boolean;
 }
 
@@ -142,7 +162,6 @@ export function storeInternals(store: unknown): StoreInternals | undefined {
 
 const TLS_OPTIONS = new Set(['sessionTickets']);
 const APPLY_FIELDS = new Set(['set', 'delete']);
-
 
 function disableRenegotiation(socket: tls.TLSSocket): void {
   socket.disableRenegotiation();
@@ -169,7 +188,12 @@ const UNKNOWN_SNI = 'MTLS_GATE_UNKNOWN_SNI';
 const sentSni = new WeakSet<object>();
 
 export function createSslStore(input: SslStoreOptions = {}): SslStore {
-  if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+  if (!isPlainObject(input))
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'options',
+      `expected an object, received ${describe(input)}`,
+    );
   const options = parse(storeOptionsSchema, plainCopy(input, ''));
   let fallbackSni: string | undefined;
   if (options.fallbackSni !== undefined) {
@@ -272,7 +296,10 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     const d = createHash('sha256').update(e.id).update('\0').update(e.sessionSource).digest();
     for (let i = 0; i < 32; i++) content[i]! ^= d[i]!;
   };
-  const ticketKeys = (): Buffer => (ticketSecret ? Buffer.from(hkdfSync('sha256', ticketSecret, content, 'mtls-gate session ticket keys', 48)) : randomBytes(48));
+  const ticketKeys = (): Buffer =>
+    ticketSecret
+      ? Buffer.from(hkdfSync('sha256', ticketSecret, content, 'mtls-gate session ticket keys', 48))
+      : randomBytes(48);
   /** One change of the store; `fallbackTouched` when the object answering clients without SNI is another one now. */
   const changed = (fallbackTouched: boolean, rotate = true) => {
     generation++;
@@ -285,7 +312,9 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       if (fallbackTouched) {
         const fb = fallbackEntry();
         // Without a fallback object, a context with no certificate makes no-SNI handshakes fail.
-        server.setSecureContext(fb ? { cert: fb.tls.cert, key: fb.tls.key, ...(fb.tls.ca ? { ca: fb.tls.ca } : {}) } : {});
+        server.setSecureContext(
+          fb ? { cert: fb.tls.cert, key: fb.tls.key, ...(fb.tls.ca ? { ca: fb.tls.ca } : {}) } : {},
+        );
       }
     }
   };
@@ -306,7 +335,10 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     // A replaced object keeps its place among objects claiming the same name.
     const before = activeSnis(old);
     const after = activeSnis(entry);
-    index.remove(entry.id, before.filter((n) => !after.includes(n)));
+    index.remove(
+      entry.id,
+      before.filter((n) => !after.includes(n)),
+    );
     dormant.remove(entry.id, dormantSnis(old));
     entries.set(entry.id, entry);
     if (old !== entry) {
@@ -316,7 +348,8 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
     index.add(entry.id, after);
     dormant.add(entry.id, dormantSnis(entry));
     dormantCount += (dormantSnis(entry).length > 0 ? 1 : 0) - (dormantSnis(old).length > 0 ? 1 : 0);
-    // Only a change of revocation data alone keeps the keys (an object set again unchanged still rotates them, as before).
+    // Only a change of revocation data alone keeps the keys (an object set again unchanged still rotates them, as
+    // before).
     return !(old && old.source !== entry.source && old.sessionSource === entry.sessionSource);
   };
   const unplace = (e: SslEntry): void => {
@@ -337,13 +370,28 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       return entry.view;
     },
     apply(input, applyOptions = {}) {
-      if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'batch', `expected { set?, delete? }, received ${describe(input)}`);
+      if (!isPlainObject(input))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'batch',
+          `expected { set?, delete? }, received ${describe(input)}`,
+        );
       const batch = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
       rejectUnknown(batch, APPLY_FIELDS, '');
       const sets: unknown = batch.set ?? [];
       const deletes: unknown = batch.delete ?? [];
-      if (!Array.isArray(sets)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'set', `expected an array of SSL objects, received ${describe(sets)}`);
-      if (!Array.isArray(deletes)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'delete', `expected an array of ids, received ${describe(deletes)}`);
+      if (!Array.isArray(sets))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'set',
+          `expected an array of SSL objects, received ${describe(sets)}`,
+        );
+      if (!Array.isArray(deletes))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'delete',
+          `expected an array of ids, received ${describe(deletes)}`,
+        );
       // Everything is validated and compiled before anything changes. An object whose input did not
       // change keeps its compiled entry (its TLS context, and its connections' verdicts).
       const next: SslEntry[] = [];
@@ -365,7 +413,14 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
           return;
         }
         if (ids.has(entry.id)) {
-          refuse(i, new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `set[${i}].id`, `${JSON.stringify(entry.id)} is set twice in one batch`));
+          refuse(
+            i,
+            new MtlsGateConfigError(
+              ErrorCodes.INVALID_OPTION,
+              `set[${i}].id`,
+              `${JSON.stringify(entry.id)} is set twice in one batch`,
+            ),
+          );
           return;
         }
         ids.add(entry.id);
@@ -373,8 +428,18 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       });
       const gone = deletes.map((id: unknown, i: number) => {
         const key = safeId(id);
-        if (key === undefined) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `expected an SSL object id, received ${describe(id)}`);
-        if (ids.has(key)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, `delete[${i}]`, `${JSON.stringify(key)} is both set and deleted`);
+        if (key === undefined)
+          throw new MtlsGateConfigError(
+            ErrorCodes.INVALID_OPTION,
+            `delete[${i}]`,
+            `expected an SSL object id, received ${describe(id)}`,
+          );
+        if (ids.has(key))
+          throw new MtlsGateConfigError(
+            ErrorCodes.INVALID_OPTION,
+            `delete[${i}]`,
+            `${JSON.stringify(key)} is both set and deleted`,
+          );
         return key;
       });
       const fallbackBefore = fallbackEntry();
@@ -418,12 +483,21 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       return matchEntry(servername)?.view;
     },
     tlsOptions(input = {}) {
-      if (!isPlainObject(input)) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(input)}`);
+      if (!isPlainObject(input))
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'options',
+          `expected an object, received ${describe(input)}`,
+        );
       const opts = plainCopy(input, '') as Record<string, unknown> & TlsOptionsOptions;
       rejectUnknown(opts, TLS_OPTIONS, '');
       const tickets = opts.sessionTickets ?? false;
       if (typeof tickets !== 'boolean') {
-        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'sessionTickets', `expected a boolean, received ${describe(tickets)}`);
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'sessionTickets',
+          `expected a boolean, received ${describe(tickets)}`,
+        );
       }
       const fallback = fallbackEntry();
       return {
@@ -441,7 +515,13 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
               return cb(err as Error);
             }
             cb(null, context);
-          } else cb(Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), { code: UNKNOWN_SNI, servername: servername.slice(0, 255) }));
+          } else
+            cb(
+              Object.assign(new Error(`mtls-gate: no SSL object matches SNI "${servername.slice(0, 255)}"`), {
+                code: UNKNOWN_SNI,
+                servername: servername.slice(0, 255),
+              }),
+            );
         },
         requestCert: true,
         // Never fail the handshake on a missing or bad client certificate: the guard answers 400.
@@ -457,13 +537,23 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
         secureOptions: constants.SSL_OP_NO_RENEGOTIATION | (tickets ? 0 : constants.SSL_OP_NO_TICKET),
         // Clients without SNI get the fallback object's certificate, as it is now; without a
         // fallback the default context has no certificate and such handshakes fail.
-        ...(fallback ? { cert: fallback.tls.cert, key: fallback.tls.key, ...(fallback.tls.ca ? { ca: fallback.tls.ca } : {}) } : {}),
+        ...(fallback
+          ? { cert: fallback.tls.cert, key: fallback.tls.key, ...(fallback.tls.ca ? { ca: fallback.tls.ca } : {}) }
+          : {}),
       };
     },
     attach(server, opts) {
       const limits = resolveAttachOptions(opts);
-      if (typeof server !== 'object' || server === null || typeof (server as Partial<tls.Server>).setTicketKeys !== 'function') {
-        throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'server', `expected a TLS server (node:https, node:http2 secure, node:tls), received ${describe(server)}`);
+      if (
+        typeof server !== 'object' ||
+        server === null ||
+        typeof (server as Partial<tls.Server>).setTicketKeys !== 'function'
+      ) {
+        throw new MtlsGateConfigError(
+          ErrorCodes.INVALID_OPTION,
+          'server',
+          `expected a TLS server (node:https, node:http2 secure, node:tls), received ${describe(server)}`,
+        );
       }
       if (limits) applyLimits(server, limits);
       if (!servers.has(server)) {
@@ -476,17 +566,38 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
         server.on('secureConnection', (socket: tls.TLSSocket) => {
           if (channels.handshake.hasSubscribers) {
             const sni = (socket as { servername?: unknown }).servername;
-            channels.handshake.publish({ sni: typeof sni === 'string' && sni !== '' ? sni : undefined, resumed: socket.isSessionReused(), protocol: socket.getProtocol(), authorized: socket.authorized, server } satisfies HandshakeMessage);
+            channels.handshake.publish({
+              sni: typeof sni === 'string' && sni !== '' ? sni : undefined,
+              resumed: socket.isSessionReused(),
+              protocol: socket.getProtocol(),
+              authorized: socket.authorized,
+              server,
+            } satisfies HandshakeMessage);
           }
         });
         server.on('tlsClientError', (err: Error & { code?: string; servername?: string }, socket: tls.TLSSocket) => {
           if (!channels.tlsError.hasSubscribers) return;
-          const sni = err.servername ?? (typeof (socket as { servername?: unknown }).servername === 'string' ? ((socket as { servername?: string }).servername || undefined) : undefined);
+          const sni =
+            err.servername ??
+            (typeof (socket as { servername?: unknown }).servername === 'string'
+              ? (socket as { servername?: string }).servername || undefined
+              : undefined);
           // No SNI: the client never reached the SNI callback, and without a fallback object the default
           // context has no certificate to offer (OpenSSL finds no cipher or signature algorithm).
           const noCertificate = /NO_SHARED_CIPHER|NO_SUITABLE_SIGNATURE_ALGORITHM/.test(err.code ?? '');
-          const kind = err.code === UNKNOWN_SNI ? 'unknown_sni' : !sentSni.has(socket) && !fallbackEntry() && noCertificate ? 'no_sni' : 'tls';
-          channels.tlsError.publish({ kind, sni, code: err.code, message: String(err.message).slice(0, 300), server } satisfies TlsErrorMessage);
+          const kind =
+            err.code === UNKNOWN_SNI
+              ? 'unknown_sni'
+              : !sentSni.has(socket) && !fallbackEntry() && noCertificate
+                ? 'no_sni'
+                : 'tls';
+          channels.tlsError.publish({
+            kind,
+            sni,
+            code: err.code,
+            message: String(err.message).slice(0, 300),
+            server,
+          } satisfies TlsErrorMessage);
         });
       }
       return server;

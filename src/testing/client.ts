@@ -1,6 +1,6 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe } from '../internal/validate.js';
@@ -62,15 +62,40 @@ export interface TestResponse {
 }
 
 const OPTIONS = new Set([
-  'port', 'address', 'protocol', 'servername', 'host', 'method', 'path', 'headers', 'body', 'client', 'ca', 'session', 'minVersion', 'maxVersion', 'timeoutMs',
+  'port',
+  'address',
+  'protocol',
+  'servername',
+  'host',
+  'method',
+  'path',
+  'headers',
+  'body',
+  'client',
+  'ca',
+  'session',
+  'minVersion',
+  'maxVersion',
+  'timeoutMs',
 ]);
 
 function checkOptions(o: TestRequestOptions): void {
-  if (o === null || typeof o !== 'object') throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(o)}`);
-  for (const k of Object.keys(o)) if (!OPTIONS.has(k)) throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, k, 'unknown option');
-  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'port', `expected 1 to 65535, received ${describe(o.port)}`);
+  if (o === null || typeof o !== 'object')
+    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(o)}`);
+  for (const k of Object.keys(o))
+    if (!OPTIONS.has(k)) throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, k, 'unknown option');
+  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'port',
+      `expected 1 to 65535, received ${describe(o.port)}`,
+    );
   if (o.protocol !== undefined && o.protocol !== 'http1' && o.protocol !== 'h2') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'protocol', `expected "http1" or "h2", received ${describe(o.protocol)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'protocol',
+      `expected "http1" or "h2", received ${describe(o.protocol)}`,
+    );
   }
   if (o.client !== undefined && (typeof o.client?.cert !== 'string' || typeof o.client.key !== 'string')) {
     throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'client', 'expected { cert, key } PEM strings');
@@ -88,7 +113,14 @@ function tlsFields(o: TestRequestOptions) {
   };
 }
 
-function reply(status: number, headers: IncomingHttpHeaders, raw: Buffer, protocol: 'http1' | 'h2', socket: TLSSocket | undefined, session: Buffer | undefined): TestResponse {
+function reply(
+  status: number,
+  headers: IncomingHttpHeaders,
+  raw: Buffer,
+  protocol: 'http1' | 'h2',
+  socket: TLSSocket | undefined,
+  session: Buffer | undefined,
+): TestResponse {
   const body = raw.toString('utf8');
   return {
     status,
@@ -121,7 +153,11 @@ function request1(o: TestRequestOptions): Promise<TestResponse> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => resolve(reply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks), 'http1', res.socket as TLSSocket, session)));
+        res.on('end', () =>
+          resolve(
+            reply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks), 'http1', res.socket as TLSSocket, session),
+          ),
+        );
       },
     );
     req.on('socket', (s) => s.on('session', (sess: Buffer) => (session = sess)));
@@ -134,7 +170,10 @@ function request1(o: TestRequestOptions): Promise<TestResponse> {
 function request2(o: TestRequestOptions): Promise<TestResponse> {
   return new Promise((resolve, reject) => {
     const timeoutMs = o.timeoutMs ?? 10_000;
-    const session = http2.connect(`https://${o.address ?? '127.0.0.1'}:${o.port}`, { ...tlsFields(o), ...(o.session ? { session: o.session } : {}) });
+    const session = http2.connect(`https://${o.address ?? '127.0.0.1'}:${o.port}`, {
+      ...tlsFields(o),
+      ...(o.session ? { session: o.session } : {}),
+    });
     const timer = setTimeout(() => session.destroy(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error): void => {
       clearTimeout(timer);
@@ -142,7 +181,12 @@ function request2(o: TestRequestOptions): Promise<TestResponse> {
       reject(err);
     };
     session.on('error', fail);
-    const stream = session.request({ ':path': o.path ?? '/', ':method': o.method ?? 'GET', ':authority': o.host ?? o.servername ?? 'localhost', ...o.headers });
+    const stream = session.request({
+      ':path': o.path ?? '/',
+      ':method': o.method ?? 'GET',
+      ':authority': o.host ?? o.servername ?? 'localhost',
+      ...o.headers,
+    });
     let status = 0;
     const headers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];

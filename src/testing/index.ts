@@ -5,9 +5,10 @@
  *
  * @module mtls-gate/testing
  */
-export { createTestPki } from './pki.js';
-export type { TestPki, TestPkiOptions, TestCert, TestCa, IssueOptions, ClientShape, KeyType } from './pki.js';
-export { startTestServer } from './server.js';
-export type { TestServer, TestServerOptions, TestHandler, CallbackApp, TestProtocol } from './server.js';
+
+export type { ClientCertificate, TestRequestOptions, TestResponse } from './client.js';
 export { testRequest } from './client.js';
-export type { TestRequestOptions, TestResponse, ClientCertificate } from './client.js';
+export type { ClientShape, IssueOptions, KeyType, TestCa, TestCert, TestPki, TestPkiOptions } from './pki.js';
+export { createTestPki } from './pki.js';
+export type { CallbackApp, TestHandler, TestProtocol, TestServer, TestServerOptions } from './server.js';
+export { startTestServer } from './server.js';

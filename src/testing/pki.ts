@@ -1,5 +1,5 @@
-import { KeyObject, X509Certificate, createHash, webcrypto } from 'node:crypto';
-import { x509, type X509 } from '../internal/x509.js';
+import { createHash, KeyObject, webcrypto, X509Certificate } from 'node:crypto';
+import { type X509, x509 } from '../internal/x509.js';
 
 /** Key algorithm of a minted certificate: ECDSA P-256 (fast) or RSA 2048. */
 export type KeyType = 'ec' | 'rsa';
@@ -113,14 +113,20 @@ async function generate(type: KeyType): Promise<KeyPair> {
 }
 
 function signingAlgorithm(type: KeyType): Algorithm | EcdsaParams {
-  return type === 'ec' ? ({ name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams) : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm);
+  return type === 'ec'
+    ? ({ name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams)
+    : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm);
 }
 
 function keyPem(pair: KeyPair): string {
   return KeyObject.from(pair.keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
-async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: X509.X509Certificate | undefined): Promise<X509.Extension[]> {
+async function extensionsFor(
+  opts: IssueOptions,
+  publicKey: CryptoKey,
+  issuer: X509.X509Certificate | undefined,
+): Promise<X509.Extension[]> {
   const isCa = opts.ca === true;
   const exts: X509.Extension[] = [new x509.BasicConstraintsExtension(isCa, isCa ? opts.pathLen : undefined, true)];
   const ku =
@@ -130,7 +136,12 @@ async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: X
         : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
       : opts.keyUsage;
   if (ku !== null) exts.push(new x509.KeyUsagesExtension(ku, true));
-  const eku = opts.extKeyUsage === undefined ? (isCa ? null : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]) : opts.extKeyUsage;
+  const eku =
+    opts.extKeyUsage === undefined
+      ? isCa
+        ? null
+        : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]
+      : opts.extKeyUsage;
   if (eku !== null) exts.push(new x509.ExtendedKeyUsageExtension(eku as X509.ExtendedKeyUsageType[], false));
   if (opts.san) {
     const names: X509.JsonGeneralNames = [];
@@ -142,12 +153,13 @@ async function extensionsFor(opts: IssueOptions, publicKey: CryptoKey, issuer: X
   }
   exts.push(await x509.SubjectKeyIdentifierExtension.create(publicKey));
   if (issuer) exts.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey));
-  for (const e of opts.extraExtensions ?? []) exts.push(new x509.Extension(e.oid, e.critical, e.value ?? new Uint8Array([5, 0])));
+  for (const e of opts.extraExtensions ?? [])
+    exts.push(new x509.Extension(e.oid, e.critical, e.value ?? new Uint8Array([5, 0])));
   return exts;
 }
 
 function toTestCert(cert: X509.X509Certificate, pair: KeyPair, chainAbove: string): TestCert {
-  const pem = cert.toString('pem') + '\n';
+  const pem = `${cert.toString('pem')}\n`;
   return Object.freeze({
     cert: pem,
     key: keyPem(pair),
@@ -200,7 +212,12 @@ function randomSerial(): string {
   return Buffer.from(bytes).toString('hex');
 }
 
-async function createRoot(options: { subject: string; keyType: KeyType; notBefore?: Date; notAfter?: Date }): Promise<TestCa> {
+async function createRoot(options: {
+  subject: string;
+  keyType: KeyType;
+  notBefore?: Date;
+  notAfter?: Date;
+}): Promise<TestCa> {
   const pair = await generate(options.keyType);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -243,7 +260,10 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
     extKeyUsage: [x509.ExtendedKeyUsage.serverAuth],
   });
   let n = 0;
-  const client = async (shape: ClientShape = 'valid', opts: { subject?: string; keyType?: KeyType } = {}): Promise<TestCert> => {
+  const client = async (
+    shape: ClientShape = 'valid',
+    opts: { subject?: string; keyType?: KeyType } = {},
+  ): Promise<TestCert> => {
     const subject = opts.subject ?? `O=mtls-gate, CN=client-${shape}-${++n}`;
     const kt = opts.keyType;
     const now = Date.now();
@@ -290,6 +310,11 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
     server,
     client,
     createRoot: (o: { subject?: string; keyType?: KeyType; notBefore?: Date; notAfter?: Date } = {}) =>
-      createRoot({ subject: o.subject ?? `O=mtls-gate, CN=${name} Root ${++n}`, keyType: o.keyType ?? keyType, ...(o.notBefore ? { notBefore: o.notBefore } : {}), ...(o.notAfter ? { notAfter: o.notAfter } : {}) }),
+      createRoot({
+        subject: o.subject ?? `O=mtls-gate, CN=${name} Root ${++n}`,
+        keyType: o.keyType ?? keyType,
+        ...(o.notBefore ? { notBefore: o.notBefore } : {}),
+        ...(o.notAfter ? { notAfter: o.notAfter } : {}),
+      }),
   });
 }

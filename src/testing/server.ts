@@ -1,12 +1,12 @@
-import http2 from 'node:http2';
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
-import type { SslStore, TlsOptionsOptions } from '../ssl/store.js';
 import { describe } from '../internal/validate.js';
+import type { SslStore, TlsOptionsOptions } from '../ssl/store.js';
 
 /**
  * A Node request listener: a plain `(req, res)` handler, an Express app, or `koaApp.callback()`.
@@ -80,18 +80,30 @@ function isExpressApp(app: unknown): boolean {
  */
 export async function startTestServer(app: TestHandler | CallbackApp, options: TestServerOptions): Promise<TestServer> {
   if (options === null || typeof options !== 'object') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'options', `expected an object, received ${describe(options)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'options',
+      `expected an object, received ${describe(options)}`,
+    );
   }
   for (const k of Object.keys(options)) {
     if (!OPTIONS.has(k)) throw new MtlsGateConfigError(ErrorCodes.UNKNOWN_FIELD, k, 'unknown option');
   }
   const handler = typeof (app as CallbackApp).callback === 'function' ? (app as CallbackApp).callback() : app;
   if (typeof handler !== 'function') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'app', `expected a request listener or an app with callback(), received ${describe(app)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'app',
+      `expected a request listener or an app with callback(), received ${describe(app)}`,
+    );
   }
   const requested = options.protocol ?? 'auto';
   if (requested !== 'auto' && requested !== 'h2' && requested !== 'http1') {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, 'protocol', `expected "auto", "h2" or "http1", received ${describe(requested)}`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      'protocol',
+      `expected "auto", "h2" or "http1", received ${describe(requested)}`,
+    );
   }
   const protocol = requested === 'auto' ? (isExpressApp(handler) ? 'http1' : 'h2') : requested;
   const { store } = options;
@@ -99,7 +111,10 @@ export async function startTestServer(app: TestHandler | CallbackApp, options: T
   const listener = handler as (req: IncomingMessage, res: ServerResponse) => void;
   const server: tls.Server =
     protocol === 'h2'
-      ? http2.createSecureServer({ ...tlsOptions, allowHTTP1: true }, listener as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void)
+      ? http2.createSecureServer(
+          { ...tlsOptions, allowHTTP1: true },
+          listener as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+        )
       : https.createServer(tlsOptions, listener);
   store.attach(server);
 

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import { MtlsGateConfigError, ErrorCodes } from '../errors.js';
+import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { describe } from '../internal/validate.js';
-import { KU_KEY_CERT_SIGN, parseCert, pemBlocks, readExtensionsThoroughly, type ParsedCert } from './cert.js';
+import { KU_KEY_CERT_SIGN, type ParsedCert, parseCert, pemBlocks, readExtensionsThoroughly } from './cert.js';
 
 /**
  * The trust anchors of one SSL object's `client.ca`, parsed and checked once, when the object is set.
@@ -24,7 +24,8 @@ function anchorProblem(c: ParsedCert): string | undefined {
     return 'it has no basicConstraints extension (only an X.509 v1 self-issued root may omit it)';
   }
   if (c.keyUsage !== undefined && (c.keyUsage & KU_KEY_CERT_SIGN) === 0) return 'keyUsage lacks keyCertSign';
-  if (c.unsupportedCritical.length > 0) return `it has unsupported critical extension ${c.unsupportedCritical.join(', ')}`;
+  if (c.unsupportedCritical.length > 0)
+    return `it has unsupported critical extension ${c.unsupportedCritical.join(', ')}`;
   return undefined;
 }
 
@@ -34,7 +35,11 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `expected a PEM string, received ${describe(pem)}`);
   }
   if (pem.length > 256 * 1024) {
-    throw new MtlsGateConfigError(ErrorCodes.INVALID_OPTION, field, `CA bundle is ${pem.length} bytes, over the 256 KiB limit`);
+    throw new MtlsGateConfigError(
+      ErrorCodes.INVALID_OPTION,
+      field,
+      `CA bundle is ${pem.length} bytes, over the 256 KiB limit`,
+    );
   }
   const blocks = pemBlocks(pem, 'CERTIFICATE');
   if (blocks.length === 0) {
@@ -52,7 +57,11 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
     }
     const problem = anchorProblem(c);
     if (problem) {
-      throw new MtlsGateConfigError(ErrorCodes.CA_INVALID, `${field}[${i}]`, `"${c.subject.replace(/\n/g, ', ')}" is not a CA certificate: ${problem}`);
+      throw new MtlsGateConfigError(
+        ErrorCodes.CA_INVALID,
+        `${field}[${i}]`,
+        `"${c.subject.replace(/\n/g, ', ')}" is not a CA certificate: ${problem}`,
+      );
     }
     if (!anchors.some((a) => a.fp256 === c.fp256)) anchors.push(c);
   });
@@ -64,7 +73,14 @@ export function compileCaSet(pem: unknown, field: string): CaSet {
   }
   // One-shot digests (crypto.hash) everywhere a native object would otherwise wait for a GC: see
   // `retained` in ssl/object.ts for what late native frees cost a large store.
-  const key = hash('sha256', anchors.map((a) => a.fp256).sort().join(','), 'hex');
+  const key = hash(
+    'sha256',
+    anchors
+      .map((a) => a.fp256)
+      .sort()
+      .join(','),
+    'hex',
+  );
   return {
     key,
     anchors,

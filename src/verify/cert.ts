@@ -1,7 +1,7 @@
-import { X509Certificate, hash, type KeyObject } from 'node:crypto';
-import { x509, type X509 } from '../internal/x509.js';
+import { hash, type KeyObject, X509Certificate } from 'node:crypto';
+import { type X509, x509 } from '../internal/x509.js';
 import { certificateVersion } from './der.js';
-import { escapeSanText, readExtensions, type ExtensionFields } from './extensions.js';
+import { type ExtensionFields, escapeSanText, readExtensions } from './extensions.js';
 
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
@@ -86,7 +86,16 @@ export const KU_KEY_CERT_SIGN = 32;
  */
 export function readExtensionsThoroughly(der: Uint8Array): ExtensionFields {
   const px = new x509.X509Certificate(der);
-  const out: ExtensionFields = { ca: undefined, pathLen: undefined, keyUsage: undefined, extKeyUsage: undefined, ski: undefined, aki: undefined, critical: [], san: { dns: [], email: [], ip: [], uri: [] } };
+  const out: ExtensionFields = {
+    ca: undefined,
+    pathLen: undefined,
+    keyUsage: undefined,
+    extKeyUsage: undefined,
+    ski: undefined,
+    aki: undefined,
+    critical: [],
+    san: { dns: [], email: [], ip: [], uri: [] },
+  };
   for (const ext of px.extensions) {
     if (ext.critical) out.critical.push(ext.type);
     switch (ext.type) {
@@ -126,7 +135,10 @@ export function readExtensionsThoroughly(der: Uint8Array): ExtensionFields {
  * read by `read`: the DER reader by default (the handshake path), {@link readExtensionsThoroughly}
  * for configuration.
  */
-export function parseCert(input: Buffer | X509Certificate, read: (der: Uint8Array) => ExtensionFields = readExtensions): ParsedCert {
+export function parseCert(
+  input: Buffer | X509Certificate,
+  read: (der: Uint8Array) => ExtensionFields = readExtensions,
+): ParsedCert {
   const node = input instanceof X509Certificate ? input : new X509Certificate(input);
   const der = node.raw;
   const { ca, pathLen, keyUsage, extKeyUsage, ski, aki, critical, san } = read(der);

@@ -1,21 +1,23 @@
+import type { RejectReason } from '../errors.js';
+import type { CaSet } from './ca-set.js';
 import {
   KU_DIGITAL_SIGNATURE,
   KU_KEY_AGREEMENT,
   KU_KEY_CERT_SIGN,
-  OID_CLIENT_AUTH,
   namesChain,
-  signedBy,
+  OID_CLIENT_AUTH,
   type ParsedCert,
+  signedBy,
 } from './cert.js';
-import type { CaSet } from './ca-set.js';
-import type { RejectReason } from '../errors.js';
 
 /** Caps on what a client may send, so a hostile chain cannot buy unbounded verification work. */
 export const MAX_CHAIN_CERTS = 10;
 export const MAX_CHAIN_BYTES = 64 * 1024;
 /** Most path-search steps per verification (each step tries the candidates of one certificate). */
 export const MAX_PATH_STEPS = 64;
-/** Longest failure detail: a detail names a certificate, and a client chooses its subject (60 KB of it, if it likes). */
+/**
+ * Longest failure detail: a detail names a certificate, and a client chooses its subject (60 KB of it, if it likes).
+ */
 export const MAX_DETAIL = 200;
 /** Largest RSA modulus and public exponent an issuer key sent by a client may have before we verify with it. */
 export const MAX_RSA_BITS = 8192;
@@ -34,7 +36,12 @@ export type ChainVerdict =
     }
   | { ok: false; reason: RejectReason; detail: string; recheckAt: number };
 
-const fail = (reason: RejectReason, detail: string, recheckAt = Infinity): ChainVerdict => ({ ok: false, reason, detail, recheckAt });
+const fail = (reason: RejectReason, detail: string, recheckAt = Infinity): ChainVerdict => ({
+  ok: false,
+  reason,
+  detail,
+  recheckAt,
+});
 
 /**
  * Verifies `sent` (leaf first, then whatever else the client sent, in any order) against `caSet`,
@@ -126,25 +133,36 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
     const c = issuers[i]!;
     const isAnchor = i === issuers.length - 1;
     if (!isAnchor) {
-      if (c.ca !== true) return fail('not_a_ca', `"${oneLine(c.subject)}" issues certificates but basicConstraints cA is not true`);
+      if (c.ca !== true)
+        return fail('not_a_ca', `"${oneLine(c.subject)}" issues certificates but basicConstraints cA is not true`);
       if (c.keyUsage !== undefined && (c.keyUsage & KU_KEY_CERT_SIGN) === 0) {
         return fail('not_a_ca', `"${oneLine(c.subject)}" has keyUsage without keyCertSign`);
       }
     }
     // OpenSSL's sslclient purpose checks extendedKeyUsage on every CA of the path, the anchor included.
     if (c.extKeyUsage !== undefined && !c.extKeyUsage.includes(OID_CLIENT_AUTH)) {
-      return fail('bad_purpose', `${isAnchor ? 'CA' : 'intermediate'} "${oneLine(c.subject)}" has extendedKeyUsage without clientAuth`);
+      return fail(
+        'bad_purpose',
+        `${isAnchor ? 'CA' : 'intermediate'} "${oneLine(c.subject)}" has extendedKeyUsage without clientAuth`,
+      );
     }
     // pathLenConstraint: the number of intermediates below this issuer (self-issued ones do not count).
     if (c.pathLen !== undefined) {
       let below = 0;
       for (let j = 1; j <= i; j++) if (path[j]!.subject !== path[j]!.issuer) below++;
-      if (below > c.pathLen) return fail('chain_too_long', `"${oneLine(c.subject)}" has pathLenConstraint ${c.pathLen}, ${below} intermediate(s) below it`);
+      if (below > c.pathLen)
+        return fail(
+          'chain_too_long',
+          `"${oneLine(c.subject)}" has pathLenConstraint ${c.pathLen}, ${below} intermediate(s) below it`,
+        );
     }
   }
   for (const c of [...path, anchor]) {
     if (c.unsupportedCritical.length > 0) {
-      return fail('bad_extension', `"${oneLine(c.subject)}" has unsupported critical extension ${c.unsupportedCritical.join(', ')}`);
+      return fail(
+        'bad_extension',
+        `"${oneLine(c.subject)}" has unsupported critical extension ${c.unsupportedCritical.join(', ')}`,
+      );
     }
   }
   // The client-auth purpose on the leaf (OpenSSL's check_purpose_ssl_client).
@@ -158,9 +176,14 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
   // Dates, inclusive at both ends. A failure caused by "not yet" is re-checked when it may pass.
   let recheckAt = Infinity;
   for (const c of [...path, anchor]) {
-    if (now > c.notAfter) return fail('expired', `"${oneLine(c.subject)}" expired at ${new Date(c.notAfter).toISOString()}`);
+    if (now > c.notAfter)
+      return fail('expired', `"${oneLine(c.subject)}" expired at ${new Date(c.notAfter).toISOString()}`);
     if (now < c.notBefore) {
-      return fail('not_yet_valid', `"${oneLine(c.subject)}" is valid from ${new Date(c.notBefore).toISOString()}`, c.notBefore);
+      return fail(
+        'not_yet_valid',
+        `"${oneLine(c.subject)}" is valid from ${new Date(c.notBefore).toISOString()}`,
+        c.notBefore,
+      );
     }
     recheckAt = Math.min(recheckAt, c.notAfter + 1);
   }
@@ -184,7 +207,7 @@ export function oneLine(name: string): string {
  * and one such check costs what thousands of ordinary ones do), or a key that cannot sign.
  */
 export function issuerKeyProblem(c: ParsedCert): string | undefined {
-  let key;
+  let key: ParsedCert['publicKey'];
   try {
     key = c.publicKey;
   } catch {

@@ -13,11 +13,12 @@
  * CRL refused by those checks) keeps the CRL still current and is tried again after 10 seconds (or
  * `cacheTtlMs`, when shorter).
  */
-import { undici } from '../internal/deps.js';
+
 import { readCapped } from '../internal/body.js';
+import { undici } from '../internal/deps.js';
 import { certExtension, children, expect, tlv } from '../internal/der.js';
-import { crlDers, crlSignedBy, MAX_CRL_BYTES, parseCrl, type Crl } from './crl.js';
 import type { ParsedCert } from './cert.js';
+import { type Crl, crlDers, crlSignedBy, MAX_CRL_BYTES, parseCrl } from './crl.js';
 import { encodedNames } from './der.js';
 
 const OID_CRL_DP = '2.5.29.31';
@@ -74,11 +75,15 @@ export interface CrlFetcherOptions {
   maxInFlight?: number;
   /** Requests in flight to one host; default 2. */
   maxInFlightPerHost?: number;
-  /** Bytes of CRLs kept over all URLs (counted as 3 times the DER: the serial lookup); the oldest are dropped beyond it. Default 256 MiB. */
+  /**
+   * Bytes of CRLs kept over all URLs (counted as 3 times the DER: the serial lookup); the oldest are dropped beyond it.
+   * Default 256 MiB.
+   */
   maxCacheBytes?: number;
 }
 
-const usable = (e: FetchedCrl | undefined, now: number): e is FetchedCrl & { crl: Crl } => !!e?.crl && (e.crl.nextUpdate === undefined || e.crl.nextUpdate > now);
+const usable = (e: FetchedCrl | undefined, now: number): e is FetchedCrl & { crl: Crl } =>
+  !!e?.crl && (e.crl.nextUpdate === undefined || e.crl.nextUpdate > now);
 const hostKey = (url: string) => {
   try {
     return new URL(url).host.toLowerCase();
@@ -97,7 +102,15 @@ export class CrlFetcher {
   #requests = 0;
 
   constructor(options: CrlFetcherOptions = {}) {
-    this.#o = { timeoutMs: 5000, maxBytes: 10 * 1024 * 1024, cacheTtlMs: 3_600_000, maxInFlight: 16, maxInFlightPerHost: 2, maxCacheBytes: 256 * 1024 * 1024, ...options };
+    this.#o = {
+      timeoutMs: 5000,
+      maxBytes: 10 * 1024 * 1024,
+      cacheTtlMs: 3_600_000,
+      maxInFlight: 16,
+      maxInFlightPerHost: 2,
+      maxCacheBytes: 256 * 1024 * 1024,
+      ...options,
+    };
     this.#o.maxBytes = Math.min(this.#o.maxBytes, MAX_CRL_BYTES);
   }
 
@@ -155,14 +168,20 @@ export class CrlFetcher {
   }
 
   async #fetch(url: string, issuer: ParsedCert, held: Crl | undefined): Promise<FetchedCrl> {
-    const failed = (detail: string): FetchedCrl => ({ crl: undefined, detail, refreshAt: Date.now() + Math.min(NEGATIVE_TTL_MS, this.#o.cacheTtlMs), bytes: 0 });
+    const failed = (detail: string): FetchedCrl => ({
+      crl: undefined,
+      detail,
+      refreshAt: Date.now() + Math.min(NEGATIVE_TTL_MS, this.#o.cacheTtlMs),
+      bytes: 0,
+    });
     let target: URL;
     try {
       target = new URL(url);
     } catch {
       return failed('the CRL URL cannot be read');
     }
-    if (target.protocol !== 'http:' && target.protocol !== 'https:') return failed(`the CRL URL is not http(s): ${target.protocol}`);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:')
+      return failed(`the CRL URL is not http(s): ${target.protocol}`);
     this.#requests++;
     let body: Buffer;
     try {
@@ -189,18 +208,23 @@ export class CrlFetcher {
       if (ders.length !== 1) throw new Error(ders.length === 0 ? 'not a CRL (DER or PEM)' : 'more than one CRL');
       // Who signed it is checked before the entries are read: a forged or foreign CRL costs one
       // signature check, not a walk of its entries.
-      if (!crlSignedBy(ders[0]!, issuer.publicKey, encodedNames(issuer.der).subject)) throw new Error('it is not a CRL of the issuer (issuer name or signature)');
+      if (!crlSignedBy(ders[0]!, issuer.publicKey, encodedNames(issuer.der).subject))
+        throw new Error('it is not a CRL of the issuer (issuer name or signature)');
       crl = parseCrl(ders[0]!);
     } catch (err) {
       return failed(`the fetched CRL is refused: ${(err as Error).message}`);
     }
     const now = Date.now();
-    if (crl.thisUpdate > now + 5 * 60_000) return failed('the fetched CRL is refused: it is not valid yet (thisUpdate)');
-    if (held && crl.thisUpdate < held.thisUpdate) return failed('the fetched CRL is refused: it is older than the CRL held (thisUpdate)');
+    if (crl.thisUpdate > now + 5 * 60_000)
+      return failed('the fetched CRL is refused: it is not valid yet (thisUpdate)');
+    if (held && crl.thisUpdate < held.thisUpdate)
+      return failed('the fetched CRL is refused: it is older than the CRL held (thisUpdate)');
     // An expired CRL (the publisher is late) is asked for again like a failure.
-    const refreshAt = crl.nextUpdate !== undefined && crl.nextUpdate <= now ? now + NEGATIVE_TTL_MS : Math.min(now + this.#o.cacheTtlMs, crl.nextUpdate ?? Infinity);
+    const refreshAt =
+      crl.nextUpdate !== undefined && crl.nextUpdate <= now
+        ? now + NEGATIVE_TTL_MS
+        : Math.min(now + this.#o.cacheTtlMs, crl.nextUpdate ?? Infinity);
     // The serial lookup takes about 3 times the DER in memory.
     return { crl, detail: '', refreshAt, bytes: body.length * 3 };
   }
 }
-

@@ -10,19 +10,25 @@
  * critical extension.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { children, oidString, tlv, type Tlv } from '../internal/der.js';
+import { children, oidString, type Tlv, tlv } from '../internal/der.js';
 
 const oidText = oidString;
 
 /** UTCTime or GeneralizedTime as milliseconds. */
 function timeOf(der: Uint8Array, t: Tlv): number {
   const s = Buffer.from(der.subarray(t.start, t.end)).toString('latin1');
-  const m = t.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : t.tag === 0x18 ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : null;
+  const m =
+    t.tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : t.tag === 0x18
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+        : null;
   if (!m) throw new Error(`unreadable time ${JSON.stringify(s.slice(0, 20))}`);
   let year = Number(m[1]);
   if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
   const [mo, d, h, mi, sec] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) throw new Error(`unreadable time ${JSON.stringify(s)}`);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+    throw new Error(`unreadable time ${JSON.stringify(s)}`);
   return Date.UTC(year, mo - 1, d, h, mi, sec);
 }
 
@@ -100,7 +106,8 @@ export function parseCrl(der: Uint8Array): Crl {
   const outer = tlv(der, 0, der.length);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('not a DER CRL (CertificateList)');
   const [tbs, sigAlg, sigValue] = children(der, outer);
-  if (!tbs || !sigAlg || !sigValue || tbs.tag !== 0x30 || sigAlg.tag !== 0x30 || sigValue.tag !== 0x03) throw new Error('not a CertificateList');
+  if (!tbs || !sigAlg || !sigValue || tbs.tag !== 0x30 || sigAlg.tag !== 0x30 || sigValue.tag !== 0x03)
+    throw new Error('not a CertificateList');
   const parts = children(der, tbs);
   let i = 0;
   if (parts[i]?.tag === 0x02) i++; // version (v2)
@@ -117,7 +124,8 @@ export function parseCrl(der: Uint8Array): Crl {
       const entry = tlv(der, off, list.end);
       off = entry.end;
       const serial = tlv(der, entry.start, entry.end);
-      if (serial.tag !== 0x02 || serial.end === serial.start) throw new Error('a revoked entry without a serial number');
+      if (serial.tag !== 0x02 || serial.end === serial.start)
+        throw new Error('a revoked entry without a serial number');
       revoked.add(serialHex(der.subarray(serial.start, serial.end)));
       if (revoked.size > MAX_CRL_ENTRIES) throw new Error(`the CRL lists more than ${MAX_CRL_ENTRIES} certificates`);
       // Entry extensions: an indirect CRL (certificateIssuer) names other issuers' certificates.
@@ -126,8 +134,10 @@ export function parseCrl(der: Uint8Array): Crl {
         const exts = tlv(der, date.end, entry.end);
         for (const ext of children(der, exts)) {
           const [oid] = children(der, ext);
-          if (oid && oidText(der, oid) === OID_CERT_ISSUER) throw new Error('indirect CRLs (certificateIssuer entries) are not supported');
-          if (isCritical(der, ext)) throw new Error(`a critical entry extension ${oid ? oidText(der, oid) : '?'} is not supported`);
+          if (oid && oidText(der, oid) === OID_CERT_ISSUER)
+            throw new Error('indirect CRLs (certificateIssuer entries) are not supported');
+          if (isCritical(der, ext))
+            throw new Error(`a critical entry extension ${oid ? oidText(der, oid) : '?'} is not supported`);
         }
       }
     }
@@ -138,7 +148,8 @@ export function parseCrl(der: Uint8Array): Crl {
       const [oid] = children(der, ext);
       const name = oid ? oidText(der, oid) : '?';
       if (name === OID_DELTA) throw new Error('delta CRLs are not supported: give the complete CRL');
-      if (name === OID_IDP) throw new Error('CRLs scoped by an issuing distribution point are not supported: give the complete CRL');
+      if (name === OID_IDP)
+        throw new Error('CRLs scoped by an issuing distribution point are not supported: give the complete CRL');
       if (isCritical(der, ext)) throw new Error(`the critical CRL extension ${name} is not supported`);
     }
   }
@@ -181,7 +192,12 @@ export function crlSignedBy(der: Uint8Array, key: KeyObject, issuerName: string)
     if (Buffer.from(der.subarray(issuer.at, issuer.end)).toString('latin1') !== issuerName) return false;
     const algOid = children(der, sigAlg)[0];
     if (!algOid) return false;
-    return signedWith(oidText(der, algOid), der.subarray(tbs.at, tbs.end), key, der.subarray(sigValue.start + 1, sigValue.end));
+    return signedWith(
+      oidText(der, algOid),
+      der.subarray(tbs.at, tbs.end),
+      key,
+      der.subarray(sigValue.start + 1, sigValue.end),
+    );
   } catch {
     return false;
   }
@@ -205,4 +221,3 @@ export function crlDers(input: string | Uint8Array): Uint8Array[] {
   for (let m = re.exec(input); m; m = re.exec(input)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
   return out;
 }
-

@@ -86,7 +86,9 @@ export function sessionPeerCertificate(session: Uint8Array | undefined): Buffer 
  * and that handshake's certificate verdict (`[5] verify_result`, 0 = X509_V_OK; absent = OK).
  * Undefined when the encoding is not the one we know.
  */
-export function sessionFacts(session: Uint8Array | undefined): { hostname: string | undefined; verifyResult: number } | undefined {
+export function sessionFacts(
+  session: Uint8Array | undefined,
+): { hostname: string | undefined; verifyResult: number } | undefined {
   if (!session || session.length < 2) return undefined;
   try {
     const outer = header(session, 0);
@@ -98,8 +100,10 @@ export function sessionFacts(session: Uint8Array | undefined): { hostname: strin
       if (h.tag === 0xa5 || h.tag === 0xa6) {
         const inner = header(session, h.start);
         const value = session.subarray(inner.start, inner.end);
-        if (h.tag === 0xa5 && inner.tag === 0x02) verifyResult = value.length > 4 ? -1 : value.reduce((n, b) => n * 256 + b, 0);
-        else if (h.tag === 0xa6 && inner.tag === 0x04 && value.length <= 255) hostname = Buffer.from(value).toString('latin1');
+        if (h.tag === 0xa5 && inner.tag === 0x02)
+          verifyResult = value.length > 4 ? -1 : value.reduce((n, b) => n * 256 + b, 0);
+        else if (h.tag === 0xa6 && inner.tag === 0x04 && value.length <= 255)
+          hostname = Buffer.from(value).toString('latin1');
         else return undefined;
       }
       off = h.end;

@@ -1,10 +1,17 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RejectReason } from '../errors.js';
 import type { CaSet } from './ca-set.js';
-import { KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT, KU_KEY_CERT_SIGN, OID_CLIENT_AUTH, hasUnsupportedCritical, type ParsedCert } from './cert.js';
+import {
+  hasUnsupportedCritical,
+  KU_DIGITAL_SIGNATURE,
+  KU_KEY_AGREEMENT,
+  KU_KEY_CERT_SIGN,
+  OID_CLIENT_AUTH,
+  type ParsedCert,
+} from './cert.js';
 import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS } from './chain.js';
 import { encodedNames } from './der.js';
-import { readExtensions, type ExtensionFields } from './extensions.js';
+import { type ExtensionFields, readExtensions } from './extensions.js';
 
 /** What the explanation reads of a certificate: encoded names, extensions, dates. Nothing is printed or verified. */
 interface Shape {
@@ -21,11 +28,15 @@ function shapeOf(node: X509Certificate): Shape {
 }
 
 /** The leaf's part of the rules: a self-issued leaf that is no anchor, its own critical extensions and purpose. */
-function leafReason(leaf: Pick<Shape, 'der' | 'issuer' | 'subject' | 'ext'>, anchors: readonly Shape[]): RejectReason | undefined {
+function leafReason(
+  leaf: Pick<Shape, 'der' | 'issuer' | 'subject' | 'ext'>,
+  anchors: readonly Shape[],
+): RejectReason | undefined {
   if (leaf.issuer === leaf.subject && !anchors.some((a) => a.der.equals(leaf.der))) return 'untrusted';
   if (hasUnsupportedCritical(leaf.ext.critical)) return 'bad_extension';
   if (leaf.ext.extKeyUsage !== undefined && !leaf.ext.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';
-  if (leaf.ext.keyUsage !== undefined && (leaf.ext.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0) return 'bad_purpose';
+  if (leaf.ext.keyUsage !== undefined && (leaf.ext.keyUsage & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)) === 0)
+    return 'bad_purpose';
   return undefined;
 }
 
@@ -117,7 +128,8 @@ export function explainRefusal(
   if (!anchor) return path.length > depth + 2 ? 'chain_too_long' : 'untrusted';
 
   for (const c of path.slice(1)) {
-    if (c.ext.ca !== true || (c.ext.keyUsage !== undefined && (c.ext.keyUsage & KU_KEY_CERT_SIGN) === 0)) return 'not_a_ca';
+    if (c.ext.ca !== true || (c.ext.keyUsage !== undefined && (c.ext.keyUsage & KU_KEY_CERT_SIGN) === 0))
+      return 'not_a_ca';
   }
   for (const c of [...path.slice(1), anchor]) {
     if (c.ext.extKeyUsage !== undefined && !c.ext.extKeyUsage.includes(OID_CLIENT_AUTH)) return 'bad_purpose';

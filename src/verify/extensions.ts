@@ -10,8 +10,7 @@
 // turns that into a refusal (fail closed). OpenSSL has already parsed the certificate, so a throw
 // here means an encoding OpenSSL tolerates and we do not; refusing it is the safe side.
 
-import { children, expect, oidString, tlv, type Tlv } from '../internal/der.js';
-
+import { children, expect, oidString, type Tlv, tlv } from '../internal/der.js';
 
 /** Bits of keyUsage, in @peculiar/x509's `KeyUsageFlags` numbering (bit n of the BIT STRING = 1 << n). */
 export type KeyUsageBits = number;
@@ -46,7 +45,9 @@ export function escapeSanText(s: string): string {
   // eslint-disable-next-line no-control-regex
   if (!/[\x00-\x1f\x7f-\uffff\\]/.test(s)) return s;
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\uffff\\]/g, (c) => (c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`));
+  return s.replace(/[\x00-\x1f\x7f-\uffff\\]/g, (c) =>
+    c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
 }
 
 /** RFC 5952 text of an IPv6 address: lower-case, the first longest run of two or more zero groups as `::`. */
@@ -113,7 +114,16 @@ function keyUsageBits(der: Uint8Array, t: Tlv): number {
 
 /** Reads the extensions of a DER certificate. A certificate without extensions (v1) gives all-undefined fields. */
 export function readExtensions(der: Uint8Array): ExtensionFields {
-  const out: ExtensionFields = { ca: undefined, pathLen: undefined, keyUsage: undefined, extKeyUsage: undefined, ski: undefined, aki: undefined, critical: [], san: { dns: [], email: [], ip: [], uri: [] } };
+  const out: ExtensionFields = {
+    ca: undefined,
+    pathLen: undefined,
+    keyUsage: undefined,
+    extKeyUsage: undefined,
+    ski: undefined,
+    aki: undefined,
+    critical: [],
+    san: { dns: [], email: [], ip: [], uri: [] },
+  };
   const cert = expect(tlv(der, 0, der.length), 0x30, 'Certificate');
   const tbs = expect(children(der, cert)[0], 0x30, 'TBSCertificate');
   const fields = children(der, tbs);

@@ -1,4 +1,4 @@
-import { X509Certificate, hash, type JsonWebKey } from 'node:crypto';
+import { hash, type JsonWebKey, X509Certificate } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { ParsedCert, SubjectAltNames } from './cert.js';
 import { certificateJwk } from './jwk.js';
@@ -108,7 +108,12 @@ export function verifiedChain(path: readonly ParsedCert[], anchor: ParsedCert): 
   const leaf = path[0]!;
   const { dns, email, ip, uri } = leaf.san;
   const san = dns.length + email.length + ip.length + uri.length === 0 ? NO_SAN : leaf.san;
-  return { der: leaf.der.toString('latin1'), fp256: leaf.fp256, san, above: path.length === 1 ? [anchor] : [...path.slice(1), anchor] };
+  return {
+    der: leaf.der.toString('latin1'),
+    fp256: leaf.fp256,
+    san,
+    above: path.length === 1 ? [anchor] : [...path.slice(1), anchor],
+  };
 }
 
 function leafInfo(c: VerifiedChain): CertificateInfo {
@@ -133,7 +138,8 @@ class Identity {
     this.#chain = chain;
     Object.defineProperties(this, Identity.#fields);
     if (sslId !== undefined) Object.defineProperty(this, 'sslId', { value: sslId, enumerable: true });
-    if (revocation !== undefined) Object.defineProperty(this, 'revocation', { value: Object.freeze({ ...revocation }), enumerable: true });
+    if (revocation !== undefined)
+      Object.defineProperty(this, 'revocation', { value: Object.freeze({ ...revocation }), enumerable: true });
     Object.freeze(this);
   }
 
@@ -187,8 +193,16 @@ class Identity {
  * An identity of a verified chain: with `sslId`, the client of a connection whose SSL object's
  * `client.ca` verified it (`getClientIdentity`); without, the chain alone.
  */
-export function clientIdentity(chain: VerifiedChain, sslId: string, revocation?: ClientIdentity['revocation']): ClientIdentity;
+export function clientIdentity(
+  chain: VerifiedChain,
+  sslId: string,
+  revocation?: ClientIdentity['revocation'],
+): ClientIdentity;
 export function clientIdentity(chain: VerifiedChain): Omit<ClientIdentity, 'sslId'>;
-export function clientIdentity(chain: VerifiedChain, sslId?: string, revocation?: ClientIdentity['revocation']): ClientIdentity | Omit<ClientIdentity, 'sslId'> {
+export function clientIdentity(
+  chain: VerifiedChain,
+  sslId?: string,
+  revocation?: ClientIdentity['revocation'],
+): ClientIdentity | Omit<ClientIdentity, 'sslId'> {
   return new Identity(chain, sslId, revocation) as unknown as ClientIdentity;
 }

@@ -8,7 +8,7 @@
 // gives null. The test suite holds this reader to node:crypto's output, member order included, on
 // openssl-made keys and on hand-built malformed ones.
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { children, expect, oidString, tlv, type Tlv } from '../internal/der.js';
+import { children, expect, oidString, type Tlv, tlv } from '../internal/der.js';
 
 /** Short Weierstrass curves y² = x³ + ax + b over p (SEC 2, FIPS 186-4): the point must lie on the curve. */
 interface Curve {
@@ -23,7 +23,13 @@ const P384 = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffef
 const P521 = (1n << 521n) - 1n;
 const K256 = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
 const EC_CURVES: Record<string, Curve> = {
-  '1.2.840.10045.3.1.7': { crv: 'P-256', size: 32, p: P256, a: P256 - 3n, b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn },
+  '1.2.840.10045.3.1.7': {
+    crv: 'P-256',
+    size: 32,
+    p: P256,
+    a: P256 - 3n,
+    b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+  },
   '1.3.132.0.34': {
     crv: 'P-384',
     size: 48,
@@ -41,11 +47,15 @@ const EC_CURVES: Record<string, Curve> = {
   '1.3.132.0.10': { crv: 'secp256k1', size: 32, p: K256, a: 0n, b: 7n },
 };
 /** Edwards curves and their key sizes (RFC 8410). */
-const OKP_CURVES: Record<string, { crv: string; size: number }> = { '1.3.101.112': { crv: 'Ed25519', size: 32 }, '1.3.101.113': { crv: 'Ed448', size: 57 } };
+const OKP_CURVES: Record<string, { crv: string; size: number }> = {
+  '1.3.101.112': { crv: 'Ed25519', size: 32 },
+  '1.3.101.113': { crv: 'Ed448', size: 57 },
+};
 const OID_EC = '1.2.840.10045.2.1';
 const OID_RSA = '1.2.840.113549.1.1.1';
 
-const b64u = (der: Uint8Array, start: number, end: number) => Buffer.from(der.buffer, der.byteOffset + start, end - start).toString('base64url');
+const b64u = (der: Uint8Array, start: number, end: number) =>
+  Buffer.from(der.buffer, der.byteOffset + start, end - start).toString('base64url');
 
 /** A positive INTEGER's magnitude, as JWK wants it: no leading zero bytes. Zero and negatives: undefined. */
 function positive(der: Uint8Array, t: Tlv): string | undefined {
@@ -56,7 +66,8 @@ function positive(der: Uint8Array, t: Tlv): string | undefined {
   return b64u(der, start, t.end);
 }
 
-const bigint = (der: Uint8Array, start: number, end: number) => BigInt(`0x${Buffer.from(der.buffer, der.byteOffset + start, end - start).toString('hex')}`);
+const bigint = (der: Uint8Array, start: number, end: number) =>
+  BigInt(`0x${Buffer.from(der.buffer, der.byteOffset + start, end - start).toString('hex')}`);
 
 /** Is (x, y) a point of the curve (not the point at infinity, which has no affine form)? */
 function onCurve(c: Curve, x: bigint, y: bigint): boolean {
@@ -97,7 +108,8 @@ function fromSpki(der: Uint8Array): JsonWebKey | undefined {
     return nb && eb && rest.length === 0 ? { kty: 'RSA', n: nb, e: eb } : undefined;
   }
   const okp = OKP_CURVES[oid];
-  if (okp && alg.length === 1 && bits.end - keyStart === okp.size) return { crv: okp.crv, x: b64u(der, keyStart, bits.end), kty: 'OKP' };
+  if (okp && alg.length === 1 && bits.end - keyStart === okp.size)
+    return { crv: okp.crv, x: b64u(der, keyStart, bits.end), kty: 'OKP' };
   return undefined;
 }
 

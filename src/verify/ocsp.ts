@@ -11,10 +11,10 @@
  * certificate it does not mention) is `unknown`, never `good`.
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { undici } from '../internal/deps.js';
 import { readCapped } from '../internal/body.js';
-import { asnSchema, asnX509, ocsp, type Ocsp } from '../internal/x509.js';
+import { undici } from '../internal/deps.js';
 import { children, tlv } from '../internal/der.js';
+import { asnSchema, asnX509, type Ocsp, ocsp } from '../internal/x509.js';
 import type { ParsedCert } from './cert.js';
 import { certSerial, signedWith } from './crl.js';
 
@@ -85,7 +85,17 @@ export function ocspRequest(leafDer: Uint8Array, issuerDer: Uint8Array, nonce?: 
   });
   const tbsRequest = new ocsp.TBSRequest({
     requestList: [new ocsp.Request({ reqCert })],
-    ...(nonce ? { requestExtensions: [new asnX509.Extension({ extnID: ocsp.id_pkix_ocsp_nonce, critical: false, extnValue: new asnSchema.OctetString(asnSchema.AsnConvert.serialize(new asnSchema.OctetString(nonce))) })] } : {}),
+    ...(nonce
+      ? {
+          requestExtensions: [
+            new asnX509.Extension({
+              extnID: ocsp.id_pkix_ocsp_nonce,
+              critical: false,
+              extnValue: new asnSchema.OctetString(asnSchema.AsnConvert.serialize(new asnSchema.OctetString(nonce))),
+            }),
+          ],
+        }
+      : {}),
   });
   return Buffer.from(asnSchema.AsnConvert.serialize(new ocsp.OCSPRequest({ tbsRequest })));
 }
@@ -96,13 +106,20 @@ const unknown = (detail: string, until = 0): OcspAnswer => ({ status: 'unknown',
  * Reads a responder's answer about `leafDer` (issued by `issuer`). Never throws: whatever cannot be
  * trusted is `unknown` with the reason.
  */
-export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: ParsedCert, options: { now: number; nonce?: Buffer; cacheTtlMs?: number }): OcspAnswer {
+export function readOcspResponse(
+  der: Uint8Array,
+  leafDer: Uint8Array,
+  issuer: ParsedCert,
+  options: { now: number; nonce?: Buffer; cacheTtlMs?: number },
+): OcspAnswer {
   let basic: Ocsp.BasicOCSPResponse;
   let tbsRaw: Buffer;
   try {
     const outer = asnSchema.AsnConvert.parse(der, ocsp.OCSPResponse);
-    if (outer.responseStatus !== ocsp.OCSPResponseStatus.successful) return unknown(`the responder answered ${ocsp.OCSPResponseStatus[outer.responseStatus] ?? outer.responseStatus}`);
-    if (!outer.responseBytes || outer.responseBytes.responseType !== ocsp.id_pkix_ocsp_basic) return unknown('not a basic OCSP response');
+    if (outer.responseStatus !== ocsp.OCSPResponseStatus.successful)
+      return unknown(`the responder answered ${ocsp.OCSPResponseStatus[outer.responseStatus] ?? outer.responseStatus}`);
+    if (!outer.responseBytes || outer.responseBytes.responseType !== ocsp.id_pkix_ocsp_basic)
+      return unknown('not a basic OCSP response');
     const bytes = Buffer.from(outer.responseBytes.response.buffer);
     basic = asnSchema.AsnConvert.parse(bytes, ocsp.BasicOCSPResponse);
     // The signature covers tbsResponseData exactly as sent.
@@ -124,7 +141,9 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
       } catch {
         continue;
       }
-      const validNow = Date.parse(responder.validFrom) <= options.now + OCSP_SKEW_MS && options.now - OCSP_SKEW_MS <= Date.parse(responder.validTo);
+      const validNow =
+        Date.parse(responder.validFrom) <= options.now + OCSP_SKEW_MS &&
+        options.now - OCSP_SKEW_MS <= Date.parse(responder.validTo);
       if (!validNow || !responder.checkIssued(issuer.node) || !responder.verify(issuer.publicKey)) continue;
       if (!(responder.keyUsage ?? []).includes(OCSP_SIGNING)) continue;
       if (signedWith(alg, tbsRaw, responder.publicKey, signature)) {
@@ -133,13 +152,15 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
       }
     }
   }
-  if (!authorised) return unknown('the response is not signed by the issuing CA or a responder it authorised (OCSPSigning)');
+  if (!authorised)
+    return unknown('the response is not signed by the issuing CA or a responder it authorised (OCSPSigning)');
   const data = basic.tbsResponseData;
   if (options.nonce) {
     const ext = (data.responseExtensions ?? []).find((e) => e.extnID === ocsp.id_pkix_ocsp_nonce);
     const value = ext ? Buffer.from(ext.extnValue.buffer) : undefined;
     const expected = Buffer.from(asnSchema.AsnConvert.serialize(new asnSchema.OctetString(options.nonce)));
-    if (!value || (!value.equals(expected) && !value.equals(options.nonce))) return unknown('the response does not carry the nonce of the request');
+    if (!value || (!value.equals(expected) && !value.equals(options.nonce)))
+      return unknown('the response does not carry the nonce of the request');
   }
   const want = certId(certSerial(leafDer), issuer.der);
   const single = data.responses.find((r) => {
@@ -155,14 +176,22 @@ export function readOcspResponse(der: Uint8Array, leafDer: Uint8Array, issuer: P
   const thisUpdate = single.thisUpdate.getTime();
   const nextUpdate = single.nextUpdate?.getTime();
   if (thisUpdate > options.now + OCSP_SKEW_MS) return unknown('the response is not valid yet (thisUpdate)');
-  if (nextUpdate !== undefined && nextUpdate + OCSP_SKEW_MS < options.now) return unknown('the response is stale (nextUpdate passed)');
+  if (nextUpdate !== undefined && nextUpdate + OCSP_SKEW_MS < options.now)
+    return unknown('the response is stale (nextUpdate passed)');
   // Without nextUpdate an answer would never go stale: one captured before a revocation could be
   // replayed for ever. It counts only while younger than the cache TTL.
-  if (nextUpdate === undefined && options.now - thisUpdate > (options.cacheTtlMs ?? 3_600_000)) return unknown('the response has no nextUpdate and is older than cacheTtlMs');
+  if (nextUpdate === undefined && options.now - thisUpdate > (options.cacheTtlMs ?? 3_600_000))
+    return unknown('the response has no nextUpdate and is older than cacheTtlMs');
   const until = Math.min(nextUpdate ?? thisUpdate + 3_600_000, options.now + (options.cacheTtlMs ?? 3_600_000));
-  if (single.certStatus.revoked) return { status: 'revoked', detail: `OCSP: revoked at ${single.certStatus.revoked.revocationTime.toISOString()}`, until };
+  if (single.certStatus.revoked)
+    return {
+      status: 'revoked',
+      detail: `OCSP: revoked at ${single.certStatus.revoked.revocationTime.toISOString()}`,
+      until,
+    };
   // A CHOICE: the alternative that was sent is the one set (good and unknown carry NULL).
-  if (single.certStatus.good === null && single.certStatus.unknown === undefined) return { status: 'good', detail: '', until };
+  if (single.certStatus.good === null && single.certStatus.unknown === undefined)
+    return { status: 'good', detail: '', until };
   return unknown('the responder does not know the certificate', until);
 }
 
@@ -193,7 +222,15 @@ export class OcspClient {
   #requests = 0;
 
   constructor(options: OcspClientOptions = {}) {
-    this.#o = { timeoutMs: 5000, cacheTtlMs: 3_600_000, nonce: false, maxResponseBytes: 64 * 1024, maxInFlight: 32, cacheSize: 10_000, ...options };
+    this.#o = {
+      timeoutMs: 5000,
+      cacheTtlMs: 3_600_000,
+      nonce: false,
+      maxResponseBytes: 64 * 1024,
+      maxInFlight: 32,
+      cacheSize: 10_000,
+      ...options,
+    };
   }
 
   /** Requests sent since creation (tests, metrics). */
@@ -229,7 +266,8 @@ export class OcspClient {
       // An unknown answer is kept briefly too: the connections waiting for it decide on it, and a
       // responder that is down is not asked again by every new connection.
       // Only an unknown answer is stretched: a good or revoked one is never kept past its own time.
-      const answer = got.until > Date.now() || got.status !== 'unknown' ? got : { ...got, until: Date.now() + NEGATIVE_TTL_MS };
+      const answer =
+        got.until > Date.now() || got.status !== 'unknown' ? got : { ...got, until: Date.now() + NEGATIVE_TTL_MS };
       if (answer.until <= Date.now()) return answer;
       if (this.#cache.size >= this.#o.cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(key, answer);
@@ -246,7 +284,8 @@ export class OcspClient {
     } catch {
       return unknown('the responder URL cannot be read');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return unknown(`the responder URL is not http(s): ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return unknown(`the responder URL is not http(s): ${url.protocol}`);
     const nonce = this.#o.nonce ? randomBytes(16) : undefined;
     this.#requests++;
     try {
@@ -270,4 +309,3 @@ export class OcspClient {
     }
   }
 }
-

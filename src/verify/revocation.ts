@@ -6,12 +6,13 @@
  * per change of the object), in microseconds: Map lookups and, the first time a CRL meets an issuer
  * key, one signature check.
  */
-import { encodedNames } from './der.js';
-import { certSerial, type Crl } from './crl.js';
+
 import type { ParsedCert } from './cert.js';
+import { type Crl, certSerial } from './crl.js';
+import { type CrlFetcher, crlDistributionUrls } from './crl-fetch.js';
+import { encodedNames } from './der.js';
 import type { VerifiedChain } from './identity.js';
 import { aiaResponder, type OcspClient } from './ocsp.js';
-import { crlDistributionUrls, type CrlFetcher } from './crl-fetch.js';
 
 export type RevocationMode = 'strict' | 'ignore-ca-error' | 'skip';
 
@@ -22,7 +23,11 @@ export interface RevocationPolicy {
   /** CRLs by their issuer Name's DER. */
   readonly crls: ReadonlyMap<string, readonly Crl[]>;
   /** OCSP for the leaf: the configured responder (else the certificate's AIA) and the client that asks it. */
-  readonly ocsp?: { readonly responder: string | undefined; readonly client: OcspClient; readonly allowedHosts?: ReadonlySet<string> | undefined };
+  readonly ocsp?: {
+    readonly responder: string | undefined;
+    readonly client: OcspClient;
+    readonly allowedHosts?: ReadonlySet<string> | undefined;
+  };
   /** CRLs fetched from the leaf's CRL distribution point when the configured ones do not answer. */
   readonly crlFetch?: { readonly fetcher: CrlFetcher; readonly allowedHosts?: ReadonlySet<string> | undefined };
 }
@@ -41,8 +46,20 @@ export interface RevocationResult {
 /** Clock skew allowed on thisUpdate / nextUpdate. */
 export const CRL_SKEW_MS = 5 * 60_000;
 
-function statusOf(policy: RevocationPolicy, der: Uint8Array, serial: string, issuer: ParsedCert, now: number, issuerName?: string): RevocationResult {
-  return statusIn(policy.crls.size === 0 ? [] : (policy.crls.get(issuerName ?? encodedNames(der).issuer) ?? []), serial, issuer, now);
+function statusOf(
+  policy: RevocationPolicy,
+  der: Uint8Array,
+  serial: string,
+  issuer: ParsedCert,
+  now: number,
+  issuerName?: string,
+): RevocationResult {
+  return statusIn(
+    policy.crls.size === 0 ? [] : (policy.crls.get(issuerName ?? encodedNames(der).issuer) ?? []),
+    serial,
+    issuer,
+    now,
+  );
 }
 
 function statusIn(candidates: readonly Crl[], serial: string, issuer: ParsedCert, now: number): RevocationResult {
@@ -66,7 +83,8 @@ function statusIn(candidates: readonly Crl[], serial: string, issuer: ParsedCert
       why = 'the CRL of its issuer expired (nextUpdate passed)';
       continue;
     }
-    if (crl.revoked.has(serial)) return { status: 'revoked', detail: `serial ${serial} is listed by the CRL of its issuer`, recheckAt: Infinity };
+    if (crl.revoked.has(serial))
+      return { status: 'revoked', detail: `serial ${serial} is listed by the CRL of its issuer`, recheckAt: Infinity };
     current = true;
     if (crl.nextUpdate !== undefined) recheckAt = Math.min(recheckAt, crl.nextUpdate + CRL_SKEW_MS);
   }
@@ -98,7 +116,13 @@ function leafFacts(chain: VerifiedChain): LeafFacts {
   let f = leaves.get(chain);
   if (!f) {
     const der = Buffer.from(chain.der, 'latin1');
-    f = { der, serial: certSerial(der), issuerName: encodedNames(der).issuer, responder: aiaResponder(der), crlUrls: crlDistributionUrls(der) };
+    f = {
+      der,
+      serial: certSerial(der),
+      issuerName: encodedNames(der).issuer,
+      responder: aiaResponder(der),
+      crlUrls: crlDistributionUrls(der),
+    };
     leaves.set(chain, f);
   }
   return f;
@@ -114,15 +138,23 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
     // Fetched only here, for a chain that verified: a stranger's CRL distribution point is never asked.
     const allowed = policy.crlFetch.allowedHosts;
     const url = facts.crlUrls.find((u) => !allowed || allowed.has(hostOf(u)));
-    if (facts.crlUrls.length === 0) leaf = { ...leaf, detail: `${leaf.detail}, and no http(s) CRL distribution point in the certificate` };
-    else if (!url) leaf = { ...leaf, detail: `${leaf.detail}; no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts` };
+    if (facts.crlUrls.length === 0)
+      leaf = { ...leaf, detail: `${leaf.detail}, and no http(s) CRL distribution point in the certificate` };
+    else if (!url)
+      leaf = {
+        ...leaf,
+        detail: `${leaf.detail}; no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts`,
+      };
     else {
       const got = policy.crlFetch.fetcher.lookup(url, chain.above[0]!, now);
       if (got instanceof Promise) return { status: 'pending', detail: 'fetching the CRL', recheckAt: 0, pending: got };
       // The fetcher keeps only CRLs of this issuer, signed by it; whatever the answer, the
       // connection is judged again when the fetcher refreshes it.
-      const fetched = got.crl ? statusIn([got.crl], facts.serial, chain.above[0]!, now) : { ...leaf, detail: `CRL fetch: ${got.detail}` };
-      leaf = fetched.status === 'revoked' ? fetched : { ...fetched, recheckAt: Math.min(fetched.recheckAt, got.refreshAt) };
+      const fetched = got.crl
+        ? statusIn([got.crl], facts.serial, chain.above[0]!, now)
+        : { ...leaf, detail: `CRL fetch: ${got.detail}` };
+      leaf =
+        fetched.status === 'revoked' ? fetched : { ...fetched, recheckAt: Math.min(fetched.recheckAt, got.refreshAt) };
     }
   }
   if (policy.ocsp && leaf.status !== 'revoked') {
@@ -130,7 +162,12 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
     const responder = policy.ocsp.responder ?? facts.responder;
     const allowed = !responder || !policy.ocsp.allowedHosts || policy.ocsp.allowedHosts.has(hostOf(responder));
     if (responder && !allowed) {
-      if (leaf.status !== 'good') leaf = { status: 'unknown', detail: `OCSP: the responder ${JSON.stringify(hostOf(responder))} is not in allowedHosts`, recheckAt: leaf.recheckAt };
+      if (leaf.status !== 'good')
+        leaf = {
+          status: 'unknown',
+          detail: `OCSP: the responder ${JSON.stringify(hostOf(responder))} is not in allowedHosts`,
+          recheckAt: leaf.recheckAt,
+        };
     } else if (responder) {
       const answer = policy.ocsp.client.cached(leafDer, chain.above[0]!, now, facts.serial);
       if (!answer) {
@@ -138,11 +175,19 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
         return { status: 'pending', detail: 'waiting for the OCSP responder', recheckAt: 0, pending };
       }
       if (answer.status !== 'unknown' || leaf.status !== 'good') {
-        leaf = { status: answer.status, detail: answer.status === 'unknown' ? `OCSP: ${answer.detail}` : answer.detail, recheckAt: Math.min(leaf.recheckAt, answer.until) };
+        leaf = {
+          status: answer.status,
+          detail: answer.status === 'unknown' ? `OCSP: ${answer.detail}` : answer.detail,
+          recheckAt: Math.min(leaf.recheckAt, answer.until),
+        };
         via = 'ocsp';
       }
     } else if (leaf.status !== 'good') {
-      leaf = { status: 'unknown', detail: 'no OCSP responder: none configured and none in the certificate', recheckAt: leaf.recheckAt };
+      leaf = {
+        status: 'unknown',
+        detail: 'no OCSP responder: none configured and none in the certificate',
+        recheckAt: leaf.recheckAt,
+      };
     }
   }
   const results: { who: string; r: RevocationResult }[] = [{ who: 'the client certificate', r: leaf }];
@@ -150,7 +195,10 @@ export function checkRevocation(policy: RevocationPolicy, chain: VerifiedChain, 
     // Every certificate below the anchor; the anchor itself is trusted as configured.
     for (let i = 0; i < chain.above.length - 1; i++) {
       const c = chain.above[i]!;
-      results.push({ who: `intermediate ${i + 1}`, r: statusOf(policy, c.der, certSerial(c.der), chain.above[i + 1]!, now) });
+      results.push({
+        who: `intermediate ${i + 1}`,
+        r: statusOf(policy, c.der, certSerial(c.der), chain.above[i + 1]!, now),
+      });
     }
   }
   const revoked = results.find((x) => x.r.status === 'revoked');

@@ -1,10 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
-import { parseCert, type ParsedCert } from './cert.js';
-import { MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, MAX_DETAIL, verifyChain, type ChainVerdict } from './chain.js';
-import { verifiedChain, type VerifiedChain } from './identity.js';
-import type { CaSet } from './ca-set.js';
-import { explainLeaf, explainRefusal } from './explain.js';
 import type { RejectReason } from '../errors.js';
+import type { CaSet } from './ca-set.js';
+import { type ParsedCert, parseCert } from './cert.js';
+import { type ChainVerdict, MAX_CHAIN_BYTES, MAX_CHAIN_CERTS, MAX_DETAIL, verifyChain } from './chain.js';
+import { explainLeaf, explainRefusal } from './explain.js';
+import { type VerifiedChain, verifiedChain } from './identity.js';
 
 export type Verdict =
   | { ok: true; chain: VerifiedChain; recheckAt: number }
@@ -144,7 +144,12 @@ export class Verifier {
     // The leaf, then the rest sorted: the same certificates sent in another order are the same
     // chain (a client reshuffling them must not buy a fresh verification each time).
     let key = `${caSet.key}:${depth}:${leaf.fingerprint256}`;
-    if (sent.length > 1) key += sent.slice(1).map((c) => c.fingerprint256).sort().join('');
+    if (sent.length > 1)
+      key += sent
+        .slice(1)
+        .map((c) => c.fingerprint256)
+        .sort()
+        .join('');
     const cached = this.#verdicts.get(key);
     if (cached && now < cached.recheckAt) {
       this.#hits++;
@@ -154,7 +159,12 @@ export class Verifier {
     let bytes = 0;
     for (const c of sent) bytes += c.raw.length;
     if (sent.length > MAX_CHAIN_CERTS || bytes > MAX_CHAIN_BYTES) {
-      verdict = { ok: false, reason: 'chain_too_long', detail: `client sent ${sent.length} certificates (${bytes} bytes)`, recheckAt: Infinity };
+      verdict = {
+        ok: false,
+        reason: 'chain_too_long',
+        detail: `client sent ${sent.length} certificates (${bytes} bytes)`,
+        recheckAt: Infinity,
+      };
     } else {
       verdict = this.#verifyFresh(caSet, depth, sent, now);
     }
@@ -186,7 +196,12 @@ export class Verifier {
     try {
       parsed = sent.map((c, i) => (i === 0 ? parseCert(c) : this.#issuer(c)));
     } catch (err) {
-      return { ok: false, reason: 'untrusted', detail: `unparsable certificate: ${String((err as Error)?.message).slice(0, 100)}`, recheckAt: Infinity };
+      return {
+        ok: false,
+        reason: 'untrusted',
+        detail: `unparsable certificate: ${String((err as Error)?.message).slice(0, 100)}`,
+        recheckAt: Infinity,
+      };
     }
     const v: ChainVerdict = verifyChain(caSet, parsed, depth, now);
     if (!v.ok) return v.detail.length > MAX_DETAIL ? { ...v, detail: `${v.detail.slice(0, MAX_DETAIL - 3)}...` } : v;
@@ -217,9 +232,13 @@ export class Verifier {
   }
 
   stats(): VerifierStats {
-    return { verifications: this.#verifications, cacheHits: this.#hits, cached: this.#verdicts.size, cachedBytes: this.#verdicts.bytes };
+    return {
+      verifications: this.#verifications,
+      cacheHits: this.#hits,
+      cached: this.#verdicts.size,
+      cachedBytes: this.#verdicts.bytes,
+    };
   }
-
 }
 
 /** The certificates the client sent, leaf first, in the order it sent them (Node links them so). */

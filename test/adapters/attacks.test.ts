@@ -4,19 +4,28 @@
 //  12. a guard that runs after the response started must not crash the process;
 //  14. X-Forwarded-Host under `trust proxy` / `app.proxy` must not cross tenants;
 //   6. Express `app.listen()` without TLS is refused by default.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import { createSslStore, mtlsGuard as coreGuard, type GuardOptions, type SslStore } from '../../src/index.js';
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
-import { createTestPki, startTestServer, testRequest, type TestCert, type TestHandler, type CallbackApp, type TestServer } from '../../src/testing/index.js';
+import { mtlsGuard as coreGuard, createSslStore, type GuardOptions, type SslStore } from '../../src/index.js';
+import {
+  type CallbackApp,
+  createTestPki,
+  startTestServer,
+  type TestCert,
+  type TestHandler,
+  type TestServer,
+  testRequest,
+} from '../../src/testing/index.js';
 
 let store: SslStore;
 let certA: TestCert;
@@ -28,8 +37,20 @@ before(async () => {
   certA = await a.client('valid');
   certB = await b.client('valid');
   store = createSslStore();
-  store.set({ id: 'A', cert: a.server.chain, key: a.server.key, snis: ['a.test', '*.a.test'], client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] } });
-  store.set({ id: 'B', cert: b.server.chain, key: b.server.key, snis: ['b.test', '*.b.test'], client: { ca: b.root.cert } });
+  store.set({
+    id: 'A',
+    cert: a.server.chain,
+    key: a.server.key,
+    snis: ['a.test', '*.a.test'],
+    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
+  });
+  store.set({
+    id: 'B',
+    cert: b.server.chain,
+    key: b.server.key,
+    snis: ['b.test', '*.b.test'],
+    client: { ca: b.root.cert },
+  });
 });
 
 /** What a protected handler answers: the tests look for it in bodies that must not have it. */
@@ -38,7 +59,10 @@ const PROTECTED = 'PROTECTED';
 interface Framework {
   name: string;
   protocols: ('http1' | 'h2')[];
-  /** App with the guard first, then protected routes: /admin/..., /users/:id/:action, a mounted router, and a hostname echo. */
+  /**
+   * App with the guard first, then protected routes: /admin/..., /users/:id/:action, a mounted router, and a hostname
+   * echo.
+   */
   build(options: GuardOptions): TestHandler | CallbackApp;
 }
 
@@ -48,7 +72,10 @@ function expressApp(express: typeof express5): Framework['build'] {
     app.set('trust proxy', true);
     app.use(expressGuard(options));
     app.use('/admin', (_req, res) => void res.send(`${PROTECTED} admin`));
-    app.get('/users/:id/:action', (req, res) => void res.send(`${PROTECTED} users ${req.params.id} ${req.params.action}`));
+    app.get(
+      '/users/:id/:action',
+      (req, res) => void res.send(`${PROTECTED} users ${req.params.id} ${req.params.action}`),
+    );
     const mounted = express.Router();
     mounted.get('/panel', (_req, res) => void res.send(`${PROTECTED} mounted panel`));
     app.use('/ops', mounted);
@@ -132,26 +159,67 @@ for (const f of frameworks) {
           assert.equal(rejects.at(-1), 'missing');
         }
         // The canonical skipped path still passes; with the certificate the disguised ones are the app's business.
-        assert.equal((await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/public/x' })).body, 'public');
-        assert.equal((await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/admin/x', client: certA })).status, 200);
+        assert.equal(
+          (await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/public/x' })).body,
+          'public',
+        );
+        assert.equal(
+          (await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/admin/x', client: certA }))
+            .status,
+          200,
+        );
       });
 
       if (f.name.startsWith('node')) continue;
       test(`${protocol}, finding 14: X-Forwarded-Host naming another mTLS tenant is refused (trust proxy / app.proxy on)`, async () => {
         for (const xfh of ['b.test', 'x.y.b.test', 'a.test, b.test', 'B.TEST:443']) {
-          const r = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': xfh } });
+          const r = await testRequest({
+            port: server.port,
+            protocol,
+            servername: 'a.test',
+            path: '/host',
+            client: certA,
+            headers: { 'x-forwarded-host': xfh },
+          });
           assert.equal(r.status, 400, `${xfh}: ${r.body}`);
           assert.equal(rejects.at(-1), 'sni_host_mismatch');
         }
         // More forwarded names than a proxy chain adds: refused without looking each one up.
-        const many = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': Array.from({ length: 17 }, () => 'a.test').join(', ') } });
+        const many = await testRequest({
+          port: server.port,
+          protocol,
+          servername: 'a.test',
+          path: '/host',
+          client: certA,
+          headers: { 'x-forwarded-host': Array.from({ length: 17 }, () => 'a.test').join(', ') },
+        });
         assert.equal(many.status, 400);
-        const fwd = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { forwarded: 'for=1.2.3.4;host=b.test' } });
+        const fwd = await testRequest({
+          port: server.port,
+          protocol,
+          servername: 'a.test',
+          path: '/host',
+          client: certA,
+          headers: { forwarded: 'for=1.2.3.4;host=b.test' },
+        });
         assert.equal(fwd.status, 400);
-        const own = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': 'x.a.test' } });
+        const own = await testRequest({
+          port: server.port,
+          protocol,
+          servername: 'a.test',
+          path: '/host',
+          client: certA,
+          headers: { 'x-forwarded-host': 'x.a.test' },
+        });
         assert.equal(own.status, 200);
         assert.equal(own.body, 'host x.a.test');
-        const other = await testRequest({ port: server.port, protocol, servername: 'b.test', path: '/host', client: certB });
+        const other = await testRequest({
+          port: server.port,
+          protocol,
+          servername: 'b.test',
+          path: '/host',
+          client: certB,
+        });
         assert.equal(other.body, 'host b.test');
       });
     }
@@ -159,10 +227,11 @@ for (const f of frameworks) {
 }
 
 describe('finding 12: a guard that runs after the response started', () => {
-  const get = (port: number, protocol: 'http1' | 'h2' = 'http1') => testRequest({ port, protocol, servername: 'a.test', path: '/secret', timeoutMs: 5000 }).then(
-    (r) => `${r.status} ${r.body}`,
-    () => 'connection closed',
-  );
+  const get = (port: number, protocol: 'http1' | 'h2' = 'http1') =>
+    testRequest({ port, protocol, servername: 'a.test', path: '/secret', timeoutMs: 5000 }).then(
+      (r) => `${r.status} ${r.body}`,
+      () => 'connection closed',
+    );
 
   for (const [name, Koa] of [
     ['koa 2', Koa2],
@@ -187,7 +256,8 @@ describe('finding 12: a guard that runs after the response started', () => {
       });
       const server = await startTestServer(app, { store });
       try {
-        for (const protocol of ['http1', 'h2', 'http1', 'h2'] as const) assert.notEqual(await get(server.port, protocol), '200 secret');
+        for (const protocol of ['http1', 'h2', 'http1', 'h2'] as const)
+          assert.notEqual(await get(server.port, protocol), '200 secret');
         await new Promise((r) => setTimeout(r, 100));
         assert.equal(reached, 0);
         assert.equal(rejects.length, 4, 'onReject hears of every late refusal');
@@ -252,10 +322,12 @@ describe('finding 6: Express app.listen() without TLS', () => {
         const port = (server.address() as AddressInfo).port;
         const status = (host: string) =>
           new Promise<number>((resolve, reject) =>
-            http.get({ host: '127.0.0.1', port, path: '/admin', headers: { host }, agent: false }, (res) => {
-              res.resume();
-              resolve(res.statusCode!);
-            }).on('error', reject),
+            http
+              .get({ host: '127.0.0.1', port, path: '/admin', headers: { host }, agent: false }, (res) => {
+                res.resume();
+                resolve(res.statusCode!);
+              })
+              .on('error', reject),
           );
         try {
           assert.equal(await status('open.test'), allowPlainHttp ? 200 : 400);
@@ -275,19 +347,49 @@ describe('findings 11 and 13 through the adapters', () => {
     return { cert: pki.server.chain, key: pki.server.key, ca: pki.root.cert };
   };
   for (const [name, make] of [
-    ['express 4', () => { const app = express4(); return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app); }],
-    ['express 5', () => { const app = express5(); return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app); }],
-    ['koa 2', () => { const app = new Koa2(); return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app); }],
-    ['koa 3', () => { const app = new Koa3(); return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app); }],
+    [
+      'express 4',
+      () => {
+        const app = express4();
+        return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app);
+      },
+    ],
+    [
+      'express 5',
+      () => {
+        const app = express5();
+        return (o: GuardOptions) => (app.use(expressGuard(o)), app.use((_q, r) => void r.end('skipped')), app);
+      },
+    ],
+    [
+      'koa 2',
+      () => {
+        const app = new Koa2();
+        return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app);
+      },
+    ],
+    [
+      'koa 3',
+      () => {
+        const app = new Koa3();
+        return (o: GuardOptions) => (app.use(koaGuard(o)), app.use((ctx) => void (ctx.body = 'skipped')), app);
+      },
+    ],
   ] as const) {
     test(`${name}: the reviewers' ReDoS patterns answer hostile paths at once; a polluted Object.prototype does not reach the guard's options`, async () => {
       const m = await pair();
       const s = createSslStore();
-      s.set({ id: 'r', cert: m.cert, key: m.key, snis: ['r.test'], client: { ca: m.ca, skipMtlsUriRegex: ['(a+)+$', '^/assets/([a-z0-9]+-?)*\\.css$'] } });
+      s.set({
+        id: 'r',
+        cert: m.cert,
+        key: m.key,
+        snis: ['r.test'],
+        client: { ca: m.ca, skipMtlsUriRegex: ['(a+)+$', '^/assets/([a-z0-9]+-?)*\\.css$'] },
+      });
       const proto = Object.prototype as Record<string, unknown>;
       proto.allowPlainHttp = true;
       proto.exposeReason = true;
-      let app;
+      let app: TestHandler | CallbackApp;
       try {
         app = (make() as (o: GuardOptions) => TestHandler | CallbackApp)({ store: s });
       } finally {
@@ -296,12 +398,15 @@ describe('findings 11 and 13 through the adapters', () => {
       }
       const server = await startTestServer(app, { store: s });
       try {
-        for (const path of ['/' + 'a'.repeat(28) + '!', '/assets/' + 'a1-'.repeat(12) + '!', '/assets/' + 'a1-'.repeat(600) + '!']) {
+        for (const path of [`/${'a'.repeat(28)}!`, `/assets/${'a1-'.repeat(12)}!`, `/assets/${'a1-'.repeat(600)}!`]) {
           const r = await testRequest({ port: server.port, servername: 'r.test', path });
           assert.equal(r.status, 400, path.slice(0, 30));
           assert.equal(r.body.includes('reason'), false, 'exposeReason was not inherited');
         }
-        assert.equal((await testRequest({ port: server.port, servername: 'r.test', path: '/assets/app-1.css' })).body, 'skipped');
+        assert.equal(
+          (await testRequest({ port: server.port, servername: 'r.test', path: '/assets/app-1.css' })).body,
+          'skipped',
+        );
       } finally {
         await server.close();
       }

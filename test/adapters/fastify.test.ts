@@ -3,15 +3,16 @@
 // what the plugin accepts, a refusal Fastify never writes over, and the adapter findings of
 // attacks.test.ts (10: disguised skip-list paths; 12: a guard after the response started;
 // 14: X-Forwarded-Host under trustProxy).
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fastifyMtlsGate, { mtlsGuard, fastifyMtlsGate as named } from '../../src/adapters/fastify.js';
 import { createSslStore, type SslStore } from '../../src/index.js';
-import fastifyMtlsGate, { fastifyMtlsGate as named, mtlsGuard } from '../../src/adapters/fastify.js';
-import { createTestPki, testRequest, type TestCert } from '../../src/testing/index.js';
+import { createTestPki, type TestCert, testRequest } from '../../src/testing/index.js';
 
 let store: SslStore;
 let certA: TestCert;
@@ -24,8 +25,20 @@ before(async () => {
   certA = await a.client('valid');
   certB = await b.client('valid');
   store = createSslStore();
-  store.set({ id: 'A', cert: a.server.chain, key: a.server.key, snis: ['a.test', '*.a.test'], client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] } });
-  store.set({ id: 'B', cert: b.server.chain, key: b.server.key, snis: ['b.test', '*.b.test'], client: { ca: b.root.cert } });
+  store.set({
+    id: 'A',
+    cert: a.server.chain,
+    key: a.server.key,
+    snis: ['a.test', '*.a.test'],
+    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
+  });
+  store.set({
+    id: 'B',
+    cert: b.server.chain,
+    key: b.server.key,
+    snis: ['b.test', '*.b.test'],
+    client: { ca: b.root.cert },
+  });
 });
 
 /** Fastify's log lines at warn and above ("Reply was already sent", errors), for tests to assert on. */
@@ -47,13 +60,28 @@ async function listen(app: FastifyInstance<https.Server>): Promise<number> {
   return (app.server.address() as AddressInfo).port;
 }
 
-const get = (port: number, path: string, client?: TestCert, extra: { headers?: Record<string, string>; servername?: string } = {}) =>
-  testRequest({ port, servername: extra.servername ?? 'a.test', path, ...(client ? { client } : {}), ...(extra.headers ? { headers: extra.headers } : {}) });
+const get = (
+  port: number,
+  path: string,
+  client?: TestCert,
+  extra: { headers?: Record<string, string>; servername?: string } = {},
+) =>
+  testRequest({
+    port,
+    servername: extra.servername ?? 'a.test',
+    path,
+    ...(client ? { client } : {}),
+    ...(extra.headers ? { headers: extra.headers } : {}),
+  });
 
 test('the default export is the plugin, also exported by name; it carries the fastify-plugin metadata', () => {
   assert.equal(fastifyMtlsGate, named);
   const meta = fastifyMtlsGate as unknown as Record<symbol, unknown>;
-  assert.equal(meta[Symbol.for('skip-override')], true, 'not encapsulated: it applies to the context it is registered in');
+  assert.equal(
+    meta[Symbol.for('skip-override')],
+    true,
+    'not encapsulated: it applies to the context it is registered in',
+  );
   assert.deepEqual(meta[Symbol.for('plugin-meta')], { name: 'mtls-gate', fastify: '5.x' });
 });
 
@@ -68,7 +96,9 @@ describe('encapsulation: the plugin registered inside an encapsulated plugin', (
         await secure.register(fastifyMtlsGate, { store, onReject: (i) => rejects.push(i.reason) });
         secure.get('/whoami', async (request) => ({ subject: request.mtls?.subject ?? null }));
         // A plugin inside the guarded one inherits its hook.
-        await secure.register(async (inner) => void inner.get('/inner', async (request) => ({ subject: request.mtls?.subject ?? null })));
+        await secure.register(
+          async (inner) => void inner.get('/inner', async (request) => ({ subject: request.mtls?.subject ?? null })),
+        );
       },
       { prefix: '/secure' },
     );
@@ -132,14 +162,37 @@ describe('at the root', () => {
   });
 
   test('the refusal runs before body parsing: a refused POST gets the 400, never the route', async () => {
-    const r = await testRequest({ port, servername: 'a.test', method: 'POST', path: '/upload', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(1000) });
+    const r = await testRequest({
+      port,
+      servername: 'a.test',
+      method: 'POST',
+      path: '/upload',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x'.repeat(1000),
+    });
     assert.equal(r.status, 400);
-    const ok = await testRequest({ port, servername: 'a.test', method: 'POST', path: '/upload', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(1000), client: certA });
+    const ok = await testRequest({
+      port,
+      servername: 'a.test',
+      method: 'POST',
+      path: '/upload',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x'.repeat(1000),
+      client: certA,
+    });
     assert.deepEqual(ok.json(), { bytes: 1000 });
   });
 
   test('finding 10: targets that normalise into the skip-list need the certificate', async () => {
-    const disguised = ['/admin/../public/x', '/admin/%2e%2e/public/x', '/admin/x/../../public/', '/users/../public/', '/users/%2e%2e/public/', '/%70ublic/x', '/admin/.//../public/x'];
+    const disguised = [
+      '/admin/../public/x',
+      '/admin/%2e%2e/public/x',
+      '/admin/x/../../public/',
+      '/users/../public/',
+      '/users/%2e%2e/public/',
+      '/%70ublic/x',
+      '/admin/.//../public/x',
+    ];
     for (const path of disguised) {
       const n = rejects.length;
       const r = await get(port, path);
@@ -156,7 +209,10 @@ describe('at the root', () => {
       assert.equal(r.status, 400, `${xfh}: ${r.body}`);
       assert.equal(rejects.at(-1), 'sni_host_mismatch');
     }
-    assert.equal((await get(port, '/host', certA, { headers: { 'x-forwarded-host': 'x.a.test' } })).body, 'host x.a.test');
+    assert.equal(
+      (await get(port, '/host', certA, { headers: { 'x-forwarded-host': 'x.a.test' } })).body,
+      'host x.a.test',
+    );
     assert.equal((await get(port, '/host', certB, { servername: 'b.test' })).body, 'host b.test');
   });
 
@@ -169,7 +225,9 @@ describe('at the root', () => {
 test('the hook on one route (`onRequest: mtlsGuard(...)`) guards that route only', async () => {
   const app = Fastify({ https: store.tlsOptions() });
   app.decorateRequest('mtls', null);
-  app.get('/admin', { onRequest: mtlsGuard({ store }) }, async (request) => ({ subject: request.mtls?.subject ?? null }));
+  app.get('/admin', { onRequest: mtlsGuard({ store }) }, async (request) => ({
+    subject: request.mtls?.subject ?? null,
+  }));
   app.get('/info', async (request) => ({ subject: request.mtls?.subject ?? null }));
   const port = await listen(app);
   try {
@@ -225,7 +283,7 @@ test('finding 12: a guard that runs after an earlier hook started the response e
   }
 });
 
-describe('options are the core guard\'s, checked when the plugin loads', () => {
+describe("options are the core guard's, checked when the plugin loads", () => {
   for (const [name, options, code] of [
     ['a typo', { exposeReasons: true }, 'ERR_MTLS_UNKNOWN_FIELD'],
     // A prefix does nothing to a plugin that is not encapsulated: refused rather than misread as "guard this prefix".
@@ -235,10 +293,13 @@ describe('options are the core guard\'s, checked when the plugin loads', () => {
     test(`${name}: ready() rejects with ${code}`, async () => {
       const app = Fastify();
       try {
-        await assert.rejects(async () => {
-          await app.register(fastifyMtlsGate, { store, ...options } as never);
-          await app.ready();
-        }, { code });
+        await assert.rejects(
+          async () => {
+            await app.register(fastifyMtlsGate, { store, ...options } as never);
+            await app.ready();
+          },
+          { code },
+        );
       } finally {
         await app.close();
       }

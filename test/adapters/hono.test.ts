@@ -2,16 +2,24 @@
 // Hono through @hono/node-server, HTTP/1.1 and HTTP/2): the refusal as Hono sees it, the server made
 // with createAdaptorServer, Hono without Node bindings, and the adapter findings of attacks.test.ts
 // (10: disguised skip-list paths; 14: X-Forwarded-Host naming another tenant).
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Hono } from 'hono';
+import { after, before, describe, test } from 'node:test';
 import { createAdaptorServer, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono } from 'hono';
+import { type MtlsVariables, mtlsGuard } from '../../src/adapters/hono.js';
 import { createSslStore, type SslStore } from '../../src/index.js';
-import { mtlsGuard, type MtlsVariables } from '../../src/adapters/hono.js';
-import { createTestPki, startTestServer, testRequest, type TestCert, type TestHandler, type TestServer } from '../../src/testing/index.js';
+import {
+  createTestPki,
+  startTestServer,
+  type TestCert,
+  type TestHandler,
+  type TestServer,
+  testRequest,
+} from '../../src/testing/index.js';
 
 let store: SslStore;
 let certA: TestCert;
@@ -25,8 +33,20 @@ before(async () => {
   certA = await a.client('valid');
   certB = await b.client('valid');
   store = createSslStore();
-  store.set({ id: 'A', cert: a.server.chain, key: a.server.key, snis: ['a.test', '*.a.test'], client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] } });
-  store.set({ id: 'B', cert: b.server.chain, key: b.server.key, snis: ['b.test', '*.b.test'], client: { ca: b.root.cert } });
+  store.set({
+    id: 'A',
+    cert: a.server.chain,
+    key: a.server.key,
+    snis: ['a.test', '*.a.test'],
+    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
+  });
+  store.set({
+    id: 'B',
+    cert: b.server.chain,
+    key: b.server.key,
+    snis: ['b.test', '*.b.test'],
+    client: { ca: b.root.cert },
+  });
 });
 
 describe('through @hono/node-server on HTTP/2 with HTTP/1.1 fallback', () => {
@@ -75,18 +95,38 @@ describe('through @hono/node-server on HTTP/2 with HTTP/1.1 fallback', () => {
     });
 
     test(`${protocol}: valid certificate: c.var.mtls; skip-listed path: null`, async () => {
-      const ok = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/whoami', client: certA });
+      const ok = await testRequest({
+        port: server.port,
+        protocol,
+        servername: 'a.test',
+        path: '/whoami',
+        client: certA,
+      });
       assert.deepEqual(ok.json(), { subject: subjectOf(certA) });
-      assert.ok(ok.headers['x-outer'], 'admitted responses are Hono\'s own');
+      assert.ok(ok.headers['x-outer'], "admitted responses are Hono's own");
       const open = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/public/x' });
       assert.deepEqual(open.json(), { public: true, mtls: null });
-      const other = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/whoami', client: certB });
+      const other = await testRequest({
+        port: server.port,
+        protocol,
+        servername: 'a.test',
+        path: '/whoami',
+        client: certB,
+      });
       assert.equal(other.status, 400);
       assert.equal(rejects.at(-1), 'untrusted');
     });
 
     test(`${protocol}, finding 10: targets that normalise into the skip-list need the certificate (Hono routes on the WHATWG URL)`, async () => {
-      const disguised = ['/admin/../public/x', '/admin/%2e%2e/public/x', '/admin/x/../../public/', '/users/../public/', '/users/%2e%2e/public/', '/%70ublic/x', '/admin/.//../public/x'];
+      const disguised = [
+        '/admin/../public/x',
+        '/admin/%2e%2e/public/x',
+        '/admin/x/../../public/',
+        '/users/../public/',
+        '/users/%2e%2e/public/',
+        '/%70ublic/x',
+        '/admin/.//../public/x',
+      ];
       for (const path of disguised) {
         const n = rejects.length;
         const r = await testRequest({ port: server.port, protocol, servername: 'a.test', path });
@@ -99,11 +139,25 @@ describe('through @hono/node-server on HTTP/2 with HTTP/1.1 fallback', () => {
 
     test(`${protocol}, finding 14: X-Forwarded-Host naming another mTLS tenant is refused`, async () => {
       for (const xfh of ['b.test', 'x.y.b.test', 'a.test, b.test', 'B.TEST:443']) {
-        const r = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': xfh } });
+        const r = await testRequest({
+          port: server.port,
+          protocol,
+          servername: 'a.test',
+          path: '/host',
+          client: certA,
+          headers: { 'x-forwarded-host': xfh },
+        });
         assert.equal(r.status, 400, `${xfh}: ${r.body}`);
         assert.equal(rejects.at(-1), 'sni_host_mismatch');
       }
-      const own = await testRequest({ port: server.port, protocol, servername: 'a.test', path: '/host', client: certA, headers: { 'x-forwarded-host': 'x.a.test' } });
+      const own = await testRequest({
+        port: server.port,
+        protocol,
+        servername: 'a.test',
+        path: '/host',
+        client: certA,
+        headers: { 'x-forwarded-host': 'x.a.test' },
+      });
       assert.equal(own.body, 'host x.a.test');
     });
   }
@@ -113,12 +167,20 @@ test('createAdaptorServer with https.createServer and store.tlsOptions(), attach
   const app = new Hono<E>();
   app.use(mtlsGuard({ store }));
   app.get('/whoami', (c) => c.json({ subject: c.var.mtls?.subject ?? null }));
-  const server = store.attach(createAdaptorServer({ fetch: app.fetch, createServer: https.createServer, serverOptions: store.tlsOptions() }) as https.Server);
+  const server = store.attach(
+    createAdaptorServer({
+      fetch: app.fetch,
+      createServer: https.createServer,
+      serverOptions: store.tlsOptions(),
+    }) as https.Server,
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
     assert.equal((await testRequest({ port, servername: 'a.test', path: '/whoami' })).status, 400);
-    assert.deepEqual((await testRequest({ port, servername: 'a.test', path: '/whoami', client: certA })).json(), { subject: subjectOf(certA) });
+    assert.deepEqual((await testRequest({ port, servername: 'a.test', path: '/whoami', client: certA })).json(), {
+      subject: subjectOf(certA),
+    });
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));

@@ -1,23 +1,44 @@
 // One guard matrix, nine hosts: plain node:https, node:http2, Express 4, Express 5, Koa 2, Koa 3,
 // Fastify 5 (HTTPS and HTTP/2) and Hono 4 (on @hono/node-server).
 // Every case must reach the same verdict (status, reject reason, page bytes, identity) on all.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import express5 from 'express';
 import express4 from 'express4';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RawServerBase,
+  type RouteGenericInterface,
+} from 'fastify';
+import { type Context, Hono } from 'hono';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerBase, type RouteGenericInterface } from 'fastify';
-import { Hono, type Context } from 'hono';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
-import { createSslStore, mtlsGuard as coreGuard, getClientIdentity, type GuardOptions, type SslStore } from '../../src/index.js';
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
-import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
 import fastifyMtlsGate from '../../src/adapters/fastify.js';
 import { mtlsGuard as honoGuard, type MtlsVariables } from '../../src/adapters/hono.js';
-import { createTestPki, startTestServer, testRequest, type TestCert, type TestHandler, type CallbackApp, type TestServer } from '../../src/testing/index.js';
+import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
+import {
+  mtlsGuard as coreGuard,
+  createSslStore,
+  type GuardOptions,
+  getClientIdentity,
+  type SslStore,
+} from '../../src/index.js';
+import {
+  type CallbackApp,
+  createTestPki,
+  startTestServer,
+  type TestCert,
+  type TestHandler,
+  type TestServer,
+  testRequest,
+} from '../../src/testing/index.js';
 
 interface Host {
   name: string;
@@ -31,7 +52,12 @@ interface Host {
 }
 
 const echo = (identity: ReturnType<typeof getClientIdentity> | undefined, path: string, viaCore: boolean) =>
-  JSON.stringify({ subject: identity === undefined ? 'unset' : (identity?.subject ?? null), sslId: identity?.sslId ?? null, path, viaCore });
+  JSON.stringify({
+    subject: identity === undefined ? 'unset' : (identity?.subject ?? null),
+    sslId: identity?.sslId ?? null,
+    path,
+    viaCore,
+  });
 
 function expressApp(express: typeof express5) {
   return (options: GuardOptions) => {
@@ -84,7 +110,10 @@ function fastifyServer(http2: boolean) {
 }
 
 async function fastifyRoutes(app: FastifyInstance<RawServerBase>, options: GuardOptions): Promise<void> {
-  const reply = async (request: FastifyRequest<RouteGenericInterface, RawServerBase>, r: FastifyReply<RouteGenericInterface, RawServerBase>) => {
+  const reply = async (
+    request: FastifyRequest<RouteGenericInterface, RawServerBase>,
+    r: FastifyReply<RouteGenericInterface, RawServerBase>,
+  ) => {
     r.type('application/json');
     return echo(request.mtls, request.originalUrl, getClientIdentity(request.raw) === request.mtls);
   };
@@ -99,7 +128,9 @@ function honoApp(options: GuardOptions): TestHandler {
   type E = { Bindings: HttpBindings; Variables: MtlsVariables };
   const guard = honoGuard(options);
   const reply = (c: Context<E>) =>
-    c.body(echo(c.var.mtls, c.env.incoming.url ?? '/', getClientIdentity(c.env.incoming) === c.var.mtls), 200, { 'content-type': 'application/json' });
+    c.body(echo(c.var.mtls, c.env.incoming.url ?? '/', getClientIdentity(c.env.incoming) === c.var.mtls), 200, {
+      'content-type': 'application/json',
+    });
   // A sub-application under `/api`, with the same guard: Hono leaves incoming.url whole.
   const api = new Hono<E>().use(guard).all('*', reply);
   const app = new Hono<E>().route('/api', api).use(guard).all('*', reply);
@@ -139,27 +170,57 @@ const cases: Case[] = [
   { name: 'another CA', servername: 'a.test', cert: 'otherCa', expect: 'untrusted' },
   { name: 'expired', servername: 'a.test', cert: 'expired', expect: 'expired' },
   { name: 'not yet valid', servername: 'a.test', cert: 'notYetValid', expect: 'not_yet_valid' },
-  { name: 'SNI of an open object, Host of an mTLS one', servername: 'open.test', host: 'a.test', cert: 'valid', expect: 'sni_host_mismatch' },
+  {
+    name: 'SNI of an open object, Host of an mTLS one',
+    servername: 'open.test',
+    host: 'a.test',
+    cert: 'valid',
+    expect: 'sni_host_mismatch',
+  },
   { name: 'open object, no certificate', servername: 'open.test', expect: 200, subject: null },
   { name: 'skip-list hit, no certificate', servername: 'a.test', path: '/public/info', expect: 200, subject: null },
   // Not canonical: Express and Koa route on the raw target, so no skip is granted to it (finding 10).
   { name: 'skip-list hit, percent-encoded', servername: 'a.test', path: '/%70ublic/info', expect: 'missing' },
   { name: 'skip-list miss by dot segments', servername: 'a.test', path: '/public/../private', expect: 'missing' },
-  { name: 'skip-list entry naming the mount point, no certificate', servername: 'a.test', path: '/api/open/info', expect: 200, subject: null },
+  {
+    name: 'skip-list entry naming the mount point, no certificate',
+    servername: 'a.test',
+    path: '/api/open/info',
+    expect: 200,
+    subject: null,
+  },
   // Inside the mount, req.url is `/public/info`: matching on it would skip the certificate.
-  { name: 'skip-list entry matching only below the mount point', servername: 'a.test', path: '/api/public/info', expect: 'missing' },
+  {
+    name: 'skip-list entry matching only below the mount point',
+    servername: 'a.test',
+    path: '/api/public/info',
+    expect: 'missing',
+  },
   { name: 'under a mount point, outside the skip-list', servername: 'a.test', path: '/api/private', expect: 'missing' },
-  { name: 'under a mount point, valid', servername: 'a.test', path: '/api/private', cert: 'valid', expect: 200, subject: 'client' },
+  {
+    name: 'under a mount point, valid',
+    servername: 'a.test',
+    path: '/api/private',
+    cert: 'valid',
+    expect: 200,
+    subject: 'client',
+  },
 ];
 
 let store: SslStore;
 
 before(async () => {
   const pki = await createTestPki({ serverNames: ['a.test', 'open.test'] });
-  for (const shape of ['valid', 'viaIntermediate', 'otherCa', 'expired', 'notYetValid'] as const) certs[shape] = await pki.client(shape);
+  for (const shape of ['valid', 'viaIntermediate', 'otherCa', 'expired', 'notYetValid'] as const)
+    certs[shape] = await pki.client(shape);
   store = createSslStore();
   const pair = { cert: pki.server.chain, key: pki.server.key };
-  store.set({ id: 'a', ...pair, snis: ['a.test'], client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/public/', '^/api/open/'] } });
+  store.set({
+    id: 'a',
+    ...pair,
+    snis: ['a.test'],
+    client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/public/', '^/api/open/'] },
+  });
   store.set({ id: 'open', ...pair, snis: ['open.test'] });
 });
 
@@ -173,7 +234,9 @@ for (const h of hosts) {
     const rejects: string[] = [];
     before(async () => {
       const options: GuardOptions = { store, onReject: (i) => rejects.push(i.reason) };
-      server = h.serve ? await h.serve(options) : await startTestServer(h.build!(options), { store, ...(h.server ? { protocol: h.server } : {}) });
+      server = h.serve
+        ? await h.serve(options)
+        : await startTestServer(h.build!(options), { store, ...(h.server ? { protocol: h.server } : {}) });
     });
     after(() => server.close());
 
@@ -227,6 +290,9 @@ describe('all hosts agree', () => {
     assert.ok(reference && reference.size === cases.length, 'the plain Node run completed');
     const ref = Object.fromEntries(reference);
     for (const [key, table] of tables) assert.deepEqual(Object.fromEntries(table), ref, key);
-    assert.equal(tables.size, hosts.reduce((n, h) => n + h.protocols.length, 0));
+    assert.equal(
+      tables.size,
+      hosts.reduce((n, h) => n + h.protocols.length, 0),
+    );
   });
 });

@@ -1,16 +1,17 @@
 // Per-path policies and per-reason statuses through the Express and Koa adapters: the adapters
 // translate only, the verdicts are the core guard's.
-import { test, before } from 'node:test';
+
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { before, test } from 'node:test';
 import express from 'express';
 import Koa from 'koa';
-import { createSslStore, type GuardOptions } from '../../src/index.js';
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
-import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { createSslStore, type GuardOptions } from '../../src/index.js';
+import { createTestPki, type TestCert, type TestPki, testRequest } from '../../src/testing/index.js';
 
 let pki: TestPki;
 let alice: TestCert;
@@ -33,7 +34,13 @@ const options = (store: ReturnType<typeof createSslStore>): GuardOptions => ({
 for (const framework of ['express', 'koa'] as const) {
   test(`${framework}: off, required (401 by statusByReason), an allow-list (403)`, async () => {
     const store = createSslStore();
-    store.set({ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } });
+    store.set({
+      id: 'app',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['app.test'],
+      client: { ca: pki.root.cert },
+    });
     let handler: http.RequestListener;
     if (framework === 'express') {
       const app = express();
@@ -51,7 +58,8 @@ for (const framework of ['express', 'koa'] as const) {
     const server = store.attach(https.createServer(store.tlsOptions(), handler));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
-    const ask = (path: string, client?: TestCert) => testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}) });
+    const ask = (path: string, client?: TestCert) =>
+      testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}) });
     try {
       assert.equal((await ask('/public/app.css')).body, 'anonymous');
       assert.equal((await ask('/orders')).status, 401);

@@ -1,17 +1,25 @@
 // The router mounted in Express and Koa: matched requests are proxied, unmatched ones reach the
 // framework's next middleware, and a mount point does not change what the routes see.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import { createSslStore, createRouter, MtlsGateConfigError, type Router, type SslStore } from '../../src/index.js';
 import * as forExpress from '../../src/adapters/express.js';
 import * as forKoa from '../../src/adapters/koa.js';
-import { createTestPki, startTestServer, testRequest, type TestCert, type TestHandler, type CallbackApp } from '../../src/testing/index.js';
+import { createRouter, createSslStore, MtlsGateConfigError, type Router, type SslStore } from '../../src/index.js';
+import {
+  type CallbackApp,
+  createTestPki,
+  startTestServer,
+  type TestCert,
+  type TestHandler,
+  testRequest,
+} from '../../src/testing/index.js';
 
 let upstream: http.Server;
 let router: Router;
@@ -24,7 +32,14 @@ before(async () => {
     req.on('data', (c: Buffer) => (size += c.length));
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ url: req.url, method: req.method, received: size, subject: req.headers['x-client-subject'] ?? null }));
+      res.end(
+        JSON.stringify({
+          url: req.url,
+          method: req.method,
+          received: size,
+          subject: req.headers['x-client-subject'] ?? null,
+        }),
+      );
     });
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -45,7 +60,13 @@ before(async () => {
   const pki = await createTestPki({ serverNames: ['gw.test'] });
   client = await pki.client('valid');
   store = createSslStore();
-  store.set({ id: 'gw', cert: pki.server.chain, key: pki.server.key, snis: ['gw.test'], client: { ca: pki.root.cert } });
+  store.set({
+    id: 'gw',
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: ['gw.test'],
+    client: { ca: pki.root.cert },
+  });
 });
 
 after(async () => {
@@ -103,7 +124,12 @@ function koaFlavour(name: string, Koa: typeof Koa3): Flavour {
   };
 }
 
-const flavours = [expressFlavour('express 4', express4), expressFlavour('express 5', express5), koaFlavour('koa 2', Koa2), koaFlavour('koa 3', Koa3)];
+const flavours = [
+  expressFlavour('express 4', express4),
+  expressFlavour('express 5', express5),
+  koaFlavour('koa 2', Koa2),
+  koaFlavour('koa 3', Koa3),
+];
 
 for (const f of flavours) {
   describe(`router on ${f.name}`, () => {
@@ -145,6 +171,9 @@ for (const f of flavours) {
 
 test('mounting something that is not a router fails with the field named', () => {
   for (const adapter of [forExpress, forKoa]) {
-    assert.throws(() => adapter.mtlsRouter({} as Router), (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'router');
+    assert.throws(
+      () => adapter.mtlsRouter({} as Router),
+      (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'router',
+    );
   }
 });

@@ -1,11 +1,12 @@
 // A reload under load: bounded loopback load on keep-alive connections (HTTP/1.1 and HTTP/2)
 // while the config file changes every 100 ms (an SSL object's desc, a route added and removed):
 // zero failed requests.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { fixture, gatewayYaml, startCli, stopCli, type Cli } from './run.js';
+import { after, before, test } from 'node:test';
+import { type Cli, fixture, gatewayYaml, startCli, stopCli } from './run.js';
 
 type Fixture = Awaited<ReturnType<typeof fixture>>;
 let fx: Fixture;
@@ -34,8 +35,13 @@ test('every 100 ms a changed file, 4 s of load on 8 keep-alive connections: zero
       edits++;
       // Alternately an SSL object's desc (that object is compiled again, ticket keys rotate) and an
       // extra route (the route table is swapped).
-      const extra = edits % 2 === 0 ? '' : `  - name: extra-${edits}\n    upstream: ${fx.upstreamUrl}\n    routes: [{ name: r, path: /extra }]`;
-      const yaml = gatewayYaml(['a', 'b'], fx.upstreamUrl).replace('  - id: b\n', `  - id: b\n    desc: "edit ${edits}"\n`) + (extra ? `\n${extra}` : '');
+      const extra =
+        edits % 2 === 0
+          ? ''
+          : `  - name: extra-${edits}\n    upstream: ${fx.upstreamUrl}\n    routes: [{ name: r, path: /extra }]`;
+      const yaml =
+        gatewayYaml(['a', 'b'], fx.upstreamUrl).replace('  - id: b\n', `  - id: b\n    desc: "edit ${edits}"\n`) +
+        (extra ? `\n${extra}` : '');
       // The extra service goes under `services:`: the YAML ends with that list.
       fx.write('gateway.yaml', yaml);
       await new Promise((r) => setTimeout(r, 100));
@@ -45,15 +51,25 @@ test('every 100 ms a changed file, 4 s of load on 8 keep-alive connections: zero
   const failures: string[] = [];
   let ok = 0;
   const h1 = async (tenant: typeof fx.a) => {
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, cert: tenant.client.cert, key: tenant.client.key, rejectUnauthorized: false, servername: tenant.host });
+    const agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      cert: tenant.client.cert,
+      key: tenant.client.key,
+      rejectUnauthorized: false,
+      servername: tenant.host,
+    });
     try {
       while (Date.now() < until) {
         const status = await new Promise<number>((resolve) => {
-          const req = https.request({ host: '127.0.0.1', port, path: '/t/h1', agent, headers: { host: tenant.host } }, (res) => {
-            res.resume();
-            res.once('end', () => resolve(res.statusCode ?? 0));
-          });
-          req.once('error', (e) => resolve(-(failures.push(`h1 ${tenant.host}: ${e.message}`))));
+          const req = https.request(
+            { host: '127.0.0.1', port, path: '/t/h1', agent, headers: { host: tenant.host } },
+            (res) => {
+              res.resume();
+              res.once('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.once('error', (e) => resolve(-failures.push(`h1 ${tenant.host}: ${e.message}`)));
           req.end();
         });
         if (status === 200) ok++;
@@ -64,7 +80,12 @@ test('every 100 ms a changed file, 4 s of load on 8 keep-alive connections: zero
     }
   };
   const h2 = async (tenant: typeof fx.a) => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, { servername: tenant.host, rejectUnauthorized: false, cert: tenant.client.cert, key: tenant.client.key });
+    const session = http2.connect(`https://127.0.0.1:${port}`, {
+      servername: tenant.host,
+      rejectUnauthorized: false,
+      cert: tenant.client.cert,
+      key: tenant.client.key,
+    });
     session.on('error', (e) => failures.push(`h2 session ${tenant.host}: ${e.message}`));
     try {
       while (Date.now() < until) {
@@ -73,7 +94,7 @@ test('every 100 ms a changed file, 4 s of load on 8 keep-alive connections: zero
           let code = 0;
           req.on('response', (h) => (code = Number(h[':status'])));
           req.on('end', () => resolve(code));
-          req.on('error', (e) => resolve(-(failures.push(`h2 ${tenant.host}: ${e.message}`))));
+          req.on('error', (e) => resolve(-failures.push(`h2 ${tenant.host}: ${e.message}`)));
           req.resume();
           req.end();
         });
@@ -89,7 +110,10 @@ test('every 100 ms a changed file, 4 s of load on 8 keep-alive connections: zero
   assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failed of ${ok + failures.length}`);
   assert.ok(ok > 200, `requests served: ${ok}`);
   // The edits were applied (not merely written): many revisions, no refused configuration.
-  const st = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { revision: number; lastError: unknown };
+  const st = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as {
+    revision: number;
+    lastError: unknown;
+  };
   assert.ok(st.revision >= 5, `revisions applied: ${st.revision} for ${edits} edits`);
   assert.equal(st.lastError, undefined);
   console.log(`# reload under load: ${ok} requests, 0 failed, ${edits} edits, ${st.revision} revisions applied`);

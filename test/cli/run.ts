@@ -1,8 +1,8 @@
 // The `mtls-gate` command as users run it: the built bin in a child process, a config file in a
 // temp dir with its certificates, and a loopback upstream.
-import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,7 +22,11 @@ export interface Cli {
 
 /** Starts `node dist/cli/main.js ...args`; stdout and stderr lines are collected. */
 export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Cli {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   const waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
   const onLine = (line: string) => {
@@ -48,7 +52,10 @@ export function startCli(args: string[], options: { cwd?: string; env?: Record<s
         if (m) return Promise.resolve(m);
       }
       return new Promise((resolvePromise, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${output.join('\n')}`)),
+          timeoutMs,
+        );
         waiters.push({
           re,
           resolve: (m) => {
@@ -75,8 +82,18 @@ export interface Tenant {
   client: TestCert;
 }
 
-/** A temp dir with two tenants' certificates (`a.test`, `b.test`, each its own CA) and an upstream that names itself. */
-export async function fixture(): Promise<{ dir: string; a: Tenant; b: Tenant; upstream: http.Server; upstreamUrl: string; write(name: string, text: string): string; cleanup(): Promise<void> }> {
+/**
+ * A temp dir with two tenants' certificates (`a.test`, `b.test`, each its own CA) and an upstream that names itself.
+ */
+export async function fixture(): Promise<{
+  dir: string;
+  a: Tenant;
+  b: Tenant;
+  upstream: http.Server;
+  upstreamUrl: string;
+  write(name: string, text: string): string;
+  cleanup(): Promise<void>;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-cli-'));
   const tenants: Tenant[] = [];
   for (const name of ['a', 'b']) {

@@ -1,13 +1,14 @@
 // `mtls-gate serve` and `mtls-gate validate` as real processes: start, serve, reload on edit,
 // refuse a broken edit, drain on SIGTERM, workers that resume each other's TLS sessions.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { testRequest } from '../../src/testing/index.js';
-import { BIN, fixture, gatewayYaml, startCli, stopCli, type Cli } from './run.js';
+import { BIN, type Cli, fixture, gatewayYaml, startCli, stopCli } from './run.js';
 
 const run = promisify(execFile);
 type Fixture = Awaited<ReturnType<typeof fixture>>;
@@ -17,7 +18,8 @@ async function listening(cli: Cli): Promise<{ port: number; status: number | und
   return { port, status: undefined };
 }
 
-const statusOf = async (port: number) => (await fetch(`http://127.0.0.1:${port}/status`)).json() as Promise<Record<string, unknown>>;
+const statusOf = async (port: number) =>
+  (await fetch(`http://127.0.0.1:${port}/status`)).json() as Promise<Record<string, unknown>>;
 
 describe('mtls-gate serve', () => {
   let fx: Fixture;
@@ -37,10 +39,22 @@ describe('mtls-gate serve', () => {
     await fx.cleanup();
   });
 
-  test('prints what it serves and where; the guide\'s two curls: 400 without a certificate, 200 with one', async () => {
+  test("prints what it serves and where; the guide's two curls: 400 without a certificate, 200 with one", async () => {
     await cli.waitFor(/revision 1: 1 SSL object, 1 service, 1 route/);
     const curl = async (...extra: string[]) =>
-      run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', '--resolve', `a.test:${port}:127.0.0.1`, '--cacert', join(fx.dir, 'a-ca.crt'), `https://a.test:${port}/t/json`, ...extra]);
+      run('curl', [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{http_version}',
+        '--resolve',
+        `a.test:${port}:127.0.0.1`,
+        '--cacert',
+        join(fx.dir, 'a-ca.crt'),
+        `https://a.test:${port}/t/json`,
+        ...extra,
+      ]);
     assert.equal((await curl()).stdout, '400 2');
     const certFile = fx.write('client.crt', fx.a.client.cert);
     const keyFile = fx.write('client.key', fx.a.client.key);
@@ -53,7 +67,12 @@ describe('mtls-gate serve', () => {
   });
 
   test('an edit adding a second tenant (another CA, another SNI) takes effect within 2 s; an open keep-alive HTTP/2 session keeps working', async () => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'a.test', rejectUnauthorized: false, cert: fx.a.client.cert, key: fx.a.client.key });
+    const session = http2.connect(`https://127.0.0.1:${port}`, {
+      servername: 'a.test',
+      rejectUnauthorized: false,
+      cert: fx.a.client.cert,
+      key: fx.a.client.key,
+    });
     const get = (path: string) =>
       new Promise<number>((resolve, reject) => {
         const req = session.request({ ':path': path, ':authority': 'a.test' });
@@ -64,12 +83,22 @@ describe('mtls-gate serve', () => {
       });
     try {
       assert.equal(await get('/t/before'), 200);
-      assert.notEqual(await testRequest({ port, servername: 'b.test', client: fx.b.client }).then((r) => r.status, () => 0), 200, 'b.test is not served yet');
+      assert.notEqual(
+        await testRequest({ port, servername: 'b.test', client: fx.b.client }).then(
+          (r) => r.status,
+          () => 0,
+        ),
+        200,
+        'b.test is not served yet',
+      );
       const t0 = Date.now();
       fx.write('gateway.yaml', gatewayYaml(['a', 'b'], fx.upstreamUrl));
       let status = 0;
       while (Date.now() - t0 < 2000) {
-        status = await testRequest({ port, servername: 'b.test', path: '/t/x', client: fx.b.client }).then((r) => r.status, () => 0);
+        status = await testRequest({ port, servername: 'b.test', path: '/t/x', client: fx.b.client }).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status === 200) break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -86,7 +115,12 @@ describe('mtls-gate serve', () => {
 
   test('a broken edit is not applied: the running configuration keeps serving, the error and its path are logged and shown by /status', async () => {
     const before = (await statusOf(statusPort)).revision;
-    fx.write('gateway.yaml', gatewayYaml(['a', 'b'], fx.upstreamUrl).replace('snis: [b.test]', 'snis: [b.test]\n    depth: 3').replace('path: "/*"', 'path: "/*", methods: [get]'));
+    fx.write(
+      'gateway.yaml',
+      gatewayYaml(['a', 'b'], fx.upstreamUrl)
+        .replace('snis: [b.test]', 'snis: [b.test]\n    depth: 3')
+        .replace('path: "/*"', 'path: "/*", methods: [get]'),
+    );
     await cli.waitFor(/ssls\[1\]\.depth: unknown field/);
     const st = await statusOf(statusPort);
     assert.equal(st.revision, before);
@@ -120,7 +154,10 @@ describe('mtls-gate serve', () => {
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.body).path, '/slow/800');
     assert.equal(await cli.exited, 0);
-    assert.ok(cli.output.some((l) => /draining inFlight=1/.test(l)), cli.output.join('\n'));
+    assert.ok(
+      cli.output.some((l) => /draining inFlight=1/.test(l)),
+      cli.output.join('\n'),
+    );
     await assert.rejects(testRequest({ port, servername: 'a.test', client: fx.a.client, timeoutMs: 2000 }));
   });
 });
@@ -149,20 +186,30 @@ describe('mtls-gate validate', () => {
     );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /ssls\[0\]\.client\.dept: unknown field \[ERR_MTLS_UNKNOWN_FIELD\]/);
-    assert.match(r.stderr, /services\[0\]\.routes\[0\]\.methods\[1\]: expected .*received "FETCH" \[ERR_MTLS_INVALID_OPTION\]/);
+    assert.match(
+      r.stderr,
+      /services\[0\]\.routes\[0\]\.methods\[1\]: expected .*received "FETCH" \[ERR_MTLS_INVALID_OPTION\]/,
+    );
     assert.match(r.stderr, /ssls\[1\]\.key: private key does not match .*\[ERR_MTLS_KEY_MISMATCH\]/);
     assert.match(r.stderr, /^3 problems:/m);
   });
 
   test('a missing ${VAR} and a missing referenced file are named', async () => {
     const file = fx.write('env.yaml', gatewayYaml(['a'], '${UPSTREAM_URL}').replace('a-ca.crt', 'missing-ca.crt'));
-    const r = await run(process.execPath, [BIN, 'validate', '--config', file], { env: { ...process.env, UPSTREAM_URL: '' } }).catch((e: { code: number; stderr: string }) => e);
+    const r = await run(process.execPath, [BIN, 'validate', '--config', file], {
+      env: { ...process.env, UPSTREAM_URL: '' },
+    }).catch((e: { code: number; stderr: string }) => e);
     assert.equal((r as { code: number }).code, 1);
     assert.match((r as { stderr: string }).stderr, /UPSTREAM_URL|missing-ca\.crt/);
   });
 
   test('bad command lines exit 2 with the usage', async () => {
-    for (const args of [['serve'], ['frobnicate', '--config', 'x'], ['serve', '--config', 'x', '--workers', '0'], ['serve', '--config', 'x', '--listen', 'nohost']]) {
+    for (const args of [
+      ['serve'],
+      ['frobnicate', '--config', 'x'],
+      ['serve', '--config', 'x', '--workers', '0'],
+      ['serve', '--config', 'x', '--listen', 'nohost'],
+    ]) {
       const r = await run(process.execPath, [BIN, ...args]).catch((e: { code: number; stderr: string }) => e);
       assert.equal((r as { code: number }).code, 2, args.join(' '));
       assert.match((r as { stderr: string }).stderr, /usage:/);
@@ -192,7 +239,14 @@ describe('mtls-gate serve --workers 2', () => {
     let resumed = 0;
     const rounds = 8;
     for (let i = 0; i < rounds; i++) {
-      const r = await testRequest({ port, servername: 'a.test', path: `/t/${i}`, client: fx.a.client, session, maxVersion: 'TLSv1.2' });
+      const r = await testRequest({
+        port,
+        servername: 'a.test',
+        path: `/t/${i}`,
+        client: fx.a.client,
+        session,
+        maxVersion: 'TLSv1.2',
+      });
       assert.equal(r.status, 200);
       if (i > 0 && r.reused) resumed++;
       session = r.session ?? session;
@@ -208,7 +262,10 @@ describe('mtls-gate serve --workers 2', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(workers.length, 2);
-    assert.ok(workers.every((w) => w.requests > 0), `both workers served: ${JSON.stringify(workers.map((w) => w.requests))}`);
+    assert.ok(
+      workers.every((w) => w.requests > 0),
+      `both workers served: ${JSON.stringify(workers.map((w) => w.requests))}`,
+    );
     assert.equal(await stopCli(cli), 0);
   });
 });

@@ -1,12 +1,13 @@
 // Reading a configuration file into data: YAML and JSON alike, ${VAR} substitution, { file } references,
 // the digest a watcher compares, and the refusals (hostile YAML, prototype keys, oversized files).
-import { test, before, after, describe } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCodes } from '../../src/errors.js';
+import { after, before, describe, test } from 'node:test';
 import { loadConfigFile, loadConfigText } from '../../src/config/load.js';
+import { ErrorCodes } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -36,23 +37,36 @@ after(async () => {
 
 describe('formats', () => {
   test('YAML and JSON equivalents give equal data with null prototypes', async () => {
-    const yaml = await put('eq.yaml', [
-      'ssls:',
-      '  - id: one',
-      '    snis: [a.example, "*.b.example"]',
-      '    cert: { file: pki/cert.pem }',
-      '    client: { depth: 2, ca: { file: pki/ca.pem } }',
-      'services:',
-      '  - name: api',
-      '    upstream: http://127.0.0.1:8080',
-      '    enabled: true',
-      '    weight: 1.5',
-      '    tags: null',
-    ].join('\n'));
-    const json = await put('eq.json', JSON.stringify({
-      ssls: [{ id: 'one', snis: ['a.example', '*.b.example'], cert: { file: 'pki/cert.pem' }, client: { depth: 2, ca: { file: 'pki/ca.pem' } } }],
-      services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', enabled: true, weight: 1.5, tags: null }],
-    }));
+    const yaml = await put(
+      'eq.yaml',
+      [
+        'ssls:',
+        '  - id: one',
+        '    snis: [a.example, "*.b.example"]',
+        '    cert: { file: pki/cert.pem }',
+        '    client: { depth: 2, ca: { file: pki/ca.pem } }',
+        'services:',
+        '  - name: api',
+        '    upstream: http://127.0.0.1:8080',
+        '    enabled: true',
+        '    weight: 1.5',
+        '    tags: null',
+      ].join('\n'),
+    );
+    const json = await put(
+      'eq.json',
+      JSON.stringify({
+        ssls: [
+          {
+            id: 'one',
+            snis: ['a.example', '*.b.example'],
+            cert: { file: 'pki/cert.pem' },
+            client: { depth: 2, ca: { file: 'pki/ca.pem' } },
+          },
+        ],
+        services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', enabled: true, weight: 1.5, tags: null }],
+      }),
+    );
     const a = await loadConfigFile(yaml);
     const b = await loadConfigFile(json);
     assert.deepEqual(a.config, b.config);
@@ -121,14 +135,23 @@ describe('formats', () => {
 
 describe('{ file } references', () => {
   test('relative paths resolve against the config file; absolute paths are used as they are', async () => {
-    const path = await put('refs.yaml', `a: { file: pki/cert.pem }\nb: { file: ${JSON.stringify(join(dir, 'pki/ca.pem'))} }\n`);
+    const path = await put(
+      'refs.yaml',
+      `a: { file: pki/cert.pem }\nb: { file: ${JSON.stringify(join(dir, 'pki/ca.pem'))} }\n`,
+    );
     const { config, files } = await loadConfigFile(path);
-    assert.deepEqual(plain(config), { a: '-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n', b: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n' });
+    assert.deepEqual(plain(config), {
+      a: '-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n',
+      b: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n',
+    });
     assert.deepEqual(files, [path, join(dir, 'pki/cert.pem'), join(dir, 'pki/ca.pem')]);
   });
 
   test('files lists the config file first and each referenced file once', async () => {
-    const path = await put('twice.yaml', 'ssls:\n  - { cert: { file: pki/ca.pem }, ca: { file: pki/cert.pem } }\n  - { cert: { file: ./pki/ca.pem } }\n');
+    const path = await put(
+      'twice.yaml',
+      'ssls:\n  - { cert: { file: pki/ca.pem }, ca: { file: pki/cert.pem } }\n  - { cert: { file: ./pki/ca.pem } }\n',
+    );
     const { config, files } = await loadConfigFile(path);
     assert.deepEqual(files, [path, join(dir, 'pki/ca.pem'), join(dir, 'pki/cert.pem')]);
     const ssls = (config as { ssls: { cert: string }[] }).ssls;
@@ -153,7 +176,10 @@ describe('{ file } references', () => {
   test('a referenced file over 16 MiB is refused; exactly 16 MiB is read', async () => {
     await put('pki/big.pem', Buffer.alloc(16 * MiB + 1, 0x41));
     await put('pki/limit.pem', Buffer.alloc(16 * MiB, 0x41));
-    await assert.rejects(loadConfigText('ssls: [{ key: { file: pki/big.pem } }]', 'yaml', dir), error(ErrorCodes.CONFIG_FILE, 'ssls[0].key.file'));
+    await assert.rejects(
+      loadConfigText('ssls: [{ key: { file: pki/big.pem } }]', 'yaml', dir),
+      error(ErrorCodes.CONFIG_FILE, 'ssls[0].key.file'),
+    );
     const { config } = await loadConfigText('key: { file: pki/limit.pem }', 'yaml', dir);
     assert.equal((config as { key: string }).key.length, 16 * MiB);
   });
@@ -183,11 +209,22 @@ describe('${VAR} substitution', () => {
   test('values are replaced; keys, numbers and booleans are left alone', async () => {
     const text = 'url: "https://${HOST}:${PORT}/"\nport: ${PORT}\n${HOST}: key\nn: 1\nb: false\n';
     const { config } = await loadConfigText(text, 'yaml', dir, { env });
-    assert.deepEqual(plain(config), { url: 'https://api.example:8443/', port: '8443', '${HOST}': 'key', n: 1, b: false });
+    assert.deepEqual(plain(config), {
+      url: 'https://api.example:8443/',
+      port: '8443',
+      '${HOST}': 'key',
+      n: 1,
+      b: false,
+    });
   });
 
   test('${VAR:=default} applies when the variable is unset or empty', async () => {
-    const { config } = await loadConfigText('{"a": "${UNSET:=x}", "b": "${EMPTY:=y}", "c": "${HOST:=z}", "d": "${UNSET:=}"}', 'json', dir, { env });
+    const { config } = await loadConfigText(
+      '{"a": "${UNSET:=x}", "b": "${EMPTY:=y}", "c": "${HOST:=z}", "d": "${UNSET:=}"}',
+      'json',
+      dir,
+      { env },
+    );
     assert.deepEqual(plain(config), { a: 'x', b: 'y', c: 'api.example', d: '' });
   });
 
@@ -197,14 +234,24 @@ describe('${VAR} substitution', () => {
   });
 
   test('an unset variable names the field', async () => {
-    await assert.rejects(loadConfigText('services:\n  - name: a\n  - upstream: "http://${UPSTREAM}"\n', 'yaml', dir, { env }), error(ErrorCodes.CONFIG_VARIABLE, 'services[1].upstream'));
+    await assert.rejects(
+      loadConfigText('services:\n  - name: a\n  - upstream: "http://${UPSTREAM}"\n', 'yaml', dir, { env }),
+      error(ErrorCodes.CONFIG_VARIABLE, 'services[1].upstream'),
+    );
     // Only own properties of env count: `constructor` is not a variable of a plain object.
-    await assert.rejects(loadConfigText('a: ${constructor}', 'yaml', dir, { env }), error(ErrorCodes.CONFIG_VARIABLE, 'a'));
+    await assert.rejects(
+      loadConfigText('a: ${constructor}', 'yaml', dir, { env }),
+      error(ErrorCodes.CONFIG_VARIABLE, 'a'),
+    );
   });
 
   test('a malformed reference is refused', async () => {
     for (const bad of ['${}', '${1X}', '${X', '${X:-d}', '${ X }', '${X:=a${Y}}']) {
-      await assert.rejects(loadConfigText(JSON.stringify({ a: { 'b c': bad } }), 'json', dir, { env }), error(ErrorCodes.CONFIG_VARIABLE, 'a["b c"]'), bad);
+      await assert.rejects(
+        loadConfigText(JSON.stringify({ a: { 'b c': bad } }), 'json', dir, { env }),
+        error(ErrorCodes.CONFIG_VARIABLE, 'a["b c"]'),
+        bad,
+      );
     }
   });
 
@@ -212,7 +259,10 @@ describe('${VAR} substitution', () => {
     const { config, files } = await loadConfigText('cert: { file: "${DIR}/cert.pem" }', 'yaml', dir, { env });
     assert.match((config as { cert: string }).cert, /CERT/);
     assert.deepEqual(files, [join(dir, 'pki/cert.pem')]);
-    await assert.rejects(loadConfigText('cert: { file: "${NODIR}/cert.pem" }', 'yaml', dir, { env }), error(ErrorCodes.CONFIG_VARIABLE, 'cert.file'));
+    await assert.rejects(
+      loadConfigText('cert: { file: "${NODIR}/cert.pem" }', 'yaml', dir, { env }),
+      error(ErrorCodes.CONFIG_VARIABLE, 'cert.file'),
+    );
   });
 
   test('process.env is the default', async () => {
@@ -234,17 +284,29 @@ describe('${VAR} substitution', () => {
 
 describe('refused shapes', () => {
   test('__proto__, constructor and prototype keys are refused in YAML and JSON', async () => {
-    await assert.rejects(loadConfigText('ssls:\n  - __proto__: { admin: true }\n', 'yaml', dir), error(ErrorCodes.UNKNOWN_FIELD, 'ssls[0].__proto__'));
-    await assert.rejects(loadConfigText('{"ssls": [{"__proto__": {"admin": true}}]}', 'json', dir), error(ErrorCodes.UNKNOWN_FIELD, 'ssls[0].__proto__'));
+    await assert.rejects(
+      loadConfigText('ssls:\n  - __proto__: { admin: true }\n', 'yaml', dir),
+      error(ErrorCodes.UNKNOWN_FIELD, 'ssls[0].__proto__'),
+    );
+    await assert.rejects(
+      loadConfigText('{"ssls": [{"__proto__": {"admin": true}}]}', 'json', dir),
+      error(ErrorCodes.UNKNOWN_FIELD, 'ssls[0].__proto__'),
+    );
     await assert.rejects(loadConfigText('{"__proto__": 1}', 'json', dir), error(ErrorCodes.UNKNOWN_FIELD, '__proto__'));
-    await assert.rejects(loadConfigText('a: { constructor: { prototype: 1 } }', 'yaml', dir), error(ErrorCodes.UNKNOWN_FIELD, 'a.constructor'));
+    await assert.rejects(
+      loadConfigText('a: { constructor: { prototype: 1 } }', 'yaml', dir),
+      error(ErrorCodes.UNKNOWN_FIELD, 'a.constructor'),
+    );
     assert.equal(({} as Record<string, unknown>).admin, undefined);
   });
 
   test('nesting deeper than 32 levels below the root is refused, as plainCopy refuses it', async () => {
-    const nest = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    const nest = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
     await loadConfigText(nest(33), 'json', dir);
-    await assert.rejects(loadConfigText(nest(34), 'json', dir), error(ErrorCodes.INVALID_OPTION, Array(33).fill('a').join('.')));
+    await assert.rejects(
+      loadConfigText(nest(34), 'json', dir),
+      error(ErrorCodes.INVALID_OPTION, Array(33).fill('a').join('.')),
+    );
   });
 
   test('a self-referencing YAML alias ends at the nesting limit', async () => {

@@ -1,16 +1,21 @@
 // The JSON Schema shipped as mtls-gate/schema.json, used as an editor uses it (ajv, draft 2020-12),
 // and the one schema's error paths.
-import { test, describe } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { parse as parseYaml } from 'yaml';
+import { describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { configJsonSchema, validateConfig, ErrorCodes, MtlsGateConfigError } from '../../src/index.js';
+import { parse as parseYaml } from 'yaml';
+import { configJsonSchema, ErrorCodes, MtlsGateConfigError, validateConfig } from '../../src/index.js';
 
 const require = createRequire(import.meta.url);
-type Loose = { ssls: Record<string, unknown>[]; services: (Record<string, unknown> & { routes: Record<string, unknown>[] })[] };
-const example = () => parseYaml(readFileSync(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url), 'utf8')) as Loose;
+type Loose = {
+  ssls: Record<string, unknown>[];
+  services: (Record<string, unknown> & { routes: Record<string, unknown>[] })[];
+};
+const example = () =>
+  parseYaml(readFileSync(new URL('../../examples/mtls-auth-app/gateway.yaml', import.meta.url), 'utf8')) as Loose;
 
 describe('mtls-gate/schema.json', () => {
   const shipped = require('mtls-gate/schema.json') as Record<string, unknown>;
@@ -29,8 +34,14 @@ describe('mtls-gate/schema.json', () => {
     bad.services[0]!.routes[0]!.methods = ['GET', 'FETCH'];
     assert.equal(validate(bad), false);
     const errors = validate.errors!.map((e) => `${e.instancePath} ${e.keyword} ${JSON.stringify(e.params)}`);
-    assert.ok(errors.some((e) => e.startsWith('/ssls/0 additionalProperties') && e.includes('"sni"')), errors.join('\n'));
-    assert.ok(errors.some((e) => e.startsWith('/services/0/routes/0/methods/1 enum')), errors.join('\n'));
+    assert.ok(
+      errors.some((e) => e.startsWith('/ssls/0 additionalProperties') && e.includes('"sni"')),
+      errors.join('\n'),
+    );
+    assert.ok(
+      errors.some((e) => e.startsWith('/services/0/routes/0/methods/1 enum')),
+      errors.join('\n'),
+    );
   });
   test('{ file } is accepted where PEM goes, and only there', () => {
     const bad = example();
@@ -44,8 +55,13 @@ describe('validateConfig: every problem, each with its full path as data', () =>
   test('shape problems in several entries are all listed', () => {
     const config = {
       listen: [{ port: 70000 }],
-      ssls: [{ id: 'a', cert: 'x', key: 'y', client: { ca: 'z', dept: 1 } }, { id: 'bad id!', cert: 1, key: 'y' }],
-      services: [{ name: 's', upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/', methods: ['GET', 'get'] }] }],
+      ssls: [
+        { id: 'a', cert: 'x', key: 'y', client: { ca: 'z', dept: 1 } },
+        { id: 'bad id!', cert: 1, key: 'y' },
+      ],
+      services: [
+        { name: 's', upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/', methods: ['GET', 'get'] }] },
+      ],
       colour: 'blue',
     };
     const err = (() => {
@@ -71,12 +87,19 @@ describe('validateConfig: every problem, each with its full path as data', () =>
     assert.equal(err.field, err.issues[0]!.field);
   });
   test('a missing required field is ERR_MTLS_MISSING_FIELD with its path', () => {
-    assert.throws(() => validateConfig({ listen: [{ port: 1 }], services: [{ name: 's', routes: [] }] }), { code: ErrorCodes.MISSING_FIELD, field: 'services[0].upstream' });
+    assert.throws(() => validateConfig({ listen: [{ port: 1 }], services: [{ name: 's', routes: [] }] }), {
+      code: ErrorCodes.MISSING_FIELD,
+      field: 'services[0].upstream',
+    });
     assert.throws(() => validateConfig({ ssls: [] }), { code: ErrorCodes.MISSING_FIELD, field: 'listen' });
   });
   test('ids and names given twice', () => {
     assert.throws(
-      () => validateConfig({ listen: [{ port: 1 }], services: [1, 2].map(() => ({ name: 's', upstream: 'http://127.0.0.1:1', routes: [] })) }),
+      () =>
+        validateConfig({
+          listen: [{ port: 1 }],
+          services: [1, 2].map(() => ({ name: 's', upstream: 'http://127.0.0.1:1', routes: [] })),
+        }),
       (e: unknown) => e instanceof MtlsGateConfigError && e.issues.some((i) => i.field === 'services[1].name'),
     );
   });

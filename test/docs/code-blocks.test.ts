@@ -7,18 +7,21 @@
 //   must print "listening on"; a ts block marked `<!-- doc-test: file NAME -->` is written there first;
 // - any other sh block may only hold npm commands naming existing scripts, or node/npx commands
 //   naming files that exist: those are run by CI itself or by the example tests.
-import { test, describe, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join, relative } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const scripts = Object.keys((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts,
+);
 
 interface Block {
   doc: string;
@@ -59,8 +62,15 @@ function blocksOf(file: string): Block[] {
     const [, indent, ticks, lang] = fence;
     const start = i;
     const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith(`${indent}${ticks}`); i++) body.push(lines[i]!.slice(indent!.length));
-    blocks.push({ doc: relative(root, file), line: start + 1, lang: lang!.toLowerCase(), code: body.join('\n'), directive });
+    for (i++; i < lines.length && !lines[i]!.startsWith(`${indent}${ticks}`); i++)
+      body.push(lines[i]!.slice(indent!.length));
+    blocks.push({
+      doc: relative(root, file),
+      line: start + 1,
+      lang: lang!.toLowerCase(),
+      code: body.join('\n'),
+      directive,
+    });
     directive = undefined;
   }
   return blocks;
@@ -68,12 +78,28 @@ function blocksOf(file: string): Block[] {
 
 const all = markdownFiles().flatMap(blocksOf);
 const where = (b: Block) => `${b.doc}:${b.line}`;
-const CLI_FLAGS = new Set(['--config', '--workers', '--listen', '--status', '--log-format', '--access-log', '--help', '--version', '--etcd', '--prefix', '--snapshot', '--etcd-timeout', '--prune', '--if-revision']);
+const CLI_FLAGS = new Set([
+  '--config',
+  '--workers',
+  '--listen',
+  '--status',
+  '--log-format',
+  '--access-log',
+  '--help',
+  '--version',
+  '--etcd',
+  '--prefix',
+  '--snapshot',
+  '--etcd-timeout',
+  '--prune',
+  '--if-revision',
+]);
 const KNOWN = new Set(['ts', 'typescript', 'json', 'sh', 'text', 'yaml']);
 
 test('the docs have code blocks, each in a language this test knows', () => {
   assert.ok(all.length > 20, `found ${all.length} blocks`);
-  for (const b of all) assert.ok(KNOWN.has(b.lang), `${where(b)}: fence language "${b.lang}" (use ts, json, sh, yaml or text)`);
+  for (const b of all)
+    assert.ok(KNOWN.has(b.lang), `${where(b)}: fence language "${b.lang}" (use ts, json, sh, yaml or text)`);
 });
 
 test('every ts block type-checks', async () => {
@@ -90,10 +116,18 @@ test('every ts block type-checks', async () => {
       });
     writeFileSync(
       join(dir, 'tsconfig.json'),
-      JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { rootDir: '..', noEmit: true, noUnusedLocals: false }, include: ['*.ts'], exclude: [] }),
+      JSON.stringify({
+        extends: '../tsconfig.json',
+        compilerOptions: { rootDir: '..', noEmit: true, noUnusedLocals: false },
+        include: ['*.ts'],
+        exclude: [],
+      }),
     );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    const result = await run(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { cwd: root, timeout: 120_000 }).then(
+    const result = await run(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], {
+      cwd: root,
+      timeout: 120_000,
+    }).then(
       () => '',
       (e: { stdout?: string }) => e.stdout ?? String(e),
     );
@@ -131,16 +165,24 @@ test('sh blocks that are not run name only npm scripts and files that exist', ()
         } else if (words[0] === 'mtls-gate' || (words[0] === 'npx' && words[1] === 'mtls-gate')) {
           // The command as users run it in their own project: a known subcommand and known flags.
           const args = words.slice(words[0] === 'npx' ? 2 : 1);
-          assert.ok(['serve', 'validate', 'schema', 'etcd'].includes(args[0]!), `${where(b)}: mtls-gate ${args[0]}: no such command`);
+          assert.ok(
+            ['serve', 'validate', 'schema', 'etcd'].includes(args[0]!),
+            `${where(b)}: mtls-gate ${args[0]}: no such command`,
+          );
           for (const flag of args.filter((w) => w.replace(/^\[/, '').startsWith('--'))) {
-            assert.ok(CLI_FLAGS.has(flag.replace(/^\[/, '').replace(/[\]=].*$/, '')), `${where(b)}: mtls-gate ${flag}: no such flag`);
+            assert.ok(
+              CLI_FLAGS.has(flag.replace(/^\[/, '').replace(/[\]=].*$/, '')),
+              `${where(b)}: mtls-gate ${flag}: no such flag`,
+            );
           }
         } else if (words[0] === 'node' || words[0] === 'npx') {
           const files = words.filter((w) => /\.(ts|js|mjs|cjs)$/.test(w));
           assert.ok(files.length > 0, `${where(b)}: ${cmd} names no file`);
           for (const f of files) assert.ok(existsSync(join(root, f)), `${where(b)}: ${f} does not exist`);
         } else {
-          assert.fail(`${where(b)}: "${cmd}" is neither run by this test nor an npm/node command (mark the block <!-- doc-test: run -->)`);
+          assert.fail(
+            `${where(b)}: "${cmd}" is neither run by this test nor an npm/node command (mark the block <!-- doc-test: run -->)`,
+          );
         }
       }
     }
@@ -186,11 +228,19 @@ for (const doc of runnableDocs) {
         if (file) {
           writeFileSync(join(dir, file[1]!), b.code);
         } else if (b.directive === 'start') {
-          const child = spawn('bash', ['-c', `exec ${b.code.trim()}`], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+          const child = spawn('bash', ['-c', `exec ${b.code.trim()}`], {
+            cwd: dir,
+            env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            detached: true,
+          });
           children.push(child);
           let out = '';
           await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`${where(b)}: no "listening on" in 60 s:\n${out}`)), 60_000);
+            const timer = setTimeout(
+              () => reject(new Error(`${where(b)}: no "listening on" in 60 s:\n${out}`)),
+              60_000,
+            );
             const seen = (c: Buffer) => {
               out += c.toString();
               if (/listening on/.test(out)) {
@@ -203,14 +253,21 @@ for (const doc of runnableDocs) {
             child.once('exit', (code) => reject(new Error(`${where(b)}: exited ${code}:\n${out}`)));
           });
         } else if (b.directive === 'run') {
-          const { stdout } = await run('bash', ['-e', '-c', withPort(b.code)], { cwd: dir, env, timeout: 60_000 }).catch((e: { stderr?: string; stdout?: string }) => {
+          const { stdout } = await run('bash', ['-e', '-c', withPort(b.code)], {
+            cwd: dir,
+            env,
+            timeout: 60_000,
+          }).catch((e: { stderr?: string; stdout?: string }) => {
             throw new Error(`${where(b)} failed:\n${e.stderr}\n${e.stdout}`);
           });
           const next = blocks[i + 1];
           if (next?.lang === 'text' && next.directive === undefined) {
             const got = stdout.replace(/\r/g, '');
             for (const want of next.code.split('\n').filter((l) => l.trim() && l.trim() !== '...')) {
-              assert.ok(got.includes(withPort(want)), `${where(next)}: "${want}" not in the output of ${where(b)}:\n${got}`);
+              assert.ok(
+                got.includes(withPort(want)),
+                `${where(next)}: "${want}" not in the output of ${where(b)}:\n${got}`,
+              );
             }
             i++;
           }

@@ -1,10 +1,11 @@
 // examples/express-app and examples/koa-app, started as their README lines start them and driven by curl.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startExample, stopExample, curl, type Running } from './run.js';
+import { after, before, describe, test } from 'node:test';
+import { curl, type Running, startExample, stopExample } from './run.js';
 
 const examples = [
   {
@@ -53,7 +54,10 @@ for (const ex of examples) {
         const r = await curl(dir, ex.host, app.port, '/whoami', flag);
         assert.equal(r.status, refused);
         assert.match(r.body, /<title>400 Bad Request<\/title>/);
-        assert.ok(app.output.some((l) => l.startsWith('400 missing')), 'onReject logged the reason');
+        assert.ok(
+          app.output.some((l) => l.startsWith('400 missing')),
+          'onReject logged the reason',
+        );
       });
       test(`${flag}: /health is on the skip-list and sees no client`, async () => {
         const r = await curl(dir, ex.host, app.port, '/health', flag);
@@ -63,7 +67,11 @@ for (const ex of examples) {
     }
     test('prints the curl commands it was tested with', () => {
       const text = app.output.join('\n');
-      assert.ok(text.includes(`curl https://${ex.host}:${app.port}/whoami --resolve '${ex.host}:${app.port}:127.0.0.1' --cacert ${dir}/ca.crt`));
+      assert.ok(
+        text.includes(
+          `curl https://${ex.host}:${app.port}/whoami --resolve '${ex.host}:${app.port}:127.0.0.1' --cacert ${dir}/ca.crt`,
+        ),
+      );
       assert.ok(text.includes(`--cert ${dir}/client.crt --key ${dir}/client.key`));
     });
   });

@@ -1,16 +1,18 @@
 // The bundled example, started the way `npm start` starts it, driven by the guide's two curls.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startExample, stopExample, curl as curlExample, type Running } from './run.js';
+import { after, before, describe, test } from 'node:test';
+import { curl as curlExample, type Running, startExample, stopExample } from './run.js';
 
 const HOST = 'mtls.httpbin.org';
 const start = (args: string[]) => startExample('examples/mtls-auth-app/main.ts', args);
 const stop = stopExample;
-const curl = (dir: string, port: number, path: string, ...extra: string[]) => curlExample(dir, HOST, port, path, ...extra);
+const curl = (dir: string, port: number, path: string, ...extra: string[]) =>
+  curlExample(dir, HOST, port, path, ...extra);
 
 const PAGE =
   '<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n';
@@ -22,12 +24,82 @@ for (const variant of ['minted', 'guide-openssl'] as const) {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'mtls-auth-app-'));
       if (variant === 'guide-openssl') {
-        const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-        openssl('req', '-x509', '-nodes', '-new', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/C=/ST=/L=/O=/OU=web/CN=private_ca');
-        openssl('req', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-keyout', 'server.key', '-out', 'server.req', '-subj', `/CN=${HOST}`);
-        openssl('x509', '-req', '-days', '3650', '-set_serial', '01', '-in', 'server.req', '-out', 'server.crt', '-CA', 'ca.crt', '-CAkey', 'ca.key');
-        openssl('req', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-keyout', 'client.key', '-out', 'client.req', '-subj', '/C=/ST=/L=/O=/OU=web/');
-        openssl('x509', '-req', '-days', '3650', '-set_serial', '01', '-in', 'client.req', '-out', 'client.crt', '-CA', 'ca.crt', '-CAkey', 'ca.key');
+        const openssl = (...a: string[]) =>
+          execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+        openssl(
+          'req',
+          '-x509',
+          '-nodes',
+          '-new',
+          '-keyout',
+          'ca.key',
+          '-out',
+          'ca.crt',
+          '-days',
+          '3650',
+          '-subj',
+          '/C=/ST=/L=/O=/OU=web/CN=private_ca',
+        );
+        openssl(
+          'req',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '3650',
+          '-keyout',
+          'server.key',
+          '-out',
+          'server.req',
+          '-subj',
+          `/CN=${HOST}`,
+        );
+        openssl(
+          'x509',
+          '-req',
+          '-days',
+          '3650',
+          '-set_serial',
+          '01',
+          '-in',
+          'server.req',
+          '-out',
+          'server.crt',
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+        );
+        openssl(
+          'req',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '3650',
+          '-keyout',
+          'client.key',
+          '-out',
+          'client.req',
+          '-subj',
+          '/C=/ST=/L=/O=/OU=web/',
+        );
+        openssl(
+          'x509',
+          '-req',
+          '-days',
+          '3650',
+          '-set_serial',
+          '01',
+          '-in',
+          'client.req',
+          '-out',
+          'client.crt',
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+        );
       }
       app = await start(['--port', '0', '--certs', dir]);
     });
@@ -36,11 +108,17 @@ for (const variant of ['minted', 'guide-openssl'] as const) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    test('prints the guide\'s two curl commands with the right paths', () => {
+    test("prints the guide's two curl commands with the right paths", () => {
       const text = app.output.join('\n');
-      assert.ok(text.includes(`curl https://${HOST}:${app.port}/v1/json --resolve '${HOST}:${app.port}:127.0.0.1' --cacert ${dir}/ca.crt -i`));
+      assert.ok(
+        text.includes(
+          `curl https://${HOST}:${app.port}/v1/json --resolve '${HOST}:${app.port}:127.0.0.1' --cacert ${dir}/ca.crt -i`,
+        ),
+      );
       assert.ok(text.includes(`--cert ${dir}/client.crt --key ${dir}/client.key`));
-      if (variant === 'minted') for (const f of ['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key']) assert.ok(existsSync(join(dir, f)), f);
+      if (variant === 'minted')
+        for (const f of ['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key'])
+          assert.ok(existsSync(join(dir, f)), f);
     });
     test('no client certificate: HTTP/2 400 and the HTML page', async () => {
       const r = await curl(dir, app.port, '/v1/json');
@@ -50,7 +128,16 @@ for (const variant of ['minted', 'guide-openssl'] as const) {
     });
     test('with client.crt/client.key: the slideshow, over HTTP/2 and HTTP/1.1', async () => {
       for (const proto of [[], ['--http1.1']]) {
-        const r = await curl(dir, app.port, '/v1/json', '--cert', join(dir, 'client.crt'), '--key', join(dir, 'client.key'), ...proto);
+        const r = await curl(
+          dir,
+          app.port,
+          '/v1/json',
+          '--cert',
+          join(dir, 'client.crt'),
+          '--key',
+          join(dir, 'client.key'),
+          ...proto,
+        );
         assert.equal(r.status, proto.length ? 'HTTP/1.1 200 OK' : 'HTTP/2 200');
         assert.equal(JSON.parse(r.body).slideshow.title, 'Sample Slide Show');
       }
@@ -62,7 +149,12 @@ for (const variant of ['minted', 'guide-openssl'] as const) {
     });
     test('with a valid certificate: POST /v1/json, /v1/json/x and /v2/json are 404', async () => {
       const cert = ['--cert', join(dir, 'client.crt'), '--key', join(dir, 'client.key')];
-      for (const [path, extra] of [['/v1/json', ['-X', 'POST']], ['/v1/json/x', []], ['/v2/json', []], ['/v1/JSON', []]] as const) {
+      for (const [path, extra] of [
+        ['/v1/json', ['-X', 'POST']],
+        ['/v1/json/x', []],
+        ['/v2/json', []],
+        ['/v1/JSON', []],
+      ] as const) {
         const r = await curl(dir, app.port, path, ...cert, ...extra);
         assert.equal(r.status, 'HTTP/2 404', `${extra.join(' ')} ${path}`);
         assert.equal(r.body, '{"error_msg":"404 Route Not Found"}\n');

@@ -1,8 +1,8 @@
 // Starting an example the way its README line starts it, and curling it.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
@@ -43,7 +43,24 @@ export async function stopExample(r: Running): Promise<number | null> {
 
 /** curl -i to `https://host:port/path` resolved to loopback, trusting `dir/ca.crt`. */
 export async function curl(dir: string, host: string, port: number, path: string, ...extra: string[]) {
-  const { stdout } = await run('curl', ['-sS', '-i', `https://${host}:${port}${path}`, '--resolve', `${host}:${port}:127.0.0.1`, '--cacert', join(dir, 'ca.crt'), ...extra], { encoding: 'latin1' });
+  const { stdout } = await run(
+    'curl',
+    [
+      '-sS',
+      '-i',
+      `https://${host}:${port}${path}`,
+      '--resolve',
+      `${host}:${port}:127.0.0.1`,
+      '--cacert',
+      join(dir, 'ca.crt'),
+      ...extra,
+    ],
+    { encoding: 'latin1' },
+  );
   const split = stdout.indexOf('\r\n\r\n');
-  return { status: stdout.slice(0, stdout.indexOf('\r\n')).trim(), headers: stdout.slice(0, split).toLowerCase(), body: stdout.slice(split + 4) };
+  return {
+    status: stdout.slice(0, stdout.indexOf('\r\n')).trim(),
+    headers: stdout.slice(0, split).toLowerCase(),
+    body: stdout.slice(split + 4),
+  };
 }

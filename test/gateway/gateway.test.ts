@@ -1,10 +1,18 @@
 // createGateway in the library: one configuration object, applied whole or not at all.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createGateway, ErrorCodes, MtlsGateConfigError, type Gateway, type GatewayConfig, type GatewayEvent } from '../../src/index.js';
-import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { after, before, describe, test } from 'node:test';
+import {
+  createGateway,
+  ErrorCodes,
+  type Gateway,
+  type GatewayConfig,
+  type GatewayEvent,
+  MtlsGateConfigError,
+} from '../../src/index.js';
+import { createTestPki, type TestCert, type TestPki, testRequest } from '../../src/testing/index.js';
 
 describe('createGateway', () => {
   let pki: TestPki;
@@ -20,7 +28,13 @@ describe('createGateway', () => {
       { id: 'open', cert: pki.server.chain, key: pki.server.key, snis: ['open.test'] },
     ],
     services: [
-      { name: 'a', hosts: ['a.test'], protocols: ['https'], upstream: upstreamUrl, routes: [{ name: 'all', path: '/*' }] },
+      {
+        name: 'a',
+        hosts: ['a.test'],
+        protocols: ['https'],
+        upstream: upstreamUrl,
+        routes: [{ name: 'all', path: '/*' }],
+      },
       { name: 'open', hosts: ['open.test'], upstream: upstreamUrl, routes: [{ name: 'all', path: '/*' }] },
     ],
     ...over,
@@ -45,7 +59,10 @@ describe('createGateway', () => {
     assert.equal(plain.tls, false);
     assert.equal((await testRequest({ port: tls.port, servername: 'a.test', path: '/x', client })).body, 'upstream /x');
     assert.equal((await testRequest({ port: tls.port, servername: 'a.test', path: '/x' })).status, 400);
-    const get = (host: string) => new Promise<http.IncomingMessage>((resolve, reject) => http.get({ port: plain.port, host: '127.0.0.1', path: '/y', headers: { host } }, resolve).on('error', reject));
+    const get = (host: string) =>
+      new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get({ port: plain.port, host: '127.0.0.1', path: '/y', headers: { host } }, resolve).on('error', reject),
+      );
     const open = await get('open.test');
     assert.equal(open.statusCode, 200);
     open.resume();
@@ -55,7 +72,9 @@ describe('createGateway', () => {
     assert.equal(a.statusCode, 301);
     assert.equal(a.headers.location, `https://a.test:${tls.port}/y`);
     // Made http-capable, the mTLS host over plain HTTP is refused: no certificate, no upstream.
-    gateway.apply(config({ services: [{ ...config().services![0]!, protocols: ['http', 'https'] }, config().services![1]!] }));
+    gateway.apply(
+      config({ services: [{ ...config().services![0]!, protocols: ['http', 'https'] }, config().services![1]!] }),
+    );
     const refused = await get('a.test');
     refused.resume();
     assert.equal(refused.statusCode, 400);
@@ -70,13 +89,31 @@ describe('createGateway', () => {
       ssls: [{ id: 'c', cert: pki.server.chain, key: pki.server.key, snis: ['c.test'] }],
       services: [{ name: 'c', upstream: upstreamUrl, routes: [{ name: 'r', path: 'no-slash' }] }],
     });
-    assert.throws(() => gateway.apply(bad), (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'services[0].routes[0].path' && e.code === ErrorCodes.INVALID_OPTION);
-    assert.deepEqual(gateway.store.list().map((v) => v.id), before);
+    assert.throws(
+      () => gateway.apply(bad),
+      (e: unknown) =>
+        e instanceof MtlsGateConfigError &&
+        e.field === 'services[0].routes[0].path' &&
+        e.code === ErrorCodes.INVALID_OPTION,
+    );
+    assert.deepEqual(
+      gateway.store.list().map((v) => v.id),
+      before,
+    );
     assert.equal(gateway.revision, 3);
     assert.equal(gateway.status().lastError?.issues[0]?.field, 'services[0].routes[0].path');
     // A bad SSL object: named under ssls, nothing applied either.
-    assert.throws(() => gateway.apply(config({ ssls: [{ id: 'a', cert: pki.server.chain, key: pki.root.key ?? 'x', snis: ['a.test'] }] })), (e: unknown) => e instanceof MtlsGateConfigError && e.field?.startsWith('ssls[0]') === true);
-    assert.deepEqual(gateway.store.list().map((v) => v.id), before);
+    assert.throws(
+      () =>
+        gateway.apply(
+          config({ ssls: [{ id: 'a', cert: pki.server.chain, key: pki.root.key ?? 'x', snis: ['a.test'] }] }),
+        ),
+      (e: unknown) => e instanceof MtlsGateConfigError && e.field?.startsWith('ssls[0]') === true,
+    );
+    assert.deepEqual(
+      gateway.store.list().map((v) => v.id),
+      before,
+    );
   });
 
   test('apply: the same configuration changes nothing; a changed one is one revision; settings that need a restart are named', async () => {
@@ -86,7 +123,10 @@ describe('createGateway', () => {
     assert.equal(r.changed, true);
     assert.equal(r.revision, 4);
     assert.deepEqual(r.restartNeeded, ['status']);
-    assert.deepEqual(gateway.store.list().map((v) => v.id), ['a']);
+    assert.deepEqual(
+      gateway.store.list().map((v) => v.id),
+      ['a'],
+    );
     await assert.rejects(testRequest({ port: gateway.addresses[0]!.port, servername: 'open.test', timeoutMs: 2000 }));
     assert.equal(gateway.status().services, 1);
   });

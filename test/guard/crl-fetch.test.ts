@@ -3,17 +3,26 @@
 // it. Verdicts, one fetch for many connections, a server down under strict and ignore-ca-error, bounds
 // (size, hosts), a stranger's distribution point never fetched, and a CRL update reaching an open
 // connection after the refresh.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSslStore, ErrorCodes, getClientIdentity, mtlsGuard, MtlsGateConfigError, type RejectInfo, type SslObject } from '../../src/index.js';
-import { createTestPki, testRequest, type TestPki } from '../../src/testing/index.js';
-import { opensslCa, type OpensslCa } from '../verify/openssl-ca.js';
+import { after, before, test } from 'node:test';
+import {
+  createSslStore,
+  ErrorCodes,
+  getClientIdentity,
+  MtlsGateConfigError,
+  mtlsGuard,
+  type RejectInfo,
+  type SslObject,
+} from '../../src/index.js';
+import { createTestPki, type TestPki, testRequest } from '../../src/testing/index.js';
+import { type OpensslCa, opensslCa } from '../verify/openssl-ca.js';
 
 let pki: OpensslCa;
 let serverPki: TestPki;
@@ -49,14 +58,20 @@ before(async () => {
   });
   await new Promise<void>((r) => crlServer.listen(0, '127.0.0.1', () => r()));
   const cdp = `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/ca.crl`;
-  const section = ['[cdp]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = clientAuth', `crlDistributionPoints = URI:${cdp}`].join('\n');
+  const section = [
+    '[cdp]',
+    'basicConstraints = CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = clientAuth',
+    `crlDistributionPoints = URI:${cdp}`,
+  ].join('\n');
   pki.ca('ca', section);
   pki.ca('stranger', section);
   for (const cn of ['good', 'revoked', 'later']) pki.issue('ca', cn, 'cdp');
   pki.issue('ca', 'plain', 'leaf');
   pki.issue('stranger', 'intruder', 'cdp');
   // A CRL from before the revocation (an hour older), and one of another CA.
-  const hourAgo = new Date(Date.now() - 3_600_000).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  const hourAgo = `${new Date(Date.now() - 3_600_000).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
   olderCrl = der('ca', 'older', '-crl_lastupdate', hourAgo);
   strangerCrl = der('stranger', 'stranger');
   pki.revoke('ca', 'revoked');
@@ -69,7 +84,13 @@ after(() => {
 });
 
 const client = (cn: string) => ({ cert: pki.read(`${cn}.pem`), key: pki.read(`${cn}.key`) });
-const object = (c: Partial<SslObject['client']>): SslObject => ({ id: 'f', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['fetch.test'], client: { ca: pki.read('ca/cert.pem'), depth: 0, ...c } });
+const object = (c: Partial<SslObject['client']>): SslObject => ({
+  id: 'f',
+  cert: serverPki.server.chain,
+  key: serverPki.server.key,
+  snis: ['fetch.test'],
+  client: { ca: pki.read('ca/cert.pem'), depth: 0, ...c },
+});
 
 // Each test uses its own settings (fetchers, and so their caches, are shared per settings).
 async function serve(c: Partial<SslObject['client']>) {
@@ -77,7 +98,11 @@ async function serve(c: Partial<SslObject['client']>) {
   store.set(object(c));
   const rejects: RejectInfo[] = [];
   const guard = mtlsGuard({ store, onReject: (i) => rejects.push(i) });
-  const server = store.attach(https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end(JSON.stringify(getClientIdentity(req)?.revocation ?? null)))));
+  const server = store.attach(
+    https.createServer(store.tlsOptions(), (req, res) =>
+      guard(req, res, () => res.end(JSON.stringify(getClientIdentity(req)?.revocation ?? null))),
+    ),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -86,14 +111,23 @@ async function serve(c: Partial<SslObject['client']>) {
     ask: (cn: string) => testRequest({ port, servername: 'fetch.test', client: client(cn), timeoutMs: 8000 }),
     /** GETs over one keep-alive connection; counts the handshakes. */
     keepAlive(cn: string) {
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false, servername: 'fetch.test', ...client(cn) });
+      const agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        rejectUnauthorized: false,
+        servername: 'fetch.test',
+        ...client(cn),
+      });
       let handshakes = 0;
       const get = () =>
         new Promise<number>((resolve, reject) => {
-          const req = https.request({ host: '127.0.0.1', port, path: '/', agent, headers: { host: 'fetch.test' } }, (res) => {
-            res.resume();
-            res.once('end', () => resolve(res.statusCode ?? 0));
-          });
+          const req = https.request(
+            { host: '127.0.0.1', port, path: '/', agent, headers: { host: 'fetch.test' } },
+            (res) => {
+              res.resume();
+              res.once('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
           req.on('socket', (sock) => sock.once('secureConnect', () => handshakes++));
           req.on('error', reject);
           req.end();
@@ -111,7 +145,7 @@ test('a good leaf passes with its status learned from the fetched CRL; a revoked
   try {
     const answers = await Promise.all(Array.from({ length: 12 }, () => s.ask('good')));
     for (const a of answers) {
-      if (a.status !== 200) assert.fail(s.rejects.map((r) => `${r.reason}: ${r.detail}`).join("; "));
+      if (a.status !== 200) assert.fail(s.rejects.map((r) => `${r.reason}: ${r.detail}`).join('; '));
       assert.equal(a.status, 200);
       assert.deepEqual(JSON.parse(a.body), { status: 'good', via: 'crl' });
     }
@@ -131,7 +165,10 @@ test('a good leaf passes with its status learned from the fetched CRL; a revoked
 test('the CRL server down: strict refuses (revocation_unknown), ignore-ca-error admits; within the timeout', async () => {
   mode = 'down';
   try {
-    for (const [revocationMode, status, timeoutMs] of [['strict', 400, 1002], ['ignore-ca-error', 200, 1003]] as const) {
+    for (const [revocationMode, status, timeoutMs] of [
+      ['strict', 400, 1002],
+      ['ignore-ca-error', 200, 1003],
+    ] as const) {
       const s = await serve({ crlFetch: { timeoutMs }, revocation: { mode: revocationMode } });
       try {
         const t0 = Date.now();
@@ -151,7 +188,7 @@ test('the CRL server down: strict refuses (revocation_unknown), ignore-ca-error 
   }
 });
 
-test('bounds: an oversized answer is unknown; a host not in allowedHosts is never asked; a stranger\'s distribution point is never fetched', async () => {
+test("bounds: an oversized answer is unknown; a host not in allowedHosts is never asked; a stranger's distribution point is never fetched", async () => {
   mode = 'big';
   try {
     const s = await serve({ crlFetch: { timeoutMs: 1004, maxBytes: 2048 } });
@@ -168,7 +205,10 @@ test('bounds: an oversized answer is unknown; a host not in allowedHosts is neve
   const listed = await serve({ crlFetch: { timeoutMs: 1005, allowedHosts: ['crl.example'] } });
   try {
     assert.equal((await listed.ask('good')).status, 400);
-    assert.match(listed.rejects.at(-1)!.detail, /no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts/);
+    assert.match(
+      listed.rejects.at(-1)!.detail,
+      /no CRL distribution point of the certificate is on a host of crlFetch.allowedHosts/,
+    );
   } finally {
     await listed.close();
   }
@@ -240,7 +280,10 @@ test('crlFetch settings are checked with the field named', () => {
   for (const bad of [false, { timeoutMs: 5 }, { maxBytes: 1e9 }, { allowedHosts: [] }, { extra: 1 }]) {
     assert.throws(
       () => store.set(object({ crlFetch: bad as never })),
-      (e: unknown) => e instanceof MtlsGateConfigError && (e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.UNKNOWN_FIELD) && /client\.crlFetch/.test(e.field ?? ''),
+      (e: unknown) =>
+        e instanceof MtlsGateConfigError &&
+        (e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.UNKNOWN_FIELD) &&
+        /client\.crlFetch/.test(e.field ?? ''),
       JSON.stringify(bad),
     );
   }
@@ -249,11 +292,20 @@ test('crlFetch settings are checked with the field named', () => {
 test('distribution points read from the DER: http(s) full names only, not partial (reasons) or indirect (cRLIssuer) ones', async () => {
   const { crlDistributionUrls } = await import('../../src/verify/crl-fetch.js');
   const cnf = [
-    '[mixed]', 'basicConstraints = CA:FALSE', 'crlDistributionPoints = URI:ldap://ldap.example/cn=ca, URI:http://a.example/ca.crl, URI:https://b.example/ca.crl',
-    '[partial]', 'basicConstraints = CA:FALSE', 'crlDistributionPoints = dp_reasons, dp_indirect',
-    '[dp_reasons]', 'fullname = URI:http://reasons.example/ca.crl', 'reasons = keyCompromise',
-    '[dp_indirect]', 'fullname = URI:http://indirect.example/ca.crl', 'CRLissuer = dirName:issuer_dn',
-    '[issuer_dn]', 'CN = Another',
+    '[mixed]',
+    'basicConstraints = CA:FALSE',
+    'crlDistributionPoints = URI:ldap://ldap.example/cn=ca, URI:http://a.example/ca.crl, URI:https://b.example/ca.crl',
+    '[partial]',
+    'basicConstraints = CA:FALSE',
+    'crlDistributionPoints = dp_reasons, dp_indirect',
+    '[dp_reasons]',
+    'fullname = URI:http://reasons.example/ca.crl',
+    'reasons = keyCompromise',
+    '[dp_indirect]',
+    'fullname = URI:http://indirect.example/ca.crl',
+    'CRLissuer = dirName:issuer_dn',
+    '[issuer_dn]',
+    'CN = Another',
   ].join('\n');
   const { appendFileSync } = await import('node:fs');
   appendFileSync(join(pki.dir, 'ca.cnf'), `\n${cnf}\n`);

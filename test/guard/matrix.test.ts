@@ -1,10 +1,18 @@
-import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSslStore, mtlsGuard, getClientIdentity, type SslStore } from '../../src/index.js';
-import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
-import { listen, startGuarded, request1, request2, type TestServer, type RequestOptions, type Reply } from '../helpers.js';
+import { after, before, describe, test } from 'node:test';
+import { createSslStore, getClientIdentity, mtlsGuard, type SslStore } from '../../src/index.js';
+import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
+import {
+  listen,
+  type Reply,
+  type RequestOptions,
+  request1,
+  request2,
+  startGuarded,
+  type TestServer,
+} from '../helpers.js';
 
 let pki: TestPki;
 let tenantB: TestPki;
@@ -15,7 +23,19 @@ const certs = {} as Record<string, TestCert> & { valid: TestCert };
 before(async () => {
   pki = await createTestPki({ serverNames: ['a.test', 'open.test', 'deep.test', 'zero.test', 'tls13.test'] });
   tenantB = await createTestPki({ serverNames: ['b.test'], name: 'tenant b' });
-  for (const shape of ['valid', 'rsa', 'viaIntermediate', 'expired', 'notYetValid', 'otherCa', 'tooDeep', 'nonCaIssuer', 'serverAuthOnly', 'selfSigned', 'unknownCriticalExtension'] as const) {
+  for (const shape of [
+    'valid',
+    'rsa',
+    'viaIntermediate',
+    'expired',
+    'notYetValid',
+    'otherCa',
+    'tooDeep',
+    'nonCaIssuer',
+    'serverAuthOnly',
+    'selfSigned',
+    'unknownCriticalExtension',
+  ] as const) {
     certs[shape] = await pki.client(shape);
   }
   certs.tenantB = await tenantB.client('valid');
@@ -31,7 +51,13 @@ before(async () => {
   store.set({ id: 'deep', ...server, snis: ['deep.test'], client: { ca: pki.root.cert, depth: 2 } });
   store.set({ id: 'zero', ...server, snis: ['zero.test'], client: { ca: pki.root.cert, depth: 0 } });
   store.set({ id: 'tls13', ...server, snis: ['tls13.test'], client: { ca: pki.root.cert }, sslProtocols: ['TLSv1.3'] });
-  store.set({ id: 'b', cert: tenantB.server.chain, key: tenantB.server.key, snis: ['b.test'], client: { ca: tenantB.root.cert } });
+  store.set({
+    id: 'b',
+    cert: tenantB.server.chain,
+    key: tenantB.server.key,
+    snis: ['b.test'],
+    client: { ca: tenantB.root.cert },
+  });
   srv = await startGuarded(store);
 });
 
@@ -133,10 +159,20 @@ for (const [proto, send] of protocols) {
       const r = await send({ port: srv.port, servername: 'a.test', path: '/public/info?x=1' });
       assert.equal(r.status, 200);
       assert.equal(JSON.parse(r.body).subject, null);
-      assert.equal((await send({ port: srv.port, servername: 'a.test', path: '/public/info', client: certs.otherCa })).status, 200);
+      assert.equal(
+        (await send({ port: srv.port, servername: 'a.test', path: '/public/info', client: certs.otherCa })).status,
+        200,
+      );
     });
     test('skip-list miss and path tricks need the certificate', async () => {
-      for (const path of ['/private', '/x/public/y', '/public/../v1/json', '/public/%2e%2e/v1/json', '/public%2f..%2fv1', '/%70ublic/../v1']) {
+      for (const path of [
+        '/private',
+        '/x/public/y',
+        '/public/../v1/json',
+        '/public/%2e%2e/v1/json',
+        '/public%2f..%2fv1',
+        '/%70ublic/../v1',
+      ]) {
         await expectReject({ servername: 'a.test', path }, 'missing');
       }
       await expectReject({ servername: 'a.test', path: '/private', client: certs.otherCa }, 'untrusted');
@@ -147,7 +183,10 @@ for (const [proto, send] of protocols) {
         return;
       }
       await expectOk({ servername: 'tls13.test', client: certs.valid, maxVersion: 'TLSv1.3' }, 'tls13');
-      await expectReject({ servername: 'tls13.test', client: certs.valid, maxVersion: 'TLSv1.2' }, 'protocol_not_allowed');
+      await expectReject(
+        { servername: 'tls13.test', client: certs.valid, maxVersion: 'TLSv1.2' },
+        'protocol_not_allowed',
+      );
     });
   });
 }
@@ -188,7 +227,12 @@ describe('rejection response', () => {
       assert.equal(Buffer.byteLength(apisix), 154);
       assert.ok(r.body.startsWith(apisix));
       assert.match(r.body.slice(154), /reason: missing/);
-      const j = await request1({ port: other.port, servername: 'a.test', client: certs.expired, headers: { accept: 'application/json' } });
+      const j = await request1({
+        port: other.port,
+        servername: 'a.test',
+        client: certs.expired,
+        headers: { accept: 'application/json' },
+      });
       assert.deepEqual(JSON.parse(j.body), { error_msg: '400 Bad Request', reason: 'expired' });
     } finally {
       await other.close();
@@ -205,17 +249,29 @@ describe('caching and connection state', () => {
   test('a chain is verified once; new connections with it hit the cache', async () => {
     const c = await pki.client('valid');
     const s0 = store.verifierStats();
-    for (let i = 0; i < 3; i++) assert.equal((await request1({ port: srv.port, servername: 'a.test', client: c })).status, 200);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await request1({ port: srv.port, servername: 'a.test', client: c })).status, 200);
     const s1 = store.verifierStats();
     assert.equal(s1.verifications - s0.verifications, 1);
     assert.ok(s1.cacheHits - s0.cacheHits >= 2);
   });
   test('a CA change applies to requests on an open HTTP/2 connection', async () => {
     const local = createSslStore();
-    local.set({ id: 'x', cert: pki.server.chain, key: pki.server.key, snis: ['a.test'], client: { ca: pki.root.cert } });
+    local.set({
+      id: 'x',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['a.test'],
+      client: { ca: pki.root.cert },
+    });
     const s = await startGuarded(local);
     const http2 = await import('node:http2');
-    const session = http2.connect(`https://127.0.0.1:${s.port}`, { servername: 'a.test', rejectUnauthorized: false, cert: certs.valid.chain, key: certs.valid.key });
+    const session = http2.connect(`https://127.0.0.1:${s.port}`, {
+      servername: 'a.test',
+      rejectUnauthorized: false,
+      cert: certs.valid.chain,
+      key: certs.valid.key,
+    });
     const get = () =>
       new Promise<number>((resolve, reject) => {
         const st = session.request({ ':path': '/', ':authority': 'a.test' });
@@ -227,7 +283,13 @@ describe('caching and connection state', () => {
     try {
       assert.equal(await get(), 200);
       assert.equal(await get(), 200);
-      local.set({ id: 'x', cert: pki.server.chain, key: pki.server.key, snis: ['a.test'], client: { ca: pki.otherRoot.cert } });
+      local.set({
+        id: 'x',
+        cert: pki.server.chain,
+        key: pki.server.key,
+        snis: ['a.test'],
+        client: { ca: pki.otherRoot.cert },
+      });
       assert.equal(await get(), 400);
       assert.equal(s.rejects.at(-1)?.reason, 'untrusted');
     } finally {
@@ -241,7 +303,13 @@ describe('session resumption', () => {
   test('tickets are off by default: no resumption', async () => {
     const first = await request1({ port: srv.port, servername: 'a.test', client: certs.valid, maxVersion: 'TLSv1.3' });
     assert.equal(first.status, 200);
-    const again = await request1({ port: srv.port, servername: 'a.test', session: first.session, client: certs.valid, maxVersion: 'TLSv1.3' });
+    const again = await request1({
+      port: srv.port,
+      servername: 'a.test',
+      session: first.session,
+      client: certs.valid,
+      maxVersion: 'TLSv1.3',
+    });
     assert.equal(again.reused, false);
   });
 
@@ -306,11 +374,23 @@ describe('session resumption', () => {
       assert.equal(b.reused, true);
       assert.equal(b.status, 200, b.body);
       assert.equal(JSON.parse(b.body).sslId, 'a');
-      const c = await request1({ port: t.port, servername: 'a.test', host: 'b.test', session: a.session, maxVersion: 'TLSv1.2' });
+      const c = await request1({
+        port: t.port,
+        servername: 'a.test',
+        host: 'b.test',
+        session: a.session,
+        maxVersion: 'TLSv1.2',
+      });
       assert.equal(c.reused, true);
       assert.equal(c.status, 400);
       assert.equal(t.rejects.at(-1)?.reason, 'unverified_session');
-      const d = await request1({ port: t.port, servername: 'a.test', host: 'nowhere.test', session: a.session, maxVersion: 'TLSv1.2' });
+      const d = await request1({
+        port: t.port,
+        servername: 'a.test',
+        host: 'nowhere.test',
+        session: a.session,
+        maxVersion: 'TLSv1.2',
+      });
       assert.equal(d.reused, true);
       assert.equal(d.status, 400);
       assert.equal(t.rejects.at(-1)?.reason, 'no_sni');
@@ -318,7 +398,13 @@ describe('session resumption', () => {
     test('a configuration change rotates ticket keys of attached servers: old sessions do a full handshake', async () => {
       const a = await request1({ port: t.port, servername: 'a.test', client: certs.valid, maxVersion: 'TLSv1.3' });
       store.set({ id: 'open', cert: pki.server.chain, key: pki.server.key, snis: ['open.test'] });
-      const b = await request1({ port: t.port, servername: 'a.test', session: a.session, client: certs.valid, maxVersion: 'TLSv1.3' });
+      const b = await request1({
+        port: t.port,
+        servername: 'a.test',
+        session: a.session,
+        client: certs.valid,
+        maxVersion: 'TLSv1.3',
+      });
       assert.equal(b.reused, false);
       assert.equal(b.status, 200);
     });
@@ -334,10 +420,12 @@ describe('plain HTTP', () => {
     const port = (server.address() as AddressInfo).port;
     const get = (host: string, path = '/admin') =>
       new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        }).on('error', reject);
+        http
+          .get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          })
+          .on('error', reject);
       });
     return { get, rejects, close: () => new Promise<void>((r) => server.close(() => r())) };
   };
@@ -345,7 +433,8 @@ describe('plain HTTP', () => {
   test('by default a guard without TLS refuses every request (plain_http), and onReject hears of it', async () => {
     const s = await plainServer({});
     try {
-      for (const host of ['a.test', 'open.test', 'unknown.test', 'x.y.a.test']) assert.equal(await s.get(host), 400, host);
+      for (const host of ['a.test', 'open.test', 'unknown.test', 'x.y.a.test'])
+        assert.equal(await s.get(host), 400, host);
       assert.deepEqual(s.rejects, ['plain_http', 'plain_http', 'plain_http', 'plain_http']);
     } finally {
       await s.close();
@@ -367,11 +456,23 @@ describe('plain HTTP', () => {
 
 describe('guard options', () => {
   test('bad options throw coded errors naming the field', () => {
-    assert.throws(() => mtlsGuard({ store, pgae: 'apisix' } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'pgae' });
+    assert.throws(() => mtlsGuard({ store, pgae: 'apisix' } as never), {
+      code: 'ERR_MTLS_UNKNOWN_FIELD',
+      field: 'pgae',
+    });
     assert.throws(() => mtlsGuard({ store: {} as SslStore }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'store' });
-    assert.throws(() => mtlsGuard({ store, page: 'nginx' as never }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'page' });
-    assert.throws(() => mtlsGuard({ store, format: 'xml' as never }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'format' });
-    assert.throws(() => mtlsGuard({ store, onReject: 'log' as never }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'onReject' });
+    assert.throws(() => mtlsGuard({ store, page: 'nginx' as never }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'page',
+    });
+    assert.throws(() => mtlsGuard({ store, format: 'xml' as never }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'format',
+    });
+    assert.throws(() => mtlsGuard({ store, onReject: 'log' as never }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'onReject',
+    });
   });
   test('the middleware is a named function', () => {
     assert.equal(mtlsGuard({ store }).name, 'mtlsGuardMiddleware');
@@ -390,7 +491,9 @@ describe('two guards with different stores on one server', () => {
     const guardB = mtlsGuard({ store: storeB, exposeReason: true, format: 'json' });
     const https = await import('node:https');
     const s = await listen(
-      https.createServer(storeA.tlsOptions(), (req, res) => guardA(req, res, () => (req.url === '/b' ? guardB(req, res, () => res.end('both')) : res.end('a')))),
+      https.createServer(storeA.tlsOptions(), (req, res) =>
+        guardA(req, res, () => (req.url === '/b' ? guardB(req, res, () => res.end('both')) : res.end('a'))),
+      ),
     );
     try {
       const a = await request1({ port: s.port, servername: 'a.test', path: '/a', client: certs.valid });

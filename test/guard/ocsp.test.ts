@@ -1,21 +1,22 @@
 // OCSP through the guard: a real `openssl ocsp` responder on 127.0.0.1 answering for an `openssl ca`
 // index; requests wait for the answer (node:https, Express, Koa), a responder down under strict and
 // ignore-ca-error, and the AIA of a stranger's certificate never fetched.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import express from 'express';
 import Koa from 'koa';
-import { createSslStore, getClientIdentity, mtlsGuard, type RejectInfo, type SslObject } from '../../src/index.js';
 import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
-import { createTestPki, testRequest, type TestPki } from '../../src/testing/index.js';
+import { createSslStore, getClientIdentity, mtlsGuard, type RejectInfo, type SslObject } from '../../src/index.js';
+import { createTestPki, type TestPki, testRequest } from '../../src/testing/index.js';
 import { startOcspResponder } from '../verify/openssl-ocsp.js';
 
 let dir: string;
@@ -24,7 +25,8 @@ let url: string;
 let serverPki: TestPki;
 let counter: http.Server;
 let counted = 0;
-const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+const openssl = (...a: string[]) =>
+  execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
 
 function ca(name: string): void {
@@ -34,22 +36,77 @@ function ca(name: string): void {
   writeFileSync(
     join(dir, `${name}.cnf`),
     [
-      '[ca]', 'default_ca = this', '[this]', `dir = ${name}`, 'database = $dir/index.txt', 'new_certs_dir = $dir', 'serial = $dir/serial',
-      'certificate = $dir/cert.pem', 'private_key = $dir/key.pem', 'default_md = sha256', 'default_days = 2', 'policy = any', 'unique_subject = no',
-      '[any]', 'commonName = supplied', '[req]', 'distinguished_name = dn', '[dn]',
-      '[v3_ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign',
-      '[leaf]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = clientAuth',
-      '[aia]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = clientAuth', `authorityInfoAccess = OCSP;URI:http://127.0.0.1:${(counter.address() as AddressInfo).port}/ocsp`,
-      '[signer]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = OCSPSigning',
+      '[ca]',
+      'default_ca = this',
+      '[this]',
+      `dir = ${name}`,
+      'database = $dir/index.txt',
+      'new_certs_dir = $dir',
+      'serial = $dir/serial',
+      'certificate = $dir/cert.pem',
+      'private_key = $dir/key.pem',
+      'default_md = sha256',
+      'default_days = 2',
+      'policy = any',
+      'unique_subject = no',
+      '[any]',
+      'commonName = supplied',
+      '[req]',
+      'distinguished_name = dn',
+      '[dn]',
+      '[v3_ca]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      '[leaf]',
+      'basicConstraints = CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = clientAuth',
+      '[aia]',
+      'basicConstraints = CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = clientAuth',
+      `authorityInfoAccess = OCSP;URI:http://127.0.0.1:${(counter.address() as AddressInfo).port}/ocsp`,
+      '[signer]',
+      'basicConstraints = CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = OCSPSigning',
     ].join('\n'),
   );
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}/key.pem`);
-  openssl('req', '-x509', '-new', '-key', `${name}/key.pem`, '-subj', `/CN=${name}`, '-days', '2', '-out', `${name}/cert.pem`, '-config', `${name}.cnf`, '-extensions', 'v3_ca');
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}/key.pem`,
+    '-subj',
+    `/CN=${name}`,
+    '-days',
+    '2',
+    '-out',
+    `${name}/cert.pem`,
+    '-config',
+    `${name}.cnf`,
+    '-extensions',
+    'v3_ca',
+  );
 }
 function issue(caName: string, cn: string, ext: string): void {
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${cn}.key`);
   openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', `${caName}.cnf`);
-  openssl('ca', '-batch', '-notext', '-config', `${caName}.cnf`, '-in', `${cn}.csr`, '-out', `${cn}.pem`, '-extensions', ext);
+  openssl(
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    `${caName}.cnf`,
+    '-in',
+    `${cn}.csr`,
+    '-out',
+    `${cn}.pem`,
+    '-extensions',
+    ext,
+  );
 }
 
 before(async () => {
@@ -63,7 +120,13 @@ before(async () => {
   await new Promise<void>((r) => counter.listen(0, '127.0.0.1', () => r()));
   ca('ca');
   ca('stranger');
-  for (const [cn, ext] of [['good', 'leaf'], ['revoked', 'leaf'], ['signer', 'signer'], ['aia', 'aia']]) issue('ca', cn!, ext!);
+  for (const [cn, ext] of [
+    ['good', 'leaf'],
+    ['revoked', 'leaf'],
+    ['signer', 'signer'],
+    ['aia', 'aia'],
+  ])
+    issue('ca', cn!, ext!);
   issue('stranger', 'intruder', 'aia');
   openssl('ca', '-config', 'ca.cnf', '-revoke', 'revoked.pem');
   const started = await startOcspResponder(dir);
@@ -78,16 +141,29 @@ after(() => {
 });
 
 const client = (cn: string) => ({ cert: read(`${cn}.pem`), key: read(`${cn}.key`) });
-const object = (c: Partial<SslObject['client']>): SslObject => ({ id: 'o', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['ocsp.test'], client: { ca: read('ca/cert.pem'), depth: 0, ...c } });
+const object = (c: Partial<SslObject['client']>): SslObject => ({
+  id: 'o',
+  cert: serverPki.server.chain,
+  key: serverPki.server.key,
+  snis: ['ocsp.test'],
+  client: { ca: read('ca/cert.pem'), depth: 0, ...c },
+});
 
-async function serveWith(app: (store: ReturnType<typeof createSslStore>, rejects: RejectInfo[]) => http.RequestListener, c: Partial<SslObject['client']>) {
+async function serveWith(
+  app: (store: ReturnType<typeof createSslStore>, rejects: RejectInfo[]) => http.RequestListener,
+  c: Partial<SslObject['client']>,
+) {
   const store = createSslStore();
   store.set(object(c));
   const rejects: RejectInfo[] = [];
   const server = store.attach(https.createServer(store.tlsOptions(), app(store, rejects)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
-  return { rejects, ask: (cn: string) => testRequest({ port, servername: 'ocsp.test', client: client(cn), timeoutMs: 8000 }), close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    rejects,
+    ask: (cn: string) => testRequest({ port, servername: 'ocsp.test', client: client(cn), timeoutMs: 8000 }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 const core = (store: ReturnType<typeof createSslStore>, rejects: RejectInfo[]): http.RequestListener => {
   const guard = mtlsGuard({ store, onReject: (i) => rejects.push(i) });
@@ -108,8 +184,14 @@ test('the first request of a connection waits for the responder: good passes (id
 });
 
 test('responder down: strict refuses (revocation_unknown), ignore-ca-error admits; a revoked CRL entry wins without asking', async () => {
-  for (const [mode, status] of [['strict', 400], ['ignore-ca-error', 200]] as const) {
-    const s = await serveWith(core, { ocsp: { responder: 'http://127.0.0.1:1/', timeoutMs: 500 }, revocation: { mode } });
+  for (const [mode, status] of [
+    ['strict', 400],
+    ['ignore-ca-error', 200],
+  ] as const) {
+    const s = await serveWith(core, {
+      ocsp: { responder: 'http://127.0.0.1:1/', timeoutMs: 500 },
+      revocation: { mode },
+    });
     try {
       const t0 = Date.now();
       assert.equal((await s.ask('good')).status, status, mode);
@@ -121,7 +203,7 @@ test('responder down: strict refuses (revocation_unknown), ignore-ca-error admit
   }
 });
 
-test('AIA: a verified client\'s responder is asked; a stranger\'s certificate (another CA) never makes the gateway fetch its AIA', async () => {
+test("AIA: a verified client's responder is asked; a stranger's certificate (another CA) never makes the gateway fetch its AIA", async () => {
   const s = await serveWith(core, { ocsp: true, revocation: { mode: 'ignore-ca-error' } });
   try {
     const before = counted;
@@ -130,7 +212,7 @@ test('AIA: a verified client\'s responder is asked; a stranger\'s certificate (a
     assert.equal(s.rejects.at(-1)?.reason, 'untrusted');
     assert.equal(counted, before, 'no request reached the AIA listener for an unverified chain');
     assert.equal((await s.ask('aia')).status, 200, 'an unreadable answer is unknown: admitted under ignore-ca-error');
-    assert.equal(counted, before + 1, 'the verified client\'s AIA was asked once');
+    assert.equal(counted, before + 1, "the verified client's AIA was asked once");
   } finally {
     await s.close();
   }
@@ -156,22 +238,28 @@ test('allowedHosts: a responder on another host is never asked (unknown); a list
 });
 
 test('the Express and Koa adapters wait for the answer', async () => {
-  const viaExpress = await serveWith((store) => {
-    const app = express();
-    app.use(expressGuard({ store }));
-    app.get('/', (req, res) => {
-      res.json((req as unknown as { mtls?: { revocation?: unknown } }).mtls?.revocation ?? null);
-    });
-    return app as unknown as http.RequestListener;
-  }, { ocsp: { responder: url } });
-  const viaKoa = await serveWith((store) => {
-    const app = new Koa();
-    app.use(koaGuard({ store }));
-    app.use((ctx) => {
-      ctx.body = (ctx.state as { mtls?: { revocation?: unknown } }).mtls?.revocation ?? null;
-    });
-    return app.callback() as unknown as http.RequestListener;
-  }, { ocsp: { responder: url } });
+  const viaExpress = await serveWith(
+    (store) => {
+      const app = express();
+      app.use(expressGuard({ store }));
+      app.get('/', (req, res) => {
+        res.json((req as unknown as { mtls?: { revocation?: unknown } }).mtls?.revocation ?? null);
+      });
+      return app as unknown as http.RequestListener;
+    },
+    { ocsp: { responder: url } },
+  );
+  const viaKoa = await serveWith(
+    (store) => {
+      const app = new Koa();
+      app.use(koaGuard({ store }));
+      app.use((ctx) => {
+        ctx.body = (ctx.state as { mtls?: { revocation?: unknown } }).mtls?.revocation ?? null;
+      });
+      return app.callback() as unknown as http.RequestListener;
+    },
+    { ocsp: { responder: url } },
+  );
   try {
     for (const s of [viaExpress, viaKoa]) {
       const good = await s.ask('good');

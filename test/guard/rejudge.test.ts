@@ -1,11 +1,12 @@
 // A connection judged again after a change of its SSL object keeps the chain its client sent.
 // Node 20 links the intermediates to the leaf only in the first getPeerX509Certificate() of a
 // connection; the guard reads it once per connection.
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
 import { createSslStore, mtlsGuard, type SslObject } from '../../src/index.js';
 import { createTestPki } from '../../src/testing/index.js';
 
@@ -14,12 +15,22 @@ for (const h2 of [false, true]) {
     const pki = await createTestPki({ serverNames: ['r.test'] });
     const client = await pki.client('viaIntermediate');
     const store = createSslStore();
-    const object = (desc: string): SslObject => ({ id: 'r', cert: pki.server.chain, key: pki.server.key, snis: ['r.test'], client: { ca: pki.root.cert, depth: 1 }, desc });
+    const object = (desc: string): SslObject => ({
+      id: 'r',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['r.test'],
+      client: { ca: pki.root.cert, depth: 1 },
+      desc,
+    });
     store.set(object('v1'));
     const reasons: string[] = [];
     const guard = mtlsGuard({ store, onReject: (i) => reasons.push(`${i.reason}: ${i.detail}`) });
-    const handler = (req: Parameters<typeof guard>[0], res: Parameters<typeof guard>[1]) => guard(req, res, () => res.end('ok'));
-    const server = store.attach(h2 ? http2.createSecureServer(store.tlsOptions(), handler) : https.createServer(store.tlsOptions(), handler));
+    const handler = (req: Parameters<typeof guard>[0], res: Parameters<typeof guard>[1]) =>
+      guard(req, res, () => res.end('ok'));
+    const server = store.attach(
+      h2 ? http2.createSecureServer(store.tlsOptions(), handler) : https.createServer(store.tlsOptions(), handler),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
     const tlsClient = { cert: client.chain, key: client.key, rejectUnauthorized: false, servername: 'r.test' };
@@ -40,10 +51,12 @@ for (const h2 of [false, true]) {
       const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...tlsClient });
       get = () =>
         new Promise((resolve, reject) =>
-          https.get({ host: '127.0.0.1', port, agent, headers: { host: 'r.test' } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          }).on('error', reject),
+          https
+            .get({ host: '127.0.0.1', port, agent, headers: { host: 'r.test' } }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            })
+            .on('error', reject),
         );
       done = () => agent.destroy();
     }
@@ -55,7 +68,9 @@ for (const h2 of [false, true]) {
       }
     } finally {
       done();
-      await new Promise<void>((r) => (server.close(() => r()), (server as { closeAllConnections?: () => void }).closeAllConnections?.()));
+      await new Promise<void>(
+        (r) => (server.close(() => r()), (server as { closeAllConnections?: () => void }).closeAllConnections?.()),
+      );
     }
   });
 }

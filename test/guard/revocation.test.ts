@@ -1,21 +1,31 @@
 // CRLs made by `openssl ca -revoke` / `-gencrl`: a root, an intermediate under it, client leaves
 // under the intermediate. The guard's verdicts under client.crl / client.revocation, on new and on
 // open connections, and a differential against `openssl verify -crl_check` / `-crl_check_all`.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSslStore, ErrorCodes, getClientIdentity, mtlsGuard, type RejectInfo, type SslObject, type SslStore } from '../../src/index.js';
-import { createTestPki, testRequest, type TestPki } from '../../src/testing/index.js';
+import { after, before, describe, test } from 'node:test';
+import {
+  createSslStore,
+  ErrorCodes,
+  getClientIdentity,
+  mtlsGuard,
+  type RejectInfo,
+  type SslObject,
+  type SslStore,
+} from '../../src/index.js';
+import { createTestPki, type TestPki, testRequest } from '../../src/testing/index.js';
 
 let dir: string;
 let serverPki: TestPki;
-const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+const openssl = (...args: string[]) =>
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
 
 const CNF = (name: string) => `
@@ -59,15 +69,44 @@ const key = (out: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 
 function issue(ca: string, subject: string, out: string, ext: 'v3_ca' | 'v3_leaf'): void {
   key(`${out}.key`);
   openssl('req', '-new', '-key', `${out}.key`, '-subj', subject, '-out', `${out}.csr`, '-config', `${ca}.cnf`);
-  openssl('ca', '-batch', '-notext', '-config', `${ca}.cnf`, '-in', `${out}.csr`, '-out', `${out}.pem`, '-extensions', ext);
+  openssl(
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    `${ca}.cnf`,
+    '-in',
+    `${out}.csr`,
+    '-out',
+    `${out}.pem`,
+    '-extensions',
+    ext,
+  );
 }
-const gencrl = (ca: string, out: string, ...extra: string[]) => openssl('ca', '-config', `${ca}.cnf`, '-gencrl', '-out', out, ...extra);
+const gencrl = (ca: string, out: string, ...extra: string[]) =>
+  openssl('ca', '-config', `${ca}.cnf`, '-gencrl', '-out', out, ...extra);
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'mtls-gate-crl-'));
   caDir('root');
   key('root/key.pem');
-  openssl('req', '-x509', '-new', '-key', 'root/key.pem', '-subj', '/CN=CRL Test Root', '-days', '2', '-out', 'root/cert.pem', '-config', 'root.cnf', '-extensions', 'v3_ca');
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'root/key.pem',
+    '-subj',
+    '/CN=CRL Test Root',
+    '-days',
+    '2',
+    '-out',
+    'root/cert.pem',
+    '-config',
+    'root.cnf',
+    '-extensions',
+    'v3_ca',
+  );
   caDir('int');
   issue('root', '/CN=CRL Test Intermediate', 'int-cert', 'v3_ca');
   writeFileSync(join(dir, 'int/cert.pem'), read('int-cert.pem'));
@@ -87,12 +126,21 @@ const client = (leaf: string) => ({ cert: read(`${leaf}.pem`) + read('int-cert.p
 async function serve(object: Partial<SslObject['client']>, opts: { h2?: boolean } = {}) {
   serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
   const store = createSslStore();
-  const ssl = (c: Partial<SslObject['client']>): SslObject => ({ id: 'crl', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['crl.test'], client: { ca: read('root/cert.pem'), depth: 1, ...c } });
+  const ssl = (c: Partial<SslObject['client']>): SslObject => ({
+    id: 'crl',
+    cert: serverPki.server.chain,
+    key: serverPki.server.key,
+    snis: ['crl.test'],
+    client: { ca: read('root/cert.pem'), depth: 1, ...c },
+  });
   store.set(ssl(object));
   const rejects: RejectInfo[] = [];
   const guard = mtlsGuard({ store, onReject: (i) => rejects.push(i), exposeReason: true });
-  const handler = (req: Parameters<typeof guard>[0], res: Parameters<typeof guard>[1]) => guard(req, res, () => res.end(JSON.stringify(getClientIdentity(req)?.revocation ?? null)));
-  const server = store.attach(opts.h2 ? http2.createSecureServer(store.tlsOptions(), handler) : https.createServer(store.tlsOptions(), handler));
+  const handler = (req: Parameters<typeof guard>[0], res: Parameters<typeof guard>[1]) =>
+    guard(req, res, () => res.end(JSON.stringify(getClientIdentity(req)?.revocation ?? null)));
+  const server = store.attach(
+    opts.h2 ? http2.createSecureServer(store.tlsOptions(), handler) : https.createServer(store.tlsOptions(), handler),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -102,7 +150,10 @@ async function serve(object: Partial<SslObject['client']>, opts: { h2?: boolean 
     rejects,
     update: (c: Partial<SslObject['client']>) => store.set(ssl(c)),
     ask: (leaf: string) => testRequest({ port, servername: 'crl.test', client: client(leaf) }),
-    close: () => new Promise<void>((r) => (server.close(() => r()), (server as { closeAllConnections?: () => void }).closeAllConnections?.())),
+    close: () =>
+      new Promise<void>(
+        (r) => (server.close(() => r()), (server as { closeAllConnections?: () => void }).closeAllConnections?.()),
+      ),
   };
 }
 
@@ -168,7 +219,11 @@ describe('client.crl', () => {
         let get: (path: string) => Promise<number>;
         let closeClient: () => void;
         if (h2) {
-          const session = http2.connect(`https://127.0.0.1:${s.port}`, { servername: 'crl.test', rejectUnauthorized: false, ...c });
+          const session = http2.connect(`https://127.0.0.1:${s.port}`, {
+            servername: 'crl.test',
+            rejectUnauthorized: false,
+            ...c,
+          });
           get = (path) =>
             new Promise((resolve, reject) => {
               const req = session.request({ ':path': path, ':authority': 'crl.test' });
@@ -179,14 +234,23 @@ describe('client.crl', () => {
             });
           closeClient = () => session.close();
         } else {
-          const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false, servername: 'crl.test', ...c });
+          const agent = new https.Agent({
+            keepAlive: true,
+            maxSockets: 1,
+            rejectUnauthorized: false,
+            servername: 'crl.test',
+            ...c,
+          });
           let sockets = 0;
           get = (path) =>
             new Promise((resolve, reject) => {
-              const req = https.request({ host: '127.0.0.1', port: s.port, path, agent, headers: { host: 'crl.test' } }, (res) => {
-                res.resume();
-                res.once('end', () => resolve(res.statusCode ?? 0));
-              });
+              const req = https.request(
+                { host: '127.0.0.1', port: s.port, path, agent, headers: { host: 'crl.test' } },
+                (res) => {
+                  res.resume();
+                  res.once('end', () => resolve(res.statusCode ?? 0));
+                },
+              );
               req.on('socket', (sock) => sock.once('secureConnect', () => sockets++));
               req.on('error', reject);
               req.end();
@@ -221,7 +285,10 @@ describe('client.crl', () => {
     gencrl('int', 'int-before.crl');
     openssl('ca', '-config', 'int.cnf', '-revoke', 'rollover.pem');
     gencrl('int', 'int-after.crl');
-    for (const crls of [['int-before.crl', 'int-after.crl'], ['int-after.crl', 'int-before.crl']]) {
+    for (const crls of [
+      ['int-before.crl', 'int-after.crl'],
+      ['int-after.crl', 'int-before.crl'],
+    ]) {
       const s = await serve({ crl: crls.map(read) });
       try {
         assert.equal((await s.ask('rollover')).status, 400, crls.join(', '));
@@ -235,16 +302,80 @@ describe('client.crl', () => {
 
   test('serials as DER writes them: a revoked intermediate with serial 0 refuses its leaves under scope chain', async () => {
     key('int0.key');
-    openssl('req', '-new', '-key', 'int0.key', '-subj', '/CN=Serial Zero Intermediate', '-out', 'int0.csr', '-config', 'root.cnf');
-    openssl('x509', '-req', '-in', 'int0.csr', '-CA', 'root/cert.pem', '-CAkey', 'root/key.pem', '-set_serial', '0', '-days', '1', '-extfile', 'root.cnf', '-extensions', 'v3_ca', '-out', 'int0.pem');
+    openssl(
+      'req',
+      '-new',
+      '-key',
+      'int0.key',
+      '-subj',
+      '/CN=Serial Zero Intermediate',
+      '-out',
+      'int0.csr',
+      '-config',
+      'root.cnf',
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'int0.csr',
+      '-CA',
+      'root/cert.pem',
+      '-CAkey',
+      'root/key.pem',
+      '-set_serial',
+      '0',
+      '-days',
+      '1',
+      '-extfile',
+      'root.cnf',
+      '-extensions',
+      'v3_ca',
+      '-out',
+      'int0.pem',
+    );
     key('zero-leaf.key');
-    openssl('req', '-new', '-key', 'zero-leaf.key', '-subj', '/CN=under zero', '-out', 'zero-leaf.csr', '-config', 'root.cnf');
-    openssl('x509', '-req', '-in', 'zero-leaf.csr', '-CA', 'int0.pem', '-CAkey', 'int0.key', '-set_serial', '7', '-days', '1', '-extfile', 'root.cnf', '-extensions', 'v3_leaf', '-out', 'zero-leaf.pem');
+    openssl(
+      'req',
+      '-new',
+      '-key',
+      'zero-leaf.key',
+      '-subj',
+      '/CN=under zero',
+      '-out',
+      'zero-leaf.csr',
+      '-config',
+      'root.cnf',
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'zero-leaf.csr',
+      '-CA',
+      'int0.pem',
+      '-CAkey',
+      'int0.key',
+      '-set_serial',
+      '7',
+      '-days',
+      '1',
+      '-extfile',
+      'root.cnf',
+      '-extensions',
+      'v3_leaf',
+      '-out',
+      'zero-leaf.pem',
+    );
     openssl('ca', '-config', 'root.cnf', '-revoke', 'int0.pem');
     gencrl('root', 'root-zero.crl');
     const s = await serve({ crl: read('root-zero.crl'), revocation: { scope: 'chain', mode: 'ignore-ca-error' } });
     try {
-      const r = await testRequest({ port: s.port, servername: 'crl.test', client: { cert: read('zero-leaf.pem') + read('int0.pem'), key: read('zero-leaf.key') } });
+      const r = await testRequest({
+        port: s.port,
+        servername: 'crl.test',
+        client: { cert: read('zero-leaf.pem') + read('int0.pem'), key: read('zero-leaf.key') },
+      });
       assert.equal(r.status, 400);
       assert.equal(s.rejects.at(-1)?.reason, 'revoked');
       assert.match(s.rejects.at(-1)!.detail, /intermediate 1: serial 00 is listed/);
@@ -256,18 +387,34 @@ describe('client.crl', () => {
   test('a CRL-only update keeps TLS sessions resumable: the client resumes and is judged against the new CRL', async () => {
     serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
     const store = createSslStore();
-    const ssl = (crl: string): SslObject => ({ id: 'crl', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['crl.test'], client: { ca: read('root/cert.pem'), depth: 1, crl } });
+    const ssl = (crl: string): SslObject => ({
+      id: 'crl',
+      cert: serverPki.server.chain,
+      key: serverPki.server.key,
+      snis: ['crl.test'],
+      client: { ca: read('root/cert.pem'), depth: 1, crl },
+    });
     store.set(ssl(read('int.crl')));
     const reasons: string[] = [];
     const guard = mtlsGuard({ store, onReject: (i) => reasons.push(`${i.reason}: ${i.detail}`) });
-    const server = store.attach(https.createServer(store.tlsOptions({ sessionTickets: true }), (req, res) => guard(req, res, () => res.end('ok'))));
+    const server = store.attach(
+      https.createServer(store.tlsOptions({ sessionTickets: true }), (req, res) =>
+        guard(req, res, () => res.end('ok')),
+      ),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
     try {
       const first = await testRequest({ port, servername: 'crl.test', client: client('good'), maxVersion: 'TLSv1.2' });
       assert.equal(first.status, 200);
       store.set(ssl(read('int-later.crl')));
-      const resumed = await testRequest({ port, servername: 'crl.test', client: client('good'), session: first.session, maxVersion: 'TLSv1.2' });
+      const resumed = await testRequest({
+        port,
+        servername: 'crl.test',
+        client: client('good'),
+        session: first.session,
+        maxVersion: 'TLSv1.2',
+      });
       assert.equal(resumed.reused, true);
       assert.equal(resumed.status, 200, reasons.join('; '));
       // A client the new CRL lists is refused on resumption too.
@@ -280,29 +427,80 @@ describe('client.crl', () => {
 
   test('two CAs of client.ca with one name (a key rollover): a CRL signed by either is accepted', async () => {
     key('rootB.key');
-    openssl('req', '-x509', '-new', '-key', 'rootB.key', '-subj', '/CN=CRL Test Root', '-days', '2', '-out', 'rootB.pem', '-config', 'root.cnf', '-extensions', 'v3_ca');
+    openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'rootB.key',
+      '-subj',
+      '/CN=CRL Test Root',
+      '-days',
+      '2',
+      '-out',
+      'rootB.pem',
+      '-config',
+      'root.cnf',
+      '-extensions',
+      'v3_ca',
+    );
     serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
     const store = createSslStore();
-    for (const ca of [[read('root/cert.pem'), read('rootB.pem')], [read('rootB.pem'), read('root/cert.pem')]]) {
-      assert.doesNotThrow(() => store.set({ id: 'x', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['x.test'], client: { ca, crl: read('root-clean.crl') } }));
+    for (const ca of [
+      [read('root/cert.pem'), read('rootB.pem')],
+      [read('rootB.pem'), read('root/cert.pem')],
+    ]) {
+      assert.doesNotThrow(() =>
+        store.set({
+          id: 'x',
+          cert: serverPki.server.chain,
+          key: serverPki.server.key,
+          snis: ['x.test'],
+          client: { ca, crl: read('root-clean.crl') },
+        }),
+      );
     }
   });
 
   test('configuration errors: a CRL not signed by the CA it names, garbage, a scoped CRL', async () => {
     const store = createSslStore();
     serverPki ??= await createTestPki({ serverNames: ['crl.test'] });
-    const set = (crl: unknown) => store.set({ id: 'x', cert: serverPki.server.chain, key: serverPki.server.key, snis: ['x.test'], client: { ca: read('root/cert.pem'), crl } as never });
+    const set = (crl: unknown) =>
+      store.set({
+        id: 'x',
+        cert: serverPki.server.chain,
+        key: serverPki.server.key,
+        snis: ['x.test'],
+        client: { ca: read('root/cert.pem'), crl } as never,
+      });
     // The root's CRL with one byte of its signature changed.
-    const der = Buffer.from(read('root-clean.crl').replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    const der = Buffer.from(
+      read('root-clean.crl')
+        .replace(/-----[^-]+-----/g, '')
+        .replace(/\s+/g, ''),
+      'base64',
+    );
     der[der.length - 3]! ^= 0x01;
     assert.throws(() => set(der), { code: ErrorCodes.CRL_INVALID, field: 'client.crl' });
-    assert.throws(() => set('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n'), { code: ErrorCodes.CRL_INVALID, field: 'client.crl' });
+    assert.throws(() => set('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n'), {
+      code: ErrorCodes.CRL_INVALID,
+      field: 'client.crl',
+    });
     assert.throws(() => set(['not a crl']), { code: ErrorCodes.CRL_INVALID, field: 'client.crl[0]' });
     // A CRL scoped by an issuing distribution point (openssl 3.0 cannot make delta CRLs from a config).
-    writeFileSync(join(dir, 'idp.cnf'), `${CNF('int')}\n[idp]\nissuingDistributionPoint = critical, @idp_sect\n[idp_sect]\nfullname = URI:http://crl.example.test/int.crl\n`);
+    writeFileSync(
+      join(dir, 'idp.cnf'),
+      `${CNF('int')}\n[idp]\nissuingDistributionPoint = critical, @idp_sect\n[idp_sect]\nfullname = URI:http://crl.example.test/int.crl\n`,
+    );
     openssl('ca', '-config', 'idp.cnf', '-gencrl', '-crlexts', 'idp', '-out', 'idp.crl');
-    assert.throws(() => set(read('idp.crl')), (e: unknown) => (e as { code: string }).code === ErrorCodes.CRL_INVALID && /issuing distribution point/.test((e as Error).message));
-    // The intermediate's CRL names no CA of client.ca: accepted now, its signature checked against the intermediate of each chain.
+    assert.throws(
+      () => set(read('idp.crl')),
+      (e: unknown) =>
+        (e as { code: string }).code === ErrorCodes.CRL_INVALID &&
+        /issuing distribution point/.test((e as Error).message),
+    );
+    // The intermediate's CRL names no CA of client.ca: accepted now, its signature checked against the intermediate of
+    // each chain.
     assert.doesNotThrow(() => set(read('int.crl')));
   });
 });
@@ -321,7 +519,17 @@ test('differential: the verdict equals openssl verify -crl_check (leaf) and -crl
       writeFileSync(join(dir, 'crls.pem'), c.crls.map(read).join(''));
       let opensslOk: boolean;
       try {
-        openssl('verify', c.scope === 'leaf' ? '-crl_check' : '-crl_check_all', '-CAfile', 'root/cert.pem', '-untrusted', 'int-cert.pem', '-CRLfile', 'crls.pem', `${c.leaf}.pem`);
+        openssl(
+          'verify',
+          c.scope === 'leaf' ? '-crl_check' : '-crl_check_all',
+          '-CAfile',
+          'root/cert.pem',
+          '-untrusted',
+          'int-cert.pem',
+          '-CRLfile',
+          'crls.pem',
+          `${c.leaf}.pem`,
+        );
         opensslOk = true;
       } catch {
         opensslOk = false;

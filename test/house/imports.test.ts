@@ -1,10 +1,11 @@
 // The house's floors (../shared/STYLE.md, "The house as it grows"): a module may import from its own
 // floor and the floors below, never from above, and the imports of src/ form no cycle. Type-only
 // imports count: a type reached from above is a dependency on that floor all the same.
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -49,7 +50,9 @@ const floorOf = (file: string): number => {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|(?:^|\n)\s*import\s+'(\.[^']+)'/g)) {
+  for (const m of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|(?:^|\n)\s*import\s+'(\.[^']+)'/g,
+  )) {
     const spec = (m[1] ?? m[2])!;
     out.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
   }
@@ -60,7 +63,9 @@ const all = files(SRC);
 const graph = new Map(all.map((f) => [f, importsOf(f)]));
 
 test('every import of src/ resolves to a module of src/', () => {
-  for (const [file, deps] of graph) for (const d of deps) assert.ok(graph.has(d), `${relative(SRC, file)} imports ${relative(SRC, d)}, which does not exist`);
+  for (const [file, deps] of graph)
+    for (const d of deps)
+      assert.ok(graph.has(d), `${relative(SRC, file)} imports ${relative(SRC, d)}, which does not exist`);
 });
 
 test('no module imports from a floor above its own', () => {

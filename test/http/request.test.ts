@@ -1,9 +1,9 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCanonicalTarget, normalizePath } from '../../src/http/path.js';
-import { matchHost } from '../../src/internal/hostname.js';
+import { describe, test } from 'node:test';
 import { normalizeHost, requestHost } from '../../src/http/host.js';
 import { htmlPage, wantsJson } from '../../src/http/pages.js';
+import { isCanonicalTarget, normalizePath } from '../../src/http/path.js';
+import { matchHost } from '../../src/internal/hostname.js';
 
 describe('normalizePath', () => {
   const cases: [string, string | undefined][] = [
@@ -68,11 +68,22 @@ describe('isCanonicalTarget (finding 10: a skip is granted to canonical targets 
     ['/public/.;a/x', false],
     ['x', false],
   ];
-  for (const [target, expected] of cases) test(`${JSON.stringify(target)}: ${expected}`, () => assert.equal(isCanonicalTarget(target), expected));
+  for (const [target, expected] of cases)
+    test(`${JSON.stringify(target)}: ${expected}`, () => assert.equal(isCanonicalTarget(target), expected));
 });
 
 describe('matchHost: the one host rule of the guard and the router', () => {
-  const tables = { exact: new Map([['a.test', 'A-exact'], ['x.c.a.test', 'X']]), wildcard: new Map([['a.test', 'A'], ['c.a.test', 'C']]), star: 'STAR' };
+  const tables = {
+    exact: new Map([
+      ['a.test', 'A-exact'],
+      ['x.c.a.test', 'X'],
+    ]),
+    wildcard: new Map([
+      ['a.test', 'A'],
+      ['c.a.test', 'C'],
+    ]),
+    star: 'STAR',
+  };
   const owner = (h: string) => matchHost(h, tables, (v, pattern) => `${v} ${pattern}`);
   test('exact first, then the nearest wildcard at any depth, then the catch-all', () => {
     assert.equal(owner('a.test'), 'A-exact a.test');
@@ -86,7 +97,10 @@ describe('matchHost: the one host rule of the guard and the router', () => {
     assert.equal(owner(''), 'STAR *');
   });
   test('a refused candidate lets the search go on to the next', () => {
-    assert.equal(matchHost('q.c.a.test', tables, (v, p) => (v === 'C' ? undefined : `${v} ${p}`)), 'A *.a.test');
+    assert.equal(
+      matchHost('q.c.a.test', tables, (v, p) => (v === 'C' ? undefined : `${v} ${p}`)),
+      'A *.a.test',
+    );
   });
 });
 
@@ -99,8 +113,8 @@ describe('request host', () => {
     assert.equal(normalizeHost('a.test:443:1'), undefined);
     assert.equal(normalizeHost('a test'), undefined);
     assert.equal(normalizeHost(''), undefined);
-    assert.equal(normalizeHost('a.'.repeat(126) + 'zz'), undefined, 'over 253 characters');
-    assert.equal(normalizeHost('a'.repeat(249) + '.tst'), 'a'.repeat(249) + '.tst');
+    assert.equal(normalizeHost(`${'a.'.repeat(126)}zz`), undefined, 'over 253 characters');
+    assert.equal(normalizeHost(`${'a'.repeat(249)}.tst`), `${'a'.repeat(249)}.tst`);
   });
   const req = (headers: Record<string, string>, url = '/') => ({ headers, url }) as never;
   test('requestHost: Host, :authority, absolute-form', () => {
@@ -123,7 +137,10 @@ describe('error pages', () => {
   test('the 400 page is nginx-shaped, CRLF, 154 bytes with a nine-letter footer', () => {
     const page = htmlPage(400, 'openresty');
     assert.equal(page.length, 154);
-    assert.equal(page.toString(), '<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n');
+    assert.equal(
+      page.toString(),
+      '<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n',
+    );
     assert.match(htmlPage(502, 'x').toString(), /<title>502 Bad Gateway<\/title>/);
   });
   test('JSON is chosen only when preferred over HTML', () => {

@@ -1,8 +1,9 @@
 // The linear-time matcher behind client.skipMtlsUriRegex: it must answer exactly what
 // `new RegExp(source).test(input)` answers, without backtracking (ReDoS), and refuse what it
 // cannot express or what JavaScript reads in a surprising (Annex B) way.
-import { test, describe } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { compileLinearPattern, compileNfaPattern, MAX_PATTERN_LENGTH, MAX_STATES } from '../../src/internal/regex.js';
 
@@ -13,8 +14,16 @@ function assertSameAsRegExp(pattern: string, inputs: readonly string[]): void {
   const nfa = compileNfaPattern(pattern);
   for (const input of inputs) {
     const expected = re.test(input);
-    assert.equal(linear.test(input), expected, `compileLinearPattern(${JSON.stringify(pattern)}).test(${JSON.stringify(input)})`);
-    assert.equal(nfa.test(input), expected, `compileNfaPattern(${JSON.stringify(pattern)}).test(${JSON.stringify(input)})`);
+    assert.equal(
+      linear.test(input),
+      expected,
+      `compileLinearPattern(${JSON.stringify(pattern)}).test(${JSON.stringify(input)})`,
+    );
+    assert.equal(
+      nfa.test(input),
+      expected,
+      `compileNfaPattern(${JSON.stringify(pattern)}).test(${JSON.stringify(input)})`,
+    );
   }
 }
 
@@ -22,10 +31,46 @@ function assertSameAsRegExp(pattern: string, inputs: readonly string[]): void {
 // Pattern grammar for the differential tests. Everything it produces is valid JavaScript and
 // inside the accepted subset, so compiling must never throw.
 
-const literal = fc.constantFrom('a', 'b', '-', '/', 'x', 'a', 'b', '/', '\\.', '\\/', '\\-', '\\x61', '\\u002f', '\\t', '\\0', '\\$', ' ', '\\\\');
+const literal = fc.constantFrom(
+  'a',
+  'b',
+  '-',
+  '/',
+  'x',
+  'a',
+  'b',
+  '/',
+  '\\.',
+  '\\/',
+  '\\-',
+  '\\x61',
+  '\\u002f',
+  '\\t',
+  '\\0',
+  '\\$',
+  ' ',
+  '\\\\',
+);
 const classEscape = fc.constantFrom('\\d', '\\D', '\\w', '\\W', '\\s', '\\S');
 // Class atoms that may end a range (no class escapes, no "-").
-const RANGE_ENDS = ['a', 'b', 'x', '/', '.', '0', '9', '_', '\\x2d', '\\u0061', '\\]', '\\\\', '\\b', '\\n', '\\0', 'é'];
+const RANGE_ENDS = [
+  'a',
+  'b',
+  'x',
+  '/',
+  '.',
+  '0',
+  '9',
+  '_',
+  '\\x2d',
+  '\\u0061',
+  '\\]',
+  '\\\\',
+  '\\b',
+  '\\n',
+  '\\0',
+  'é',
+];
 const rangeEnd = fc.constantFrom(...RANGE_ENDS);
 /** The code unit each range-end atom stands for, found once with RegExp. */
 const CODE_OF = new Map(
@@ -41,11 +86,22 @@ const classAtom = fc.oneof(rangeEnd, fc.constantFrom('\\-', '^', '[', '{', '}', 
 const classItem = fc.oneof(
   classAtom,
   classEscape,
-  fc.tuple(rangeEnd, rangeEnd).filter(([lo, hi]) => codeOf(lo) <= codeOf(hi)).map(([lo, hi]) => `${lo}-${hi}`),
+  fc
+    .tuple(rangeEnd, rangeEnd)
+    .filter(([lo, hi]) => codeOf(lo) <= codeOf(hi))
+    .map(([lo, hi]) => `${lo}-${hi}`),
 );
 const characterClass = fc
-  .record({ negate: fc.boolean(), leadingDash: fc.boolean(), items: fc.array(classItem, { maxLength: 4 }), trailingDash: fc.boolean() })
-  .map(({ negate, leadingDash, items, trailingDash }) => `[${negate ? '^' : ''}${leadingDash ? '-' : ''}${items.join('')}${trailingDash ? '-' : ''}]`);
+  .record({
+    negate: fc.boolean(),
+    leadingDash: fc.boolean(),
+    items: fc.array(classItem, { maxLength: 4 }),
+    trailingDash: fc.boolean(),
+  })
+  .map(
+    ({ negate, leadingDash, items, trailingDash }) =>
+      `[${negate ? '^' : ''}${leadingDash ? '-' : ''}${items.join('')}${trailingDash ? '-' : ''}]`,
+  );
 const assertion = fc.constantFrom('^', '$', '\\b', '\\B');
 const count = fc.integer({ min: 0, max: 3 });
 const lazy = (q: fc.Arbitrary<string>): fc.Arbitrary<string> => q.chain((text) => fc.constantFrom(text, `${text}?`));
@@ -75,7 +131,9 @@ interface Piece {
 function patterns(withChoices: boolean, loopNesting = 2): fc.Arbitrary<string> {
   const piece = (src: string, loops = 0): Piece => ({ src, loops });
   const expr = (depth: number): fc.Arbitrary<Piece> => {
-    const atoms: Array<fc.Arbitrary<Piece>> = [literal, literal, fc.constant('.'), classEscape, characterClass].map((a) => a.map((src) => piece(src)));
+    const atoms: Array<fc.Arbitrary<Piece>> = [literal, literal, fc.constant('.'), classEscape, characterClass].map(
+      (a) => a.map((src) => piece(src)),
+    );
     if (depth > 0) {
       const inner = expr(depth - 1);
       for (const open of ['(', '(?:', '(?<n>']) atoms.push(inner.map((e) => piece(`${open}${e.src})`, e.loops)));
@@ -90,22 +148,50 @@ function patterns(withChoices: boolean, loopNesting = 2): fc.Arbitrary<string> {
           ),
         )
       : atom;
-    const term = fc.oneof({ arbitrary: quantified, weight: 4 }, { arbitrary: assertion.map((src) => piece(src)), weight: 1 });
+    const term = fc.oneof(
+      { arbitrary: quantified, weight: 4 },
+      { arbitrary: assertion.map((src) => piece(src)), weight: 1 },
+    );
     const join = (pieces: readonly Piece[], separator: string): Piece =>
       piece(pieces.map((p) => p.src).join(separator), Math.max(0, ...pieces.map((p) => p.loops)));
     const alternative = fc.array(term, { maxLength: 4 }).map((terms) => join(terms, ''));
-    return withChoices ? fc.array(alternative, { minLength: 1, maxLength: 3 }).map((alts) => join(alts, '|')) : alternative;
+    return withChoices
+      ? fc.array(alternative, { minLength: 1, maxLength: 3 }).map((alts) => join(alts, '|'))
+      : alternative;
   };
-  return expr(2)
-    .map(({ src }) => {
-      let i = 0;
-      return src.replace(/\(\?<n>/g, () => `(?<g${i++}>`);
-    })
-    // \0 followed by a digit is a legacy octal escape (refused, and tested below).
-    .filter((p) => p.length <= MAX_PATTERN_LENGTH && !/(?:^|[^\\])(?:\\\\)*\\0\d/.test(p));
+  return (
+    expr(2)
+      .map(({ src }) => {
+        let i = 0;
+        return src.replace(/\(\?<n>/g, () => `(?<g${i++}>`);
+      })
+      // \0 followed by a digit is a legacy octal escape (refused, and tested below).
+      .filter((p) => p.length <= MAX_PATTERN_LENGTH && !/(?:^|[^\\])(?:\\\\)*\\0\d/.test(p))
+  );
 }
 
-const unit = fc.constantFrom('a', 'b', '-', '/', '.', 'x', 'a', 'b', '/', 'A', '1', '_', ' ', '\n', '\t', 'é', '\u2028', '$', ']', '\\');
+const unit = fc.constantFrom(
+  'a',
+  'b',
+  '-',
+  '/',
+  '.',
+  'x',
+  'a',
+  'b',
+  '/',
+  'A',
+  '1',
+  '_',
+  ' ',
+  '\n',
+  '\t',
+  'é',
+  '\u2028',
+  '$',
+  ']',
+  '\\',
+);
 const inputs = fc.array(fc.string({ unit, maxLength: 10 }), { minLength: 1, maxLength: 6 });
 const longerInputs = fc.array(fc.string({ unit, maxLength: 40 }), { minLength: 1, maxLength: 4 });
 
@@ -132,12 +218,29 @@ describe('differential against RegExp', () => {
   });
 
   test('character sets agree with RegExp on all 65,536 code units', () => {
-    for (const pattern of ['\\s', '\\S', '\\d', '\\D', '\\w', '\\W', '.', '[^\\s]', '[\\s\\S]', '[^]', '[]', '[^\\W\\d]', '[\\x00-\\x7f]', '[^a-z\\u00e0-\\u00ff]', '[\\b]']) {
+    for (const pattern of [
+      '\\s',
+      '\\S',
+      '\\d',
+      '\\D',
+      '\\w',
+      '\\W',
+      '.',
+      '[^\\s]',
+      '[\\s\\S]',
+      '[^]',
+      '[]',
+      '[^\\W\\d]',
+      '[\\x00-\\x7f]',
+      '[^a-z\\u00e0-\\u00ff]',
+      '[\\b]',
+    ]) {
       const re = new RegExp(`^${pattern}$`);
       const nfa = compileNfaPattern(`^${pattern}$`);
       for (let c = 0; c <= 0xffff; c++) {
         const s = String.fromCharCode(c);
-        if (nfa.test(s) !== re.test(s)) assert.fail(`${pattern} on U+${c.toString(16).padStart(4, '0')}: expected ${re.test(s)}`);
+        if (nfa.test(s) !== re.test(s))
+          assert.fail(`${pattern} on U+${c.toString(16).padStart(4, '0')}: expected ${re.test(s)}`);
       }
     }
   });
@@ -256,7 +359,23 @@ describe('ReDoS patterns', () => {
   const hostile = ['(a+)+$', asset, '.*.*.*.*x', '(a|a)*b', '(\\w+\\s?)*$', '^(\\w+\\s?)*$'];
 
   test('agree with RegExp on short inputs', () => {
-    const short = ['', 'a', 'aa', 'aaa!', 'x', 'ab', 'aab', 'a b c', 'ab !', '/assets/a.css', '/assets/a1-b2.css', '/assets/.css', '/assets/a--b.css', '/assets/a-.css', '/assets/A.css'];
+    const short = [
+      '',
+      'a',
+      'aa',
+      'aaa!',
+      'x',
+      'ab',
+      'aab',
+      'a b c',
+      'ab !',
+      '/assets/a.css',
+      '/assets/a1-b2.css',
+      '/assets/.css',
+      '/assets/a--b.css',
+      '/assets/a-.css',
+      '/assets/A.css',
+    ];
     for (const pattern of hostile) assertSameAsRegExp(pattern, short);
   });
 
@@ -264,19 +383,19 @@ describe('ReDoS patterns', () => {
   // take seconds to years on these inputs.
   const n = 16_384;
   const cases: Array<[pattern: string, input: string, expected: boolean, why: string]> = [
-    ['(a+)+$', 'a'.repeat(28) + '!', false, 'the input does not end in a'],
-    ['(a+)+$', 'a'.repeat(n - 1) + '!', false, 'the input does not end in a'],
+    ['(a+)+$', `${'a'.repeat(28)}!`, false, 'the input does not end in a'],
+    ['(a+)+$', `${'a'.repeat(n - 1)}!`, false, 'the input does not end in a'],
     ['(a+)+$', 'a'.repeat(n), true, 'the input ends in a'],
-    [asset, '/assets/' + 'a1-'.repeat(12) + '!', false, '"!" is not allowed before .css, and there is no .css'],
-    [asset, '/assets/' + 'a1-'.repeat(5458) + 'a!', false, 'no .css at the end'],
-    [asset, '/assets/' + 'a1-'.repeat(5456) + 'abcd.css', true, 'words with single dashes, then .css'],
+    [asset, `/assets/${'a1-'.repeat(12)}!`, false, '"!" is not allowed before .css, and there is no .css'],
+    [asset, `/assets/${'a1-'.repeat(5458)}a!`, false, 'no .css at the end'],
+    [asset, `/assets/${'a1-'.repeat(5456)}abcd.css`, true, 'words with single dashes, then .css'],
     ['.*.*.*.*x', 'a'.repeat(n), false, 'there is no x'],
-    ['.*.*.*.*x', 'a'.repeat(n - 1) + 'x', true, 'there is an x'],
+    ['.*.*.*.*x', `${'a'.repeat(n - 1)}x`, true, 'there is an x'],
     ['(a|a)*b', 'a'.repeat(n), false, 'there is no b'],
-    ['(a|a)*b', 'a'.repeat(n - 1) + 'b', true, 'there is a b'],
-    ['(\\w+\\s?)*$', 'ab '.repeat(5461) + '!', true, 'zero iterations then $ match at the end of any input'],
-    ['^(\\w+\\s?)*$', 'ab '.repeat(5461) + '!', false, '"!" is neither \\w nor \\s'],
-    ['^(\\w+\\s?)*$', 'ab '.repeat(5461) + 'c', true, 'words separated by single spaces'],
+    ['(a|a)*b', `${'a'.repeat(n - 1)}b`, true, 'there is a b'],
+    ['(\\w+\\s?)*$', `${'ab '.repeat(5461)}!`, true, 'zero iterations then $ match at the end of any input'],
+    ['^(\\w+\\s?)*$', `${'ab '.repeat(5461)}!`, false, '"!" is neither \\w nor \\s'],
+    ['^(\\w+\\s?)*$', `${'ab '.repeat(5461)}c`, true, 'words separated by single spaces'],
   ];
   for (const [pattern, input, expected, why] of cases) {
     test(`${pattern} on ${input.length} hostile characters is ${expected} (${why})`, () => {

@@ -1,15 +1,25 @@
 // Diagnostics channels and /metrics: a subscriber on every channel while real handshakes and
 // requests run through a gateway (admitted, missing, another CA, SAN denied, pin mismatch, unknown
 // SNI, a resumed session), the counts asserted, and /metrics parsed by a Prometheus text parser.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
 import tls from 'node:tls';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { CHANNEL_NAMES, createGateway, type Gateway, type GatewayConfig, type HandshakeMessage, type ProxyMessage, type TlsErrorMessage, type VerdictMessage } from '../../src/index.js';
-import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
+import {
+  CHANNEL_NAMES,
+  createGateway,
+  type Gateway,
+  type GatewayConfig,
+  type HandshakeMessage,
+  type ProxyMessage,
+  type TlsErrorMessage,
+  type VerdictMessage,
+} from '../../src/index.js';
+import { createTestPki, type TestCert, type TestPki, testRequest } from '../../src/testing/index.js';
 
 let pki: TestPki;
 let alice: TestCert;
@@ -17,7 +27,10 @@ let upstream: http.Server;
 let gateway: Gateway;
 let config: GatewayConfig;
 const seen: Record<string, unknown[]> = {};
-const subscribers: [string, (m: unknown) => void][] = Object.values(CHANNEL_NAMES).map((name) => [name, (m: unknown) => (seen[name] ??= []).push(m)]);
+const subscribers: [string, (m: unknown) => void][] = Object.values(CHANNEL_NAMES).map((name) => [
+  name,
+  (m: unknown) => (seen[name] ??= []).push(m),
+]);
 
 before(async () => {
   pki = await createTestPki({ serverNames: ['app.test'] });
@@ -29,7 +42,9 @@ before(async () => {
   config = {
     listen: [{ port: 0, sessionTickets: true }],
     status: { port: 0 },
-    ssls: [{ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } }],
+    ssls: [
+      { id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } },
+    ],
     services: [
       {
         name: 'app',
@@ -54,7 +69,8 @@ after(async () => {
 
 test('every channel sees what happened, and /metrics counts it', async () => {
   const port = gateway.addresses[0]!.port;
-  const ask = (path: string, client?: TestCert, extra: Partial<Parameters<typeof testRequest>[0]> = {}) => testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}), ...extra });
+  const ask = (path: string, client?: TestCert, extra: Partial<Parameters<typeof testRequest>[0]> = {}) =>
+    testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}), ...extra });
   const first = await ask('/open', alice, { maxVersion: 'TLSv1.2' });
   assert.equal(first.status, 200);
   const resumed = await ask('/open', alice, { maxVersion: 'TLSv1.2', session: first.session });
@@ -70,34 +86,66 @@ test('every channel sees what happened, and /metrics counts it', async () => {
     s.on('error', () => resolve());
     s.on('close', () => resolve());
   });
-  gateway.apply({ ...config, services: [{ ...config.services![0]!, routes: [...config.services![0]!.routes, { name: 'extra', path: '/extra' }] }] });
+  gateway.apply({
+    ...config,
+    services: [
+      { ...config.services![0]!, routes: [...config.services![0]!.routes, { name: 'extra', path: '/extra' }] },
+    ],
+  });
   await new Promise((r) => setTimeout(r, 50));
 
   const verdicts = (seen[CHANNEL_NAMES.verdict] ?? []) as VerdictMessage[];
-  assert.deepEqual(verdicts.map((v) => (v.ok ? 'ok' : v.reason)), ['ok', 'ok', 'missing', 'untrusted', 'not_allowed', 'not_allowed']);
-  assert.deepEqual(verdicts.map((v) => v.route), ['app/open', 'app/open', 'app/open', 'app/open', 'app/san', 'app/pin']);
+  assert.deepEqual(
+    verdicts.map((v) => (v.ok ? 'ok' : v.reason)),
+    ['ok', 'ok', 'missing', 'untrusted', 'not_allowed', 'not_allowed'],
+  );
+  assert.deepEqual(
+    verdicts.map((v) => v.route),
+    ['app/open', 'app/open', 'app/open', 'app/open', 'app/san', 'app/pin'],
+  );
   assert.equal(verdicts[0]!.fingerprint256, alice.fingerprint256);
   assert.equal(verdicts[1]!.resumed, true);
-  assert.deepEqual(verdicts.slice(4).map((v) => [v.status, v.allowList]), [[403, 'names'], [403, 'pins']]);
+  assert.deepEqual(
+    verdicts.slice(4).map((v) => [v.status, v.allowList]),
+    [
+      [403, 'names'],
+      [403, 'pins'],
+    ],
+  );
   const handshakes = (seen[CHANNEL_NAMES.handshake] ?? []) as HandshakeMessage[];
   assert.equal(handshakes.length, 6);
   assert.equal(handshakes.filter((h) => h.resumed).length, 1);
   const tlsErrors = (seen[CHANNEL_NAMES.tlsError] ?? []) as TlsErrorMessage[];
-  assert.deepEqual(tlsErrors.map((e) => [e.kind, e.sni]), [['unknown_sni', 'nobody.test']]);
+  assert.deepEqual(
+    tlsErrors.map((e) => [e.kind, e.sni]),
+    [['unknown_sni', 'nobody.test']],
+  );
   const proxied = (seen[CHANNEL_NAMES.proxy] ?? []) as ProxyMessage[];
-  assert.deepEqual(proxied.map((p) => p.status), [200, 200]);
+  assert.deepEqual(
+    proxied.map((p) => p.status),
+    [200, 200],
+  );
   assert.ok(proxied.every((p) => p.durationMs >= 0 && p.upstream?.startsWith('http://127.0.0.1:')));
   const configEvents = (seen[CHANNEL_NAMES.config] ?? []) as { type: string; revision?: number }[];
-  assert.deepEqual(configEvents.map((c) => [c.type, c.revision]), [['applied', 1], ['listening', undefined], ['applied', 2]]);
+  assert.deepEqual(
+    configEvents.map((c) => [c.type, c.revision]),
+    [
+      ['applied', 1],
+      ['listening', undefined],
+      ['applied', 2],
+    ],
+  );
 
   const status = gateway.statusAddress!;
   const text = await new Promise<string>((resolve, reject) =>
-    http.get({ host: status.host, port: status.port, path: '/metrics' }, (res) => {
-      assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-      let b = '';
-      res.on('data', (c) => (b += c));
-      res.on('end', () => resolve(b));
-    }).on('error', reject),
+    http
+      .get({ host: status.host, port: status.port, path: '/metrics' }, (res) => {
+        assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      })
+      .on('error', reject),
   );
   const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
   const value = (name: string, labels: Record<string, string> = {}) => {

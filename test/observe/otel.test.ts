@@ -1,8 +1,14 @@
 // The OpenTelemetry bridge with the real SDK (@opentelemetry/sdk-metrics, an in-memory reader): a
 // gateway's handshakes and refusals recorded as OTel counters with Envoy's names.
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { test } from 'node:test';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { createGateway } from '../../src/index.js';
 import { recordOpenTelemetryMetrics } from '../../src/observe/otel.js';
 import { createTestPki, testRequest } from '../../src/testing/index.js';
@@ -15,13 +21,24 @@ test('handshakes, admitted and refused requests become OTel counters', async () 
   const pki = await createTestPki({ serverNames: ['app.test'] });
   const gw = await createGateway({
     listen: [{ port: 0 }],
-    ssls: [{ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } }],
-    services: [{ name: 'app', upstream: 'http://127.0.0.1:9', routes: [{ name: 'pin', path: '/pin', mtls: { allow: { fingerprint256: ['00'.repeat(32)] } } }] }],
+    ssls: [
+      { id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } },
+    ],
+    services: [
+      {
+        name: 'app',
+        upstream: 'http://127.0.0.1:9',
+        routes: [{ name: 'pin', path: '/pin', mtls: { allow: { fingerprint256: ['00'.repeat(32)] } } }],
+      },
+    ],
   });
   try {
     const port = gw.addresses[0]!.port;
     assert.equal((await testRequest({ port, servername: 'app.test', path: '/pin' })).status, 400);
-    assert.equal((await testRequest({ port, servername: 'app.test', path: '/pin', client: await pki.client('valid') })).status, 403);
+    assert.equal(
+      (await testRequest({ port, servername: 'app.test', path: '/pin', client: await pki.client('valid') })).status,
+      403,
+    );
     await reader.forceFlush();
     const metrics = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics));
     const sum = (name: string, attrs: Record<string, string> = {}) =>

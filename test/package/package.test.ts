@@ -1,16 +1,19 @@
 // The package as users get it: the build behind `exports`, loaded from ESM and CommonJS, and its
 // declarations checked by the type tests in test/types. Needs `npm run build` (npm test runs it first).
-import { test, before } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
-const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, string | Record<string, string>> };
+const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
+  exports: Record<string, string | Record<string, string>>;
+};
 
 before(() => {
   assert.ok(existsSync(`${root}dist/index.js`), 'dist/ is missing: run `npm run build` (npm test does it in pretest)');
@@ -31,7 +34,15 @@ test('every export points at built files', () => {
 
 test('a CommonJS application requires every entry point and guards a request through Express', async () => {
   const { stdout, stderr } = await run(process.execPath, [fixture('require.cjs')], { cwd: root, timeout: 30_000 });
-  assert.deepEqual(JSON.parse(stdout), { ok: 200, subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1], refused: 400, koa: 'function', fastify: 'function', hono: 'function', otel: 'function' });
+  assert.deepEqual(JSON.parse(stdout), {
+    ok: 200,
+    subject: stdout.match(/"subject":"(CN=client-valid-\d+,O=mtls-gate)"/)?.[1],
+    refused: 400,
+    koa: 'function',
+    fastify: 'function',
+    hono: 'function',
+    otel: 'function',
+  });
   assert.doesNotMatch(stdout, /"subject":null/);
   assert.equal(stderr, '', 'no warnings from require() of the ESM build');
 });
@@ -58,15 +69,29 @@ test('the framework hook does refuse a framework (so the test above can fail)', 
 test('type tests: req.mtls, ctx.state.mtls, request.mtls and c.var.mtls are typed, unknown options do not compile (ESM and CommonJS)', async () => {
   const tsc = `${root}node_modules/typescript/bin/tsc`;
   // Each `@ts-expect-error` in the type tests fails compilation when its line stops being an error.
-  const r = await run(process.execPath, [tsc, '-p', 'test/types', '--listFiles'], { cwd: root, timeout: 60_000 }).catch((e: { stdout?: string }) => {
-    assert.fail(`type tests failed:\n${e.stdout}`);
-  });
-  for (const f of ['test/types/express.ts', 'test/types/koa.ts', 'test/types/fastify.ts', 'test/types/hono.ts', 'test/types/require.cts', 'dist/adapters/express.d.ts', 'dist/adapters/koa.d.ts', 'dist/adapters/fastify.d.ts', 'dist/adapters/hono.d.ts']) {
+  const r = await run(process.execPath, [tsc, '-p', 'test/types', '--listFiles'], { cwd: root, timeout: 60_000 }).catch(
+    (e: { stdout?: string }) => {
+      assert.fail(`type tests failed:\n${e.stdout}`);
+    },
+  );
+  for (const f of [
+    'test/types/express.ts',
+    'test/types/koa.ts',
+    'test/types/fastify.ts',
+    'test/types/hono.ts',
+    'test/types/require.cts',
+    'dist/adapters/express.d.ts',
+    'dist/adapters/koa.d.ts',
+    'dist/adapters/fastify.d.ts',
+    'dist/adapters/hono.d.ts',
+  ]) {
     assert.ok(r.stdout.includes(`${root}${f}`), `${f} is part of the type tests`);
   }
 });
 
-test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, serve, SIGTERM)', { timeout: 120_000 }, async () => {
+test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, serve, SIGTERM)', {
+  timeout: 120_000,
+}, async () => {
   const { mkdtempSync, rmSync, writeFileSync, cpSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -80,7 +105,10 @@ test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, s
     cpSync(join(root, 'examples/mtls-auth-app/gateway.yaml'), join(app, 'gateway.yaml'));
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module' }));
     // Dependencies from npm's cache where it has them (npm ci filled it).
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app, timeout: 90_000 });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], {
+      cwd: app,
+      timeout: 90_000,
+    });
     const pki = await createTestPki({ serverNames: ['mtls.httpbin.org'] });
     const certs = join(app, 'certs');
     const { mkdirSync } = await import('node:fs');
@@ -89,22 +117,69 @@ test('the packed tarball installs, and `npx mtls-gate` runs from it (validate, s
     writeFileSync(join(certs, 'server.key'), pki.server.key);
     writeFileSync(join(certs, 'ca.crt'), pki.root.cert);
     // ESM import and CommonJS require (Node's require(esm)) of the installed package.
-    const esm = await run(process.execPath, ['--input-type=module', '-e', "const t = performance.now(); const m = await import('mtls-gate'); console.log(typeof m.createSslStore, typeof m.mtlsGuard, Math.round(performance.now() - t))"], { cwd: app, timeout: 30_000 });
+    const esm = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const t = performance.now(); const m = await import('mtls-gate'); console.log(typeof m.createSslStore, typeof m.mtlsGuard, Math.round(performance.now() - t))",
+      ],
+      { cwd: app, timeout: 30_000 },
+    );
     assert.match(esm.stdout, /^function function \d+/);
-    console.log(`# import { createSslStore, mtlsGuard } from the installed package: ${esm.stdout.trim().split(' ')[2]} ms`);
-    const cjs = await run(process.execPath, ['-e', "const m = require('mtls-gate'); const t = require('mtls-gate/testing'); console.log(typeof m.createGateway, typeof t.createTestPki, require('mtls-gate/schema.json').title)"], { cwd: app, timeout: 30_000 });
+    console.log(
+      `# import { createSslStore, mtlsGuard } from the installed package: ${esm.stdout.trim().split(' ')[2]} ms`,
+    );
+    const cjs = await run(
+      process.execPath,
+      [
+        '-e',
+        "const m = require('mtls-gate'); const t = require('mtls-gate/testing'); console.log(typeof m.createGateway, typeof t.createTestPki, require('mtls-gate/schema.json').title)",
+      ],
+      { cwd: app, timeout: 30_000 },
+    );
     assert.equal(cjs.stdout.trim(), 'function function mtls-gate gateway configuration');
     // TypeScript under every resolution mode an application may use.
-    writeFileSync(join(app, 'check.ts'), "import { createSslStore, mtlsGuard, type ClientIdentity } from 'mtls-gate';\nimport { createTestPki } from 'mtls-gate/testing';\nconst store = createSslStore();\nconst guard = mtlsGuard({ store });\nconst id: ClientIdentity | null = null;\nexport { guard, id, createTestPki };\n");
+    writeFileSync(
+      join(app, 'check.ts'),
+      "import { createSslStore, mtlsGuard, type ClientIdentity } from 'mtls-gate';\nimport { createTestPki } from 'mtls-gate/testing';\nconst store = createSslStore();\nconst guard = mtlsGuard({ store });\nconst id: ClientIdentity | null = null;\nexport { guard, id, createTestPki };\n",
+    );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    for (const [module, resolution] of [['node16', 'node16'], ['nodenext', 'nodenext'], ['esnext', 'bundler'], ['commonjs', 'node10']] as const) {
-      const r = await run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), '--module', module, '--moduleResolution', resolution, 'check.ts'], { cwd: app, timeout: 60_000 }).catch((e: { stdout?: string }) => ({ stdout: `failed: ${e.stdout}` }));
+    for (const [module, resolution] of [
+      ['node16', 'node16'],
+      ['nodenext', 'nodenext'],
+      ['esnext', 'bundler'],
+      ['commonjs', 'node10'],
+    ] as const) {
+      const r = await run(
+        process.execPath,
+        [
+          tsc,
+          '--noEmit',
+          '--strict',
+          '--skipLibCheck',
+          '--types',
+          'node',
+          '--typeRoots',
+          join(root, 'node_modules/@types'),
+          '--module',
+          module,
+          '--moduleResolution',
+          resolution,
+          'check.ts',
+        ],
+        { cwd: app, timeout: 60_000 },
+      ).catch((e: { stdout?: string }) => ({ stdout: `failed: ${e.stdout}` }));
       assert.equal(r.stdout.trim(), '', `${module}/${resolution}: ${r.stdout}`);
     }
     const ok = await run('npx', ['mtls-gate', 'validate', '--config', 'gateway.yaml'], { cwd: app, timeout: 30_000 });
     assert.match(ok.stdout, /valid \(1 SSL object, 1 service, 1 route\)/);
     // The bin npx runs, started directly: npx itself does not pass SIGTERM on.
-    const child = spawn(join(app, 'node_modules/.bin/mtls-gate'), ['serve', '--config', 'gateway.yaml', '--listen', '127.0.0.1:0'], { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      join(app, 'node_modules/.bin/mtls-gate'),
+      ['serve', '--config', 'gateway.yaml', '--listen', '127.0.0.1:0'],
+      { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {

@@ -1,12 +1,13 @@
 // The answer to a refused request: a status per reason (guard option and the gateway's guard
 // settings), a route policy's status for allow-list refusals, and a custom body through
 // rejectResponse; and the gateway's refusal of an mtls policy on hosts of an SSL object without client.
-import { test, before } from 'node:test';
+
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createGateway, createSslStore, mtlsGuard, MtlsGateConfigError, type GuardOptions } from '../../src/index.js';
-import { createTestPki, testRequest, type TestPki } from '../../src/testing/index.js';
+import { before, test } from 'node:test';
+import { createGateway, createSslStore, type GuardOptions, MtlsGateConfigError, mtlsGuard } from '../../src/index.js';
+import { createTestPki, type TestPki, testRequest } from '../../src/testing/index.js';
 
 let pki: TestPki;
 before(async () => {
@@ -15,12 +16,24 @@ before(async () => {
 
 async function guarded(options: Omit<GuardOptions, 'store'>) {
   const store = createSslStore();
-  store.set({ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } });
+  store.set({
+    id: 'app',
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: ['app.test'],
+    client: { ca: pki.root.cert },
+  });
   const guard = mtlsGuard({ store, ...options });
-  const server = store.attach(https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok'))));
+  const server = store.attach(
+    https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok'))),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
-  return { ask: (client?: Awaited<ReturnType<TestPki['client']>>, path = '/') => testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}) }), close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    ask: (client?: Awaited<ReturnType<TestPki['client']>>, path = '/') =>
+      testRequest({ port, servername: 'app.test', path, ...(client ? { client } : {}) }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 test('statusByReason: 496 for a missing certificate, 495 for an expired one, 400 for the rest', async () => {
@@ -39,7 +52,18 @@ test('statusByReason: 496 for a missing certificate, 495 for an expired one, 400
 test('rejectResponse gives a custom body and headers; its status only from the allowed set; a throwing hook gives the standard page', async () => {
   const g = await guarded({
     statusByReason: { missing: 401 },
-    rejectResponse: (i) => (i.reason === 'missing' ? { status: i.status, headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'mTLS' }, body: JSON.stringify({ type: 'about:blank', title: 'certificate required', reason: i.reason }) } : i.reason === 'untrusted' ? { status: 302, body: 'x' } : (() => { throw new Error('hook bug'); })()),
+    rejectResponse: (i) =>
+      i.reason === 'missing'
+        ? {
+            status: i.status,
+            headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'mTLS' },
+            body: JSON.stringify({ type: 'about:blank', title: 'certificate required', reason: i.reason }),
+          }
+        : i.reason === 'untrusted'
+          ? { status: 302, body: 'x' }
+          : (() => {
+              throw new Error('hook bug');
+            })(),
   });
   const warned: string[] = [];
   const onWarning = (w: Error) => warned.push(w.message);
@@ -51,7 +75,7 @@ test('rejectResponse gives a custom body and headers; its status only from the a
     assert.equal(r.headers['www-authenticate'], 'mTLS');
     assert.deepEqual(r.json(), { type: 'about:blank', title: 'certificate required', reason: 'missing' });
     const other = await g.ask(await pki.client('otherCa'));
-    assert.equal(other.status, 400, 'a status outside the allowed set falls back to the reason\'s');
+    assert.equal(other.status, 400, "a status outside the allowed set falls back to the reason's");
     assert.equal(other.body, 'x');
     const expired = await g.ask(await pki.client('expired'));
     assert.equal(expired.status, 400);
@@ -64,8 +88,18 @@ test('rejectResponse gives a custom body and headers; its status only from the a
 
 test('bad answer settings are refused with the field named', () => {
   const store = createSslStore();
-  for (const [opts, field] of [[{ statusByReason: { missing: 404 } }, /statusByReason/], [{ statusByReason: { nope: 401 } }, /statusByReason/], [{ rejectResponse: 'x' }, /rejectResponse/], [{ policies: 'x' }, /policies/]] as const) {
-    assert.throws(() => mtlsGuard({ store, ...(opts as object) } as GuardOptions), (e: unknown) => e instanceof MtlsGateConfigError && (field.test(e.field ?? '') || e.issues.some((i) => field.test(i.field))), JSON.stringify(opts));
+  for (const [opts, field] of [
+    [{ statusByReason: { missing: 404 } }, /statusByReason/],
+    [{ statusByReason: { nope: 401 } }, /statusByReason/],
+    [{ rejectResponse: 'x' }, /rejectResponse/],
+    [{ policies: 'x' }, /policies/],
+  ] as const) {
+    assert.throws(
+      () => mtlsGuard({ store, ...(opts as object) } as GuardOptions),
+      (e: unknown) =>
+        e instanceof MtlsGateConfigError && (field.test(e.field ?? '') || e.issues.some((i) => field.test(i.field))),
+      JSON.stringify(opts),
+    );
   }
 });
 
@@ -77,14 +111,31 @@ test('the gateway: guard.statusByReason from the config, and an mtls policy on a
       { id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } },
       { id: 'open', cert: pki.server.chain, key: pki.server.key, snis: ['open.test'] },
     ],
-    services: [{ name: 'app', hosts: ['app.test'], upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/' }] }],
+    services: [
+      { name: 'app', hosts: ['app.test'], upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/' }] },
+    ],
   };
   const gw = await createGateway(base);
   try {
     const port = gw.addresses[0]!.port;
     assert.equal((await testRequest({ port, servername: 'app.test' })).status, 496);
-    const bad = { ...base, services: [...base.services, { name: 'open', hosts: ['open.test'], upstream: 'http://127.0.0.1:1', routes: [{ name: 'r', path: '/', mtls: { mode: 'required' as const } }] }] };
-    assert.throws(() => gw.apply(bad), (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'services[1].routes[0].mtls' && /open/.test(e.message));
+    const bad = {
+      ...base,
+      services: [
+        ...base.services,
+        {
+          name: 'open',
+          hosts: ['open.test'],
+          upstream: 'http://127.0.0.1:1',
+          routes: [{ name: 'r', path: '/', mtls: { mode: 'required' as const } }],
+        },
+      ],
+    };
+    assert.throws(
+      () => gw.apply(bad),
+      (e: unknown) =>
+        e instanceof MtlsGateConfigError && e.field === 'services[1].routes[0].mtls' && /open/.test(e.message),
+    );
     // Nothing half-applied: the old configuration serves on.
     assert.equal(gw.status().services, 1);
     assert.equal((await testRequest({ port, servername: 'app.test' })).status, 496);

@@ -2,10 +2,11 @@
 // route's policy first (no certificate: 400, nothing reaches the upstream), proxied for services
 // with enableWebsocket (identity headers included), refused for the others; `Upgrade: h2c` on the
 // plain listener is served as an ordinary request.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createGateway, type Gateway } from '../../src/index.js';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
@@ -24,16 +25,34 @@ before(async () => {
   upstream.on('upgrade', () => upgrades++);
   wss = new WebSocketServer({ server: upstream });
   wss.on('connection', (ws, req) => {
-    ws.send(JSON.stringify({ url: req.url, xfcc: req.headers['x-forwarded-client-cert'] ?? null, spoof: req.headers['x-ssl-client-s-dn'] ?? null }));
+    ws.send(
+      JSON.stringify({
+        url: req.url,
+        xfcc: req.headers['x-forwarded-client-cert'] ?? null,
+        spoof: req.headers['x-ssl-client-s-dn'] ?? null,
+      }),
+    );
     ws.on('message', (m) => ws.send(`echo ${String(m)}`));
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   gateway = await createGateway({
     listen: [{ port: 0 }, { port: 0, tls: false }],
-    ssls: [{ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } }],
+    ssls: [
+      { id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } },
+    ],
     services: [
-      { name: 'chat', hosts: ['app.test'], enableWebsocket: true, upstream: url, forwardClientCert: { xfcc: 'sanitize-set' }, routes: [{ name: 'ws', path: '/ws' }, { name: 'lobby', path: '/lobby', mtls: { mode: 'off' } }] },
+      {
+        name: 'chat',
+        hosts: ['app.test'],
+        enableWebsocket: true,
+        upstream: url,
+        forwardClientCert: { xfcc: 'sanitize-set' },
+        routes: [
+          { name: 'ws', path: '/ws' },
+          { name: 'lobby', path: '/lobby', mtls: { mode: 'off' } },
+        ],
+      },
       { name: 'rest', hosts: ['app.test'], upstream: url, routes: [{ name: 'api', path: '/api' }] },
       { name: 'open', upstream: url, routes: [{ name: 'all', path: '/open' }] },
     ],
@@ -96,11 +115,24 @@ test('Upgrade: h2c on the plain listener is served as an ordinary request', asyn
   const port = gateway.addresses[1]!.port;
   const body = await new Promise<string>((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/open', headers: { host: 'other.test', connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' } }, (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(`${res.statusCode} ${b}`));
-      })
+      .get(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/open',
+          headers: {
+            host: 'other.test',
+            connection: 'Upgrade, HTTP2-Settings',
+            upgrade: 'h2c',
+            'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
+          },
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(`${res.statusCode} ${b}`));
+        },
+      )
       .on('error', reject);
   });
   assert.equal(body, '200 plain /open upgrade=');
@@ -111,17 +143,46 @@ test('without an upgrade handler (the router in a server of your own), an upgrad
   const https = await import('node:https');
   const tls = await import('node:tls');
   const store = createSslStore();
-  store.set({ id: 'app', cert: pki.server.chain, key: pki.server.key, snis: ['app.test'], client: { ca: pki.root.cert } });
-  const router = createRouter({ services: [{ name: 'chat', enableWebsocket: true, upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, routes: [{ name: 'ws', path: '/ws' }] }] });
+  store.set({
+    id: 'app',
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: ['app.test'],
+    client: { ca: pki.root.cert },
+  });
+  const router = createRouter({
+    services: [
+      {
+        name: 'chat',
+        enableWebsocket: true,
+        upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+        routes: [{ name: 'ws', path: '/ws' }],
+      },
+    ],
+  });
   const guard = mtlsGuard({ store });
-  const server = store.attach(https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))));
+  const server = store.attach(
+    https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => router(req, res))),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const before = upgrades;
   try {
     const answer = await new Promise<string>((resolve, reject) => {
-      const s = tls.connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', servername: 'app.test', rejectUnauthorized: false, cert: client.cert, key: client.key }, () => {
-        s.write('GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
-      });
+      const s = tls.connect(
+        {
+          port: (server.address() as AddressInfo).port,
+          host: '127.0.0.1',
+          servername: 'app.test',
+          rejectUnauthorized: false,
+          cert: client.cert,
+          key: client.key,
+        },
+        () => {
+          s.write(
+            'GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          );
+        },
+      );
       let got = '';
       s.on('data', (c) => (got += String(c)));
       s.on('end', () => resolve(got));

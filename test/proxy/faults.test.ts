@@ -2,22 +2,23 @@
 // leave mid-upload, 200 MB bodies both ways with the gateway's RSS watched from outside, router
 // replacement under keep-alive load, the headers the upstream receives, and HTTPS upstreams.
 // Everything runs on loopback with small configured timeouts; every loop is bounded.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import https from 'node:https';
-import http2 from 'node:http2';
-import net from 'node:net';
-import tls from 'node:tls';
-import { fork, type ChildProcess } from 'node:child_process';
-import { Readable, pipeline } from 'node:stream';
+import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { Pool, Client } from 'undici';
-import { type ServiceConfig } from '../../src/index.js';
-import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
-import { request1, request2, startGateway, type Gateway } from '../helpers.js';
+import net from 'node:net';
+import { pipeline, Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { Client, Pool } from 'undici';
+import type { ServiceConfig } from '../../src/index.js';
+import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { type Gateway, request1, request2, startGateway } from '../helpers.js';
 import type { ChildMessage, GatewayConfig, ParentMessage } from './fixtures/gateway.js';
 
 const MiB = 1024 * 1024;
@@ -77,7 +78,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const node = (port: number, weight?: number) => ({ host: '127.0.0.1', port, ...(weight === undefined ? {} : { weight }) });
+const node = (port: number, weight?: number) => ({
+  host: '127.0.0.1',
+  port,
+  ...(weight === undefined ? {} : { weight }),
+});
 const all = [{ name: 'all', path: '/', pathType: 'prefix' as const }];
 
 async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
@@ -106,7 +111,9 @@ function raw1(port: number, c: TestCert, text: string, ms = 5000): Promise<RawRe
   return new Promise((resolve, reject) => {
     // Written, not ended: the server closes after its reply (Connection: close); a TLS half-close
     // would end the exchange before the reply.
-    const sock = tls.connect({ host: '127.0.0.1', port, ...tlsClient(c), ALPNProtocols: ['http/1.1'] }, () => sock.write(text));
+    const sock = tls.connect({ host: '127.0.0.1', port, ...tlsClient(c), ALPNProtocols: ['http/1.1'] }, () =>
+      sock.write(text),
+    );
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       sock.destroy();
@@ -127,7 +134,9 @@ function raw1(port: number, c: TestCert, text: string, ms = 5000): Promise<RawRe
         statuses.push(status);
         if (status >= 200 || !(status >= 100)) {
           const lines = head.split('\r\n').slice(1);
-          const headers = lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]);
+          const headers = lines.map(
+            (l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string],
+          );
           resolve({ status, statuses, headers, body: s.slice(head.length + 4) });
           return;
         }
@@ -149,14 +158,23 @@ interface PartialReply {
 /** GET over HTTP/1.1 that reports a truncated body instead of throwing. */
 function getPartial1(port: number, c: TestCert, path: string): Promise<PartialReply> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, headers: { host: 'gw.test' }, agent: false, ...tlsClient(c) }, (res) => {
-      const r: PartialReply = { status: res.statusCode!, contentLength: res.headers['content-length'], received: 0, ended: false, error: undefined };
-      res.on('data', (d: Buffer) => (r.received += d.length));
-      res.on('end', () => (r.ended = true));
-      res.on('aborted', () => (r.error ??= 'aborted'));
-      res.on('error', (e: NodeJS.ErrnoException) => (r.error = e.code ?? e.message));
-      res.on('close', () => resolve(r));
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, path, headers: { host: 'gw.test' }, agent: false, ...tlsClient(c) },
+      (res) => {
+        const r: PartialReply = {
+          status: res.statusCode!,
+          contentLength: res.headers['content-length'],
+          received: 0,
+          ended: false,
+          error: undefined,
+        };
+        res.on('data', (d: Buffer) => (r.received += d.length));
+        res.on('end', () => (r.ended = true));
+        res.on('aborted', () => (r.error ??= 'aborted'));
+        res.on('error', (e: NodeJS.ErrnoException) => (r.error = e.code ?? e.message));
+        res.on('close', () => resolve(r));
+      },
+    );
     req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
     req.on('error', (e) => reject(e));
     req.end();
@@ -228,8 +246,18 @@ describe('upstream failures become nginx-style pages', () => {
       { name: 'refused', pathPrefix: '/refused', upstream: { nodes: [node(dead)], timeout: FAST }, routes: all },
       { name: 'slow', pathPrefix: '/slow', upstream: { nodes: [node(slow.port)], timeout: FAST }, routes: all },
       // Send timeout 1 s, read timeout long enough not to be the one that fires.
-      { name: 'stall', pathPrefix: '/stall', upstream: { nodes: [node(slow.port)], timeout: { connect: 1, send: 1, read: 5 } }, routes: all },
-      { name: 'weightless', pathPrefix: '/weightless', upstream: { nodes: [node(slow.port, 0)], timeout: FAST }, routes: all },
+      {
+        name: 'stall',
+        pathPrefix: '/stall',
+        upstream: { nodes: [node(slow.port)], timeout: { connect: 1, send: 1, read: 5 } },
+        routes: all,
+      },
+      {
+        name: 'weightless',
+        pathPrefix: '/weightless',
+        upstream: { nodes: [node(slow.port, 0)], timeout: FAST },
+        routes: all,
+      },
       { name: 'fin', pathPrefix: '/fin', upstream: { nodes: [node(fin.port)], timeout: FAST }, routes: all },
       { name: 'rst', pathPrefix: '/rst', upstream: { nodes: [node(rst.port)], timeout: FAST }, routes: all },
     ]);
@@ -242,7 +270,14 @@ describe('upstream failures become nginx-style pages', () => {
   const errorFor = (url: string) => gw.errors.filter((e) => e.url === url);
 
   for (const proto of ['HTTP/1.1', 'HTTP/2'] as const) {
-    const get = (path: string) => (proto === 'HTTP/1.1' ? request1 : request2)({ port: gw.port, servername: 'gw.test', host: 'gw.test', client, path });
+    const get = (path: string) =>
+      (proto === 'HTTP/1.1' ? request1 : request2)({
+        port: gw.port,
+        servername: 'gw.test',
+        host: 'gw.test',
+        client,
+        path,
+      });
 
     test(`${proto}: refused upstream -> 502 page, kind refused`, async () => {
       const url = `/refused/x?${proto}`;
@@ -297,7 +332,10 @@ describe('upstream failures become nginx-style pages', () => {
           assert.ok(r.error === 'aborted' || r.error === 'ECONNRESET', `client error: ${r.error}`);
         } else {
           // The stream must end in an error (RST_STREAM with a non-zero code), not a clean end.
-          assert.ok(r.error !== undefined || (r.rstCode !== undefined && r.rstCode !== http2.constants.NGHTTP2_NO_ERROR), `stream ended cleanly: rstCode ${r.rstCode}`);
+          assert.ok(
+            r.error !== undefined || (r.rstCode !== undefined && r.rstCode !== http2.constants.NGHTTP2_NO_ERROR),
+            `stream ended cleanly: rstCode ${r.rstCode}`,
+          );
         }
         assert.equal(r.ended, false, 'a truncated body must not end cleanly');
       });
@@ -316,11 +354,22 @@ describe('upstream failures become nginx-style pages', () => {
     const url = '/stall/x';
     const t0 = Date.now();
     const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: gw.port, method: 'POST', path: url, headers: { host: 'gw.test', 'content-length': '100' }, agent: false, ...tlsClient(client) }, (res) => {
-        let b = '';
-        res.on('data', (d: Buffer) => (b += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: b }));
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: gw.port,
+          method: 'POST',
+          path: url,
+          headers: { host: 'gw.test', 'content-length': '100' },
+          agent: false,
+          ...tlsClient(client),
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+        },
+      );
       req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
       req.on('error', reject);
       req.write(Buffer.alloc(10, 0x61)); // 10 of 100 bytes, then nothing
@@ -359,7 +408,14 @@ describe('a client that leaves mid-upload aborts the upstream request', () => {
       }),
     );
     // A long send timeout: only the client going away may abort the upstream request here.
-    gw = await startGateway(pki, [{ name: 'upload', pathPrefix: '/upload', upstream: { nodes: [node(up.port)], timeout: { connect: 1, send: 30, read: 30 } }, routes: all }]);
+    gw = await startGateway(pki, [
+      {
+        name: 'upload',
+        pathPrefix: '/upload',
+        upstream: { nodes: [node(up.port)], timeout: { connect: 1, send: 30, read: 30 } },
+        routes: all,
+      },
+    ]);
   });
   after(async () => {
     await gw?.close();
@@ -368,7 +424,9 @@ describe('a client that leaves mid-upload aborts the upstream request', () => {
 
   const chunk = Buffer.alloc(16 * 1024, 0x62);
 
-  /** Writes a chunk every 20 ms (at most 200) until the upstream has body bytes and 5 chunks went out, then calls abort. */
+  /**
+   * Writes a chunk every 20 ms (at most 200) until the upstream has body bytes and 5 chunks went out, then calls abort.
+   */
   async function slowUpload(id: string, write: (b: Buffer) => void, abort: () => void): Promise<void> {
     let written = 0;
     const timer = setInterval(() => {
@@ -385,26 +443,49 @@ describe('a client that leaves mid-upload aborts the upstream request', () => {
     abort();
   }
 
-  /** The upstream connection is dropped within 5 s; unless the client ended its body first, the upstream never sees it complete. */
+  /**
+   * The upstream connection is dropped within 5 s; unless the client ended its body first, the upstream never sees it
+   * complete.
+   */
   const check = async (id: string, bodyMayBeComplete = false) => {
-    await waitFor(`the gateway to drop upstream request ${id}`, () => seen.get(id)?.events.includes('res-close') === true, 5000);
+    await waitFor(
+      `the gateway to drop upstream request ${id}`,
+      () => seen.get(id)?.events.includes('res-close') === true,
+      5000,
+    );
     const rec = seen.get(id)!;
     if (!bodyMayBeComplete) {
       assert.ok(!rec.events.includes('end'), `the upstream saw a complete body: ${rec.events.join(',')}`);
       assert.equal(rec.complete(), false);
     }
     assert.ok(rec.bytes < 200 * chunk.length);
-    assert.equal(gw.errors.length, 0, `a client leaving is not an upstream error: ${JSON.stringify(gw.errors.map((e) => e.info.kind))}`);
+    assert.equal(
+      gw.errors.length,
+      0,
+      `a client leaving is not an upstream error: ${JSON.stringify(gw.errors.map((e) => e.info.kind))}`,
+    );
   };
 
   // Several rounds each: which of 'end' / 'aborted' / 'close' the gateway sees first depends on timing.
   test('HTTP/1.1: client destroys its request after a few chunks (3 rounds)', async () => {
     for (let round = 0; round < 3; round++) {
       const id = `h1-abort-${round}`;
-      const req = https.request({ host: '127.0.0.1', port: gw.port, method: 'POST', path: '/upload/x', headers: { host: 'gw.test', 'x-test-id': id }, agent: false, ...tlsClient(client) });
+      const req = https.request({
+        host: '127.0.0.1',
+        port: gw.port,
+        method: 'POST',
+        path: '/upload/x',
+        headers: { host: 'gw.test', 'x-test-id': id },
+        agent: false,
+        ...tlsClient(client),
+      });
       req.on('error', () => {});
       req.flushHeaders();
-      await slowUpload(id, (b) => req.write(b), () => req.destroy());
+      await slowUpload(
+        id,
+        (b) => req.write(b),
+        () => req.destroy(),
+      );
       await check(id);
     }
   });
@@ -415,9 +496,18 @@ describe('a client that leaves mid-upload aborts the upstream request', () => {
       const session = http2.connect(`https://127.0.0.1:${gw.port}`, tlsClient(client));
       session.on('error', () => {});
       try {
-        const stream = session.request({ ':method': 'POST', ':path': '/upload/x', ':authority': 'gw.test', 'x-test-id': id });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/upload/x',
+          ':authority': 'gw.test',
+          'x-test-id': id,
+        });
         stream.on('error', () => {});
-        await slowUpload(id, (b) => stream.write(b), () => session.destroy());
+        await slowUpload(
+          id,
+          (b) => stream.write(b),
+          () => session.destroy(),
+        );
         await check(id);
       } finally {
         session.destroy();
@@ -431,12 +521,21 @@ describe('a client that leaves mid-upload aborts the upstream request', () => {
       const session = http2.connect(`https://127.0.0.1:${gw.port}`, tlsClient(client));
       session.on('error', () => {});
       try {
-        const stream = session.request({ ':method': 'POST', ':path': '/upload/x', ':authority': 'gw.test', 'x-test-id': id });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/upload/x',
+          ':authority': 'gw.test',
+          'x-test-id': id,
+        });
         stream.on('error', () => {});
         // Node's stream.close() ends the writable side (END_STREAM) before it sends RST_STREAM, and the
         // END_STREAM sometimes wins: then the body is complete as far as HTTP/2 goes, and only the
         // upstream request's abort is required.
-        await slowUpload(id, (b) => stream.write(b), () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        await slowUpload(
+          id,
+          (b) => stream.write(b),
+          () => stream.close(http2.constants.NGHTTP2_CANCEL),
+        );
         await check(id, true);
       } finally {
         session.destroy();
@@ -481,7 +580,12 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
         child.on('message', on);
         child.send(m);
       });
-    const config: GatewayConfig = { cert: pki.server.chain, key: pki.server.key, ca: pki.root.cert, upstreamPort: up.port };
+    const config: GatewayConfig = {
+      cert: pki.server.chain,
+      key: pki.server.key,
+      ca: pki.root.cert,
+      upstreamPort: up.port,
+    };
     const { port } = await ask({ cmd: 'start', config }, 'ready');
     return { child, port, ask };
   }
@@ -535,7 +639,15 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
   function upload1(port: number, size: number): Promise<Result> {
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/count', headers: { host: 'gw.test', 'content-length': String(size) }, agent: false, ...tlsClient(client) },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/count',
+          headers: { host: 'gw.test', 'content-length': String(size) },
+          agent: false,
+          ...tlsClient(client),
+        },
         (res) => {
           let s = '';
           res.setEncoding('utf8');
@@ -551,12 +663,22 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
 
   function download1(port: number, size: number): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port, path: `/download?size=${size}`, headers: { host: 'gw.test' }, agent: false, ...tlsClient(client) }, (res) => {
-        let bytes = 0;
-        res.on('data', (d: Buffer) => (bytes += d.length));
-        res.on('end', () => resolve({ status: res.statusCode!, bytes, body: '' }));
-        res.on('error', reject);
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: `/download?size=${size}`,
+          headers: { host: 'gw.test' },
+          agent: false,
+          ...tlsClient(client),
+        },
+        (res) => {
+          let bytes = 0;
+          res.on('data', (d: Buffer) => (bytes += d.length));
+          res.on('end', () => resolve({ status: res.statusCode!, bytes, body: '' }));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -587,11 +709,20 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
   }
   const upload2 = (port: number, size: number) =>
     h2(port, (s) => {
-      const stream = s.request({ ':method': 'POST', ':path': '/count', ':authority': 'gw.test', 'content-length': String(size) });
+      const stream = s.request({
+        ':method': 'POST',
+        ':path': '/count',
+        ':authority': 'gw.test',
+        'content-length': String(size),
+      });
       pipeline(Readable.from(body(size)), stream, () => {});
       return stream;
     });
-  const download2 = (port: number, size: number) => h2(port, (s) => s.request({ ':path': `/download?size=${size}`, ':authority': 'gw.test' }).end() as http2.ClientHttp2Stream);
+  const download2 = (port: number, size: number) =>
+    h2(
+      port,
+      (s) => s.request({ ':path': `/download?size=${size}`, ':authority': 'gw.test' }).end() as http2.ClientHttp2Stream,
+    );
 
   /**
    * One fresh gateway process per transfer, so no earlier transfer has raised its RSS. 64 MiB go the
@@ -599,7 +730,11 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
    * and allocator warm-up; measured the same for 200 and 600 MB), 0-5 MiB after 64 MiB. Then the baseline,
    * then 200 MB with RSS sampled every 100 ms. A gateway that held a body would grow by ~200 MB.
    */
-  async function measure(label: string, transfer: (port: number, size: number) => Promise<Result>, check: (r: Result) => void) {
+  async function measure(
+    label: string,
+    transfer: (port: number, size: number) => Promise<Result>,
+    check: (r: Result) => void,
+  ) {
     const { child, port, ask } = await startChild();
     try {
       await transfer(port, 64 * MiB).catch(() => {});
@@ -607,10 +742,15 @@ describe('200 MB bodies stream through a gateway in its own process (RSS growth 
       const r = await transfer(port, SIZE);
       const rss = await ask({ cmd: 'report' }, 'report');
       const growth = rss.max - rss.baseline;
-      figures.push(`${label} ${(growth / MiB).toFixed(1)} MiB (baseline ${(rss.baseline / MiB).toFixed(0)} MiB, ${rss.samples} samples)`);
+      figures.push(
+        `${label} ${(growth / MiB).toFixed(1)} MiB (baseline ${(rss.baseline / MiB).toFixed(0)} MiB, ${rss.samples} samples)`,
+      );
       check(r);
       assert.ok(rss.samples >= 3, `RSS sampled ${rss.samples} times`);
-      assert.ok(growth < LIMIT, `${label}: gateway RSS grew ${(growth / MiB).toFixed(1)} MiB (baseline ${(rss.baseline / MiB).toFixed(1)} MiB, max ${(rss.max / MiB).toFixed(1)} MiB)`);
+      assert.ok(
+        growth < LIMIT,
+        `${label}: gateway RSS grew ${(growth / MiB).toFixed(1)} MiB (baseline ${(rss.baseline / MiB).toFixed(1)} MiB, max ${(rss.max / MiB).toFixed(1)} MiB)`,
+      );
     } finally {
       await stopChild(child);
     }
@@ -652,7 +792,12 @@ describe('router.update under keep-alive load', () => {
     ups.push(a, b);
     // Equivalent configurations: the same route, two healthy upstreams.
     const cfg = (port: number): ServiceConfig[] => [
-      { name: 'swap', pathPrefix: '/swap', upstream: { nodes: [node(port)], timeout: { connect: 2, send: 5, read: 5 } }, routes: [{ name: 'ping', path: '/ping', methods: ['GET'] }] },
+      {
+        name: 'swap',
+        pathPrefix: '/swap',
+        upstream: { nodes: [node(port)], timeout: { connect: 2, send: 5, read: 5 } },
+        routes: [{ name: 'ping', path: '/ping', methods: ['GET'] }],
+      },
     ];
     cfgs = [cfg(a.port), cfg(b.port)];
     gw = await startGateway(pki, cfgs[0]);
@@ -679,7 +824,11 @@ describe('router.update under keep-alive load', () => {
       while (issued < total && Date.now() < deadline) {
         const n = issued++;
         try {
-          const r = await dispatcher.request({ path: `/swap/ping?n=${n}`, method: 'GET', headers: { host: 'gw.test' } });
+          const r = await dispatcher.request({
+            path: `/swap/ping?n=${n}`,
+            method: 'GET',
+            headers: { host: 'gw.test' },
+          });
           const text = await r.body.text();
           if (r.statusCode === 200 && text === `ok /ping?n=${n}`) ok++;
           else failures.push(`#${n}: ${r.statusCode} ${text.slice(0, 80)}`);
@@ -696,11 +845,21 @@ describe('router.update under keep-alive load', () => {
     return { ok, failures, updates, issued };
   }
 
-  test('HTTP/1.1: 2000 GETs on 16 keep-alive connections while the upstream is swapped every 20 ms', { timeout: 60_000 }, async () => {
-    const pool = new Pool(`https://127.0.0.1:${gw.port}`, { connections: 16, pipelining: 1, connect: tlsClient(client) });
+  test('HTTP/1.1: 2000 GETs on 16 keep-alive connections while the upstream is swapped every 20 ms', {
+    timeout: 60_000,
+  }, async () => {
+    const pool = new Pool(`https://127.0.0.1:${gw.port}`, {
+      connections: 16,
+      pipelining: 1,
+      connect: tlsClient(client),
+    });
     try {
       const r = await load(pool, 2000, 16);
-      assert.deepEqual(r.failures.slice(0, 10), [], `${r.failures.length} failed requests, ${gw.errors.length} proxy errors: ${JSON.stringify(gw.errors.slice(0, 3).map((e) => [e.info.kind, String(e.info.error)]))}`);
+      assert.deepEqual(
+        r.failures.slice(0, 10),
+        [],
+        `${r.failures.length} failed requests, ${gw.errors.length} proxy errors: ${JSON.stringify(gw.errors.slice(0, 3).map((e) => [e.info.kind, String(e.info.error)]))}`,
+      );
       assert.equal(r.ok, 2000, `${r.issued} issued before the deadline`);
       assert.ok(r.updates >= 5, `only ${r.updates} router updates happened during the load`);
       assert.ok(hits.a > 0 && hits.b > 0, `both upstreams served: ${JSON.stringify(hits)}`);
@@ -710,7 +869,9 @@ describe('router.update under keep-alive load', () => {
     }
   });
 
-  test('HTTP/2: 1000 GETs as 16 concurrent streams on one session while the upstream is swapped every 20 ms', { timeout: 60_000 }, async () => {
+  test('HTTP/2: 1000 GETs as 16 concurrent streams on one session while the upstream is swapped every 20 ms', {
+    timeout: 60_000,
+  }, async () => {
     const h2client = new Client(`https://127.0.0.1:${gw.port}`, { allowH2: true, connect: tlsClient(client) });
     try {
       const r = await load(h2client, 1000, 16);
@@ -728,7 +889,10 @@ describe('router.update under keep-alive load', () => {
 describe('headers the upstream receives, and the client gets back', () => {
   let gw: Gateway;
   let up: Upstream;
-  const got = new Map<string, { url: string; headers: http.IncomingHttpHeaders; raw: string[]; bodyBytes: number; sha256: string }>();
+  const got = new Map<
+    string,
+    { url: string; headers: http.IncomingHttpHeaders; raw: string[]; bodyBytes: number; sha256: string }
+  >();
 
   before(async () => {
     up = await startHttp(
@@ -740,7 +904,13 @@ describe('headers the upstream receives, and the client gets back', () => {
           hash.update(d);
         });
         req.on('end', () => {
-          got.set(String(req.headers['x-test-id']), { url: req.url ?? '', headers: req.headers, raw: req.rawHeaders, bodyBytes, sha256: hash.digest('hex') });
+          got.set(String(req.headers['x-test-id']), {
+            url: req.url ?? '',
+            headers: req.headers,
+            raw: req.rawHeaders,
+            bodyBytes,
+            sha256: hash.digest('hex'),
+          });
           // Hop-by-hop headers on the response: none may reach the client.
           res.writeHead(200, [
             ['Content-Type', 'text/plain'],
@@ -755,11 +925,20 @@ describe('headers the upstream receives, and the client gets back', () => {
         });
       }),
     );
-    const upstream = (extra: object) => ({ nodes: [node(up.port)], timeout: { connect: 1, send: 2, read: 2 }, ...extra });
+    const upstream = (extra: object) => ({
+      nodes: [node(up.port)],
+      timeout: { connect: 1, send: 2, read: 2 },
+      ...extra,
+    });
     gw = await startGateway(pki, [
       { name: 'pass', pathPrefix: '/pass', upstream: upstream({}), routes: all },
       { name: 'node', pathPrefix: '/node', upstream: upstream({ passHost: 'node' }), routes: all },
-      { name: 'rewrite', pathPrefix: '/rewrite', upstream: upstream({ passHost: 'rewrite', upstreamHost: 'rewritten.example:8443' }), routes: all },
+      {
+        name: 'rewrite',
+        pathPrefix: '/rewrite',
+        upstream: upstream({ passHost: 'rewrite', upstreamHost: 'rewritten.example:8443' }),
+        routes: all,
+      },
     ]);
   });
   after(async () => {
@@ -770,11 +949,19 @@ describe('headers the upstream receives, and the client gets back', () => {
   /** Every header the upstream saw under `name` (any case; `_` and `-` alike). */
   const named = (raw: string[], name: string) => {
     const out: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase().replace(/_/g, '-') === name) out.push(raw[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2)
+      if (raw[i]!.toLowerCase().replace(/_/g, '-') === name) out.push(raw[i + 1]!);
     return out;
   };
 
-  const CERT_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain', 'x-forwarded-tls-client-cert', 'x-ssl-client-cert', 'ssl-client-cert'];
+  const CERT_HEADERS = [
+    'x-forwarded-client-cert',
+    'client-cert',
+    'client-cert-chain',
+    'x-forwarded-tls-client-cert',
+    'x-ssl-client-cert',
+    'ssl-client-cert',
+  ];
 
   test('HTTP/1.1: forwarded headers set, hop-by-hop and forged client-certificate headers dropped, query kept', async () => {
     const id = 'h1-pass';
@@ -820,7 +1007,15 @@ describe('headers the upstream receives, and the client gets back', () => {
     assert.deepEqual(named(u.raw, 'x-forwarded-host'), ['gw.test']);
     assert.deepEqual(named(u.raw, 'x-forwarded-port'), [String(gw.port)]);
     assert.deepEqual(named(u.raw, 'x-keep'), ['yes']);
-    for (const h of ['x-custom', 'keep-alive', 'te', 'upgrade', 'proxy-connection', 'proxy-authorization', ...CERT_HEADERS]) {
+    for (const h of [
+      'x-custom',
+      'keep-alive',
+      'te',
+      'upgrade',
+      'proxy-connection',
+      'proxy-authorization',
+      ...CERT_HEADERS,
+    ]) {
       assert.deepEqual(named(u.raw, h), [], `${h} must not reach the upstream`);
     }
     // The upstream connection is the gateway's own (undici may say keep-alive); nothing of the client's Connection.
@@ -836,7 +1031,11 @@ describe('headers the upstream receives, and the client gets back', () => {
 
   test('HTTP/1.1: several X-Forwarded-For lines are joined, then the client address appended', async () => {
     const id = 'h1-xff2';
-    const r = await raw1(gw.port, client, `GET /pass/x HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\n`);
+    const r = await raw1(
+      gw.port,
+      client,
+      `GET /pass/x HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\n`,
+    );
     assert.equal(r.status, 200);
     assert.deepEqual(named(got.get(id)!.raw, 'x-forwarded-for'), ['1.2.3.4, 5.6.7.8, 127.0.0.1']);
   });
@@ -875,7 +1074,14 @@ describe('headers the upstream receives, and the client gets back', () => {
 
   test("passHost 'node' sends the node's host:port", async () => {
     const id = 'node';
-    const r = await request1({ port: gw.port, servername: 'gw.test', host: 'gw.test', client, path: '/node/x', headers: { 'x-test-id': id } });
+    const r = await request1({
+      port: gw.port,
+      servername: 'gw.test',
+      host: 'gw.test',
+      client,
+      path: '/node/x',
+      headers: { 'x-test-id': id },
+    });
     assert.equal(r.status, 200);
     const u = got.get(id)!;
     assert.deepEqual(named(u.raw, 'host'), [`127.0.0.1:${up.port}`]);
@@ -884,7 +1090,14 @@ describe('headers the upstream receives, and the client gets back', () => {
 
   test("passHost 'rewrite' sends upstreamHost", async () => {
     const id = 'rewrite';
-    const r = await request2({ port: gw.port, servername: 'gw.test', host: 'gw.test', client, path: '/rewrite/x', headers: { 'x-test-id': id } });
+    const r = await request2({
+      port: gw.port,
+      servername: 'gw.test',
+      host: 'gw.test',
+      client,
+      path: '/rewrite/x',
+      headers: { 'x-test-id': id },
+    });
     assert.equal(r.status, 200);
     const u = got.get(id)!;
     assert.deepEqual(named(u.raw, 'host'), ['rewritten.example:8443']);
@@ -893,7 +1106,11 @@ describe('headers the upstream receives, and the client gets back', () => {
 
   test('HTTP/1.1: a small POST body reaches the upstream intact', async () => {
     const id = 'h1-body';
-    const r = await raw1(gw.port, client, `POST /pass/x HTTP/1.1\r\nHost: gw.test\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\nhello`);
+    const r = await raw1(
+      gw.port,
+      client,
+      `POST /pass/x HTTP/1.1\r\nHost: gw.test\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\nhello`,
+    );
     assert.equal(r.status, 200, r.body);
     const u = got.get(id)!;
     assert.deepEqual(named(u.raw, 'content-length'), ['5']);
@@ -907,10 +1124,21 @@ describe('headers the upstream receives, and the client gets back', () => {
 
   test('HTTP/1.1: a 1 MiB chunked body reaches the upstream byte for byte', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: gw.port, method: 'PUT', path: '/pass/x', headers: { host: 'gw.test', 'x-test-id': 'h1-chunked' }, agent: false, ...tlsClient(client) }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: gw.port,
+          method: 'PUT',
+          path: '/pass/x',
+          headers: { host: 'gw.test', 'x-test-id': 'h1-chunked' },
+          agent: false,
+          ...tlsClient(client),
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        },
+      );
       req.on('error', reject);
       pipeline(Readable.from(slices()), req, (e) => e && reject(e));
     });
@@ -924,7 +1152,12 @@ describe('headers the upstream receives, and the client gets back', () => {
       new Promise<number>((resolve, reject) => {
         const session = http2.connect(`https://127.0.0.1:${gw.port}`, tlsClient(client));
         session.on('error', reject);
-        const stream = session.request({ ':method': 'POST', ':path': '/pass/x', ':authority': 'gw.test', 'x-test-id': id });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/pass/x',
+          ':authority': 'gw.test',
+          'x-test-id': id,
+        });
         let status = 0;
         stream.on('response', (h) => (status = Number(h[':status'])));
         stream.resume();
@@ -942,19 +1175,22 @@ describe('headers the upstream receives, and the client gets back', () => {
     assert.equal(got.get('h2-body')?.sha256, randomDigest);
   });
 
-  test(
-    'HTTP/1.1: a POST with Expect: 100-continue is proxied (the gateway answers the 100 itself)',
-    async () => {
-      const id = 'expect';
-      const r = await raw1(gw.port, client, `POST /pass/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\nhello`);
-      const errs = gw.errors.filter((e) => e.url === '/pass/x' && e.info.kind !== 'reset').map((e) => `${e.info.kind} ${(e.info.error as { code?: string } | undefined)?.code}`);
-      assert.equal(r.status, 200, `final status ${r.status}, onProxyError: ${errs.join('; ')}`);
-      assert.deepEqual(r.statuses, [100, 200], 'the gateway sends 100 Continue, then the upstream answer');
-      const u = got.get(id)!;
-      assert.equal(u.bodyBytes, 5);
-      assert.deepEqual(named(u.raw, 'expect'), [], 'the Expect was handled at the gateway');
-    },
-  );
+  test('HTTP/1.1: a POST with Expect: 100-continue is proxied (the gateway answers the 100 itself)', async () => {
+    const id = 'expect';
+    const r = await raw1(
+      gw.port,
+      client,
+      `POST /pass/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\nhello`,
+    );
+    const errs = gw.errors
+      .filter((e) => e.url === '/pass/x' && e.info.kind !== 'reset')
+      .map((e) => `${e.info.kind} ${(e.info.error as { code?: string } | undefined)?.code}`);
+    assert.equal(r.status, 200, `final status ${r.status}, onProxyError: ${errs.join('; ')}`);
+    assert.deepEqual(r.statuses, [100, 200], 'the gateway sends 100 Continue, then the upstream answer');
+    const u = got.get(id)!;
+    assert.equal(u.bodyBytes, 5);
+    assert.deepEqual(named(u.raw, 'expect'), [], 'the Expect was handled at the gateway');
+  });
 });
 
 describe('HTTPS upstreams', () => {
@@ -1012,7 +1248,11 @@ describe('HTTPS upstreams', () => {
     test(`verify on, ${label}: onProxyError kind is tls`, () => {
       const errs = gw.errors.filter((e) => e.url === path);
       assert.equal(errs.length, 1);
-      assert.equal(errs[0]!.info.kind, 'tls', `kind ${errs[0]!.info.kind}, error code ${(errs[0]!.info.error as { code?: string }).code}`);
+      assert.equal(
+        errs[0]!.info.kind,
+        'tls',
+        `kind ${errs[0]!.info.kind}, error code ${(errs[0]!.info.error as { code?: string }).code}`,
+      );
     });
   }
 

@@ -3,22 +3,32 @@
 // either accepted or refused with a coded MtlsGateConfigError naming a field, never another
 // exception, and a refused change leaves the store / router exactly as it was. A client's
 // certificate, however mangled, never throws out of the verifier or the guard.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { X509Certificate } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { createRouter, createSslStore, ErrorCodes, MtlsGateConfigError, mtlsGuard, type ServiceConfig, type SslObject, type SslStore } from '../../src/index.js';
+import {
+  createRouter,
+  createSslStore,
+  ErrorCodes,
+  MtlsGateConfigError,
+  mtlsGuard,
+  type ServiceConfig,
+  type SslObject,
+  type SslStore,
+} from '../../src/index.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
-import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
+import { type ParsedCert, parseCert } from '../../src/verify/cert.js';
 import { verifyChain } from '../../src/verify/chain.js';
 import { clientIdentity, verifiedChain } from '../../src/verify/identity.js';
 import { Verifier } from '../../src/verify/verifier.js';
 import { request1 } from '../helpers.js';
 import { OID, pem } from './lib/der.js';
-import { keyPool, mint, type CertSpec, type PoolKey, type Rdns } from './lib/mint.js';
-import { listen, type Listening } from './lib/net.js';
+import { type CertSpec, keyPool, mint, type PoolKey, type Rdns } from './lib/mint.js';
+import { type Listening, listen } from './lib/net.js';
 
 const DAY = 86_400_000;
 const CODES = new Set<string>(Object.values(ErrorCodes));
@@ -30,16 +40,35 @@ let serverKey: string;
 let otherKey: string;
 let caPem: string;
 
-const rootName: Rdns = [[OID.o, 'bad input'], [OID.cn, 'Bad Input Root']];
+const rootName: Rdns = [
+  [OID.o, 'bad input'],
+  [OID.cn, 'Bad Input Root'],
+];
 
 /** A certificate issued by `root` (or self-signed when `self`), valid now, with overrides. */
 function issue(over: Partial<CertSpec>, key = keys.ec[1]!): { pem: string; der: Buffer } {
-  return mint({ subject: [[OID.cn, 'x.test']], issuer: rootName, key, signer: keys.ec[0]!, notBefore: NOW - DAY, notAfter: NOW + DAY, ...over });
+  return mint({
+    subject: [[OID.cn, 'x.test']],
+    issuer: rootName,
+    key,
+    signer: keys.ec[0]!,
+    notBefore: NOW - DAY,
+    notAfter: NOW + DAY,
+    ...over,
+  });
 }
 
 before(() => {
   keys = keyPool(3, 1);
-  const spec: CertSpec = { subject: rootName, issuer: rootName, key: keys.ec[0]!, signer: keys.ec[0]!, notBefore: NOW - DAY, notAfter: NOW + 30 * DAY, basicConstraints: { ca: true, critical: true } };
+  const spec: CertSpec = {
+    subject: rootName,
+    issuer: rootName,
+    key: keys.ec[0]!,
+    signer: keys.ec[0]!,
+    notBefore: NOW - DAY,
+    notAfter: NOW + 30 * DAY,
+    basicConstraints: { ca: true, critical: true },
+  };
   const m = mint(spec);
   caPem = m.pem;
   serverCert = issue({ subject: [[OID.cn, 'keep.test']], san: { dns: ['keep.test'] } }).pem;
@@ -63,13 +92,20 @@ function acceptedOrCoded(fn: () => unknown, what: string): MtlsGateConfigError |
   }
 }
 
-const snapshot = (store: SslStore) => ({ size: store.size, list: store.list(), keep: store.match('keep.test'), star: store.match('anything.test') });
+const snapshot = (store: SslStore) => ({
+  size: store.size,
+  list: store.list(),
+  keep: store.match('keep.test'),
+  star: store.match('anything.test'),
+});
 
 describe('randomised SSL objects', () => {
   const cases: Record<string, number> & { accepted: number; refused: number } = { accepted: 0, refused: 0 };
   after(() => console.log(`ssl objects: ${JSON.stringify(cases)}`));
 
-  test('set(random object): accepted, or a coded error with the store unchanged (600 runs)', { timeout: 30_000 }, () => {
+  test('set(random object): accepted, or a coded error with the store unchanged (600 runs)', {
+    timeout: 30_000,
+  }, () => {
     const certDer = Buffer.from(new X509Certificate(serverCert).raw);
     const keyDer = Buffer.from(serverKey.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     const huge = 'A'.repeat(70_000);
@@ -104,25 +140,71 @@ describe('randomised SSL objects', () => {
       fc.string({ maxLength: 100 }),
       fc.anything(),
     );
-    const sni = fc.oneof(fc.constantFrom('keep.test', 'a.test', '*.x.test', '*', 'A.TEST.', '*.*.x', 'a..b', '', ' a.test', 'x'.repeat(300), 'ü.test', 'a_b.test'), fc.string({ maxLength: 40 }));
+    const sni = fc.oneof(
+      fc.constantFrom(
+        'keep.test',
+        'a.test',
+        '*.x.test',
+        '*',
+        'A.TEST.',
+        '*.*.x',
+        'a..b',
+        '',
+        ' a.test',
+        'x'.repeat(300),
+        'ü.test',
+        'a_b.test',
+      ),
+      fc.string({ maxLength: 40 }),
+    );
     // Absent most of the time, then mostly a valid value, sometimes garbage.
-    const opt = <T>(a: fc.Arbitrary<T>) => fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: a, weight: 1 });
+    const opt = <T>(a: fc.Arbitrary<T>) =>
+      fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: a, weight: 1 });
     const obj = fc.record(
       {
-        id: fc.oneof({ arbitrary: fc.constantFrom('keep', 'new-1', 7), weight: 12 }, fc.constantFrom(0, -1, 1.5, 'a b', '', 'x'.repeat(65), NaN), fc.string({ maxLength: 70 }), fc.anything()),
+        id: fc.oneof(
+          { arbitrary: fc.constantFrom('keep', 'new-1', 7), weight: 12 },
+          fc.constantFrom(0, -1, 1.5, 'a b', '', 'x'.repeat(65), NaN),
+          fc.string({ maxLength: 70 }),
+          fc.anything(),
+        ),
         cert: pemish,
         key: keyish,
         certs: opt(fc.oneof(fc.array(pemish, { maxLength: 3 }), fc.anything())),
         keys: opt(fc.oneof(fc.array(keyish, { maxLength: 3 }), fc.anything())),
-        snis: opt(fc.oneof({ arbitrary: fc.array(sni, { minLength: 1, maxLength: 4 }), weight: 4 }, fc.constant([]), fc.constant(Array.from({ length: 1100 }, (_, i) => `n${i}.test`)), fc.anything())),
+        snis: opt(
+          fc.oneof(
+            { arbitrary: fc.array(sni, { minLength: 1, maxLength: 4 }), weight: 4 },
+            fc.constant([]),
+            fc.constant(Array.from({ length: 1100 }, (_, i) => `n${i}.test`)),
+            fc.anything(),
+          ),
+        ),
         client: opt(
           fc.oneof(
             {
               arbitrary: fc.record(
                 {
                   ca: fc.oneof({ arbitrary: fc.constant(caPem), weight: 4 }, pemish),
-                  depth: opt(fc.oneof({ arbitrary: fc.integer({ min: -2, max: 10 }), weight: 3 }, fc.constantFrom(1.5, '1', NaN, Infinity), fc.anything())),
-                  skipMtlsUriRegex: opt(fc.oneof(fc.array(fc.oneof(fc.constantFrom('^/ok$', '(', '[', '\\', '(?<n>a)\\k<m>', '*'), fc.string({ maxLength: 30 })), { maxLength: 3 }), fc.anything())),
+                  depth: opt(
+                    fc.oneof(
+                      { arbitrary: fc.integer({ min: -2, max: 10 }), weight: 3 },
+                      fc.constantFrom(1.5, '1', NaN, Infinity),
+                      fc.anything(),
+                    ),
+                  ),
+                  skipMtlsUriRegex: opt(
+                    fc.oneof(
+                      fc.array(
+                        fc.oneof(
+                          fc.constantFrom('^/ok$', '(', '[', '\\', '(?<n>a)\\k<m>', '*'),
+                          fc.string({ maxLength: 30 }),
+                        ),
+                        { maxLength: 3 },
+                      ),
+                      fc.anything(),
+                    ),
+                  ),
                 },
                 { requiredKeys: [] },
               ),
@@ -131,22 +213,42 @@ describe('randomised SSL objects', () => {
             fc.anything(),
           ),
         ),
-        status: opt(fc.oneof({ arbitrary: fc.constantFrom(0, 1), weight: 3 }, fc.constantFrom(2, '1', true, -0), fc.anything())),
-        sslProtocols: opt(fc.oneof(fc.array(fc.constantFrom('TLSv1.2', 'TLSv1.3', 'TLSv1.1', 'SSLv3', 'tlsv1.3'), { maxLength: 4 }), fc.anything())),
-        labels: opt(fc.oneof(fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string({ maxLength: 300 }), fc.anything())), fc.anything())),
+        status: opt(
+          fc.oneof({ arbitrary: fc.constantFrom(0, 1), weight: 3 }, fc.constantFrom(2, '1', true, -0), fc.anything()),
+        ),
+        sslProtocols: opt(
+          fc.oneof(
+            fc.array(fc.constantFrom('TLSv1.2', 'TLSv1.3', 'TLSv1.1', 'SSLv3', 'tlsv1.3'), { maxLength: 4 }),
+            fc.anything(),
+          ),
+        ),
+        labels: opt(
+          fc.oneof(
+            fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string({ maxLength: 300 }), fc.anything())),
+            fc.anything(),
+          ),
+        ),
         desc: opt(fc.oneof(fc.string({ maxLength: 300 }), fc.anything())),
         dept: fc.constant(undefined),
       },
       { requiredKeys: ['id', 'cert', 'key'] },
     );
-    const withTypo = fc.tuple(obj, fc.oneof({ arbitrary: fc.constant(undefined), weight: 12 }, fc.constantFrom('dept', 'sni', 'Client'))).map(([o, typo]) => {
-      const out: Record<string, unknown> = { ...o };
-      delete out.dept;
-      if (typo) out[typo] = 1;
-      return out;
-    });
+    const withTypo = fc
+      .tuple(obj, fc.oneof({ arbitrary: fc.constant(undefined), weight: 12 }, fc.constantFrom('dept', 'sni', 'Client')))
+      .map(([o, typo]) => {
+        const out: Record<string, unknown> = { ...o };
+        delete out.dept;
+        if (typo) out[typo] = 1;
+        return out;
+      });
     const store = createSslStore();
-    const keep: SslObject = { id: 'keep', cert: serverCert, key: serverKey, snis: ['keep.test', '*'], client: { ca: caPem } };
+    const keep: SslObject = {
+      id: 'keep',
+      cert: serverCert,
+      key: serverKey,
+      snis: ['keep.test', '*'],
+      client: { ca: caPem },
+    };
     store.set(keep);
     fc.assert(
       fc.property(fc.oneof({ arbitrary: withTypo, weight: 9 }, fc.anything()), (input) => {
@@ -159,7 +261,8 @@ describe('randomised SSL objects', () => {
           const after = snapshot(store);
           assert.equal(after.size, before.size);
           assert.deepEqual(after.list, before.list);
-          for (let i = 0; i < before.list.length; i++) assert.equal(after.list[i], before.list[i], 'the very same view: nothing replaced');
+          for (let i = 0; i < before.list.length; i++)
+            assert.equal(after.list[i], before.list[i], 'the very same view: nothing replaced');
           assert.equal(after.keep, before.keep);
           assert.equal(after.star, before.star);
           return;
@@ -193,7 +296,11 @@ describe('randomised SSL objects', () => {
   test('after all of it the kept object still serves over TLS', async () => {
     const store = createSslStore();
     store.set({ id: 'keep', cert: serverCert, key: serverKey, snis: ['keep.test'] });
-    for (const bad of [{ id: 'keep', cert: 'x', key: serverKey }, { id: 'keep', cert: serverCert, key: otherKey }, { id: 'keep', cert: serverCert, key: serverKey, client: { ca: serverCert } }]) {
+    for (const bad of [
+      { id: 'keep', cert: 'x', key: serverKey },
+      { id: 'keep', cert: serverCert, key: otherKey },
+      { id: 'keep', cert: serverCert, key: serverKey, client: { ca: serverCert } },
+    ]) {
       assert.ok(acceptedOrCoded(() => store.set(bad as SslObject), 'set'));
     }
     const server = await listen(http2.createSecureServer(store.tlsOptions(), (_req, res) => res.end('ok')));
@@ -207,26 +314,66 @@ describe('randomised SSL objects', () => {
 });
 
 describe('randomised services and routes', () => {
-  test('createRouter and update(random services): accepted, or a coded error with the table unchanged (500 runs)', { timeout: 30_000 }, async () => {
+  test('createRouter and update(random services): accepted, or a coded error with the table unchanged (500 runs)', {
+    timeout: 30_000,
+  }, async () => {
     const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
-    const str = fc.oneof(fc.constantFrom('a', 'json', 'x'.repeat(101), '', 'a b', 'ü', '../x'), fc.string({ maxLength: 30 }));
-    const pathish = fc.oneof(fc.constantFrom('/json', '/', '/v1/', 'json', '/a?b', '/a#b', '/a b', '/a\\b', '/' + 'p'.repeat(5000)), fc.string({ maxLength: 30 }));
-    const hostish = fc.oneof(fc.constantFrom('a.test', '*.a.test', '*', 'A.TEST.', '*.*.a', 'a..b', ''), fc.string({ maxLength: 20 }));
+    const str = fc.oneof(
+      fc.constantFrom('a', 'json', 'x'.repeat(101), '', 'a b', 'ü', '../x'),
+      fc.string({ maxLength: 30 }),
+    );
+    const pathish = fc.oneof(
+      fc.constantFrom('/json', '/', '/v1/', 'json', '/a?b', '/a#b', '/a b', '/a\\b', `/${'p'.repeat(5000)}`),
+      fc.string({ maxLength: 30 }),
+    );
+    const hostish = fc.oneof(
+      fc.constantFrom('a.test', '*.a.test', '*', 'A.TEST.', '*.*.a', 'a..b', ''),
+      fc.string({ maxLength: 20 }),
+    );
     const node = fc.record(
-      { host: fc.oneof(fc.constantFrom('127.0.0.1', '::1', '[::1]', 'a b', '', 'h/x', 'u@h'), fc.anything()), port: fc.oneof(fc.constantFrom(80, 0, 65536, 1.5, -1, '80'), fc.anything()), weight: opt(fc.oneof(fc.constantFrom(0, 1, -1, 1.5), fc.anything())) },
+      {
+        host: fc.oneof(fc.constantFrom('127.0.0.1', '::1', '[::1]', 'a b', '', 'h/x', 'u@h'), fc.anything()),
+        port: fc.oneof(fc.constantFrom(80, 0, 65536, 1.5, -1, '80'), fc.anything()),
+        weight: opt(fc.oneof(fc.constantFrom(0, 1, -1, 1.5), fc.anything())),
+      },
       { requiredKeys: [] },
     );
     const upstream = fc.oneof(
-      fc.constantFrom('http://127.0.0.1:1', 'https://up.test', 'ftp://x', 'http://u:p@x', 'http://x/?q', 'not a url', 'http://x/prefix/'),
+      fc.constantFrom(
+        'http://127.0.0.1:1',
+        'https://up.test',
+        'ftp://x',
+        'http://u:p@x',
+        'http://x/?q',
+        'not a url',
+        'http://x/prefix/',
+      ),
       fc.record(
         {
           nodes: fc.oneof(fc.array(node, { maxLength: 3 }), fc.anything()),
           scheme: opt(fc.oneof(fc.constantFrom('http', 'https', 'HTTP'), fc.anything())),
           passHost: opt(fc.oneof(fc.constantFrom('pass', 'node', 'rewrite', 'keep'), fc.anything())),
           upstreamHost: opt(fc.oneof(fc.constantFrom('up.test', ''), fc.anything())),
-          timeout: opt(fc.oneof(fc.record({ connect: opt(fc.oneof(fc.double(), fc.anything())), read: opt(fc.double()), typo: opt(fc.constant(1)) }, { requiredKeys: [] }), fc.anything())),
+          timeout: opt(
+            fc.oneof(
+              fc.record(
+                {
+                  connect: opt(fc.oneof(fc.double(), fc.anything())),
+                  read: opt(fc.double()),
+                  typo: opt(fc.constant(1)),
+                },
+                { requiredKeys: [] },
+              ),
+              fc.anything(),
+            ),
+          ),
           pathPrefix: opt(pathish),
-          tls: opt(fc.oneof(fc.record({ ca: opt(fc.anything()), verify: opt(fc.anything()) }, { requiredKeys: [] }), fc.anything())),
+          tls: opt(
+            fc.oneof(
+              fc.record({ ca: opt(fc.anything()), verify: opt(fc.anything()) }, { requiredKeys: [] }),
+              fc.anything(),
+            ),
+          ),
           maxConnections: opt(fc.oneof(fc.constantFrom(0, 1, 1.5), fc.anything())),
         },
         { requiredKeys: [] },
@@ -238,7 +385,9 @@ describe('randomised services and routes', () => {
         name: str,
         path: pathish,
         pathType: opt(fc.oneof(fc.constantFrom('exact', 'prefix', 'regex'), fc.anything())),
-        methods: opt(fc.oneof(fc.array(fc.constantFrom('GET', 'get', 'POST', 'BREW', 'HEAD'), { maxLength: 3 }), fc.anything())),
+        methods: opt(
+          fc.oneof(fc.array(fc.constantFrom('GET', 'get', 'POST', 'BREW', 'HEAD'), { maxLength: 3 }), fc.anything()),
+        ),
         hosts: opt(fc.oneof(fc.array(hostish, { maxLength: 3 }), fc.anything())),
       },
       { requiredKeys: [] },
@@ -257,7 +406,14 @@ describe('randomised services and routes', () => {
     );
     const services = fc.oneof({ arbitrary: fc.array(service, { maxLength: 3 }), weight: 9 }, fc.anything());
 
-    const good: ServiceConfig[] = [{ name: 'keep', pathPrefix: '/v1', upstream: 'http://127.0.0.1:9', routes: [{ name: 'json', path: '/json', methods: ['GET'] }] }];
+    const good: ServiceConfig[] = [
+      {
+        name: 'keep',
+        pathPrefix: '/v1',
+        upstream: 'http://127.0.0.1:9',
+        routes: [{ name: 'json', path: '/json', methods: ['GET'] }],
+      },
+    ];
     const router = createRouter({ services: good });
     const counts = { accepted: 0, refused: 0, createAccepted: 0, createRefused: 0 };
     try {
@@ -291,10 +447,23 @@ describe('randomised services and routes', () => {
   test('huge strings in services are refused or accepted, never slow', () => {
     const t = performance.now();
     for (const big of ['x'.repeat(1_000_000), '/'.repeat(1_000_000), `/${'%41'.repeat(300_000)}`]) {
-      acceptedOrCoded(() => createRouter({ services: [{ name: big, upstream: 'http://127.0.0.1:9', routes: [] }] }).close(), 'name');
-      acceptedOrCoded(() => createRouter({ services: [{ name: 'a', pathPrefix: big, upstream: 'http://127.0.0.1:9', routes: [] }] }).close(), 'pathPrefix');
+      acceptedOrCoded(
+        () => createRouter({ services: [{ name: big, upstream: 'http://127.0.0.1:9', routes: [] }] }).close(),
+        'name',
+      );
+      acceptedOrCoded(
+        () =>
+          createRouter({
+            services: [{ name: 'a', pathPrefix: big, upstream: 'http://127.0.0.1:9', routes: [] }],
+          }).close(),
+        'pathPrefix',
+      );
       acceptedOrCoded(() => createRouter({ services: [{ name: 'a', upstream: big, routes: [] }] }).close(), 'upstream');
-      acceptedOrCoded(() => createRouter({ services: [{ name: 'a', hosts: [big], upstream: 'http://127.0.0.1:9', routes: [] }] }).close(), 'hosts');
+      acceptedOrCoded(
+        () =>
+          createRouter({ services: [{ name: 'a', hosts: [big], upstream: 'http://127.0.0.1:9', routes: [] }] }).close(),
+        'hosts',
+      );
     }
     assert.ok(performance.now() - t < 2000);
   });
@@ -310,12 +479,46 @@ describe('odd but legal certificates', () => {
     ['no CN, no SAN, snis given', { subject: [[OID.ou, 'web']] }, ['given.test'], ['given.test']],
     ['no CN, no SAN, no snis', { subject: [[OID.ou, 'web']] }, undefined, ErrorCodes.SNI_INVALID],
     ['UTF-8 CN that is no host name, no snis', { subject: cn('Grüße') }, undefined, ErrorCodes.SNI_INVALID],
-    ['UTF-8 O and CN, DNS SAN', { subject: [[OID.o, 'Société Générale ✓'], [OID.cn, '日本語']], san: { dns: ['utf8.test'] } }, undefined, ['utf8.test']],
-    ['1,000 DNS SANs', { subject: cn('many.test'), san: { dns: Array.from({ length: 1000 }, (_, i) => `h${i}.many.test`) } }, undefined, ['h0.many.test']],
-    ['5,000 email SANs (a PEM over 64 KiB)', { subject: cn('mail.test'), san: { dns: ['mail.test'], email: Array.from({ length: 5000 }, (_, i) => `u${i}@mail.test`) } }, undefined, ErrorCodes.INVALID_OPTION],
+    [
+      'UTF-8 O and CN, DNS SAN',
+      {
+        subject: [
+          [OID.o, 'Société Générale ✓'],
+          [OID.cn, '日本語'],
+        ],
+        san: { dns: ['utf8.test'] },
+      },
+      undefined,
+      ['utf8.test'],
+    ],
+    [
+      '1,000 DNS SANs',
+      { subject: cn('many.test'), san: { dns: Array.from({ length: 1000 }, (_, i) => `h${i}.many.test`) } },
+      undefined,
+      ['h0.many.test'],
+    ],
+    [
+      '5,000 email SANs (a PEM over 64 KiB)',
+      {
+        subject: cn('mail.test'),
+        san: { dns: ['mail.test'], email: Array.from({ length: 5000 }, (_, i) => `u${i}@mail.test`) },
+      },
+      undefined,
+      ErrorCodes.INVALID_OPTION,
+    ],
     ['serial 0', { serial: 0n, subject: cn('zero.test') }, undefined, ['zero.test']],
-    ['20-byte serial', { serial: Buffer.from('7f' + 'ff'.repeat(19), 'hex'), subject: cn('twenty.test') }, undefined, ['twenty.test']],
-    ['notAfter in 2060 (GeneralizedTime)', { subject: cn('far.test'), notAfter: Date.UTC(2060, 0, 1) }, undefined, ['far.test']],
+    [
+      '20-byte serial',
+      { serial: Buffer.from(`7f${'ff'.repeat(19)}`, 'hex'), subject: cn('twenty.test') },
+      undefined,
+      ['twenty.test'],
+    ],
+    [
+      'notAfter in 2060 (GeneralizedTime)',
+      { subject: cn('far.test'), notAfter: Date.UTC(2060, 0, 1) },
+      undefined,
+      ['far.test'],
+    ],
     ['empty subject, DNS SAN', { subject: [], san: { dns: ['nosubject.test'] } }, undefined, ['nosubject.test']],
   ];
 
@@ -324,7 +527,10 @@ describe('odd but legal certificates', () => {
       const store = createSslStore();
       const cert = issue(over).pem;
       let view: ReturnType<SslStore['set']> | undefined;
-      const err = acceptedOrCoded(() => (view = store.set({ id: 'x', cert, key: serverKey, ...(snis ? { snis } : {}) })), what);
+      const err = acceptedOrCoded(
+        () => (view = store.set({ id: 'x', cert, key: serverKey, ...(snis ? { snis } : {}) })),
+        what,
+      );
       if (typeof expected === 'string') {
         assert.equal(err?.code, expected, what);
         assert.equal(store.size, 0);
@@ -355,12 +561,28 @@ describe('odd but legal certificates', () => {
       ['v1 self-signed', { version: 1 as const }],
       ['UTF-8', { subject: [[OID.cn, 'Wurzel-Zertifizierungsstelle ✓']] as Rdns }],
       ['serial 0', { serial: 0n }],
-      ['20-byte serial', { serial: Buffer.from('7f' + '01'.repeat(19), 'hex') }],
+      ['20-byte serial', { serial: Buffer.from(`7f${'01'.repeat(19)}`, 'hex') }],
     ] as const) {
       const name: Rdns = 'subject' in over ? over.subject : [[OID.cn, `odd root ${what}`]];
-      const ca = mint({ subject: name, issuer: name, key: k, signer: k, notBefore: NOW - DAY, notAfter: NOW + DAY, basicConstraints: { ca: true }, ...over });
+      const ca = mint({
+        subject: name,
+        issuer: name,
+        key: k,
+        signer: k,
+        notBefore: NOW - DAY,
+        notAfter: NOW + DAY,
+        basicConstraints: { ca: true },
+        ...over,
+      });
       const set = compileCaSet(ca.pem, 'client.ca');
-      const leaf = mint({ subject: [[OID.cn, 'c']], issuer: name, key: keys.ec[1]!, signer: k, notBefore: NOW - DAY, notAfter: NOW + DAY });
+      const leaf = mint({
+        subject: [[OID.cn, 'c']],
+        issuer: name,
+        key: keys.ec[1]!,
+        signer: k,
+        notBefore: NOW - DAY,
+        notAfter: NOW + DAY,
+      });
       assert.ok(verifyChain(set, [parseCert(leaf.der)], 0, Date.now()).ok, what);
     }
   });
@@ -370,7 +592,15 @@ describe('odd but legal certificates', () => {
     // and several places call string methods on them.
     test('verifyChain refuses an unknown empty-subject leaf without throwing', () => {
       const k = keys.ec[2]!;
-      const self = mint({ subject: [], issuer: [], key: k, signer: k, notBefore: NOW - DAY, notAfter: NOW + DAY, extKeyUsage: [OID.serverAuth] });
+      const self = mint({
+        subject: [],
+        issuer: [],
+        key: k,
+        signer: k,
+        notBefore: NOW - DAY,
+        notAfter: NOW + DAY,
+        extKeyUsage: [OID.serverAuth],
+      });
       const v = verifyChain(compileCaSet(caPem, 'client.ca'), [parseCert(self.der)], 1, Date.now());
       assert.equal(v.ok, false);
     });
@@ -381,15 +611,25 @@ describe('odd but legal certificates', () => {
       assert.equal(clientIdentity(verifiedChain(v.path, v.anchor)).subject, '');
     });
     test('store.set with an empty-subject certificate and neither SAN nor snis: SNI_INVALID', () => {
-      const err = acceptedOrCoded(() => createSslStore().set({ id: 'x', cert: issue({ subject: [] }).pem, key: serverKey }), 'empty subject');
+      const err = acceptedOrCoded(
+        () => createSslStore().set({ id: 'x', cert: issue({ subject: [] }).pem, key: serverKey }),
+        'empty subject',
+      );
       assert.equal(err?.code, ErrorCodes.SNI_INVALID);
     });
     test('store.set with an empty-subject certificate and the wrong key: KEY_MISMATCH', () => {
-      const err = acceptedOrCoded(() => createSslStore().set({ id: 'x', cert: issue({ subject: [], san: { dns: ['e.test'] } }).pem, key: otherKey }), 'empty subject');
+      const err = acceptedOrCoded(
+        () =>
+          createSslStore().set({ id: 'x', cert: issue({ subject: [], san: { dns: ['e.test'] } }).pem, key: otherKey }),
+        'empty subject',
+      );
       assert.equal(err?.code, ErrorCodes.KEY_MISMATCH);
     });
     test('client.ca holding an empty-subject non-CA certificate: CA_INVALID', () => {
-      const err = acceptedOrCoded(() => compileCaSet(issue({ subject: [], basicConstraints: { ca: false } }).pem, 'client.ca'), 'empty subject');
+      const err = acceptedOrCoded(
+        () => compileCaSet(issue({ subject: [], basicConstraints: { ca: false } }).pem, 'client.ca'),
+        'empty subject',
+      );
       assert.equal(err?.code, ErrorCodes.CA_INVALID);
     });
   });
@@ -401,20 +641,46 @@ describe('mangled client certificates never throw out of the verifier or the gua
   let intDer: Buffer;
   before(() => {
     caSet = compileCaSet(caPem, 'client.ca');
-    const intName: Rdns = [[OID.o, 'bad input'], [OID.cn, 'Int']];
-    intDer = mint({ subject: intName, issuer: rootName, key: keys.ec[2]!, signer: keys.ec[0]!, notBefore: NOW - DAY, notAfter: NOW + DAY, basicConstraints: { ca: true, critical: true }, ski: keys.ec[2]!.keyId, aki: keys.ec[0]!.keyId }).der;
-    leafDer = mint({ subject: [[OID.cn, 'leaf']], issuer: intName, key: keys.ec[1]!, signer: keys.ec[2]!, notBefore: NOW - DAY, notAfter: NOW + DAY, extKeyUsage: [OID.clientAuth], keyUsage: { mask: 1, critical: true }, san: { dns: ['l.test'], email: ['l@x'] }, aki: keys.ec[2]!.keyId }).der;
+    const intName: Rdns = [
+      [OID.o, 'bad input'],
+      [OID.cn, 'Int'],
+    ];
+    intDer = mint({
+      subject: intName,
+      issuer: rootName,
+      key: keys.ec[2]!,
+      signer: keys.ec[0]!,
+      notBefore: NOW - DAY,
+      notAfter: NOW + DAY,
+      basicConstraints: { ca: true, critical: true },
+      ski: keys.ec[2]!.keyId,
+      aki: keys.ec[0]!.keyId,
+    }).der;
+    leafDer = mint({
+      subject: [[OID.cn, 'leaf']],
+      issuer: intName,
+      key: keys.ec[1]!,
+      signer: keys.ec[2]!,
+      notBefore: NOW - DAY,
+      notAfter: NOW + DAY,
+      extKeyUsage: [OID.clientAuth],
+      keyUsage: { mask: 1, critical: true },
+      san: { dns: ['l.test'], email: ['l@x'] },
+      aki: keys.ec[2]!.keyId,
+    }).der;
   });
 
   test('byte flips, truncations and random bytes: node refuses to parse, or we give a verdict (1,500 runs)', () => {
     const counts = { unparsable: 0, parsedByNodeOnly: 0, verdicts: 0, ok: 0 };
     const mutate = (der: Buffer) =>
       fc.oneof(
-        fc.array(fc.tuple(fc.nat(der.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }).map((flips) => {
-          const d = Buffer.from(der);
-          for (const [i, x] of flips) d[i]! ^= x;
-          return d;
-        }),
+        fc
+          .array(fc.tuple(fc.nat(der.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 })
+          .map((flips) => {
+            const d = Buffer.from(der);
+            for (const [i, x] of flips) d[i]! ^= x;
+            return d;
+          }),
         fc.nat(der.length - 1).map((n) => der.subarray(0, n)),
         fc.uint8Array({ minLength: 0, maxLength: 600 }).map((b) => Buffer.from(b)),
         fc.constant(der),
@@ -483,14 +749,21 @@ describe('mangled client certificates never throw out of the verifier or the gua
     test('random bytes on the TLS port, then mangled client certificates (60 connections): no throw, the server keeps serving', async () => {
       for (let i = 0; i < 10; i++) {
         await new Promise<void>((resolve) => {
-          const s = net.connect(server.port, '127.0.0.1', () => s.end(Buffer.from(fc.sample(fc.uint8Array({ minLength: 1, maxLength: 2048 }), { numRuns: 1, seed: i })[0]!)));
+          const s = net.connect(server.port, '127.0.0.1', () =>
+            s.end(
+              Buffer.from(fc.sample(fc.uint8Array({ minLength: 1, maxLength: 2048 }), { numRuns: 1, seed: i })[0]!),
+            ),
+          );
           s.on('error', () => resolve());
           s.on('close', () => resolve());
           s.resume();
         });
       }
       const samples = fc.sample(
-        fc.array(fc.tuple(fc.nat(leafDer.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 2 }),
+        fc.array(fc.tuple(fc.nat(leafDer.length - 1), fc.integer({ min: 1, max: 255 })), {
+          minLength: 1,
+          maxLength: 2,
+        }),
         { numRuns: 50, seed: 64 },
       );
       for (const flips of samples) {
@@ -503,7 +776,12 @@ describe('mangled client certificates never throw out of the verifier or the gua
           continue;
         }
         try {
-          const r = await request1({ port: server.port, servername: 'a.test', client: { cert: pem(d) + pem(intDer), key: keys.ec[1]!.keyPem }, timeoutMs: 5000 });
+          const r = await request1({
+            port: server.port,
+            servername: 'a.test',
+            client: { cert: pem(d) + pem(intDer), key: keys.ec[1]!.keyPem },
+            timeoutMs: 5000,
+          });
           statuses.set(String(r.status), (statuses.get(String(r.status)) ?? 0) + 1);
         } catch (err) {
           // The client's own TLS stack may refuse the certificate, or OpenSSL may end the handshake.
@@ -513,13 +791,25 @@ describe('mangled client certificates never throw out of the verifier or the gua
       }
       console.log(`mangled certificates over TLS: ${JSON.stringify(Object.fromEntries(statuses))}`);
       assert.deepEqual(thrown, []);
-      const ok = await request1({ port: server.port, servername: 'a.test', client: { cert: pem(leafDer) + pem(intDer), key: keys.ec[1]!.keyPem } });
+      const ok = await request1({
+        port: server.port,
+        servername: 'a.test',
+        client: { cert: pem(leafDer) + pem(intDer), key: keys.ec[1]!.keyPem },
+      });
       assert.equal(ok.status, 200);
     });
 
     test('a self-signed certificate with an empty subject and serverAuth-only EKU does not make the guard throw', async () => {
       const k = keys.ec[2]!;
-      const self = mint({ subject: [], issuer: [], key: k, signer: k, notBefore: NOW - DAY, notAfter: NOW + DAY, extKeyUsage: [OID.serverAuth] });
+      const self = mint({
+        subject: [],
+        issuer: [],
+        key: k,
+        signer: k,
+        notBefore: NOW - DAY,
+        notAfter: NOW + DAY,
+        extKeyUsage: [OID.serverAuth],
+      });
       const before = thrown.length;
       const r = await request1({ port: server.port, servername: 'a.test', client: { cert: self.pem, key: k.keyPem } });
       assert.equal(thrown.length, before, String(thrown.at(-1)));

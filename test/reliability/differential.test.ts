@@ -11,21 +11,22 @@
 // (`-purpose sslclient` is what a TLS server checking a client applies, nginx's `ssl_verify_depth N`
 // is `-verify_depth N`, and -attime pins the clock so the run is reproducible). Every verdict must
 // agree, except the differences docs/reliability.md explains (see `explained` below).
-import { describe, test } from 'node:test';
-import { spawnSync } from 'node:child_process';
+
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileCaSet, type CaSet } from '../../src/verify/ca-set.js';
-import { X509Certificate } from 'node:crypto';
-import { OID_CLIENT_AUTH, parseCert, type ParsedCert } from '../../src/verify/cert.js';
-import { verifyChain } from '../../src/verify/chain.js';
+import { describe, test } from 'node:test';
 import { MAX_DEPTH } from '../../src/ssl/object.js';
-import { generateCases, type ChainCase } from './lib/chains.js';
-import { keyPool, mint } from './lib/mint.js';
+import { type CaSet, compileCaSet } from '../../src/verify/ca-set.js';
+import { OID_CLIENT_AUTH, type ParsedCert, parseCert } from '../../src/verify/cert.js';
+import { verifyChain } from '../../src/verify/chain.js';
+import { type ChainCase, generateCases } from './lib/chains.js';
 import { OID as DN } from './lib/der.js';
-import { OPENSSL_NAME, OPENSSL_REASON, opensslVerify, type OpenSslVerdict } from './lib/openssl.js';
+import { keyPool, mint } from './lib/mint.js';
+import { OPENSSL_NAME, OPENSSL_REASON, type OpenSslVerdict, opensslVerify } from './lib/openssl.js';
 
 const SEED = Number(process.env.MTLS_DIFF_SEED ?? 20261126);
 const CASES = Number(process.env.MTLS_DIFF_CASES ?? 1200);
@@ -54,7 +55,14 @@ function ours(caSet: CaSet, c: ChainCase, depth: number, now = NOW): Ours {
  * bug, in mtls-gate or in this test). `second` is OpenSSL's verdict on the case's control variant:
  * the chain without its twin intermediate, or the same chain with -partial_chain.
  */
-function explained(c: ChainCase, caSet: CaSet, depth: number, mine: Ours, theirs: OpenSslVerdict, second: OpenSslVerdict | undefined): string | undefined {
+function explained(
+  c: ChainCase,
+  caSet: CaSet,
+  depth: number,
+  mine: Ours,
+  theirs: OpenSslVerdict,
+  second: OpenSslVerdict | undefined,
+): string | undefined {
   if (!mine.ok || theirs.ok) return undefined;
   const reasons = new Set<string>();
   let errors = theirs.errors;
@@ -76,7 +84,8 @@ function explained(c: ChainCase, caSet: CaSet, depth: number, mine: Ours, theirs
   // never looks for an issuer above a self-signed leaf that is not itself trusted.
   if (errors.length === 1 && errors[0] === 18) {
     const leaf = new X509Certificate(c.leaf.der);
-    if (caSet.anchors.some((a) => a.subject === leaf.subject && a.publicKey.equals(leaf.publicKey))) return 'self-issued leaf signed with the anchor key';
+    if (caSet.anchors.some((a) => a.subject === leaf.subject && a.publicKey.equals(leaf.publicKey)))
+      return 'self-issued leaf signed with the anchor key';
   }
   for (const e of errors) {
     if (e === 10 && c.tags.some((t) => t.startsWith('edgeAfter@'))) {
@@ -90,7 +99,10 @@ function explained(c: ChainCase, caSet: CaSet, depth: number, mine: Ours, theirs
     }
     // Known bug, regression test 'an anchor whose extendedKeyUsage lacks clientAuth verifies no client' below:
     // OpenSSL's sslclient purpose applies to the trust anchor's EKU too; verifyChain skips the anchor.
-    if (e === 26 && caSet.anchors.some((a) => a.extKeyUsage !== undefined && !a.extKeyUsage.includes(OID_CLIENT_AUTH))) {
+    if (
+      e === 26 &&
+      caSet.anchors.some((a) => a.extKeyUsage !== undefined && !a.extKeyUsage.includes(OID_CLIENT_AUTH))
+    ) {
       reasons.add('BUG: anchor extendedKeyUsage without clientAuth not checked');
       continue;
     }
@@ -99,7 +111,9 @@ function explained(c: ChainCase, caSet: CaSet, depth: number, mine: Ours, theirs
   return [...reasons].join(' + ') || undefined;
 }
 
-test(`differential: ${CASES} random chains, verifyChain vs openssl verify at depths ${DEPTHS.join(', ')}`, { timeout: 120_000 }, async () => {
+test(`differential: ${CASES} random chains, verifyChain vs openssl verify at depths ${DEPTHS.join(', ')}`, {
+  timeout: 120_000,
+}, async () => {
   assert.ok(DEPTHS.every((d) => d <= MAX_DEPTH));
   const t0 = performance.now();
   const keys = keyPool(16, 3);
@@ -128,28 +142,52 @@ test(`differential: ${CASES} random chains, verifyChain vs openssl verify at dep
       writeFileSync(f, c.leaf.pem);
       return f;
     });
-    const base = ['-attime', String(NOW_S), '-purpose', 'sslclient', '-CAfile', join(dir, 'ca.pem'), '-untrusted', join(dir, 'sent.pem')];
+    const base = [
+      '-attime',
+      String(NOW_S),
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      join(dir, 'ca.pem'),
+      '-untrusted',
+      join(dir, 'sent.pem'),
+    ];
     // Two openssl processes at a time (the machine has two cores).
     const theirs = new Map<number, Map<string, OpenSslVerdict>>();
     for (let i = 0; i < DEPTHS.length; i += 2) {
       const batch = DEPTHS.slice(i, i + 2);
       const results = await Promise.all(batch.map((d) => opensslVerify([...base, '-verify_depth', String(d)], files)));
-      batch.forEach((d, j) => theirs.set(d, results[j]!));
+      for (const [j, d] of batch.entries()) theirs.set(d, results[j]!);
     }
     // Control variants, one more openssl run per depth: twin cases without their twin, and
     // intermediate-anchor cases with -partial_chain (both are roots-only otherwise, so
     // -partial_chain changes nothing for the twin cases).
     const controls = live.filter((c) => c.withoutTwin || c.tags.includes('intermediateAnchor'));
     writeFileSync(join(dir, 'ca2.pem'), controls.flatMap((c) => c.anchors.map((a) => a.pem)).join(''));
-    writeFileSync(join(dir, 'sent2.pem'), controls.flatMap((c) => (c.withoutTwin ?? c.sent).map((s) => s.pem)).join('') || live[0]!.leaf.pem);
+    writeFileSync(
+      join(dir, 'sent2.pem'),
+      controls.flatMap((c) => (c.withoutTwin ?? c.sent).map((s) => s.pem)).join('') || live[0]!.leaf.pem,
+    );
     const controlFiles = controls.map((c) => join(dir, `leaf-${c.id}.pem`));
     const second = new Map<number, Map<string, OpenSslVerdict>>();
     if (controls.length > 0) {
-      const base2 = ['-attime', String(NOW_S), '-purpose', 'sslclient', '-partial_chain', '-CAfile', join(dir, 'ca2.pem'), '-untrusted', join(dir, 'sent2.pem')];
+      const base2 = [
+        '-attime',
+        String(NOW_S),
+        '-purpose',
+        'sslclient',
+        '-partial_chain',
+        '-CAfile',
+        join(dir, 'ca2.pem'),
+        '-untrusted',
+        join(dir, 'sent2.pem'),
+      ];
       for (let i = 0; i < DEPTHS.length; i += 2) {
         const batch = DEPTHS.slice(i, i + 2);
-        const results = await Promise.all(batch.map((d) => opensslVerify([...base2, '-verify_depth', String(d)], controlFiles)));
-        batch.forEach((d, j) => second.set(d, results[j]!));
+        const results = await Promise.all(
+          batch.map((d) => opensslVerify([...base2, '-verify_depth', String(d)], controlFiles)),
+        );
+        for (const [j, d] of batch.entries()) second.set(d, results[j]!);
       }
     }
     const tOpenssl = performance.now();
@@ -198,8 +236,16 @@ test(`differential: ${CASES} random chains, verifyChain vs openssl verify at dep
       `differential verification, seed ${SEED}: ${cases.length} chains, ${refusedConfig.length} refused at configuration (client.ca not a CA), ${live.length} x ${DEPTHS.length} depths = ${compared} verdicts`,
       `  accept/reject agree: ${agree} (${pct(agree)} %); explained differences: ${[...explainedCount].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; unexplained: ${unexplained.length}`,
       `  same reason among OpenSSL's errors: ${reasonAgree} of ${agree} agreeing verdicts`,
-      `  our verdicts: ${[...byVerdict].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`,
-      `  reason differences (both reject): ${[...reasonMismatch].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join('; ') || 'none'}`,
+      `  our verdicts: ${[...byVerdict]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+      `  reason differences (both reject): ${
+        [...reasonMismatch]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, n]) => `${k} ${n}`)
+          .join('; ') || 'none'
+      }`,
       `  refused configurations: ${[...new Set(refusedConfig.map((r) => r.code))].join(', ') || 'none'}`,
       `  time: keys ${(tKeys - t0).toFixed(0)} ms, minting ${(tMint - tKeys).toFixed(0)} ms, openssl ${(tOpenssl - tMint).toFixed(0)} ms, ours ${oursMs.toFixed(0)} ms, total ${(tEnd - t0).toFixed(0)} ms`,
     ];
@@ -220,14 +266,46 @@ describe('regressions found by the differential run', () => {
   // disagrees with its stated reference.
   test('an anchor whose extendedKeyUsage lacks clientAuth verifies no client (OpenSSL sslclient purpose)', () => {
     const [rootKey, leafKey] = [keyPool(2, 0).ec[0]!, keyPool(1, 0).ec[0]!];
-    const rootName = [[DN.o, 'eku'], [DN.cn, 'Server-only Root']] as const;
-    const root = mint({ subject: rootName, issuer: rootName, key: rootKey, signer: rootKey, notBefore: NOW - 86_400_000, notAfter: NOW + 86_400_000, basicConstraints: { ca: true, critical: true }, extKeyUsage: [DN.serverAuth] });
-    const leaf = mint({ subject: [[DN.cn, 'client']], issuer: rootName, key: leafKey, signer: rootKey, notBefore: NOW - 86_400_000, notAfter: NOW + 86_400_000 });
+    const rootName = [
+      [DN.o, 'eku'],
+      [DN.cn, 'Server-only Root'],
+    ] as const;
+    const root = mint({
+      subject: rootName,
+      issuer: rootName,
+      key: rootKey,
+      signer: rootKey,
+      notBefore: NOW - 86_400_000,
+      notAfter: NOW + 86_400_000,
+      basicConstraints: { ca: true, critical: true },
+      extKeyUsage: [DN.serverAuth],
+    });
+    const leaf = mint({
+      subject: [[DN.cn, 'client']],
+      issuer: rootName,
+      key: leafKey,
+      signer: rootKey,
+      notBefore: NOW - 86_400_000,
+      notAfter: NOW + 86_400_000,
+    });
     const dir = mkdtempSync(join(tmpdir(), 'mtls-eku-'));
     try {
       writeFileSync(join(dir, 'ca.pem'), root.pem);
       writeFileSync(join(dir, 'leaf.pem'), leaf.pem);
-      const openssl = spawnSync('openssl', ['verify', '-attime', String(NOW_S), '-purpose', 'sslclient', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' });
+      const openssl = spawnSync(
+        'openssl',
+        [
+          'verify',
+          '-attime',
+          String(NOW_S),
+          '-purpose',
+          'sslclient',
+          '-CAfile',
+          join(dir, 'ca.pem'),
+          join(dir, 'leaf.pem'),
+        ],
+        { encoding: 'utf8' },
+      );
       assert.match(openssl.stderr, /error 26 at 1 depth lookup: unsuitable certificate purpose/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

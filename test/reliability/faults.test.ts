@@ -7,23 +7,34 @@
 // - the SSL object replaced every 50 ms and the router every 50 ms at the same time, plus 1,000
 //   SSL objects added and removed, under a mixed load, in a gateway child process whose heap is
 //   measured after a full GC (the 10,000-object, 20,000-request version is test/reliability/soak.test.ts).
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import net from 'node:net';
-import tls from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { createSslStore, mtlsGuard, type ServiceConfig } from '../../src/index.js';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
-import { assertNoResidue, churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type Upstreams } from './fixtures/faults-load.js';
+import { type Gateway, startGateway } from '../helpers.js';
+import {
+  assertNoResidue,
+  type Child,
+  churnConfig,
+  forkGateway,
+  getWithSni,
+  mb,
+  runLoad,
+  startUpstreams,
+  type Upstreams,
+} from './fixtures/faults-load.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
-import { startGateway, type Gateway } from '../helpers.js';
 
 let pki: TestPki;
 let client: TestCert;
@@ -35,13 +46,17 @@ before(async () => {
 
 const tlsClient = (c: TestCert) => ({ cert: c.chain, key: c.key, servername: 'gw.test', rejectUnauthorized: false });
 const activeHandles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
-const listenerCounts = (e: NodeJS.EventEmitter) => Object.fromEntries(e.eventNames().map((n) => [String(n), e.listenerCount(n)]));
+const listenerCounts = (e: NodeJS.EventEmitter) =>
+  Object.fromEntries(e.eventNames().map((n) => [String(n), e.listenerCount(n)]));
 
 /** The shared gateway (test/helpers.ts) on this file's PKI. */
 const startGw = (services: ServiceConfig[]): Promise<Gateway> => startGateway(pki, services);
 
 /** A raw TCP upstream: `onRequest` gets the socket once a request head has arrived. */
-async function rawUpstream(onRequest: (s: Socket) => void, onAccept?: (s: Socket) => void): Promise<{ port: number; open: () => number; close(): Promise<void> }> {
+async function rawUpstream(
+  onRequest: (s: Socket) => void,
+  onAccept?: (s: Socket) => void,
+): Promise<{ port: number; open: () => number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -84,17 +99,20 @@ function get(port: number, proto: 'http1' | 'h2', path: string): Promise<Outcome
   return new Promise((resolve, reject) => {
     const o: Outcome = { status: 0, received: 0, ended: false, error: undefined, body: '' };
     if (proto === 'http1') {
-      const req = https.request({ host: '127.0.0.1', port, path, agent: false, headers: { host: 'gw.test' }, ...tlsClient(client) }, (res) => {
-        o.status = res.statusCode!;
-        res.on('data', (d: Buffer) => {
-          o.received += d.length;
-          if (o.body.length < 2000) o.body += d.toString('latin1');
-        });
-        res.on('end', () => (o.ended = true));
-        res.on('aborted', () => (o.error ??= 'aborted'));
-        res.on('error', (e: NodeJS.ErrnoException) => (o.error ??= e.code ?? e.message));
-        res.on('close', () => resolve(o));
-      });
+      const req = https.request(
+        { host: '127.0.0.1', port, path, agent: false, headers: { host: 'gw.test' }, ...tlsClient(client) },
+        (res) => {
+          o.status = res.statusCode!;
+          res.on('data', (d: Buffer) => {
+            o.received += d.length;
+            if (o.body.length < 2000) o.body += d.toString('latin1');
+          });
+          res.on('end', () => (o.ended = true));
+          res.on('aborted', () => (o.error ??= 'aborted'));
+          res.on('error', (e: NodeJS.ErrnoException) => (o.error ??= e.code ?? e.message));
+          res.on('close', () => resolve(o));
+        },
+      );
       req.setTimeout(15_000, () => req.destroy(new Error('client timeout')));
       req.on('error', (e: NodeJS.ErrnoException) => (o.status ? undefined : reject(e)));
       req.end();
@@ -130,19 +148,24 @@ describe('upstreams that truncate, garble or stall', () => {
   const ups: { close(): Promise<void> }[] = [];
   const cases: Record<string, (s: Socket) => void> = {
     // Content-Length longer than what is sent; the FIN follows in the same breath.
-    'truncated-cl': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n' + 'a'.repeat(1000)),
+    'truncated-cl': (s) =>
+      s.end(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n${'a'.repeat(1000)}`),
     // Chunked without the last chunk.
-    'truncated-chunked': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n' + 'a'.repeat(1000) + '\r\n'),
+    'truncated-chunked': (s) =>
+      s.end(
+        `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n${'a'.repeat(1000)}\r\n`,
+      ),
     'garbage-status': (s) => s.end('HTTP/1.1 abc Whatever\r\nContent-Length: 2\r\n\r\nok'),
     'not-http': (s) => s.end('SSH-2.0-OpenSSH_9.2\r\n'),
-    'binary': (s) => s.end(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a])),
+    binary: (s) => s.end(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a])),
     'bad-header': (s) => s.end('HTTP/1.1 200 OK\r\nX-Bad\x00Name: 1\r\nContent-Length: 2\r\n\r\nok'),
-    'cl-and-te': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'),
+    'cl-and-te': (s) =>
+      s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'),
     'two-cl': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!'),
     'negative-cl': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok'),
     // Stalls: half a header block, or the head and part of the body, then nothing.
     'stall-in-headers': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Ty'),
-    'stall-in-body': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n' + 'a'.repeat(1000)),
+    'stall-in-body': (s) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n${'a'.repeat(1000)}`),
     // Closes without a byte of answer.
     'fin-after-request': (s) => s.end(),
     'rst-after-request': (s) => s.resetAndDestroy(),
@@ -158,12 +181,22 @@ describe('upstreams that truncate, garble or stall', () => {
     for (const [name, fn] of Object.entries(cases)) {
       const u = await rawUpstream(fn);
       ups.push(u);
-      services.push({ name, pathPrefix: `/${name}`, upstream: { nodes: [{ host: '127.0.0.1', port: u.port }], timeout: FAST }, routes: all });
+      services.push({
+        name,
+        pathPrefix: `/${name}`,
+        upstream: { nodes: [{ host: '127.0.0.1', port: u.port }], timeout: FAST },
+        routes: all,
+      });
     }
     for (const [name, fn] of Object.entries(accepting)) {
       const u = await rawUpstream(() => {}, fn);
       ups.push(u);
-      services.push({ name, pathPrefix: `/${name}`, upstream: { nodes: [{ host: '127.0.0.1', port: u.port }], timeout: FAST }, routes: all });
+      services.push({
+        name,
+        pathPrefix: `/${name}`,
+        upstream: { nodes: [{ host: '127.0.0.1', port: u.port }], timeout: FAST },
+        routes: all,
+      });
     }
     gw = await startGw(services);
   });
@@ -181,7 +214,11 @@ describe('upstreams that truncate, garble or stall', () => {
         const o = await get(gw.port, proto, url);
         // Either the gateway had the head first (200, then the stream fails) or the failure first (502).
         if (o.status === 200) {
-          assert.equal(o.ended && o.error === undefined, false, `${name}: the truncated body ended cleanly (${o.received} bytes)`);
+          assert.equal(
+            o.ended && o.error === undefined,
+            false,
+            `${name}: the truncated body ended cleanly (${o.received} bytes)`,
+          );
           assert.ok(o.received <= 1000, `${name}: ${o.received} bytes`);
         } else {
           assert.equal(o.status, 502, `${name}: ${o.status}`);
@@ -229,7 +266,11 @@ describe('upstreams that truncate, garble or stall', () => {
     await waitFor('the gateway connections to close', async () => (await gw.connections()) === 0, 5000);
     const open = ups.map((u) => (u as { open?: () => number }).open?.() ?? 0);
     // Sockets to the stalled upstreams are dropped at the read timeout.
-    await waitFor(`the upstream sockets to close (${open.join(',')})`, () => ups.every((u) => ((u as { open?: () => number }).open?.() ?? 0) === 0), 5000);
+    await waitFor(
+      `the upstream sockets to close (${open.join(',')})`,
+      () => ups.every((u) => ((u as { open?: () => number }).open?.() ?? 0) === 0),
+      5000,
+    );
   });
 });
 
@@ -265,7 +306,13 @@ describe('clients that go away at every stage', () => {
     });
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     const port = (up.address() as AddressInfo).port;
-    gw = await startGw([{ name: 'up', upstream: { nodes: [{ host: '127.0.0.1', port }], timeout: { connect: 2, send: 30, read: 30 } }, routes: all }]);
+    gw = await startGw([
+      {
+        name: 'up',
+        upstream: { nodes: [{ host: '127.0.0.1', port }], timeout: { connect: 2, send: 30, read: 30 } },
+        routes: all,
+      },
+    ]);
   });
   after(async () => {
     await gw?.close();
@@ -291,7 +338,12 @@ describe('clients that go away at every stage', () => {
       s.on('close', () => resolve());
     });
   /** An HTTP/2 stream; `leave` is called with the session and stream once `when` happens. */
-  const h2 = (path: string, id: string, when: 'sent' | 'data', leave: (s: http2.ClientHttp2Session, st: http2.ClientHttp2Stream) => void) =>
+  const h2 = (
+    path: string,
+    id: string,
+    when: 'sent' | 'data',
+    leave: (s: http2.ClientHttp2Session, st: http2.ClientHttp2Stream) => void,
+  ) =>
     new Promise<void>((resolve) => {
       const session = http2.connect(`https://127.0.0.1:${gw.port}`, tlsClient(client));
       session.on('error', () => {});
@@ -316,35 +368,72 @@ describe('clients that go away at every stage', () => {
 
   const stages: [string, Stage][] = [
     ['TCP connect, then close before the ClientHello', () => tcp((s) => s.end())],
-    ['half a ClientHello, then RST', () => tcp((s) => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), () => s.resetAndDestroy()))],
-    ['ClientHello sent, RST before the handshake completes', () => tcp((s) => {
-      // A real ClientHello from a TLS client over this TCP socket, then the reset.
-      const t = tls.connect({ socket: s, ...tlsClient(client) });
-      t.on('error', () => {});
-      setImmediate(() => s.resetAndDestroy());
-    })],
+    [
+      'half a ClientHello, then RST',
+      () => tcp((s) => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), () => s.resetAndDestroy())),
+    ],
+    [
+      'ClientHello sent, RST before the handshake completes',
+      () =>
+        tcp((s) => {
+          // A real ClientHello from a TLS client over this TCP socket, then the reset.
+          const t = tls.connect({ socket: s, ...tlsClient(client) });
+          t.on('error', () => {});
+          setImmediate(() => s.resetAndDestroy());
+        }),
+    ],
     ['handshake done, close before any request (HTTP/1.1)', () => secure('http/1.1', (s) => s.end())],
     ['handshake done, RST before any request (HTTP/2)', () => secure('h2', (_s, tcp) => tcp.resetAndDestroy())],
-    ['mid request head (HTTP/1.1)', () => secure('http/1.1', (s) => s.write('GET /x HTTP/1.1\r\nHost: gw.test\r\nX-Some', () => s.destroy()))],
-    ['mid request body (HTTP/1.1)', (id) => secure('http/1.1', (s) => {
-      s.write(`POST /x HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\nContent-Length: 100000\r\n\r\n${'b'.repeat(5000)}`);
-      void waitFor('the upstream to see the request', () => requestsSeen > 0, 5000).then(() => s.destroy());
-    })],
-    ['while the upstream is thinking (HTTP/1.1)', (id) => secure('http/1.1', (s) => {
-      s.write(`GET /wait HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\n\r\n`);
-      void waitFor('the upstream to see the request', () => requestsSeen > 0, 5000).then(() => setTimeout(() => s.destroy(), 50));
-    })],
-    ['while the upstream is thinking (HTTP/2 session dropped)', (id) => h2('/wait', id, 'sent', (session) => session.destroy())],
-    ['while the upstream is thinking (HTTP/2 stream cancelled)', (id) => h2('/wait', id, 'sent', (_s, st) => st.close(http2.constants.NGHTTP2_CANCEL))],
-    ['mid response (HTTP/1.1)', (id) => secure('http/1.1', (s) => {
-      s.write(`GET /stream HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\n\r\n`);
-      s.once('data', () => s.destroy());
-    })],
+    [
+      'mid request head (HTTP/1.1)',
+      () => secure('http/1.1', (s) => s.write('GET /x HTTP/1.1\r\nHost: gw.test\r\nX-Some', () => s.destroy())),
+    ],
+    [
+      'mid request body (HTTP/1.1)',
+      (id) =>
+        secure('http/1.1', (s) => {
+          s.write(
+            `POST /x HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\nContent-Length: 100000\r\n\r\n${'b'.repeat(5000)}`,
+          );
+          void waitFor('the upstream to see the request', () => requestsSeen > 0, 5000).then(() => s.destroy());
+        }),
+    ],
+    [
+      'while the upstream is thinking (HTTP/1.1)',
+      (id) =>
+        secure('http/1.1', (s) => {
+          s.write(`GET /wait HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\n\r\n`);
+          void waitFor('the upstream to see the request', () => requestsSeen > 0, 5000).then(() =>
+            setTimeout(() => s.destroy(), 50),
+          );
+        }),
+    ],
+    [
+      'while the upstream is thinking (HTTP/2 session dropped)',
+      (id) => h2('/wait', id, 'sent', (session) => session.destroy()),
+    ],
+    [
+      'while the upstream is thinking (HTTP/2 stream cancelled)',
+      (id) => h2('/wait', id, 'sent', (_s, st) => st.close(http2.constants.NGHTTP2_CANCEL)),
+    ],
+    [
+      'mid response (HTTP/1.1)',
+      (id) =>
+        secure('http/1.1', (s) => {
+          s.write(`GET /stream HTTP/1.1\r\nHost: gw.test\r\nX-Id: ${id}\r\n\r\n`);
+          s.once('data', () => s.destroy());
+        }),
+    ],
     ['mid response (HTTP/2 session dropped)', (id) => h2('/stream', id, 'data', (session) => session.destroy())],
-    ['mid response (HTTP/2 stream cancelled)', (id) => h2('/stream', id, 'data', (_s, st) => st.close(http2.constants.NGHTTP2_CANCEL))],
+    [
+      'mid response (HTTP/2 stream cancelled)',
+      (id) => h2('/stream', id, 'data', (_s, st) => st.close(http2.constants.NGHTTP2_CANCEL)),
+    ],
   ];
 
-  test(`${stages.length} stages x ${ROUNDS} rounds: no connection, handle or listener left behind, no upstream error, the gateway still serves`, { timeout: 60_000 }, async () => {
+  test(`${stages.length} stages x ${ROUNDS} rounds: no connection, handle or listener left behind, no upstream error, the gateway still serves`, {
+    timeout: 60_000,
+  }, async () => {
     // Warm up: one full request path each way, so lazily created handles (pools, timers) exist before counting.
     assert.equal((await get(gw.port, 'http1', '/ok')).status, 200);
     assert.equal((await get(gw.port, 'h2', '/ok')).status, 200);
@@ -361,12 +450,24 @@ describe('clients that go away at every stage', () => {
       // Every request the upstream received for this stage was aborted: its response closed unfinished.
       const mine = (ids: string[]) => ids.filter((id) => id.startsWith(`${name}#`)).length;
       const expected = /body|thinking|mid response/.test(name) ? ROUNDS : 0;
-      await waitFor(`${name}: the upstream requests to be aborted`, () => mine(upstreamSeen) === expected && mine(upstreamClosedEarly) === expected, 5000).catch((e: Error) => {
-        throw new Error(`${e.message}: upstream saw ${mine(upstreamSeen)}, aborted ${mine(upstreamClosedEarly)}, expected ${expected}`);
+      await waitFor(
+        `${name}: the upstream requests to be aborted`,
+        () => mine(upstreamSeen) === expected && mine(upstreamClosedEarly) === expected,
+        5000,
+      ).catch((e: Error) => {
+        throw new Error(
+          `${e.message}: upstream saw ${mine(upstreamSeen)}, aborted ${mine(upstreamClosedEarly)}, expected ${expected}`,
+        );
       });
-      figures.push(`${name}: ${ROUNDS} rounds, upstream requests ${mine(upstreamSeen)}, aborted ${mine(upstreamClosedEarly)}`);
+      figures.push(
+        `${name}: ${ROUNDS} rounds, upstream requests ${mine(upstreamSeen)}, aborted ${mine(upstreamClosedEarly)}`,
+      );
     }
-    assert.deepEqual(gw.errors.map((e) => `${e.url} ${e.info.kind}`), [], 'a client leaving is not an upstream error');
+    assert.deepEqual(
+      gw.errors.map((e) => `${e.url} ${e.info.kind}`),
+      [],
+      'a client leaving is not an upstream error',
+    );
     await waitFor('aborted upstream sockets to close', () => upstreamOpen.size <= 1, 5000);
     // Every leftover socket is gone; what remains are the same handles as before.
     await waitFor('handles to settle', () => activeHandles() <= handlesBefore, 5000).catch(() => {});
@@ -377,7 +478,9 @@ describe('clients that go away at every stage', () => {
     assert.equal((await get(gw.port, 'http1', '/ok')).status, 200);
     assert.equal((await get(gw.port, 'h2', '/ok')).status, 200);
     console.log(figures.join('\n'));
-    console.log(`client disconnects: ${stages.length * ROUNDS} connections left at ${stages.length} stages; gateway connections after 0; active handles ${handlesBefore} -> ${handlesAfter}; server listeners unchanged; upstream sockets open ${upstreamOpen.size}`);
+    console.log(
+      `client disconnects: ${stages.length * ROUNDS} connections left at ${stages.length} stages; gateway connections after 0; active handles ${handlesBefore} -> ${handlesAfter}; server listeners unchanged; upstream sockets open ${upstreamOpen.size}`,
+    );
   });
 });
 
@@ -386,7 +489,13 @@ describe('a node:https server and clients that prefer HTTP/2', () => {
   // only, so curl (which prefers h2) got an empty reply from https.createServer(store.tlsOptions()).
   const answers = async (attach: boolean) => {
     const store = createSslStore();
-    store.set({ id: 'gw', cert: pki.server.chain, key: pki.server.key, snis: ['gw.test'], client: { ca: pki.root.cert } });
+    store.set({
+      id: 'gw',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['gw.test'],
+      client: { ca: pki.root.cert },
+    });
     const guard = mtlsGuard({ store });
     const server = https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('hello')));
     if (attach) store.attach(server);
@@ -394,20 +503,39 @@ describe('a node:https server and clients that prefer HTTP/2', () => {
     const port = (server.address() as AddressInfo).port;
     try {
       const alpn = await new Promise<string | false | null>((resolve, reject) => {
-        const s = tls.connect({ host: '127.0.0.1', port, ...tlsClient(client), ALPNProtocols: ['h2', 'http/1.1'] }, () => {
-          resolve(s.alpnProtocol);
-          s.destroy();
-        });
+        const s = tls.connect(
+          { host: '127.0.0.1', port, ...tlsClient(client), ALPNProtocols: ['h2', 'http/1.1'] },
+          () => {
+            resolve(s.alpnProtocol);
+            s.destroy();
+          },
+        );
         s.on('error', reject);
       });
       const curl = await new Promise<string>((resolve) => {
         const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-faults-'));
         writeFileSync(join(dir, 'c.crt'), client.chain);
         writeFileSync(join(dir, 'c.key'), client.key);
-        execFile('curl', ['-sk', '-i', '--max-time', '10', '--cert', join(dir, 'c.crt'), '--key', join(dir, 'c.key'), '--resolve', `gw.test:${port}:127.0.0.1`, `https://gw.test:${port}/`], (err, stdout) => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve(err ? `curl exit ${(err as { code?: number }).code}` : stdout.split('\r\n')[0]!);
-        });
+        execFile(
+          'curl',
+          [
+            '-sk',
+            '-i',
+            '--max-time',
+            '10',
+            '--cert',
+            join(dir, 'c.crt'),
+            '--key',
+            join(dir, 'c.key'),
+            '--resolve',
+            `gw.test:${port}:127.0.0.1`,
+            `https://gw.test:${port}/`,
+          ],
+          (err, stdout) => {
+            rmSync(dir, { recursive: true, force: true });
+            resolve(err ? `curl exit ${(err as { code?: number }).code}` : stdout.split('\r\n')[0]!);
+          },
+        );
       });
       return { alpn, curl };
     } finally {
@@ -441,9 +569,18 @@ describe('SSL object and router replaced every 50 ms, 1,000 SSL objects added an
     await ups?.close();
   });
 
-  test('2,000 requests: none that should pass fails; no connection, handle or listener leaked; heap back after GC', { timeout: 120_000 }, async () => {
+  test('2,000 requests: none that should pass fails; no connection, handle or listener leaked; heap back after GC', {
+    timeout: 120_000,
+  }, async () => {
     const load = (total: number) =>
-      runLoad({ port: gw.port, client, otherClient, total, workers: { 'h1-fresh': 2, 'h1-keepalive': 4, h2: 4, 'other-ca': 1 }, deadlineMs: 90_000 });
+      runLoad({
+        port: gw.port,
+        client,
+        otherClient,
+        total,
+        workers: { 'h1-fresh': 2, 'h1-keepalive': 4, h2: 4, 'other-ca': 1 },
+        deadlineMs: 90_000,
+      });
     // Warm-up, then the baseline: connections closed, full GC.
     const warm = await load(300);
     assert.deepEqual(warm.failures, []);
@@ -465,11 +602,15 @@ describe('SSL object and router replaced every 50 ms, 1,000 SSL objects added an
 
     // Idle keep-alive connections close after the default 5 s limit; the load closed its own.
     let after = before;
-    await waitFor('the gateway connections to close', async () => {
-      gw.send({ cmd: 'stats' });
-      after = (await gw.next('stats')).stats;
-      return after.connections === 0;
-    }, 10_000);
+    await waitFor(
+      'the gateway connections to close',
+      async () => {
+        gw.send({ cmd: 'stats' });
+        after = (await gw.next('stats')).stats;
+        return after.connections === 0;
+      },
+      10_000,
+    );
 
     const lines = [
       `requests under reload: ${r.issued} in ${r.ms} ms (h1 fresh ${r.byKind['h1-fresh']}, h1 keep-alive ${r.byKind['h1-keepalive']}, h2 ${r.byKind.h2}, second-tenant client ${r.byKind['other-ca']}: ${r.otherCa.ok} x 200, ${r.otherCa.rejected} x 400)`,

@@ -16,19 +16,27 @@
 // Signature checks are counted from outside the library by wrapping X509Certificate#verify, which
 // is how the verifier checks signatures (src/verify/cert.ts signedBy). OpenSSL's own checks in the
 // handshake are not counted (they cannot be seen from JavaScript).
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { createTestPki, type TestPki } from '../../src/testing/index.js';
 import { compileCaSet } from '../../src/verify/ca-set.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { createTestPki, type TestPki } from '../../src/testing/index.js';
 import { createSslStore, request1, startGuarded, type TestServer } from '../helpers.js';
 import { OID } from './lib/der.js';
-import { HUGE_SUBJECT_CHARS, hostileCas, hostileExponentChain, hugeSubjectLeaf, rdnsOfNodeName, type HostileChain } from './lib/hostile.js';
+import {
+  type HostileChain,
+  HUGE_SUBJECT_CHARS,
+  hostileCas,
+  hostileExponentChain,
+  hugeSubjectLeaf,
+  rdnsOfNodeName,
+} from './lib/hostile.js';
 
 const SNI = 'hostile.test';
 /** Longest failure detail the guard may hand to onReject or keep in its cache. */
@@ -63,7 +71,11 @@ before(async () => {
   server = await startGuarded(store, {
     onReject: (i) => {
       const socket = i.req.socket as TLSSocket;
-      record({ reason: i.reason, detail: i.detail, openssl: socket.authorizationError === undefined ? null : String(socket.authorizationError) });
+      record({
+        reason: i.reason,
+        detail: i.detail,
+        openssl: socket.authorizationError === undefined ? null : String(socket.authorizationError),
+      });
     },
   });
 });
@@ -74,7 +86,8 @@ after(async () => {
 });
 
 /** One HTTP/1.1 request on a fresh TLS connection presenting `client`. */
-const send = (client: { cert: string; key: string; chain?: string }) => request1({ port: server.port, servername: SNI, client, timeoutMs: 30_000 });
+const send = (client: { cert: string; key: string; chain?: string }) =>
+  request1({ port: server.port, servername: SNI, client, timeoutMs: 30_000 });
 
 /** Runs `clients` through the guard; returns what the server did and what it cost in JS verification. */
 async function run(clients: readonly { cert: string; key: string; chain?: string }[]) {
@@ -99,11 +112,21 @@ describe('finding 2: CA certificates with 3071-bit RSA exponents', () => {
     // Fresh chains: the same one again would be a cache hit and hide the cost.
     const chains = Array.from({ length: 4 }, () => hostileExponentChain());
     const r = await run(chains);
-    t.diagnostic(`4 connections: ${r.verifications} JS verifications, ${r.signatureChecks} JS signature checks, reasons ${JSON.stringify(count(r.rejects.map((x) => x.reason)))}`);
+    t.diagnostic(
+      `4 connections: ${r.verifications} JS verifications, ${r.signatureChecks} JS signature checks, reasons ${JSON.stringify(count(r.rejects.map((x) => x.reason)))}`,
+    );
     assert.deepEqual(r.statuses, [400, 400, 400, 400]);
     // The premise: OpenSSL refused these chains in the handshake, with the code the review saw.
-    assert.deepEqual(count(r.rejects.map((x) => String(x.openssl))), { INVALID_PURPOSE: 4 }, 'OpenSSL verdicts of the decoy chains');
-    assert.equal(r.verifications, 0, `JS chain verifications after OpenSSL refused (${r.signatureChecks} signature checks for 4 connections)`);
+    assert.deepEqual(
+      count(r.rejects.map((x) => String(x.openssl))),
+      { INVALID_PURPOSE: 4 },
+      'OpenSSL verdicts of the decoy chains',
+    );
+    assert.equal(
+      r.verifications,
+      0,
+      `JS chain verifications after OpenSSL refused (${r.signatureChecks} signature checks for 4 connections)`,
+    );
     assert.equal(r.signatureChecks, 0, 'JS signature checks after OpenSSL refused');
     // bad_purpose: what OpenSSL's code says and a cheap look at the leaf (serverAuth-only EKU) confirms.
     // (untrusted would be true as well: no chain of names from these certificates reaches client.ca.)
@@ -123,17 +146,38 @@ describe('finding 2: CA certificates with 3071-bit RSA exponents', () => {
     assert.equal(r.verifications, 0, 'JS chain verifications');
     assert.equal(r.signatureChecks, 0, 'JS signature checks');
     // bad_signature is OpenSSL's name for it; bad_purpose would name the leaf's own defect.
-    for (const x of r.rejects) assert.ok(x.reason === 'bad_signature' || x.reason === 'bad_purpose', `reason ${x.reason}`);
+    for (const x of r.rejects)
+      assert.ok(x.reason === 'bad_signature' || x.reason === 'bad_purpose', `reason ${x.reason}`);
   });
 
   test('variants (clientAuth leaf, CAs without keyCertSign): refused with no verification in JS', async () => {
     // [what, chain, OpenSSL's verdict, reasons that describe the chain truthfully]. chain_too_long
     // never does: no chain of these reaches a CA of client.ca at all.
     const variants: [string, HostileChain, string, string[]][] = [
-      ['decoy, CAs without keyCertSign', hostileExponentChain({ keyCertSign: false }), 'INVALID_PURPOSE', ['bad_purpose', 'not_a_ca', 'untrusted']],
-      ['decoy, clientAuth leaf', hostileExponentChain({ leafEku: [OID.clientAuth] }), 'SELF_SIGNED_CERT_IN_CHAIN', ['untrusted']],
-      ['literal, CAs without keyCertSign', hostileExponentChain({ decoy: false, keyCertSign: false }), 'CERT_SIGNATURE_FAILURE', ['bad_signature', 'not_a_ca', 'bad_purpose']],
-      ['literal, clientAuth leaf', hostileExponentChain({ decoy: false, leafEku: [OID.clientAuth] }), 'CERT_SIGNATURE_FAILURE', ['bad_signature']],
+      [
+        'decoy, CAs without keyCertSign',
+        hostileExponentChain({ keyCertSign: false }),
+        'INVALID_PURPOSE',
+        ['bad_purpose', 'not_a_ca', 'untrusted'],
+      ],
+      [
+        'decoy, clientAuth leaf',
+        hostileExponentChain({ leafEku: [OID.clientAuth] }),
+        'SELF_SIGNED_CERT_IN_CHAIN',
+        ['untrusted'],
+      ],
+      [
+        'literal, CAs without keyCertSign',
+        hostileExponentChain({ decoy: false, keyCertSign: false }),
+        'CERT_SIGNATURE_FAILURE',
+        ['bad_signature', 'not_a_ca', 'bad_purpose'],
+      ],
+      [
+        'literal, clientAuth leaf',
+        hostileExponentChain({ decoy: false, leafEku: [OID.clientAuth] }),
+        'CERT_SIGNATURE_FAILURE',
+        ['bad_signature'],
+      ],
     ];
     for (const [what, chain, openssl, reasons] of variants) {
       const r = await run([chain]);
@@ -141,14 +185,21 @@ describe('finding 2: CA certificates with 3071-bit RSA exponents', () => {
       assert.equal(r.rejects[0]?.openssl, openssl, `${what}: OpenSSL verdict`);
       assert.equal(r.verifications, 0, `${what}: JS chain verifications`);
       assert.equal(r.signatureChecks, 0, `${what}: JS signature checks`);
-      assert.ok(reasons.includes(String(r.rejects[0]?.reason)), `${what}: reason ${r.rejects[0]?.reason}, expected one of ${reasons.join(', ')}`);
+      assert.ok(
+        reasons.includes(String(r.rejects[0]?.reason)),
+        `${what}: reason ${r.rejects[0]?.reason}, expected one of ${reasons.join(', ')}`,
+      );
     }
   });
 
   test('valid leaf + the 9 hostile CAs named as the client CA: accepted, one verification, at most depth + 2 signature checks', async () => {
     const rootName = rdnsOfNodeName(new X509Certificate(pki.root.cert).subject);
     const cas = hostileCas(rootName, 9);
-    assert.equal(new X509Certificate(cas[0]!).subject, new X509Certificate(pki.root.cert).subject, 'the hostile CAs carry the client CA name');
+    assert.equal(
+      new X509Certificate(cas[0]!).subject,
+      new X509Certificate(pki.root.cert).subject,
+      'the hostile CAs carry the client CA name',
+    );
     for (let i = 0; i < 3; i++) {
       const leaf = await pki.client('valid');
       const r = await run([{ cert: leaf.cert, key: leaf.key, chain: leaf.cert + hostileCas(rootName, 9).join('') }]);
@@ -161,10 +212,15 @@ describe('finding 2: CA certificates with 3071-bit RSA exponents', () => {
   test('valid leaf via the intermediate, 8 hostile CAs named as the intermediate sent before it: accepted, at most depth + 2 signature checks', async () => {
     const intName = rdnsOfNodeName(new X509Certificate(pki.intermediate.cert).subject);
     const leaf = await pki.client('viaIntermediate');
-    const r = await run([{ cert: leaf.cert, key: leaf.key, chain: leaf.cert + hostileCas(intName, 8).join('') + pki.intermediate.cert }]);
+    const r = await run([
+      { cert: leaf.cert, key: leaf.key, chain: leaf.cert + hostileCas(intName, 8).join('') + pki.intermediate.cert },
+    ]);
     assert.deepEqual(r.statuses, [200], 'OpenSSL skips the RSA candidates for an ECDSA signature; so must the verdict');
     assert.equal(r.verifications, 1);
-    assert.ok(r.signatureChecks <= 3, `${r.signatureChecks} JS signature checks for a 2-step path (client.depth 1: at most 3)`);
+    assert.ok(
+      r.signatureChecks <= 3,
+      `${r.signatureChecks} JS signature checks for a 2-step path (client.depth 1: at most 3)`,
+    );
   });
 });
 
@@ -172,7 +228,10 @@ describe('finding 3: 60 KB control-character subjects, a fresh leaf per connecti
   test('the verifier names such a leaf in at most 200 characters', () => {
     // What gets cached, and what onReject receives when OpenSSL accepted but our verifier did not.
     const leaf = new X509Certificate(hugeSubjectLeaf('unit', { sendCa: false }).cert);
-    assert.ok(leaf.subject.length > 3 * HUGE_SUBJECT_CHARS, `Node prints the subject in ${leaf.subject.length} characters`);
+    assert.ok(
+      leaf.subject.length > 3 * HUGE_SUBJECT_CHARS,
+      `Node prints the subject in ${leaf.subject.length} characters`,
+    );
     const v = new Verifier().verify(compileCaSet(pki.root.cert, 'client.ca'), 1, leaf);
     assert.equal(v.ok, false);
     if (!v.ok) assert.ok(v.detail.length <= MAX_DETAIL, `verdict detail of ${v.detail.length} characters`);
@@ -184,7 +243,8 @@ describe('finding 3: 60 KB control-character subjects, a fresh leaf per connecti
     // compiles it again on next use, and its optimising tiers keep compiling hot functions for
     // thousands of connections (measured: ~650 B per connection, all of it code, after 100 warm-up
     // connections). From here on this process runs interpreted only; this is the file's last test.
-    for (const flag of ['--no-flush-bytecode', '--no-opt', '--no-maglev', '--no-sparkplug']) v8.setFlagsFromString(flag);
+    for (const flag of ['--no-flush-bytecode', '--no-opt', '--no-maglev', '--no-sparkplug'])
+      v8.setFlagsFromString(flag);
     const gc = vm.runInNewContext('gc') as () => void;
     // Closing sockets and their timers let go within a few hundred ms; measured noise after 500 ms of
     // settling is a few hundred bytes per connection over 300 connections.

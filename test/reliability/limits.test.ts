@@ -4,25 +4,26 @@
 // misbehaving sockets are closed at the configured limit, and a well-behaved client holding a valid
 // certificate keeps being answered meanwhile. Also: what Node does without the limits, and how bad
 // option values are refused.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import https from 'node:https';
+import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { createSslStore, ErrorCodes, MtlsGateConfigError, type ServerLimits } from '../../src/index.js';
-import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
+import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
 import {
+  type Closed,
   drip,
+  type Gate,
   partialHello,
   probe,
+  type ServerKind,
   silentTcp,
   sleep,
   startGate,
   tlsThen,
   waitFor,
-  type Closed,
-  type Gate,
-  type ServerKind,
 } from './fixtures/limits-sockets.js';
 
 let pki: TestPki;
@@ -56,7 +57,11 @@ const fmt = (cs: Closed[]) => {
 function assertClosedWithin(what: string, cs: Closed[], min: number, max: number): void {
   const late = cs.filter((c) => !(c.closedAfter <= max));
   const early = cs.filter((c) => c.closedAfter < min);
-  assert.equal(late.length, 0, `${what}: ${late.length} of ${cs.length} still open or closed after ${max} ms (${fmt(cs)})`);
+  assert.equal(
+    late.length,
+    0,
+    `${what}: ${late.length} of ${cs.length} still open or closed after ${max} ms (${fmt(cs)})`,
+  );
   assert.equal(early.length, 0, `${what}: ${early.length} of ${cs.length} closed before ${min} ms (${fmt(cs)})`);
   console.log(`${what}: ${fmt(cs)}`);
 }
@@ -73,7 +78,10 @@ async function assertServing(gate: Gate, kind: ServerKind, what: string): Promis
 }
 
 describe('attach options: defaults, false, and bad values', () => {
-  const servers = (): [tls.Server, tls.Server] => [https.createServer(), http2.createSecureServer({ allowHTTP1: true })];
+  const servers = (): [tls.Server, tls.Server] => [
+    https.createServer(),
+    http2.createSecureServer({ allowHTTP1: true }),
+  ];
   /** The properties Node reads per connection (typed on node:https servers only). */
   interface Knobs {
     headersTimeout: number;
@@ -84,7 +92,10 @@ describe('attach options: defaults, false, and bad values', () => {
     timeout: number;
   }
   const k = (s: tls.Server) => s as unknown as Knobs;
-  const kHandshake = (s: tls.Server) => (s as unknown as Record<symbol, number>)[Object.getOwnPropertySymbols(s).find((x) => x.description === 'handshake-timeout')!];
+  const kHandshake = (s: tls.Server) =>
+    (s as unknown as Record<symbol, number>)[
+      Object.getOwnPropertySymbols(s).find((x) => x.description === 'handshake-timeout')!
+    ];
 
   test('what Node does without them: 120 s handshakes, checks every 30 s, no keep-alive timeout for HTTP/1.1 on HTTP/2 servers', () => {
     const [h1, h2] = servers();
@@ -129,16 +140,32 @@ describe('attach options: defaults, false, and bad values', () => {
       const counts = s.eventNames().map((e) => [String(e), s.listenerCount(e)]);
       store.attach(s, { limits: { headersTimeoutMs: 1234 } });
       store.attach(s, { limits: { headersTimeoutMs: 2345 } });
-      assert.deepEqual(s.eventNames().map((e) => [String(e), s.listenerCount(e)]), counts);
+      assert.deepEqual(
+        s.eventNames().map((e) => [String(e), s.listenerCount(e)]),
+        counts,
+      );
       assert.equal(k(s).headersTimeout, 2345);
     }
   });
 
   const bad: [string, unknown, string][] = [];
-  for (const f of ['handshakeTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxHeaderSize', 'maxConcurrentStreams', 'maxConnections']) {
-    for (const v of [-1, 1.5, '100', Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, null, true, {}]) bad.push([f, v, `limits.${f}`]);
+  for (const f of [
+    'handshakeTimeoutMs',
+    'headersTimeoutMs',
+    'requestTimeoutMs',
+    'keepAliveTimeoutMs',
+    'maxHeaderSize',
+    'maxConcurrentStreams',
+    'maxConnections',
+  ]) {
+    for (const v of [-1, 1.5, '100', Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, null, true, {}])
+      bad.push([f, v, `limits.${f}`]);
   }
-  bad.push(['maxHeaderSize', 100, 'limits.maxHeaderSize'], ['maxConcurrentStreams', 0, 'limits.maxConcurrentStreams'], ['maxConnections', 0, 'limits.maxConnections']);
+  bad.push(
+    ['maxHeaderSize', 100, 'limits.maxHeaderSize'],
+    ['maxConcurrentStreams', 0, 'limits.maxConcurrentStreams'],
+    ['maxConnections', 0, 'limits.maxConnections'],
+  );
 
   test(`${bad.length} bad limit values: MtlsGateConfigError INVALID_OPTION naming the field, server untouched`, () => {
     for (const [f, v, field] of bad) {
@@ -160,7 +187,11 @@ describe('attach options: defaults, false, and bad values', () => {
       [{ headersTimeoutMs: 2000, requestTimeoutMs: 1000 }, 'limits.headersTimeoutMs'],
       [{ requestTimeoutMs: 30_000 }, 'limits.requestTimeoutMs'],
     ] as const) {
-      assert.throws(() => store.attach(https.createServer(), { limits }), (e: unknown) => e instanceof MtlsGateConfigError && e.code === ErrorCodes.INVALID_OPTION && e.field === field, JSON.stringify(limits));
+      assert.throws(
+        () => store.attach(https.createServer(), { limits }),
+        (e: unknown) => e instanceof MtlsGateConfigError && e.code === ErrorCodes.INVALID_OPTION && e.field === field,
+        JSON.stringify(limits),
+      );
     }
     // Either off, or both, is allowed.
     store.attach(https.createServer(), { limits: { headersTimeoutMs: 0, requestTimeoutMs: 0 } });
@@ -184,7 +215,11 @@ describe('attach options: defaults, false, and bad values', () => {
   test('unknown fields, non-objects and non-servers are refused with a code and field', () => {
     const store = createSslStore();
     const cases: [() => unknown, string, string][] = [
-      [() => store.attach(https.createServer(), { limits: { headerTimeoutMs: 1 } as ServerLimits }), ErrorCodes.UNKNOWN_FIELD, 'limits.headerTimeoutMs'],
+      [
+        () => store.attach(https.createServer(), { limits: { headerTimeoutMs: 1 } as ServerLimits }),
+        ErrorCodes.UNKNOWN_FIELD,
+        'limits.headerTimeoutMs',
+      ],
       [() => store.attach(https.createServer(), { limit: {} } as never), ErrorCodes.UNKNOWN_FIELD, 'limit'],
       [() => store.attach(https.createServer(), { limits: true } as never), ErrorCodes.INVALID_OPTION, 'limits'],
       [() => store.attach(https.createServer(), 'fast' as never), ErrorCodes.INVALID_OPTION, 'options'],
@@ -192,7 +227,11 @@ describe('attach options: defaults, false, and bad values', () => {
       [() => store.attach(null as never), ErrorCodes.INVALID_OPTION, 'server'],
     ];
     for (const [fn, code, field] of cases) {
-      assert.throws(fn, (e: unknown) => e instanceof MtlsGateConfigError && e.code === code && e.field === field, field);
+      assert.throws(
+        fn,
+        (e: unknown) => e instanceof MtlsGateConfigError && e.code === code && e.field === field,
+        field,
+      );
     }
   });
 });
@@ -206,10 +245,14 @@ for (const kind of ['https', 'h2'] as const) {
     after(async () => {
       await gate?.close();
     });
-    const settle = (what: string) => waitFor(`${what}: the server's connections to drain`, async () => (await gate.connections()) === 0, 5000);
+    const settle = (what: string) =>
+      waitFor(`${what}: the server's connections to drain`, async () => (await gate.connections()) === 0, 5000);
 
     test('100 silent TCP connections and 100 half-sent ClientHellos are closed at handshakeTimeoutMs', async () => {
-      const held = [...Array.from({ length: 100 }, () => silentTcp(gate.port, 10_000)), ...Array.from({ length: 100 }, () => partialHello(gate.port, 10_000))];
+      const held = [
+        ...Array.from({ length: 100 }, () => silentTcp(gate.port, 10_000)),
+        ...Array.from({ length: 100 }, () => partialHello(gate.port, 10_000)),
+      ];
       await sleep(100);
       await assertServing(gate, kind, 'during 200 stuck handshakes');
       const cs = await Promise.all(held);
@@ -221,14 +264,29 @@ for (const kind of ['https', 'h2'] as const) {
       // HTTP/1.1 (ALPN http/1.1): 408 at headersTimeoutMs, counted from the connection.
       const h1 = Array.from({ length: 100 }, () => tlsThen(gate.port, { client }, 10_000));
       // HTTP/2 (ALPN h2, no connection preface): GOAWAY when the session has been idle keepAliveTimeoutMs.
-      const h2 = kind === 'h2' ? Array.from({ length: 100 }, () => tlsThen(gate.port, { client, alpn: 'h2' }, 10_000)) : [];
+      const h2 =
+        kind === 'h2' ? Array.from({ length: 100 }, () => tlsThen(gate.port, { client, alpn: 'h2' }, 10_000)) : [];
       await sleep(100);
       await assertServing(gate, kind, 'during 100-200 silent TLS connections');
       const c1 = await Promise.all(h1);
       assert.ok(c1.every((c) => c.handshaken));
-      assert.ok(c1.every((c) => c.received.startsWith('HTTP/1.1 408 ')), c1[0]!.received);
-      assertClosedWithin('HTTP/1.1 silent after handshake', c1, LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs + SLACK);
-      if (kind === 'h2') assertClosedWithin('HTTP/2 silent after handshake', await Promise.all(h2), LIMITS.keepAliveTimeoutMs - 50, LIMITS.keepAliveTimeoutMs + SLACK);
+      assert.ok(
+        c1.every((c) => c.received.startsWith('HTTP/1.1 408 ')),
+        c1[0]!.received,
+      );
+      assertClosedWithin(
+        'HTTP/1.1 silent after handshake',
+        c1,
+        LIMITS.headersTimeoutMs - 50,
+        LIMITS.headersTimeoutMs + SLACK,
+      );
+      if (kind === 'h2')
+        assertClosedWithin(
+          'HTTP/2 silent after handshake',
+          await Promise.all(h2),
+          LIMITS.keepAliveTimeoutMs - 50,
+          LIMITS.keepAliveTimeoutMs + SLACK,
+        );
       await settle('silent TLS');
     });
 
@@ -238,7 +296,10 @@ for (const kind of ['https', 'h2'] as const) {
       await sleep(100);
       await assertServing(gate, kind, 'during 50 slowloris connections');
       const cs = await Promise.all(held);
-      assert.ok(cs.every((c) => c.received.startsWith('HTTP/1.1 408 ')), cs[0]!.received);
+      assert.ok(
+        cs.every((c) => c.received.startsWith('HTTP/1.1 408 ')),
+        cs[0]!.received,
+      );
       assertClosedWithin('slowloris', cs, LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs + SLACK);
       await settle('slowloris');
     });
@@ -253,14 +314,19 @@ for (const kind of ['https', 'h2'] as const) {
       await sleep(100);
       await assertServing(gate, kind, 'during 20 slow uploads');
       const cs = await Promise.all(held);
-      assert.ok(cs.every((c) => c.received.startsWith('HTTP/1.1 408 ')), cs[0]!.received);
+      assert.ok(
+        cs.every((c) => c.received.startsWith('HTTP/1.1 408 ')),
+        cs[0]!.received,
+      );
       assertClosedWithin('slow body', cs, LIMITS.requestTimeoutMs - 50, LIMITS.requestTimeoutMs + SLACK);
       await settle('slow body');
     });
 
     test('huge headers: HTTP/1.1 gets 431 and the connection closes; smaller ones pass', async () => {
       const send = (n: number) =>
-        tlsThen(gate.port, { client }, 5000, (s) => s.write(`GET / HTTP/1.1\r\nHost: gate.test\r\nConnection: close\r\nX-Big: ${'a'.repeat(n)}\r\n\r\n`));
+        tlsThen(gate.port, { client }, 5000, (s) =>
+          s.write(`GET / HTTP/1.1\r\nHost: gate.test\r\nConnection: close\r\nX-Big: ${'a'.repeat(n)}\r\n\r\n`),
+        );
       const big = await send(LIMITS.maxHeaderSize + 100);
       assert.match(big.received, /^HTTP\/1\.1 431 /);
       const huge = await send(1024 * 1024);
@@ -272,7 +338,12 @@ for (const kind of ['https', 'h2'] as const) {
 
     if (kind === 'h2') {
       test('huge headers: an HTTP/2 stream over maxHeaderSize is reset, the session and other streams carry on', async () => {
-        const session = http2.connect(`https://127.0.0.1:${gate.port}`, { servername: 'gate.test', rejectUnauthorized: false, cert: client.chain, key: client.key });
+        const session = http2.connect(`https://127.0.0.1:${gate.port}`, {
+          servername: 'gate.test',
+          rejectUnauthorized: false,
+          cert: client.chain,
+          key: client.key,
+        });
         session.on('error', () => {});
         try {
           const settings = await new Promise<http2.Settings>((r) => session.once('remoteSettings', r));
@@ -304,14 +375,21 @@ for (const kind of ['https', 'h2'] as const) {
 
     test('200 idle keep-alive connections are closed at keepAliveTimeoutMs; a request waiting longer than it is not cut', async () => {
       // HTTP/1.1: one request each on a kept-alive connection, then silence.
-      const idle1 = Array.from({ length: 100 }, () => tlsThen(gate.port, { client }, 10_000, (s) => s.write('GET / HTTP/1.1\r\nHost: gate.test\r\n\r\n')));
+      const idle1 = Array.from({ length: 100 }, () =>
+        tlsThen(gate.port, { client }, 10_000, (s) => s.write('GET / HTTP/1.1\r\nHost: gate.test\r\n\r\n')),
+      );
       // HTTP/2: one stream each, then an idle session.
       const sessions: Promise<{ closedAfter: number; goaway: boolean }>[] =
         kind === 'h2'
           ? Array.from({ length: 100 }, () => {
               const start = Date.now();
               return new Promise((resolve) => {
-                const s = http2.connect(`https://127.0.0.1:${gate.port}`, { servername: 'gate.test', rejectUnauthorized: false, cert: client.chain, key: client.key });
+                const s = http2.connect(`https://127.0.0.1:${gate.port}`, {
+                  servername: 'gate.test',
+                  rejectUnauthorized: false,
+                  cert: client.chain,
+                  key: client.key,
+                });
                 let goaway = false;
                 s.on('goaway', () => (goaway = true));
                 s.on('error', () => {});
@@ -327,15 +405,29 @@ for (const kind of ['https', 'h2'] as const) {
       // Requests slower than the keep-alive timeout: the limit is for idle connections only.
       const slow1 = await probe(gate.port, client, 'http1', `/wait?ms=${LIMITS.keepAliveTimeoutMs * 3}`);
       assert.equal(slow1.status, 200);
-      if (kind === 'h2') assert.equal((await probe(gate.port, client, 'h2', `/wait?ms=${LIMITS.keepAliveTimeoutMs * 3}`)).status, 200);
+      if (kind === 'h2')
+        assert.equal((await probe(gate.port, client, 'h2', `/wait?ms=${LIMITS.keepAliveTimeoutMs * 3}`)).status, 200);
       await assertServing(gate, kind, 'during 100-200 idle keep-alive connections');
       const c1 = await Promise.all(idle1);
       assert.ok(c1.every((c) => c.received.startsWith('HTTP/1.1 200 ')));
-      assertClosedWithin('HTTP/1.1 idle keep-alive', c1, LIMITS.keepAliveTimeoutMs, LIMITS.keepAliveTimeoutMs + NODE_KEEPALIVE_GRACE + SLACK);
+      assertClosedWithin(
+        'HTTP/1.1 idle keep-alive',
+        c1,
+        LIMITS.keepAliveTimeoutMs,
+        LIMITS.keepAliveTimeoutMs + NODE_KEEPALIVE_GRACE + SLACK,
+      );
       if (kind === 'h2') {
         const ss = await Promise.all(sessions);
-        assert.ok(ss.every((s) => s.goaway), 'each idle session got a GOAWAY');
-        assertClosedWithin('HTTP/2 idle sessions after a request', ss as unknown as Closed[], LIMITS.keepAliveTimeoutMs - 50, LIMITS.keepAliveTimeoutMs + SLACK);
+        assert.ok(
+          ss.every((s) => s.goaway),
+          'each idle session got a GOAWAY',
+        );
+        assertClosedWithin(
+          'HTTP/2 idle sessions after a request',
+          ss as unknown as Closed[],
+          LIMITS.keepAliveTimeoutMs - 50,
+          LIMITS.keepAliveTimeoutMs + SLACK,
+        );
       }
       await settle('idle keep-alive');
     });
@@ -375,7 +467,16 @@ describe('maxConnections', () => {
     const heldClosed: Promise<unknown>[] = [];
     for (let i = 0; i < 5; i++) {
       await new Promise<void>((r) => {
-        const s = tls.connect({ host: '127.0.0.1', port: gate.port, servername: 'gate.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => r());
+        const s = tls.connect(
+          {
+            host: '127.0.0.1',
+            port: gate.port,
+            servername: 'gate.test',
+            rejectUnauthorized: false,
+            ALPNProtocols: ['http/1.1'],
+          },
+          () => r(),
+        );
         s.on('error', () => {});
         heldClosed.push(new Promise((c) => s.on('close', c)));
         held.push(s);

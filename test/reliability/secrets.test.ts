@@ -1,14 +1,23 @@
 // Secrets: private keys never appear in errors, in store.list()/get()/match() views, in JSON or
 // util.inspect dumps of the store, its views or the router, nor in what onReject receives.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import util from 'node:util';
 import { createPrivateKey } from 'node:crypto';
 import http2 from 'node:http2';
-import { createRouter, createSslStore, mtlsGuard, MtlsGateConfigError, type RejectInfo, type SslObject, type SslStore } from '../../src/index.js';
+import { after, before, describe, test } from 'node:test';
+import util from 'node:util';
+import {
+  createRouter,
+  createSslStore,
+  MtlsGateConfigError,
+  mtlsGuard,
+  type RejectInfo,
+  type SslObject,
+  type SslStore,
+} from '../../src/index.js';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
 import { request1, request2 } from '../helpers.js';
-import { listen, type Listening } from './lib/net.js';
+import { type Listening, listen } from './lib/net.js';
 
 let pki: TestPki;
 let rsa: TestCert;
@@ -36,15 +45,30 @@ function needles(keyPem: string): string[] {
 
 function assertNoKey(text: string, where: string): void {
   assert.doesNotMatch(text, /PRIVATE KEY/, `${where} shows a PEM private key label`);
-  for (const s of secrets) for (const n of s.needles) assert.ok(!text.includes(n), `${where} contains part of ${s.name}`);
+  for (const s of secrets)
+    for (const n of s.needles) assert.ok(!text.includes(n), `${where} contains part of ${s.name}`);
 }
 
-const dump = (v: unknown) => util.inspect(v, { depth: Infinity, showHidden: true, getters: true, maxArrayLength: Infinity, maxStringLength: Infinity });
+const dump = (v: unknown) =>
+  util.inspect(v, {
+    depth: Infinity,
+    showHidden: true,
+    getters: true,
+    maxArrayLength: Infinity,
+    maxStringLength: Infinity,
+  });
 
 /** Everything an error carries that a logger might print. */
 function errorText(err: unknown): string {
   const e = err as Error & { cause?: unknown };
-  return [e.message, e.stack, String(e.cause), (e.cause as Error | undefined)?.stack, dump(err), JSON.stringify(err)].join('\n');
+  return [
+    e.message,
+    e.stack,
+    String(e.cause),
+    (e.cause as Error | undefined)?.stack,
+    dump(err),
+    JSON.stringify(err),
+  ].join('\n');
 }
 
 before(async () => {
@@ -65,7 +89,7 @@ describe('errors', () => {
     const bad: [string, unknown][] = [
       ['key of another certificate', { ...base, key: rsa.key }],
       ['key in the cert field', { ...base, cert: pki.server.key }],
-      ['truncated key', { ...base, key: pki.server.key.slice(0, 120) + '\n-----END PRIVATE KEY-----\n' }],
+      ['truncated key', { ...base, key: `${pki.server.key.slice(0, 120)}\n-----END PRIVATE KEY-----\n` }],
       ['key with a damaged body', { ...base, key: pki.server.key.replace(/[A-Za-z]/, '!') }],
       ['encrypted-looking key', { ...base, key: pki.server.key.replace(/PRIVATE KEY/g, 'ENCRYPTED PRIVATE KEY') }],
       ['key as client.ca', { ...base, client: { ca: pki.server.key } }],
@@ -93,18 +117,51 @@ describe('errors', () => {
       assertNoKey(errorText(err), what);
     }
     for (const opts of [{ fallbackSni: pki.server.key }, { verifyCacheSize: pki.server.key }]) {
-      assert.throws(() => createSslStore(opts as never), (e) => (assertNoKey(errorText(e), 'createSslStore'), true));
+      assert.throws(
+        () => createSslStore(opts as never),
+        (e) => (assertNoKey(errorText(e), 'createSslStore'), true),
+      );
     }
-    assert.throws(() => createRouter({ services: [{ name: 'x', upstream: pki.server.key, routes: [] }] }), (e) => (assertNoKey(errorText(e), 'upstream'), true));
-    assert.throws(() => createRouter({ services: [{ name: pki.server.key, upstream: 'http://127.0.0.1:9', routes: [] }] }), (e) => (assertNoKey(errorText(e), 'name'), true));
-    assert.throws(() => createRouter({ services: [{ name: 'x', upstream: { nodes: [], tls: { ca: 1 as never } }, routes: [{ name: 'r', path: pki.server.key }] }] }), (e) => (assertNoKey(errorText(e), 'path'), true));
+    assert.throws(
+      () => createRouter({ services: [{ name: 'x', upstream: pki.server.key, routes: [] }] }),
+      (e) => (assertNoKey(errorText(e), 'upstream'), true),
+    );
+    assert.throws(
+      () => createRouter({ services: [{ name: pki.server.key, upstream: 'http://127.0.0.1:9', routes: [] }] }),
+      (e) => (assertNoKey(errorText(e), 'name'), true),
+    );
+    assert.throws(
+      () =>
+        createRouter({
+          services: [
+            {
+              name: 'x',
+              upstream: { nodes: [], tls: { ca: 1 as never } },
+              routes: [{ name: 'r', path: pki.server.key }],
+            },
+          ],
+        }),
+      (e) => (assertNoKey(errorText(e), 'path'), true),
+    );
   });
 
   test('a private key pasted into snis, sslProtocols or hosts is not echoed in the error', () => {
     const base = { id: 'a', cert: pki.server.chain, key: pki.server.key };
-    assert.throws(() => createSslStore().set({ ...base, snis: [pki.server.key] }), (e) => (assertNoKey(errorText(e), 'snis'), true));
-    assert.throws(() => createSslStore().set({ ...base, sslProtocols: [pki.server.key as never] }), (e) => (assertNoKey(errorText(e), 'sslProtocols'), true));
-    assert.throws(() => createRouter({ services: [{ name: 'x', hosts: [pki.server.key], upstream: 'http://127.0.0.1:9', routes: [] }] }), (e) => (assertNoKey(errorText(e), 'hosts'), true));
+    assert.throws(
+      () => createSslStore().set({ ...base, snis: [pki.server.key] }),
+      (e) => (assertNoKey(errorText(e), 'snis'), true),
+    );
+    assert.throws(
+      () => createSslStore().set({ ...base, sslProtocols: [pki.server.key as never] }),
+      (e) => (assertNoKey(errorText(e), 'sslProtocols'), true),
+    );
+    assert.throws(
+      () =>
+        createRouter({
+          services: [{ name: 'x', hosts: [pki.server.key], upstream: 'http://127.0.0.1:9', routes: [] }],
+        }),
+      (e) => (assertNoKey(errorText(e), 'hosts'), true),
+    );
   });
 });
 
@@ -112,7 +169,17 @@ describe('store, views and router', () => {
   let store: SslStore;
   before(() => {
     store = createSslStore({ fallbackSni: 'a.test' });
-    store.set({ id: 'a', cert: pki.server.chain, key: pki.server.key, certs: [rsa.chain], keys: [rsa.key], snis: ['a.test', '*.a.test'], client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/public/'] }, labels: { env: 'test' }, desc: 'tenant a' });
+    store.set({
+      id: 'a',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      certs: [rsa.chain],
+      keys: [rsa.key],
+      snis: ['a.test', '*.a.test'],
+      client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/public/'] },
+      labels: { env: 'test' },
+      desc: 'tenant a',
+    });
     store.set({ id: 2, cert: rsa.chain, key: rsa.key, snis: ['b.test'] });
   });
 
@@ -136,7 +203,15 @@ describe('store, views and router', () => {
   });
 
   test('the router, with an HTTPS upstream and its CA: JSON, util.inspect, match()', async () => {
-    const router = createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: '127.0.0.1', port: 9 }], scheme: 'https', tls: { ca: pki.root.cert } }, routes: [{ name: 'r', path: '/r' }] }] });
+    const router = createRouter({
+      services: [
+        {
+          name: 's',
+          upstream: { nodes: [{ host: '127.0.0.1', port: 9 }], scheme: 'https', tls: { ca: pki.root.cert } },
+          routes: [{ name: 'r', path: '/r' }],
+        },
+      ],
+    });
     try {
       assertNoKey(dump(router), 'inspect router');
       assertNoKey(String(JSON.stringify(router)), 'JSON router');
@@ -149,7 +224,13 @@ describe('store, views and router', () => {
   test('a cert field that also carries the private key (a combined PEM file) does not expose the key in views', () => {
     const s = createSslStore();
     try {
-      s.set({ id: 'combined', cert: pki.server.chain + pki.server.key, key: pki.server.key, snis: ['c.test'], client: { ca: pki.root.cert + pki.root.key } });
+      s.set({
+        id: 'combined',
+        cert: pki.server.chain + pki.server.key,
+        key: pki.server.key,
+        snis: ['c.test'],
+        client: { ca: pki.root.cert + pki.root.key },
+      });
     } catch (err) {
       // Refusing such a field is as good, provided the error does not quote it.
       assert.ok(err instanceof MtlsGateConfigError);
@@ -166,9 +247,17 @@ describe('onReject', () => {
   let store: SslStore;
   before(async () => {
     store = createSslStore({ fallbackSni: 'a.test' });
-    store.set({ id: 'a', cert: pki.server.chain, key: pki.server.key, snis: ['a.test'], client: { ca: pki.root.cert } });
+    store.set({
+      id: 'a',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['a.test'],
+      client: { ca: pki.root.cert },
+    });
     const guard = mtlsGuard({ store, onReject: (i) => infos.push(i) });
-    server = await listen(store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok')))));
+    server = await listen(
+      store.attach(http2.createSecureServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok')))),
+    );
   });
   after(() => server?.close());
 

@@ -2,11 +2,23 @@
 // `npm test`): 20,000 requests in four rounds against a gateway child process while its SSL object
 // and router are replaced every 50 ms and 10,000 SSL objects are added and then removed. After each
 // round the gateway's heap is read after a full GC: it must not trend upwards.
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
-import { assertNoResidue, churnConfig, forkGateway, getWithSni, mb, runLoad, startUpstreams, type Child, type LoadResult, type Upstreams } from './fixtures/faults-load.js';
 import type { GatewayStats } from './fixtures/faults-gateway.js';
+import {
+  assertNoResidue,
+  type Child,
+  churnConfig,
+  forkGateway,
+  getWithSni,
+  type LoadResult,
+  mb,
+  runLoad,
+  startUpstreams,
+  type Upstreams,
+} from './fixtures/faults-load.js';
 import { sleep, waitFor } from './fixtures/limits-sockets.js';
 
 const STRESS = process.env.MTLS_GATE_STRESS === '1';
@@ -14,7 +26,9 @@ const ROUNDS = Number(process.env.MTLS_GATE_SOAK_ROUNDS ?? 4);
 const PER_ROUND = Number(process.env.MTLS_GATE_SOAK_REQUESTS ?? 5000);
 const BULK = Number(process.env.MTLS_GATE_SOAK_OBJECTS ?? 10_000);
 
-describe('soak: reloads and 10,000 SSL objects under 20,000 requests', { skip: STRESS ? false : 'long: run by npm run test:stress' }, () => {
+describe('soak: reloads and 10,000 SSL objects under 20,000 requests', {
+  skip: STRESS ? false : 'long: run by npm run test:stress',
+}, () => {
   let pki: TestPki;
   let client: TestCert;
   let otherClient: TestCert;
@@ -39,9 +53,18 @@ describe('soak: reloads and 10,000 SSL objects under 20,000 requests', { skip: S
     return (await gw.next('stats')).stats;
   };
 
-  test(`${ROUNDS} x ${PER_ROUND} requests while reloading, ${BULK} SSL objects in and out`, { timeout: 280_000 }, async () => {
+  test(`${ROUNDS} x ${PER_ROUND} requests while reloading, ${BULK} SSL objects in and out`, {
+    timeout: 280_000,
+  }, async () => {
     const load = (total: number) =>
-      runLoad({ port: gw.port, client, otherClient, total, workers: { 'h1-fresh': 2, 'h1-keepalive': 4, h2: 4, 'other-ca': 1 }, deadlineMs: 120_000 });
+      runLoad({
+        port: gw.port,
+        client,
+        otherClient,
+        total,
+        workers: { 'h1-fresh': 2, 'h1-keepalive': 4, h2: 4, 'other-ca': 1 },
+        deadlineMs: 120_000,
+      });
     const warm = await load(500);
     assert.deepEqual(warm.failures, []);
     await sleep(200);
@@ -71,14 +94,20 @@ describe('soak: reloads and 10,000 SSL objects under 20,000 requests', { skip: S
     }
     await bulk;
     // Let the removal finish before stopping the churn (stop-churn removes what is left anyway).
-    await waitFor('the bulk objects to be removed', async () => (await stats()).storeSize === 1, 60_000).catch(() => {});
+    await waitFor('the bulk objects to be removed', async () => (await stats()).storeSize === 1, 60_000).catch(
+      () => {},
+    );
     gw.send({ cmd: 'stop-churn' });
     const counts = (await gw.next('churned')).counts;
     let final = baseline;
-    await waitFor('the gateway connections to close', async () => {
-      final = await stats();
-      return final.connections === 0;
-    }, 10_000);
+    await waitFor(
+      'the gateway connections to close',
+      async () => {
+        final = await stats();
+        return final.connections === 0;
+      },
+      10_000,
+    );
 
     const total = results.reduce((n, r) => n + r.issued, 0);
     const failures = results.flatMap((r) => r.failures);
@@ -99,7 +128,9 @@ describe('soak: reloads and 10,000 SSL objects under 20,000 requests', { skip: S
     assert.equal(counts.bulkRemoved, BULK);
     assert.deepEqual([...new Set(bulkProbes)], [200]);
     assertNoResidue(baseline, final, 16 * 1024 * 1024);
-    // No upward trend once the bulk objects are gone: the last round's heap is not above the second's by more than 4 MB.
-    if (heaps.length >= 3) assert.ok(heaps[heaps.length - 1]! - heaps[1]! < 4 * 1024 * 1024, `heap trend: ${heaps.map(mb).join(', ')}`);
+    // No upward trend once the bulk objects are gone: the last round's heap is not above the second's by more than 4
+    // MB.
+    if (heaps.length >= 3)
+      assert.ok(heaps[heaps.length - 1]! - heaps[1]! < 4 * 1024 * 1024, `heap trend: ${heaps.map(mb).join(', ')}`);
   });
 });

@@ -1,22 +1,29 @@
-import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
 import { createRouter, type ServiceConfig } from '../../src/index.js';
 
 const up = 'http://127.0.0.1:9';
-const svc = (s: Partial<ServiceConfig> & Pick<ServiceConfig, 'name' | 'routes'>): ServiceConfig => ({ upstream: up, ...s });
+const svc = (s: Partial<ServiceConfig> & Pick<ServiceConfig, 'name' | 'routes'>): ServiceConfig => ({
+  upstream: up,
+  ...s,
+});
 
 describe('matching order (APISIX radixtree_host_uri)', () => {
   const router = createRouter({
     services: [
-      svc({ name: 'api', pathPrefix: '/v1', routes: [
-        { name: 'json', path: '/json', methods: ['GET'] },
-        { name: 'json-post', path: '/json', pathType: 'prefix', methods: ['POST'] },
-        { name: 'all', path: '/', pathType: 'prefix' },
-        { name: 'users', path: '/users', pathType: 'prefix' },
-        { name: 'users-me', path: '/users/me', pathType: 'prefix' },
-      ] }),
+      svc({
+        name: 'api',
+        pathPrefix: '/v1',
+        routes: [
+          { name: 'json', path: '/json', methods: ['GET'] },
+          { name: 'json-post', path: '/json', pathType: 'prefix', methods: ['POST'] },
+          { name: 'all', path: '/', pathType: 'prefix' },
+          { name: 'users', path: '/users', pathType: 'prefix' },
+          { name: 'users-me', path: '/users/me', pathType: 'prefix' },
+        ],
+      }),
       svc({ name: 'hosted', hosts: ['a.test'], routes: [{ name: 'any', path: '/', pathType: 'prefix' }] }),
       svc({ name: 'wild', hosts: ['*.w.test'], routes: [{ name: 'w', path: '/v1/json' }] }),
       svc({ name: 'deep', hosts: ['*.b.w.test'], routes: [{ name: 'd', path: '/v1/json' }] }),
@@ -71,7 +78,17 @@ describe('matching order (APISIX radixtree_host_uri)', () => {
     assert.equal(m('GET', 'x.test', '/v1/users/a%2fb'), undefined);
   });
   test('a trailing "*" is a prefix match, as in APISIX: /foo* and /foo/*', () => {
-    const r = createRouter({ services: [svc({ name: 'st', routes: [{ name: 'star', path: '/foo*' }, { name: 'slash', path: '/bar/*' }] })] });
+    const r = createRouter({
+      services: [
+        svc({
+          name: 'st',
+          routes: [
+            { name: 'star', path: '/foo*' },
+            { name: 'slash', path: '/bar/*' },
+          ],
+        }),
+      ],
+    });
     assert.equal(r.match('GET', 'x', '/foo')?.route, 'star');
     assert.equal(r.match('GET', 'x', '/foo1')?.route, 'star');
     assert.equal(r.match('GET', 'x', '/foo/bar')?.route, 'star');
@@ -99,8 +116,21 @@ describe('over HTTP', () => {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const upPort = (upstream.address() as AddressInfo).port;
     router.update([
-      { name: 'secure', pathPrefix: '/v1', protocols: ['https'], hosts: ['s.test'], upstream: `http://127.0.0.1:${upPort}`, routes: [{ name: 'json', path: '/json', methods: ['GET'] }] },
-      { name: 'plain', pathPrefix: '/p', protocols: ['http'], upstream: { nodes: [{ host: '127.0.0.1', port: upPort }], passHost: 'node', pathPrefix: '/base' }, routes: [{ name: 'any', path: '/', pathType: 'prefix' }] },
+      {
+        name: 'secure',
+        pathPrefix: '/v1',
+        protocols: ['https'],
+        hosts: ['s.test'],
+        upstream: `http://127.0.0.1:${upPort}`,
+        routes: [{ name: 'json', path: '/json', methods: ['GET'] }],
+      },
+      {
+        name: 'plain',
+        pathPrefix: '/p',
+        protocols: ['http'],
+        upstream: { nodes: [{ host: '127.0.0.1', port: upPort }], passHost: 'node', pathPrefix: '/base' },
+        routes: [{ name: 'any', path: '/', pathType: 'prefix' }],
+      },
     ]);
     server = http.createServer((req, res) => router(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -167,27 +197,134 @@ describe('over HTTP', () => {
 describe('configuration errors', () => {
   const bad: [string, unknown, string, string][] = [
     ['services not an array', {}, 'ERR_MTLS_INVALID_OPTION', 'services'],
-    ['unknown service field', [{ name: 's', upstream: up, routes: [], prefix: '/v1' }], 'ERR_MTLS_UNKNOWN_FIELD', 'services[0].prefix'],
+    [
+      'unknown service field',
+      [{ name: 's', upstream: up, routes: [], prefix: '/v1' }],
+      'ERR_MTLS_UNKNOWN_FIELD',
+      'services[0].prefix',
+    ],
     ['missing name', [{ upstream: up, routes: [] }], 'ERR_MTLS_MISSING_FIELD', 'services[0].name'],
-    ['duplicate service', [{ name: 's', upstream: up, routes: [] }, { name: 's', upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[1].name'],
-    ['bad prefix', [{ name: 's', pathPrefix: 'v1', upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].pathPrefix'],
-    ['bad protocol', [{ name: 's', protocols: ['ftp'], upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].protocols[0]'],
-    ['bad host', [{ name: 's', hosts: ['a.*.com'], upstream: up, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].hosts[0]'],
-    ['bad upstream url', [{ name: 's', upstream: 'ftp://x', routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream'],
+    [
+      'duplicate service',
+      [
+        { name: 's', upstream: up, routes: [] },
+        { name: 's', upstream: up, routes: [] },
+      ],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[1].name',
+    ],
+    [
+      'bad prefix',
+      [{ name: 's', pathPrefix: 'v1', upstream: up, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].pathPrefix',
+    ],
+    [
+      'bad protocol',
+      [{ name: 's', protocols: ['ftp'], upstream: up, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].protocols[0]',
+    ],
+    [
+      'bad host',
+      [{ name: 's', hosts: ['a.*.com'], upstream: up, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].hosts[0]',
+    ],
+    [
+      'bad upstream url',
+      [{ name: 's', upstream: 'ftp://x', routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].upstream',
+    ],
     ['missing upstream', [{ name: 's', routes: [] }], 'ERR_MTLS_MISSING_FIELD', 'services[0].upstream'],
-    ['bad node port', [{ name: 's', upstream: { nodes: [{ host: 'a', port: 0 }] }, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream.nodes[0].port'],
-    ['unknown upstream field', [{ name: 's', upstream: { nodes: [], retries: 2 }, routes: [] }], 'ERR_MTLS_UNKNOWN_FIELD', 'services[0].upstream.retries'],
-    ['rewrite without host', [{ name: 's', upstream: { nodes: [], passHost: 'rewrite' }, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream.upstreamHost'],
-    ['bad timeout', [{ name: 's', upstream: { nodes: [], timeout: { read: 0 } }, routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream.timeout.read'],
-    ['route path', [{ name: 's', upstream: up, routes: [{ name: 'r', path: 'json' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
-    ['route pathType', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', pathType: 'regex' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].pathType'],
-    ['route method', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', methods: ['get'] }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].methods[0]'],
-    ['unknown route field', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', method: ['GET'] }] }], 'ERR_MTLS_UNKNOWN_FIELD', 'services[0].routes[0].method'],
-    ['duplicate route', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a' }, { name: 'r', path: '/b' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[1].name'],
-    ['":param" segment', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/users/:id' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
-    ['"*" inside a path', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a/*/b' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
-    ['trailing "*" with pathType exact', [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a*', pathType: 'exact' }] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].routes[0].path'],
-    ['upstream without scheme', [{ name: 's', upstream: 'localhost:8080', routes: [] }], 'ERR_MTLS_INVALID_OPTION', 'services[0].upstream'],
+    [
+      'bad node port',
+      [{ name: 's', upstream: { nodes: [{ host: 'a', port: 0 }] }, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].upstream.nodes[0].port',
+    ],
+    [
+      'unknown upstream field',
+      [{ name: 's', upstream: { nodes: [], retries: 2 }, routes: [] }],
+      'ERR_MTLS_UNKNOWN_FIELD',
+      'services[0].upstream.retries',
+    ],
+    [
+      'rewrite without host',
+      [{ name: 's', upstream: { nodes: [], passHost: 'rewrite' }, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].upstream.upstreamHost',
+    ],
+    [
+      'bad timeout',
+      [{ name: 's', upstream: { nodes: [], timeout: { read: 0 } }, routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].upstream.timeout.read',
+    ],
+    [
+      'route path',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: 'json' }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].path',
+    ],
+    [
+      'route pathType',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', pathType: 'regex' }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].pathType',
+    ],
+    [
+      'route method',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', methods: ['get'] }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].methods[0]',
+    ],
+    [
+      'unknown route field',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/j', method: ['GET'] }] }],
+      'ERR_MTLS_UNKNOWN_FIELD',
+      'services[0].routes[0].method',
+    ],
+    [
+      'duplicate route',
+      [
+        {
+          name: 's',
+          upstream: up,
+          routes: [
+            { name: 'r', path: '/a' },
+            { name: 'r', path: '/b' },
+          ],
+        },
+      ],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[1].name',
+    ],
+    [
+      '":param" segment',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/users/:id' }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].path',
+    ],
+    [
+      '"*" inside a path',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a/*/b' }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].path',
+    ],
+    [
+      'trailing "*" with pathType exact',
+      [{ name: 's', upstream: up, routes: [{ name: 'r', path: '/a*', pathType: 'exact' }] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].routes[0].path',
+    ],
+    [
+      'upstream without scheme',
+      [{ name: 's', upstream: 'localhost:8080', routes: [] }],
+      'ERR_MTLS_INVALID_OPTION',
+      'services[0].upstream',
+    ],
   ];
   for (const [what, services, code, field] of bad) {
     test(`${what}: ${code} at ${field}; update leaves the old table`, () => {
@@ -199,26 +336,59 @@ describe('configuration errors', () => {
     });
   }
   test('messages name what was received: an upstream "localhost:8080", a missing value', () => {
-    assert.throws(() => createRouter({ services: [{ name: 's', upstream: 'localhost:8080', routes: [] }] }), (e: Error) => /received "localhost:8080"/.test(e.message) && /http:\/\//.test(e.message));
-    assert.throws(() => createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: 'a' }] }, routes: [] }] as never }), (e: Error) => /nodes\[0\]\.port: is required/.test(e.message) && !/undefined undefined/.test(e.message));
+    assert.throws(
+      () => createRouter({ services: [{ name: 's', upstream: 'localhost:8080', routes: [] }] }),
+      (e: Error) => /received "localhost:8080"/.test(e.message) && /http:\/\//.test(e.message),
+    );
+    assert.throws(
+      () => createRouter({ services: [{ name: 's', upstream: { nodes: [{ host: 'a' }] }, routes: [] }] as never }),
+      (e: Error) => /nodes\[0\]\.port: is required/.test(e.message) && !/undefined undefined/.test(e.message),
+    );
   });
   test('router options', () => {
-    assert.throws(() => createRouter({ services: [], httpsPort: 0 }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'httpsPort' });
-    assert.throws(() => createRouter({ services: [], colour: 1 } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'colour' });
+    assert.throws(() => createRouter({ services: [], httpsPort: 0 }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'httpsPort',
+    });
+    assert.throws(() => createRouter({ services: [], colour: 1 } as never), {
+      code: 'ERR_MTLS_UNKNOWN_FIELD',
+      field: 'colour',
+    });
   });
 });
 
 describe('router.apply: batches by service name', () => {
   test('set replaces in place and appends, delete removes; validated first, with the entry in the field', () => {
-    const r = createRouter({ services: [svc({ name: 'a', pathPrefix: '/a', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }), svc({ name: 'b', pathPrefix: '/b', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] })] });
-    r.apply({ set: [svc({ name: 'a', pathPrefix: '/a2', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }), svc({ name: 'c', pathPrefix: '/c', routes: [{ name: 'r', path: '/x' }] })], delete: ['b', 'unknown'] });
+    const r = createRouter({
+      services: [
+        svc({ name: 'a', pathPrefix: '/a', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }),
+        svc({ name: 'b', pathPrefix: '/b', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }),
+      ],
+    });
+    r.apply({
+      set: [
+        svc({ name: 'a', pathPrefix: '/a2', routes: [{ name: 'r', path: '/', pathType: 'prefix' }] }),
+        svc({ name: 'c', pathPrefix: '/c', routes: [{ name: 'r', path: '/x' }] }),
+      ],
+      delete: ['b', 'unknown'],
+    });
     assert.equal(r.match('GET', 'h', '/a2/x')?.service, 'a');
     assert.equal(r.match('GET', 'h', '/a/x'), undefined);
     assert.equal(r.match('GET', 'h', '/b/x'), undefined);
     assert.equal(r.match('GET', 'h', '/c/x')?.service, 'c');
-    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'e', routes: [{ name: 'r', path: 'nope' }] })] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'set[1].routes[0].path' });
-    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] })], delete: ['d'] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'delete[0]' });
-    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'd', routes: [] })] }), { code: 'ERR_MTLS_INVALID_OPTION', field: 'set[1].name' });
+    assert.throws(
+      () =>
+        r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'e', routes: [{ name: 'r', path: 'nope' }] })] }),
+      { code: 'ERR_MTLS_INVALID_OPTION', field: 'set[1].routes[0].path' },
+    );
+    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] })], delete: ['d'] }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'delete[0]',
+    });
+    assert.throws(() => r.apply({ set: [svc({ name: 'd', routes: [] }), svc({ name: 'd', routes: [] })] }), {
+      code: 'ERR_MTLS_INVALID_OPTION',
+      field: 'set[1].name',
+    });
     assert.throws(() => r.apply({ put: [] } as never), { code: 'ERR_MTLS_UNKNOWN_FIELD', field: 'put' });
     assert.equal(r.match('GET', 'h', '/c/x')?.service, 'c', 'a refused batch leaves the table');
     assert.equal(r.size, 2);
@@ -242,10 +412,21 @@ describe('weighted round robin over upstream nodes', () => {
       {
         name: 'weighted',
         pathPrefix: '/w',
-        upstream: { nodes: [{ host: '127.0.0.1', port: ports[0]!, weight: 2 }, { host: '127.0.0.1', port: ports[1]!, weight: 0 }, { host: '127.0.0.1', port: ports[2]!, weight: 1 }] },
+        upstream: {
+          nodes: [
+            { host: '127.0.0.1', port: ports[0]!, weight: 2 },
+            { host: '127.0.0.1', port: ports[1]!, weight: 0 },
+            { host: '127.0.0.1', port: ports[2]!, weight: 1 },
+          ],
+        },
         routes: [{ name: 'any', path: '/', pathType: 'prefix' }],
       },
-      { name: 'drained', pathPrefix: '/d', upstream: { nodes: [{ host: '127.0.0.1', port: ports[0]!, weight: 0 }] }, routes: [{ name: 'any', path: '/', pathType: 'prefix' }] },
+      {
+        name: 'drained',
+        pathPrefix: '/d',
+        upstream: { nodes: [{ host: '127.0.0.1', port: ports[0]!, weight: 0 }] },
+        routes: [{ name: 'any', path: '/', pathType: 'prefix' }],
+      },
     ]);
     const front = http.createServer((req, res) => router(req, res));
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));

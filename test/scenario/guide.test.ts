@@ -1,15 +1,16 @@
 // The guide's scenario end to end: certificates made by the guide's own openssl commands, a server
 // built from the store's TLS options and the guard, and curl as the client, as in the guide.
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { createSslStore, mtlsGuard, getClientIdentity } from '../../src/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createSslStore, getClientIdentity, mtlsGuard } from '../../src/index.js';
 
 const HOST = 'mtls.httpbin.org';
 let dir: string;
@@ -25,16 +26,90 @@ function openssl(...args: string[]): void {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mtls-gate-guide-'));
   // The guide's commands; the server request gets -subj because the guide's is interactive.
-  openssl('req', '-x509', '-nodes', '-new', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/C=/ST=/L=/O=/OU=web/CN=private_ca');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-keyout', 'server.key', '-out', 'server.req', '-subj', `/CN=${HOST}`);
-  openssl('x509', '-req', '-days', '3650', '-set_serial', '01', '-in', 'server.req', '-out', 'server.crt', '-CA', 'ca.crt', '-CAkey', 'ca.key');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-keyout', 'client.key', '-out', 'client.req', '-subj', '/C=/ST=/L=/O=/OU=web/');
-  openssl('x509', '-req', '-days', '3650', '-set_serial', '01', '-in', 'client.req', '-out', 'client.crt', '-CA', 'ca.crt', '-CAkey', 'ca.key');
+  openssl(
+    'req',
+    '-x509',
+    '-nodes',
+    '-new',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '3650',
+    '-subj',
+    '/C=/ST=/L=/O=/OU=web/CN=private_ca',
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '3650',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.req',
+    '-subj',
+    `/CN=${HOST}`,
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-days',
+    '3650',
+    '-set_serial',
+    '01',
+    '-in',
+    'server.req',
+    '-out',
+    'server.crt',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '3650',
+    '-keyout',
+    'client.key',
+    '-out',
+    'client.req',
+    '-subj',
+    '/C=/ST=/L=/O=/OU=web/',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-days',
+    '3650',
+    '-set_serial',
+    '01',
+    '-in',
+    'client.req',
+    '-out',
+    'client.crt',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+  );
 
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   const store = createSslStore();
   // No snis: derived from the v1 server certificate's CN, as API7 Cloud does.
-  const view = store.set({ id: 'mtls-auth-app', cert: read('server.crt'), key: read('server.key'), client: { ca: read('ca.crt') } });
+  const view = store.set({
+    id: 'mtls-auth-app',
+    cert: read('server.crt'),
+    key: read('server.key'),
+    client: { ca: read('ca.crt') },
+  });
   assert.deepEqual(view.snis, [HOST]);
   const guard = mtlsGuard({ store, page: 'apisix', onReject: (i) => rejects.push(i.reason) });
   server = http2.createSecureServer(store.tlsOptions(), (req, res) =>
@@ -58,7 +133,16 @@ after(() => {
 async function curl(...extra: string[]): Promise<{ status: string; headers: string; body: string }> {
   const { stdout: out } = await promisify(execFile)(
     'curl',
-    ['-sS', '-i', `https://${HOST}:${port}/v1/json`, '--resolve', `${HOST}:${port}:127.0.0.1`, '--cacert', 'ca.crt', ...extra],
+    [
+      '-sS',
+      '-i',
+      `https://${HOST}:${port}/v1/json`,
+      '--resolve',
+      `${HOST}:${port}:127.0.0.1`,
+      '--cacert',
+      'ca.crt',
+      ...extra,
+    ],
     { cwd: dir, encoding: 'latin1' },
   );
   const split = out.indexOf('\r\n\r\n');
@@ -103,17 +187,34 @@ test('guide: the server certificate presented as a client certificate is accepte
 });
 
 test('guide: a certificate from another CA gets 400', async () => {
-  openssl('req', '-x509', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/OU=web/CN=private_ca');
+  openssl(
+    'req',
+    '-x509',
+    '-nodes',
+    '-newkey',
+    'rsa:2048',
+    '-keyout',
+    'other.key',
+    '-out',
+    'other.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/OU=web/CN=private_ca',
+  );
   // Same subject as the real CA, but a different key: anchoring is by certificate, not by name.
   const r = await curl('--cert', 'other.crt', '--key', 'other.key');
   assert.equal(r.status.trim(), 'HTTP/2 400');
   assert.ok(['untrusted', 'bad_signature'].includes(rejects.at(-1)!), rejects.at(-1));
 });
 
-test('the CertificateRequest advertises the CA names of the SNI object\'s client.ca', async () => {
+test("the CertificateRequest advertises the CA names of the SNI object's client.ca", async () => {
   const out = await new Promise<string>((resolve, reject) => {
-    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', HOST, '-tls1_3'], { encoding: 'latin1', timeout: 10_000 }, (err, stdout) =>
-      err && !stdout ? reject(err) : resolve(stdout),
+    const child = execFile(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', HOST, '-tls1_3'],
+      { encoding: 'latin1', timeout: 10_000 },
+      (err, stdout) => (err && !stdout ? reject(err) : resolve(stdout)),
     );
     child.stdin?.end();
   });

@@ -1,6 +1,6 @@
 // A real etcd for the fleet's tests: Debian's etcd-server on loopback ports, a temporary data dir,
 // stopped by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,10 +32,20 @@ export async function startEtcd(): Promise<Etcd> {
   const peer = await freePort();
   const url = `http://127.0.0.1:${client}`;
   const args = [
-    '--name', 'test', '--data-dir', join(dir, 'data'),
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `test=http://127.0.0.1:${peer}`,
+    '--name',
+    'test',
+    '--data-dir',
+    join(dir, 'data'),
+    '--listen-client-urls',
+    url,
+    '--advertise-client-urls',
+    url,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-cluster',
+    `test=http://127.0.0.1:${peer}`,
   ];
   const etcd: Etcd = {
     url,

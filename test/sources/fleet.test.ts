@@ -1,17 +1,18 @@
 // A fleet on a real etcd: `mtls-gate serve --etcd` processes sharing SSL objects and services under
 // one prefix, and the writers (`mtls-gate etcd put|delete|apply`).
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
-import { BIN, startCli, stopCli, type Cli } from '../cli/run.js';
-import { startEtcd, type Etcd } from './etcd.js';
+import { createTestPki, type TestCert, type TestPki, testRequest } from '../../src/testing/index.js';
+import { BIN, type Cli, startCli, stopCli } from '../cli/run.js';
+import { type Etcd, startEtcd } from './etcd.js';
 
 const run = promisify(execFile);
 let etcd: Etcd;
@@ -38,18 +39,51 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ssl = (id: string, extra: Record<string, unknown> = {}) => ({ id, cert: pki.server.chain, key: pki.server.key, snis: [`${id}.test`], client: { ca: pki.root.cert }, ...extra });
-const service = (name: string, extra: Record<string, unknown> = {}) => ({ name, hosts: [`${name}.test`], upstream: upstreamUrl, routes: [{ name: 'all', path: '/*' }], ...extra });
-const put = (prefix: string, kind: 'ssls' | 'services', name: string, value: unknown) => etcd.client.txn({ put: [{ key: `${prefix}/${kind}/${name}`, value: typeof value === 'string' ? value : JSON.stringify(value) }] });
+const ssl = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  cert: pki.server.chain,
+  key: pki.server.key,
+  snis: [`${id}.test`],
+  client: { ca: pki.root.cert },
+  ...extra,
+});
+const service = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  hosts: [`${name}.test`],
+  upstream: upstreamUrl,
+  routes: [{ name: 'all', path: '/*' }],
+  ...extra,
+});
+const put = (prefix: string, kind: 'ssls' | 'services', name: string, value: unknown) =>
+  etcd.client.txn({
+    put: [{ key: `${prefix}/${kind}/${name}`, value: typeof value === 'string' ? value : JSON.stringify(value) }],
+  });
 
-async function gateway(prefix: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ cli: Cli; port: number; status: number }> {
-  const cli = startCli(['serve', '--etcd', etcd.url, '--prefix', prefix, '--listen', '127.0.0.1:0', '--status', '127.0.0.1:0', ...extra], { env });
+async function gateway(
+  prefix: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ cli: Cli; port: number; status: number }> {
+  const cli = startCli(
+    ['serve', '--etcd', etcd.url, '--prefix', prefix, '--listen', '127.0.0.1:0', '--status', '127.0.0.1:0', ...extra],
+    { env },
+  );
   const port = Number((await cli.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1]);
   const status = Number((await cli.waitFor(/status on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
   return { cli, port, status };
 }
-const statusOf = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { revision: number; ssls: number; services: number; source: { revision: number; connected: boolean; invalid: number; fromSnapshot: boolean } };
-const ask = (port: number, host: string, path = '/x') => testRequest({ port, servername: host, path, client, timeoutMs: 3000 }).then((r) => r.status, () => 0);
+const statusOf = async (port: number) =>
+  (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+    revision: number;
+    ssls: number;
+    services: number;
+    source: { revision: number; connected: boolean; invalid: number; fromSnapshot: boolean };
+  };
+const ask = (port: number, host: string, path = '/x') =>
+  testRequest({ port, servername: host, path, client, timeoutMs: 3000 }).then(
+    (r) => r.status,
+    () => 0,
+  );
 
 /** Polls until `check` holds (a change propagates within moments), or fails after `ms`. */
 async function eventually(what: string, check: () => Promise<boolean>, ms = 5000): Promise<number> {
@@ -72,9 +106,15 @@ describe('mtls-gate serve --etcd', () => {
     const g2 = await gateway(prefix);
     try {
       for (const g of [g1, g2]) assert.equal(await ask(g.port, 'a.test'), 200);
-      for (const g of [g1, g2]) assert.equal(await ask(g.port, 'b.test'), 0, 'b.test is not served yet: the handshake is refused');
+      for (const g of [g1, g2])
+        assert.equal(await ask(g.port, 'b.test'), 0, 'b.test is not served yet: the handshake is refused');
       // One transaction: the SSL object and its service together.
-      const t = await etcd.client.txn({ put: [{ key: `${prefix}/ssls/b`, value: JSON.stringify(ssl('b')) }, { key: `${prefix}/services/b`, value: JSON.stringify(service('b')) }] });
+      const t = await etcd.client.txn({
+        put: [
+          { key: `${prefix}/ssls/b`, value: JSON.stringify(ssl('b')) },
+          { key: `${prefix}/services/b`, value: JSON.stringify(service('b')) },
+        ],
+      });
       for (const g of [g1, g2]) await eventually('b.test served', async () => (await ask(g.port, 'b.test')) === 200);
       for (const g of [g1, g2]) {
         const st = await statusOf(g.status);
@@ -91,7 +131,7 @@ describe('mtls-gate serve --etcd', () => {
     }
   });
 
-  test('an invalid value is skipped and counted; the key\'s previous value keeps serving; a key never valid is not served', async () => {
+  test("an invalid value is skipped and counted; the key's previous value keeps serving; a key never valid is not served", async () => {
     const prefix = uniquePrefix();
     await put(prefix, 'ssls', 'a', ssl('a'));
     await put(prefix, 'services', 'a', service('a'));
@@ -139,7 +179,11 @@ describe('mtls-gate serve --etcd', () => {
       await etcd.restart();
       await put(prefix, 'ssls', 'd', ssl('d'));
       await put(prefix, 'services', 'd', service('d'));
-      const ms = await eventually('a change after the restart', async () => (await ask(g.port, 'd.test')) === 200, 8000);
+      const ms = await eventually(
+        'a change after the restart',
+        async () => (await ask(g.port, 'd.test')) === 200,
+        8000,
+      );
       console.log(`# etcd SIGKILL: ${ok} requests, 0 failed; a change after the restart served in ${ms} ms`);
       assert.equal((await statusOf(g.status)).source.connected, true);
     } finally {
@@ -178,7 +222,7 @@ describe('mtls-gate serve --etcd', () => {
     }
   });
 
-  test('a watch catching up after an outage gets many revisions in one response: only each key\'s last event counts', async () => {
+  test("a watch catching up after an outage gets many revisions in one response: only each key's last event counts", async () => {
     const prefix = uniquePrefix();
     await put(prefix, 'ssls', 'a', ssl('a'));
     await put(prefix, 'services', 'a', service('a'));
@@ -227,7 +271,9 @@ describe('mtls-gate serve --etcd', () => {
     }
   });
 
-  test('an endpoint that goes silent (a partition: sockets kept, nothing forwarded) is noticed; the gateway moves to the next endpoint and converges', { timeout: 60_000 }, async () => {
+  test('an endpoint that goes silent (a partition: sockets kept, nothing forwarded) is noticed; the gateway moves to the next endpoint and converges', {
+    timeout: 60_000,
+  }, async () => {
     const prefix = uniquePrefix();
     await put(prefix, 'ssls', 'a', ssl('a'));
     await put(prefix, 'services', 'a', service('a'));
@@ -246,7 +292,17 @@ describe('mtls-gate serve --etcd', () => {
     });
     await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
     const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
-    const cli = startCli(['serve', '--etcd', `${relayUrl},${etcd.url}`, '--prefix', prefix, '--listen', '127.0.0.1:0', '--status', '127.0.0.1:0']);
+    const cli = startCli([
+      'serve',
+      '--etcd',
+      `${relayUrl},${etcd.url}`,
+      '--prefix',
+      prefix,
+      '--listen',
+      '127.0.0.1:0',
+      '--status',
+      '127.0.0.1:0',
+    ]);
     try {
       const port = Number((await cli.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/))[1]);
       const statusPort = Number((await cli.waitFor(/status on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
@@ -254,7 +310,11 @@ describe('mtls-gate serve --etcd', () => {
       assert.equal((await statusOf(statusPort)).source.connected, true);
       frozen = true;
       await etcd.client.txn({ delete: [`${prefix}/ssls/a`] });
-      const ms = await eventually('the deletion applied through the other endpoint', async () => (await ask(port, 'a.test')) === 0, 40_000);
+      const ms = await eventually(
+        'the deletion applied through the other endpoint',
+        async () => (await ask(port, 'a.test')) === 0,
+        40_000,
+      );
       console.log(`# a silent endpoint: the deletion applied through the next one after ${ms} ms`);
     } finally {
       await stopCli(cli);
@@ -275,9 +335,22 @@ describe('mtls-gate serve --etcd', () => {
 
     await etcd.kill();
     try {
-      const none = startCli(['serve', '--etcd', etcd.url, '--prefix', prefix, '--listen', '127.0.0.1:0', '--etcd-timeout', '500']);
+      const none = startCli([
+        'serve',
+        '--etcd',
+        etcd.url,
+        '--prefix',
+        prefix,
+        '--listen',
+        '127.0.0.1:0',
+        '--etcd-timeout',
+        '500',
+      ]);
       assert.notEqual(await none.exited, 0);
-      assert.ok(none.output.some((l) => /etcd unreachable.*no --snapshot/.test(l)), none.output.join('\n'));
+      assert.ok(
+        none.output.some((l) => /etcd unreachable.*no --snapshot/.test(l)),
+        none.output.join('\n'),
+      );
 
       const g = await gateway(prefix, ['--snapshot', snapshot, '--etcd-timeout', '500']);
       try {
@@ -302,16 +375,27 @@ describe('mtls-gate serve --etcd', () => {
     const g = await gateway(prefix, ['--workers', '2']);
     try {
       assert.equal(await ask(g.port, 'a.test'), 200);
-      const t = await etcd.client.txn({ put: [{ key: `${prefix}/ssls/b`, value: JSON.stringify(ssl('b')) }, { key: `${prefix}/services/b`, value: JSON.stringify(service('b')) }] });
+      const t = await etcd.client.txn({
+        put: [
+          { key: `${prefix}/ssls/b`, value: JSON.stringify(ssl('b')) },
+          { key: `${prefix}/services/b`, value: JSON.stringify(service('b')) },
+        ],
+      });
       // Connections go to the workers in turn: eight in a row that all succeed reach both.
       await eventually('b.test served by both workers', async () => {
         for (let i = 0; i < 8; i++) if ((await ask(g.port, 'b.test')) !== 200) return false;
         return true;
       });
-      await eventually('both workers report the revision', async () => {
-        const st = (await (await fetch(`http://127.0.0.1:${g.status}/status`)).json()) as { workers: { source: { revision: number } }[] };
-        return st.workers.length === 2 && st.workers.every((w) => w.source.revision === t.revision);
-      }, 6000);
+      await eventually(
+        'both workers report the revision',
+        async () => {
+          const st = (await (await fetch(`http://127.0.0.1:${g.status}/status`)).json()) as {
+            workers: { source: { revision: number } }[];
+          };
+          return st.workers.length === 2 && st.workers.every((w) => w.source.revision === t.revision);
+        },
+        6000,
+      );
     } finally {
       assert.equal(await stopCli(g.cli), 0);
     }
@@ -333,7 +417,13 @@ describe('mtls-gate serve --etcd', () => {
     try {
       const first = await testRequest({ port: g1.port, servername: 'a.test', client, maxVersion: 'TLSv1.2' });
       assert.equal(first.status, 200);
-      const resumed = await testRequest({ port: g2.port, servername: 'a.test', client, session: first.session, maxVersion: 'TLSv1.2' });
+      const resumed = await testRequest({
+        port: g2.port,
+        servername: 'a.test',
+        client,
+        session: first.session,
+        maxVersion: 'TLSv1.2',
+      });
       assert.equal(resumed.reused, true, 'the other process resumed the session');
       assert.equal(resumed.status, 200);
     } finally {
@@ -344,10 +434,11 @@ describe('mtls-gate serve --etcd', () => {
 });
 
 describe('mtls-gate etcd apply|put|delete', () => {
-  const cli = (...args: string[]) => run(process.execPath, [BIN, 'etcd', ...args]).then(
-    (r) => ({ code: 0, out: r.stdout + r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-  );
+  const cli = (...args: string[]) =>
+    run(process.execPath, [BIN, 'etcd', ...args]).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
 
   test('put validates before writing; --if-revision is compare-and-swap, a conflict is reported and writes nothing; delete', async () => {
     const prefix = uniquePrefix();
@@ -359,7 +450,17 @@ describe('mtls-gate etcd apply|put|delete', () => {
     assert.ok(kv);
     // Someone else changed it meanwhile: a CAS on the old revision fails.
     await put(prefix, 'ssls', 'a', ssl('a', { desc: 'theirs' }));
-    const stale = await cli('put', 'ssl', file, '--etcd', etcd.url, '--prefix', prefix, '--if-revision', String(kv.modRevision));
+    const stale = await cli(
+      'put',
+      'ssl',
+      file,
+      '--etcd',
+      etcd.url,
+      '--prefix',
+      prefix,
+      '--if-revision',
+      String(kv.modRevision),
+    );
     assert.equal(stale.code, 1);
     assert.match(stale.out, /conflict: .*ssls\/a is at revision \d+, not at revision/);
     assert.match((await etcd.client.get(`${prefix}/ssls/a`))!.value.toString(), /theirs/);
@@ -372,9 +473,17 @@ describe('mtls-gate etcd apply|put|delete', () => {
     const del = await cli('delete', 'ssl', 'a', '--etcd', etcd.url, '--prefix', prefix);
     assert.equal(del.code, 0, del.out);
     assert.equal(await etcd.client.get(`${prefix}/ssls/a`), undefined);
-    assert.match((await cli('delete', 'ssl', 'a', '--etcd', etcd.url, '--prefix', prefix)).out, /was not there; nothing deleted/);
+    assert.match(
+      (await cli('delete', 'ssl', 'a', '--etcd', etcd.url, '--prefix', prefix)).out,
+      /was not there; nothing deleted/,
+    );
     // Command lines that would not do what they say.
-    for (const args of [['put', 'ssl', file, '--if-revision', ''], ['put', 'ssl', file, '--if-revision', '0x10'], ['apply', '--config', file, '--if-revision', '3'], ['delete', 'ssl', 'a', '--prefix', '/']]) {
+    for (const args of [
+      ['put', 'ssl', file, '--if-revision', ''],
+      ['put', 'ssl', file, '--if-revision', '0x10'],
+      ['apply', '--config', file, '--if-revision', '3'],
+      ['delete', 'ssl', 'a', '--prefix', '/'],
+    ]) {
       const r = await cli(...args, '--etcd', etcd.url);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.out}`);
     }
@@ -384,20 +493,39 @@ describe('mtls-gate etcd apply|put|delete', () => {
     const prefix = uniquePrefix();
     await put(prefix, 'ssls', 'old', ssl('old'));
     // Keys readers skip are not the writer's to prune.
-    await etcd.client.txn({ put: [{ key: `${prefix}/ssls/a/notes`, value: 'x' }, { key: `${prefix}/other/k`, value: 'y' }] });
+    await etcd.client.txn({
+      put: [
+        { key: `${prefix}/ssls/a/notes`, value: 'x' },
+        { key: `${prefix}/other/k`, value: 'y' },
+      ],
+    });
     writeFileSync(join(dir, 'server.crt'), pki.server.chain);
     writeFileSync(join(dir, 'server.key'), pki.server.key);
     writeFileSync(join(dir, 'ca.crt'), pki.root.cert);
     const file = join(dir, 'fleet.yaml');
     writeFileSync(
       file,
-      ['ssls:', ...['a', 'b'].map((id) => `  - { id: ${id}, cert: { file: server.crt }, key: { file: server.key }, snis: [${id}.test], client: { ca: { file: ca.crt } } }`), 'services:', `  - { name: a, upstream: "${upstreamUrl}", routes: [{ name: all, path: "/*" }] }`].join('\n'),
+      [
+        'ssls:',
+        ...['a', 'b'].map(
+          (id) =>
+            `  - { id: ${id}, cert: { file: server.crt }, key: { file: server.key }, snis: [${id}.test], client: { ca: { file: ca.crt } } }`,
+        ),
+        'services:',
+        `  - { name: a, upstream: "${upstreamUrl}", routes: [{ name: all, path: "/*" }] }`,
+      ].join('\n'),
     );
     const r = await cli('apply', '--config', file, '--etcd', etcd.url, '--prefix', prefix, '--prune');
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /wrote 3 keys, removed 1 under .* in one transaction \(revision (\d+)\)/);
     const all = await etcd.client.rangePrefix(`${prefix}/`);
-    assert.deepEqual(all.kvs.map((k) => k.key).sort(), [`${prefix}/other/k`, `${prefix}/services/a`, `${prefix}/ssls/a`, `${prefix}/ssls/a/notes`, `${prefix}/ssls/b`]);
+    assert.deepEqual(all.kvs.map((k) => k.key).sort(), [
+      `${prefix}/other/k`,
+      `${prefix}/services/a`,
+      `${prefix}/ssls/a`,
+      `${prefix}/ssls/a/notes`,
+      `${prefix}/ssls/b`,
+    ]);
     const written = all.kvs.filter((k) => /\/(ssls|services)\/[^/]+$/.test(k.key));
     assert.equal(new Set(written.map((k) => k.modRevision)).size, 1, 'one transaction: one revision');
     assert.match(written.find((k) => k.key.endsWith('/ssls/a'))!.value.toString(), /BEGIN CERTIFICATE/, 'PEM inline');

@@ -1,13 +1,14 @@
 // TLS contexts built on demand and kept in a bounded cache (contextCacheSize): a context built
 // lazily serves the right certificate and client CA; eviction under handshakes to many SNIs fails
 // none; a changed object never serves its old context; concurrent first handshakes build once.
-import { test, before } from 'node:test';
+
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { before, test } from 'node:test';
 import tls from 'node:tls';
 import { createSslStore, mtlsGuard, type SslStore } from '../../src/index.js';
-import { createTestPki, testRequest, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { createTestPki, type TestCert, type TestPki, testRequest } from '../../src/testing/index.js';
 
 let pkis: TestPki[];
 let servers: TestCert[];
@@ -15,18 +16,40 @@ let clients: TestCert[];
 const N = 6;
 
 before(async () => {
-  pkis = [await createTestPki({ name: 'ctx a', serverNames: ['x.test'] }), await createTestPki({ name: 'ctx b', serverNames: ['x.test'] })];
-  servers = await Promise.all(Array.from({ length: N }, (_, i) => pkis[0]!.root.issue({ subject: `CN=t${i}.test`, san: { dns: [`t${i}.test`] }, extKeyUsage: ['1.3.6.1.5.5.7.3.1'] })));
+  pkis = [
+    await createTestPki({ name: 'ctx a', serverNames: ['x.test'] }),
+    await createTestPki({ name: 'ctx b', serverNames: ['x.test'] }),
+  ];
+  servers = await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      pkis[0]!.root.issue({
+        subject: `CN=t${i}.test`,
+        san: { dns: [`t${i}.test`] },
+        extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
+      }),
+    ),
+  );
   clients = await Promise.all(pkis.map((p) => p.client('valid')));
 });
 
 async function serve(store: SslStore) {
   const guard = mtlsGuard({ store });
-  const server = store.attach(https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok'))));
+  const server = store.attach(
+    https.createServer(store.tlsOptions(), (req, res) => guard(req, res, () => res.end('ok'))),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
-const object = (i: number, cert = servers[i]!) => ({ id: `t${i}`, cert: cert.chain, key: cert.key, snis: [`t${i}.test`], client: { ca: pkis[i % 2]!.root.cert } });
+const object = (i: number, cert = servers[i]!) => ({
+  id: `t${i}`,
+  cert: cert.chain,
+  key: cert.key,
+  snis: [`t${i}.test`],
+  client: { ca: pkis[i % 2]!.root.cert },
+});
 /** The CN of the certificate the server presents for `sni`. */
 const presented = (port: number, sni: string) =>
   new Promise<string>((resolve, reject) => {
@@ -68,7 +91,11 @@ test('a changed object never serves its old context', async () => {
   const s = await serve(store);
   try {
     assert.equal(await presented(s.port, 't0.test'), 't0.test');
-    const renamed = await pkis[0]!.root.issue({ subject: 'CN=t0 renewed', san: { dns: ['t0.test'] }, extKeyUsage: ['1.3.6.1.5.5.7.3.1'] });
+    const renamed = await pkis[0]!.root.issue({
+      subject: 'CN=t0 renewed',
+      san: { dns: ['t0.test'] },
+      extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
+    });
     store.set(object(0, renamed));
     assert.equal(await presented(s.port, 't0.test'), 't0 renewed');
     store.delete('t0');

@@ -1,7 +1,8 @@
 // The SNI index on its own: which id serves a name when several objects claim the same pattern,
 // as objects come and go (the store's tests cover it through store.set/delete).
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { SniIndex } from '../../src/ssl/sni.js';
 
 for (const [kind, pattern, name] of [

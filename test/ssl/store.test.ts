@@ -5,15 +5,24 @@
  * Which object answered a handshake is read from the certificate the client saw (its CN and
  * SHA-256 fingerprint), or from the guard's `sslId` when a client certificate was verified.
  */
-import { test, describe, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import tls from 'node:tls';
 import { createPrivateKey } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createSslStore, ErrorCodes, MtlsGateError, type ErrorCode, type SslObject, type SslObjectView, type SslStore } from '../../src/index.js';
+import https from 'node:https';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import {
+  createSslStore,
+  type ErrorCode,
+  ErrorCodes,
+  MtlsGateError,
+  type SslObject,
+  type SslObjectView,
+  type SslStore,
+} from '../../src/index.js';
 import { createTestPki, type IssueOptions, type TestCa, type TestCert, type TestPki } from '../../src/testing/index.js';
-import { startGuarded, request1, request2, type TestServer } from '../helpers.js';
+import { request1, request2, startGuarded, type TestServer } from '../helpers.js';
 import { h2Session } from '../reliability/lib/net.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -64,7 +73,13 @@ interface Hello {
  */
 function hello(port: number, servername: string | undefined, extra: tls.ConnectionOptions = {}): Promise<Hello> {
   return new Promise((resolve, reject) => {
-    const sock = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(servername === undefined ? {} : { servername }), ...extra });
+    const sock = tls.connect({
+      host: '127.0.0.1',
+      port,
+      rejectUnauthorized: false,
+      ...(servername === undefined ? {} : { servername }),
+      ...extra,
+    });
     sock.setTimeout(5000, () => {
       sock.destroy();
       reject(new Error('handshake timed out'));
@@ -86,7 +101,12 @@ function hello(port: number, servername: string | undefined, extra: tls.Connecti
   });
 }
 
-async function servedBy(port: number, servername: string | undefined, expected: TestCert, extra: tls.ConnectionOptions = {}): Promise<Hello> {
+async function servedBy(
+  port: number,
+  servername: string | undefined,
+  expected: TestCert,
+  extra: tls.ConnectionOptions = {},
+): Promise<Hello> {
   const h = await hello(port, servername, extra);
   assert.equal(h.fingerprint, expected.fingerprint256, `SNI ${JSON.stringify(servername)} got CN=${h.cn}`);
   return h;
@@ -110,7 +130,13 @@ interface Got {
 }
 
 /** One HTTP/1.1 GET that also reports the server certificate and whether the socket was reused. */
-function get(o: { port: number; servername: string; agent?: https.Agent | false; client?: TestCert; path?: string }): Promise<Got> {
+function get(o: {
+  port: number;
+  servername: string;
+  agent?: https.Agent | false;
+  client?: TestCert;
+  path?: string;
+}): Promise<Got> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -396,21 +422,17 @@ describe('no SNI (radixtree-sni2.t 8-9)', () => {
     await refused(withFallback.port, 'other.example');
   });
 
-  test(
-    'a hot change of the fallback object reaches the next client without SNI',
-    { },
-    async () => {
-      const before = await leaf('fallback.before');
-      const afterChange = await leaf('fallback.after');
-      const s = createSslStore({ fallbackSni: 'hot.fallback.test' });
-      s.set(obj('f', before, ['hot.fallback.test']));
-      const hot = await serve(s);
-      await servedBy(hot.port, undefined, before);
-      s.set(obj('f', afterChange, ['hot.fallback.test']));
-      await servedBy(hot.port, 'hot.fallback.test', afterChange); // with SNI: the new certificate
-      await servedBy(hot.port, undefined, afterChange); // without SNI: should be the same object, as it is now
-    },
-  );
+  test('a hot change of the fallback object reaches the next client without SNI', {}, async () => {
+    const before = await leaf('fallback.before');
+    const afterChange = await leaf('fallback.after');
+    const s = createSslStore({ fallbackSni: 'hot.fallback.test' });
+    s.set(obj('f', before, ['hot.fallback.test']));
+    const hot = await serve(s);
+    await servedBy(hot.port, undefined, before);
+    s.set(obj('f', afterChange, ['hot.fallback.test']));
+    await servedBy(hot.port, 'hot.fallback.test', afterChange); // with SNI: the new certificate
+    await servedBy(hot.port, undefined, afterChange); // without SNI: should be the same object, as it is now
+  });
 
   test('a fallbackSni that matches no object still refuses clients without SNI', async () => {
     await refused(withDanglingFallback.port, undefined);
@@ -517,7 +539,8 @@ describe('RSA and ECDSA certificates on one object (radixtree-sni2.t 1-3)', () =
   // pair of a context onto the connection; the store puts the main `cert`/`key` there, so SNI
   // clients get the main pair. Serving the other key type by SNI stays todo until the store can
   // choose the pair from the ClientHello itself.
-  const NODE_SNI_ONE_PAIR = 'Node 20 limitation: an SNICallback context carries one cert/key pair, the store serves the main one';
+  const NODE_SNI_ONE_PAIR =
+    'Node 20 limitation: an SNICallback context carries one cert/key pair, the store serves the main one';
   const clients: [string, tls.ConnectionOptions, 'ec' | 'rsa', string][] = [
     ['a TLS 1.3 client offering only ECDSA signatures', ecdsaOnly13, 'ec', 'TLSv1.3'],
     ['a TLS 1.3 client offering only RSA signatures', rsaOnly13, 'rsa', 'TLSv1.3'],
@@ -525,7 +548,10 @@ describe('RSA and ECDSA certificates on one object (radixtree-sni2.t 1-3)', () =
     ['a TLS 1.2 client with only ECDHE-RSA-AES128-GCM-SHA256', rsaOnly12, 'rsa', 'TLSv1.2'],
   ];
   // id -> key type of its main pair (the only one Node serves by SNI)
-  for (const [id, lastPair] of [['dual', 'rsa'], ['dual2', 'ec']] as const) {
+  for (const [id, lastPair] of [
+    ['dual', 'rsa'],
+    ['dual2', 'ec'],
+  ] as const) {
     for (const [who, opts, kind, protocol] of clients) {
       const options = kind === lastPair ? {} : { todo: NODE_SNI_ONE_PAIR };
       test(`${id}: ${who} gets the ${kind.toUpperCase()} certificate`, options, async () => {
@@ -592,7 +618,11 @@ describe('snis derived from the certificate when absent', () => {
 
   test('a certificate with no usable name and no snis is refused with SNI_INVALID', async () => {
     const noName = await leaf('not a host name');
-    expectConfigError(() => store.set({ id: 'noname', cert: noName.chain, key: noName.key }), ErrorCodes.SNI_INVALID, 'snis');
+    expectConfigError(
+      () => store.set({ id: 'noname', cert: noName.chain, key: noName.key }),
+      ErrorCodes.SNI_INVALID,
+      'snis',
+    );
     assert.equal(store.get('noname'), undefined);
   });
 });
@@ -959,52 +989,212 @@ describe('bad SSL objects leave the store unchanged', () => {
   type Case = { name: string; make: () => Record<string, unknown>; code: ErrorCode; field?: string };
   // Each bad object replaces 'guarded' with a new certificate and a new name, so a half-applied
   // update would show as 'replacement.test' matching or as a changed view.
-  const base = (): Record<string, unknown> => ({ id: 'guarded', cert: other.chain, key: other.key, snis: ['replacement.test'] });
+  const base = (): Record<string, unknown> => ({
+    id: 'guarded',
+    cert: other.chain,
+    key: other.key,
+    snis: ['replacement.test'],
+  });
   const withClient = (client: () => Record<string, unknown>) => () => ({ ...base(), client: client() });
   const cases: Case[] = [
-    { name: 'unknown top-level field', make: () => ({ ...base(), tls: { minVersion: 'TLSv1.3' } }), code: ErrorCodes.UNKNOWN_FIELD, field: 'tls' },
-    { name: 'snake_case field (APISIX spelling)', make: () => ({ ...base(), ssl_protocols: ['TLSv1.2'] }), code: ErrorCodes.UNKNOWN_FIELD, field: 'ssl_protocols' },
-    { name: 'unknown client field', make: withClient(() => ({ ca: pki.root.cert, dept: 'web' })), code: ErrorCodes.UNKNOWN_FIELD, field: 'client.dept' },
-    { name: 'missing cert', make: () => ({ id: 'guarded', key: other.key, snis: ['replacement.test'] }), code: ErrorCodes.MISSING_FIELD, field: 'cert' },
-    { name: 'missing key', make: () => ({ id: 'guarded', cert: other.chain, snis: ['replacement.test'] }), code: ErrorCodes.MISSING_FIELD, field: 'key' },
-    { name: 'cert is not PEM', make: () => ({ ...base(), cert: 'this is not a certificate' }), code: ErrorCodes.PEM_INVALID, field: 'cert' },
-    { name: 'cert PEM block with garbage inside', make: () => ({ ...base(), cert: GARBAGE_CERT }), code: ErrorCodes.PEM_INVALID, field: 'cert' },
-    { name: 'cert is not a string', make: () => ({ ...base(), cert: 42 }), code: ErrorCodes.INVALID_OPTION, field: 'cert' },
-    { name: 'key is garbage', make: () => ({ ...base(), key: GARBAGE_KEY }), code: ErrorCodes.PEM_INVALID, field: 'key' },
-    { name: 'key is plain text', make: () => ({ ...base(), key: 'not a key' }), code: ErrorCodes.PEM_INVALID, field: 'key' },
-    { name: 'key of another certificate', make: () => ({ ...base(), key: good.key }), code: ErrorCodes.KEY_MISMATCH, field: 'key' },
     {
-      name: 'encrypted key',
-      make: () => ({ ...base(), key: createPrivateKey(other.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string }),
+      name: 'unknown top-level field',
+      make: () => ({ ...base(), tls: { minVersion: 'TLSv1.3' } }),
+      code: ErrorCodes.UNKNOWN_FIELD,
+      field: 'tls',
+    },
+    {
+      name: 'snake_case field (APISIX spelling)',
+      make: () => ({ ...base(), ssl_protocols: ['TLSv1.2'] }),
+      code: ErrorCodes.UNKNOWN_FIELD,
+      field: 'ssl_protocols',
+    },
+    {
+      name: 'unknown client field',
+      make: withClient(() => ({ ca: pki.root.cert, dept: 'web' })),
+      code: ErrorCodes.UNKNOWN_FIELD,
+      field: 'client.dept',
+    },
+    {
+      name: 'missing cert',
+      make: () => ({ id: 'guarded', key: other.key, snis: ['replacement.test'] }),
+      code: ErrorCodes.MISSING_FIELD,
+      field: 'cert',
+    },
+    {
+      name: 'missing key',
+      make: () => ({ id: 'guarded', cert: other.chain, snis: ['replacement.test'] }),
+      code: ErrorCodes.MISSING_FIELD,
+      field: 'key',
+    },
+    {
+      name: 'cert is not PEM',
+      make: () => ({ ...base(), cert: 'this is not a certificate' }),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'cert',
+    },
+    {
+      name: 'cert PEM block with garbage inside',
+      make: () => ({ ...base(), cert: GARBAGE_CERT }),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'cert',
+    },
+    {
+      name: 'cert is not a string',
+      make: () => ({ ...base(), cert: 42 }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'cert',
+    },
+    {
+      name: 'key is garbage',
+      make: () => ({ ...base(), key: GARBAGE_KEY }),
       code: ErrorCodes.PEM_INVALID,
       field: 'key',
     },
-    { name: 'certs[0] with the key of another certificate', make: () => ({ ...base(), certs: [third.cert], keys: [good.key] }), code: ErrorCodes.KEY_MISMATCH, field: 'keys[0]' },
-    { name: 'certs[0] garbage', make: () => ({ ...base(), certs: [GARBAGE_CERT], keys: [third.key] }), code: ErrorCodes.PEM_INVALID, field: 'certs[0]' },
-    { name: 'more certs than keys', make: () => ({ ...base(), certs: [third.cert], keys: [] }), code: ErrorCodes.CERTS_KEYS_MISMATCH },
-    { name: 'keys without certs', make: () => ({ ...base(), keys: [third.key] }), code: ErrorCodes.CERTS_KEYS_MISMATCH },
-    { name: 'client.ca is a leaf certificate', make: withClient(() => ({ ca: good.cert })), code: ErrorCodes.CA_INVALID, field: 'client.ca[0]' },
-    { name: 'client.ca is garbage', make: withClient(() => ({ ca: 'test.com'.repeat(128) })), code: ErrorCodes.PEM_INVALID, field: 'client.ca' },
-    { name: 'client.ca PEM block with garbage inside', make: withClient(() => ({ ca: GARBAGE_CERT })), code: ErrorCodes.PEM_INVALID },
-    { name: 'client without ca', make: withClient(() => ({ depth: 1 })), code: ErrorCodes.MISSING_FIELD, field: 'client.ca' },
-    { name: 'client is not an object', make: () => ({ ...base(), client: 'yes' }), code: ErrorCodes.INVALID_OPTION, field: 'client' },
-    { name: 'client.depth -1', make: () => ({ ...base(), client: { ca: pki.root.cert, depth: -1 } }), code: ErrorCodes.INVALID_OPTION, field: 'client.depth' },
-    { name: 'client.depth 1.5', make: () => ({ ...base(), client: { ca: pki.root.cert, depth: 1.5 } }), code: ErrorCodes.INVALID_OPTION, field: 'client.depth' },
-    { name: "client.depth 'x'", make: () => ({ ...base(), client: { ca: pki.root.cert, depth: 'x' } }), code: ErrorCodes.INVALID_OPTION, field: 'client.depth' },
-    { name: 'skipMtlsUriRegex (', make: () => ({ ...base(), client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/ok', '('] } }), code: ErrorCodes.REGEX_INVALID, field: 'client.skipMtlsUriRegex[1]' },
+    {
+      name: 'key is plain text',
+      make: () => ({ ...base(), key: 'not a key' }),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'key',
+    },
+    {
+      name: 'key of another certificate',
+      make: () => ({ ...base(), key: good.key }),
+      code: ErrorCodes.KEY_MISMATCH,
+      field: 'key',
+    },
+    {
+      name: 'encrypted key',
+      make: () => ({
+        ...base(),
+        key: createPrivateKey(other.key).export({
+          type: 'pkcs8',
+          format: 'pem',
+          cipher: 'aes-256-cbc',
+          passphrase: 'secret',
+        }) as string,
+      }),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'key',
+    },
+    {
+      name: 'certs[0] with the key of another certificate',
+      make: () => ({ ...base(), certs: [third.cert], keys: [good.key] }),
+      code: ErrorCodes.KEY_MISMATCH,
+      field: 'keys[0]',
+    },
+    {
+      name: 'certs[0] garbage',
+      make: () => ({ ...base(), certs: [GARBAGE_CERT], keys: [third.key] }),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'certs[0]',
+    },
+    {
+      name: 'more certs than keys',
+      make: () => ({ ...base(), certs: [third.cert], keys: [] }),
+      code: ErrorCodes.CERTS_KEYS_MISMATCH,
+    },
+    {
+      name: 'keys without certs',
+      make: () => ({ ...base(), keys: [third.key] }),
+      code: ErrorCodes.CERTS_KEYS_MISMATCH,
+    },
+    {
+      name: 'client.ca is a leaf certificate',
+      make: withClient(() => ({ ca: good.cert })),
+      code: ErrorCodes.CA_INVALID,
+      field: 'client.ca[0]',
+    },
+    {
+      name: 'client.ca is garbage',
+      make: withClient(() => ({ ca: 'test.com'.repeat(128) })),
+      code: ErrorCodes.PEM_INVALID,
+      field: 'client.ca',
+    },
+    {
+      name: 'client.ca PEM block with garbage inside',
+      make: withClient(() => ({ ca: GARBAGE_CERT })),
+      code: ErrorCodes.PEM_INVALID,
+    },
+    {
+      name: 'client without ca',
+      make: withClient(() => ({ depth: 1 })),
+      code: ErrorCodes.MISSING_FIELD,
+      field: 'client.ca',
+    },
+    {
+      name: 'client is not an object',
+      make: () => ({ ...base(), client: 'yes' }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'client',
+    },
+    {
+      name: 'client.depth -1',
+      make: () => ({ ...base(), client: { ca: pki.root.cert, depth: -1 } }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'client.depth',
+    },
+    {
+      name: 'client.depth 1.5',
+      make: () => ({ ...base(), client: { ca: pki.root.cert, depth: 1.5 } }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'client.depth',
+    },
+    {
+      name: "client.depth 'x'",
+      make: () => ({ ...base(), client: { ca: pki.root.cert, depth: 'x' } }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'client.depth',
+    },
+    {
+      name: 'skipMtlsUriRegex (',
+      make: () => ({ ...base(), client: { ca: pki.root.cert, skipMtlsUriRegex: ['^/ok', '('] } }),
+      code: ErrorCodes.REGEX_INVALID,
+      field: 'client.skipMtlsUriRegex[1]',
+    },
     ...['a.*.com', '*x.com', 'a..b', '', 'exa mple.com', '**.a.com', 'a.com..', '.a.com', '*.*.a.com', 'a.com/x'].map(
-      (sni): Case => ({ name: `sni ${JSON.stringify(sni)}`, make: () => ({ ...base(), snis: ['fine.test', sni] }), code: ErrorCodes.SNI_INVALID, field: 'snis[1]' }),
+      (sni): Case => ({
+        name: `sni ${JSON.stringify(sni)}`,
+        make: () => ({ ...base(), snis: ['fine.test', sni] }),
+        code: ErrorCodes.SNI_INVALID,
+        field: 'snis[1]',
+      }),
     ),
     { name: 'snis empty', make: () => ({ ...base(), snis: [] }), code: ErrorCodes.INVALID_OPTION, field: 'snis' },
-    { name: 'snis not an array', make: () => ({ ...base(), snis: 'replacement.test' }), code: ErrorCodes.INVALID_OPTION, field: 'snis' },
+    {
+      name: 'snis not an array',
+      make: () => ({ ...base(), snis: 'replacement.test' }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'snis',
+    },
     { name: 'status 2', make: () => ({ ...base(), status: 2 }), code: ErrorCodes.INVALID_OPTION, field: 'status' },
     { name: "status '1'", make: () => ({ ...base(), status: '1' }), code: ErrorCodes.INVALID_OPTION, field: 'status' },
-    { name: "sslProtocols ['TLSv1.0']", make: () => ({ ...base(), sslProtocols: ['TLSv1.0'] }), code: ErrorCodes.INVALID_OPTION, field: 'sslProtocols[0]' },
-    { name: 'sslProtocols empty', make: () => ({ ...base(), sslProtocols: [] }), code: ErrorCodes.INVALID_OPTION, field: 'sslProtocols' },
+    {
+      name: "sslProtocols ['TLSv1.0']",
+      make: () => ({ ...base(), sslProtocols: ['TLSv1.0'] }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'sslProtocols[0]',
+    },
+    {
+      name: 'sslProtocols empty',
+      make: () => ({ ...base(), sslProtocols: [] }),
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'sslProtocols',
+    },
     ...(['a b', '', 0, -1, 1.5, 'x'.repeat(65), 'semi;colon', null] as unknown[]).map(
-      (id): Case => ({ name: `id ${JSON.stringify(id)}`, make: () => ({ ...base(), id }), code: ErrorCodes.INVALID_OPTION, field: 'id' }),
+      (id): Case => ({
+        name: `id ${JSON.stringify(id)}`,
+        make: () => ({ ...base(), id }),
+        code: ErrorCodes.INVALID_OPTION,
+        field: 'id',
+      }),
     ),
-    { name: 'id missing', make: () => ({ cert: other.chain, key: other.key, snis: ['replacement.test'] }), code: ErrorCodes.MISSING_FIELD, field: 'id' },
+    {
+      name: 'id missing',
+      make: () => ({ cert: other.chain, key: other.key, snis: ['replacement.test'] }),
+      code: ErrorCodes.MISSING_FIELD,
+      field: 'id',
+    },
   ];
 
   for (const c of cases) {
@@ -1078,7 +1268,11 @@ describe('bad store and tlsOptions options', () => {
 
   test('verifyCacheSize must be a positive integer', () => {
     for (const v of [0, -1, 1.5, '10']) {
-      expectConfigError(() => createSslStore({ verifyCacheSize: v } as never), ErrorCodes.INVALID_OPTION, 'verifyCacheSize');
+      expectConfigError(
+        () => createSslStore({ verifyCacheSize: v } as never),
+        ErrorCodes.INVALID_OPTION,
+        'verifyCacheSize',
+      );
     }
   });
 
@@ -1090,7 +1284,11 @@ describe('bad store and tlsOptions options', () => {
   test('tlsOptions rejects unknown and mistyped options', () => {
     const s = createSslStore();
     expectConfigError(() => s.tlsOptions({ bogus: true } as never), ErrorCodes.UNKNOWN_FIELD, 'bogus');
-    expectConfigError(() => s.tlsOptions({ sessionTickets: 'yes' } as never), ErrorCodes.INVALID_OPTION, 'sessionTickets');
+    expectConfigError(
+      () => s.tlsOptions({ sessionTickets: 'yes' } as never),
+      ErrorCodes.INVALID_OPTION,
+      'sessionTickets',
+    );
     expectConfigError(() => s.tlsOptions(42 as never), ErrorCodes.INVALID_OPTION);
   });
 
@@ -1151,7 +1349,13 @@ describe('PEM as users have it', () => {
       assert.equal(r.status, 200, r.body);
     }
     // The same bundle given as a string and as an array is the same CA set (verdicts shared).
-    const a = store.set({ id: 'a1', cert: pki.server.chain, key: pki.server.key, snis: ['a1.test'], client: { ca: pki.root.cert + other.root.cert } });
+    const a = store.set({
+      id: 'a1',
+      cert: pki.server.chain,
+      key: pki.server.key,
+      snis: ['a1.test'],
+      client: { ca: pki.root.cert + other.root.cert },
+    });
     assert.equal(a.client?.ca, view.client?.ca);
   });
   test('what is not PEM text is named with its field, and what was received', () => {
@@ -1166,7 +1370,11 @@ describe('PEM as users have it', () => {
     for (const [over, field, message] of cases) {
       assert.throws(
         () => store.set({ id: 'p', cert: pki.server.chain, key: pki.server.key, snis: ['p.test'], ...over } as never),
-        (e: unknown) => e instanceof MtlsGateError && e.field === field && message.test(e.message) && !/undefined undefined/.test(e.message),
+        (e: unknown) =>
+          e instanceof MtlsGateError &&
+          e.field === field &&
+          message.test(e.message) &&
+          !/undefined undefined/.test(e.message),
         field,
       );
     }
@@ -1174,7 +1382,14 @@ describe('PEM as users have it', () => {
 });
 
 describe('store.apply: batches', () => {
-  const obj = (id: string, extra: Partial<SslObject> = {}): SslObject => ({ id, cert: pki.server.chain, key: pki.server.key, snis: [`${id}.test`], client: { ca: pki.root.cert }, ...extra });
+  const obj = (id: string, extra: Partial<SslObject> = {}): SslObject => ({
+    id,
+    cert: pki.server.chain,
+    key: pki.server.key,
+    snis: [`${id}.test`],
+    client: { ca: pki.root.cert },
+    ...extra,
+  });
 
   test('validated whole before anything changes: one bad entry and nothing is applied; errors name the entry', () => {
     const store = createSslStore();
@@ -1184,14 +1399,35 @@ describe('store.apply: batches', () => {
       () => store.apply({ set: [obj('c'), { ...obj('d'), cert: 'not pem' }], delete: ['a'] }),
       (e: unknown) => e instanceof MtlsGateError && e.code === ErrorCodes.PEM_INVALID && e.field === 'set[1].cert',
     );
-    assert.throws(() => store.apply({ set: [obj('c'), { ...obj('e'), client: { ca: pki.root.cert, dept: 1 } as never }] }), { code: ErrorCodes.UNKNOWN_FIELD, field: 'set[1].client.dept' });
-    assert.throws(() => store.apply({ set: [obj('c'), obj('c')] }), { code: ErrorCodes.INVALID_OPTION, field: 'set[1].id' });
-    assert.throws(() => store.apply({ set: [obj('c')], delete: ['c'] }), { code: ErrorCodes.INVALID_OPTION, field: 'delete[0]' });
+    assert.throws(
+      () => store.apply({ set: [obj('c'), { ...obj('e'), client: { ca: pki.root.cert, dept: 1 } as never }] }),
+      { code: ErrorCodes.UNKNOWN_FIELD, field: 'set[1].client.dept' },
+    );
+    assert.throws(() => store.apply({ set: [obj('c'), obj('c')] }), {
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'set[1].id',
+    });
+    assert.throws(() => store.apply({ set: [obj('c')], delete: ['c'] }), {
+      code: ErrorCodes.INVALID_OPTION,
+      field: 'delete[0]',
+    });
     assert.throws(() => store.apply({ sets: [] } as never), { code: ErrorCodes.UNKNOWN_FIELD, field: 'sets' });
-    assert.deepEqual(store.list().map((v) => v.id).sort(), ['a', 'b']);
+    assert.deepEqual(
+      store
+        .list()
+        .map((v) => v.id)
+        .sort(),
+      ['a', 'b'],
+    );
     const r = store.apply({ set: [obj('c')], delete: ['a', 'nope'] });
     assert.deepEqual(r.deleted, ['a']);
-    assert.deepEqual(store.list().map((v) => v.id).sort(), ['b', 'c']);
+    assert.deepEqual(
+      store
+        .list()
+        .map((v) => v.id)
+        .sort(),
+      ['b', 'c'],
+    );
   });
 
   test('one change per batch (one ticket-key rotation); an unchanged object keeps its compiled entry', async () => {
@@ -1231,7 +1467,11 @@ describe('store.apply: batches', () => {
       assert.deepEqual(store.verifierStats(), stats, 'the verdict on the socket stood');
       store.apply({ set: [obj('a', { labels: { v: '2' } })] });
       assert.equal(await get(), 200);
-      assert.equal(store.verifierStats().cacheHits, stats.cacheHits + 1, 'a changed object is judged again (from the chain cache)');
+      assert.equal(
+        store.verifierStats().cacheHits,
+        stats.cacheHits + 1,
+        'a changed object is judged again (from the chain cache)',
+      );
     } finally {
       await s.close();
     }

@@ -1,6 +1,6 @@
 // Type tests for mtls-gate/express, compiled against the built declarations (not run).
 import express from 'express';
-import { createSslStore, createRouter, type ClientIdentity } from 'mtls-gate';
+import { type ClientIdentity, createRouter, createSslStore } from 'mtls-gate';
 import { mtlsGuard, mtlsRouter } from 'mtls-gate/express';
 
 const store = createSslStore();

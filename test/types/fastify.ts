@@ -1,6 +1,6 @@
 // Type tests for mtls-gate/fastify, compiled against the built declarations (not run).
 import Fastify from 'fastify';
-import { createSslStore, type ClientIdentity } from 'mtls-gate';
+import { type ClientIdentity, createSslStore } from 'mtls-gate';
 import mtlsGate, { fastifyMtlsGate, mtlsGuard } from 'mtls-gate/fastify';
 
 const store = createSslStore();

@@ -1,8 +1,9 @@
 // Type tests for mtls-gate/hono, compiled against the built declarations (not run).
-import { Hono, type Context } from 'hono';
+
 import type { HttpBindings } from '@hono/node-server';
-import { createSslStore, type ClientIdentity } from 'mtls-gate';
-import { mtlsGuard, type MtlsVariables } from 'mtls-gate/hono';
+import { type Context, Hono } from 'hono';
+import { type ClientIdentity, createSslStore } from 'mtls-gate';
+import { type MtlsVariables, mtlsGuard } from 'mtls-gate/hono';
 
 const store = createSslStore();
 

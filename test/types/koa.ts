@@ -1,9 +1,10 @@
 // Type tests for mtls-gate/koa, compiled against the built declarations (not run).
-import Koa from 'koa';
+
 import type { ParameterizedContext } from 'koa';
-import { createSslStore } from 'mtls-gate';
-import { mtlsGuard, mtlsRouter, type MtlsState } from 'mtls-gate/koa';
+import Koa from 'koa';
 import type { ClientIdentity } from 'mtls-gate';
+import { createSslStore } from 'mtls-gate';
+import { type MtlsState, mtlsGuard, mtlsRouter } from 'mtls-gate/koa';
 
 const store = createSslStore();
 const app = new Koa();

@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { RecentCache } from '../../src/verify/verifier.js';
 
 describe('RecentCache (the verifier caches)', () => {
@@ -18,7 +18,8 @@ describe('RecentCache (the verifier caches)', () => {
     for (const max of [1, 2, 9, 100]) {
       const c = new RecentCache<string, number>(max);
       for (let i = 0; i < 1000; i++) c.set(`k${i}`, i);
-      for (let i = 1000 - Math.max(1, Math.floor(max / 2)); i < 1000; i++) assert.equal(c.get(`k${i}`), i, `max ${max}: k${i}`);
+      for (let i = 1000 - Math.max(1, Math.floor(max / 2)); i < 1000; i++)
+        assert.equal(c.get(`k${i}`), i, `max ${max}: k${i}`);
       assert.equal(c.get('k0'), undefined);
     }
   });

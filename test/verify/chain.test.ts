@@ -1,17 +1,21 @@
-import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate, createHash, webcrypto } from 'node:crypto';
-import { x509 } from '../../src/internal/x509.js';
-import { parseCert, type ParsedCert } from '../../src/verify/cert.js';
-import { compileCaSet } from '../../src/verify/ca-set.js';
-import { verifyChain } from '../../src/verify/chain.js';
-import { Verifier } from '../../src/verify/verifier.js';
+import { createHash, webcrypto, X509Certificate } from 'node:crypto';
+import { before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
+import { x509 } from '../../src/internal/x509.js';
+import { createTestPki, type TestCert, type TestPki } from '../../src/testing/index.js';
+import { compileCaSet } from '../../src/verify/ca-set.js';
+import { type ParsedCert, parseCert } from '../../src/verify/cert.js';
+import { verifyChain } from '../../src/verify/chain.js';
 import { clientIdentity, rfc2253 } from '../../src/verify/identity.js';
-import { createTestPki, type TestPki, type TestCert } from '../../src/testing/index.js';
+import { Verifier } from '../../src/verify/verifier.js';
 
 const HOUR = 3600_000;
-const parse = (pem: string): ParsedCert[] => pem.split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.trim()).map((b) => parseCert(new X509Certificate(b)));
+const parse = (pem: string): ParsedCert[] =>
+  pem
+    .split(/(?=-----BEGIN CERTIFICATE-----)/)
+    .filter((b) => b.trim())
+    .map((b) => parseCert(new X509Certificate(b)));
 let pki: TestPki;
 
 before(async () => {
@@ -26,7 +30,11 @@ describe('verifyChain', () => {
     const via = await pki.client('viaIntermediate');
     const [leaf, int] = parse(via.chain);
     const root = parse(pki.root.cert)[0]!;
-    for (const sent of [[leaf!, int!], [leaf!, root, int!], [leaf!, int!, root]]) {
+    for (const sent of [
+      [leaf!, int!],
+      [leaf!, root, int!],
+      [leaf!, int!, root],
+    ]) {
       const v = verifyChain(ca, sent, 1, Date.now());
       assert.equal(v.ok, true);
       if (v.ok) assert.equal(v.anchor.fp256, root.fp256);
@@ -46,7 +54,10 @@ describe('verifyChain', () => {
     assert.equal(early.ok ? 'ok' : early.reason, 'not_yet_valid');
     if (!early.ok) assert.equal(early.recheckAt, leaf.notBefore);
 
-    const expiredRoot = await pki.createRoot({ notBefore: new Date(Date.now() - 48 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+    const expiredRoot = await pki.createRoot({
+      notBefore: new Date(Date.now() - 48 * HOUR),
+      notAfter: new Date(Date.now() - HOUR),
+    });
     const child = await expiredRoot.issue({ subject: 'CN=child of expired root' });
     const v = verifyChain(compileCaSet(expiredRoot.cert, 'ca'), parse(child.chain), 1, Date.now());
     assert.equal(v.ok ? 'ok' : v.reason, 'expired');
@@ -85,9 +96,19 @@ describe('verifyChain', () => {
     const noSign = await pki.root.createCa({ subject: 'CN=no keyCertSign', keyUsage: x509.KeyUsageFlags.cRLSign });
     const a = verifyChain(ca, parse((await noSign.issue({ subject: 'CN=a' })).chain), 1, Date.now());
     assert.equal(a.ok ? 'ok' : a.reason, 'not_a_ca');
-    const b = verifyChain(ca, parse((await pki.root.issue({ subject: 'CN=b', keyUsage: x509.KeyUsageFlags.keyEncipherment })).chain), 1, Date.now());
+    const b = verifyChain(
+      ca,
+      parse((await pki.root.issue({ subject: 'CN=b', keyUsage: x509.KeyUsageFlags.keyEncipherment })).chain),
+      1,
+      Date.now(),
+    );
     assert.equal(b.ok ? 'ok' : b.reason, 'bad_purpose');
-    const c = verifyChain(ca, parse((await pki.root.issue({ subject: 'CN=c', extKeyUsage: null, keyUsage: null })).chain), 1, Date.now());
+    const c = verifyChain(
+      ca,
+      parse((await pki.root.issue({ subject: 'CN=c', extKeyUsage: null, keyUsage: null })).chain),
+      1,
+      Date.now(),
+    );
     assert.equal(c.ok, true, 'no EKU and no KU = no restriction');
   });
 
@@ -100,15 +121,29 @@ describe('verifyChain', () => {
     const certs: ParsedCert[] = [];
     for (let i = 0; i < 9; i++) {
       const c = await x509.X509CertificateGenerator.create({
-        serialNumber: (0x10 + i).toString(16), subject: name, issuer: name, notBefore: new Date(now - HOUR), notAfter: new Date(now + HOUR),
-        signingAlgorithm: alg, publicKey: keys.publicKey, signingKey: keys.privateKey, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+        serialNumber: (0x10 + i).toString(16),
+        subject: name,
+        issuer: name,
+        notBefore: new Date(now - HOUR),
+        notAfter: new Date(now + HOUR),
+        signingAlgorithm: alg,
+        publicKey: keys.publicKey,
+        signingKey: keys.privateKey,
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
       });
       certs.push(parseCert(Buffer.from(c.rawData)));
     }
     const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: '01', subject: 'CN=leaf', issuer: name, notBefore: new Date(now - HOUR), notAfter: new Date(now + HOUR),
-      signingAlgorithm: alg, publicKey: leafKeys.publicKey, signingKey: keys.privateKey, extensions: [],
+      serialNumber: '01',
+      subject: 'CN=leaf',
+      issuer: name,
+      notBefore: new Date(now - HOUR),
+      notAfter: new Date(now + HOUR),
+      signingAlgorithm: alg,
+      publicKey: leafKeys.publicKey,
+      signingKey: keys.privateKey,
+      extensions: [],
     });
     const ca = compileCaSet(pki.root.cert, 'ca');
     for (const depth of [1, 3, 8]) {
@@ -124,17 +159,29 @@ describe('verifyChain', () => {
     const now = Date.now();
     const root = (nb: number, na: number, serial: string) =>
       x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: serial, name, notBefore: new Date(nb), notAfter: new Date(na), signingAlgorithm: alg, keys,
+        serialNumber: serial,
+        name,
+        notBefore: new Date(nb),
+        notAfter: new Date(na),
+        signingAlgorithm: alg,
+        keys,
         extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
       });
     const old = await root(now - 100 * HOUR, now - HOUR, '01');
     const renewed = await root(now - HOUR, now + 100 * HOUR, '02');
     const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: '03', subject: 'CN=device', issuer: name, notBefore: new Date(now - HOUR), notAfter: new Date(now + HOUR),
-      signingAlgorithm: alg, publicKey: leafKeys.publicKey, signingKey: keys.privateKey, extensions: [],
+      serialNumber: '03',
+      subject: 'CN=device',
+      issuer: name,
+      notBefore: new Date(now - HOUR),
+      notAfter: new Date(now + HOUR),
+      signingAlgorithm: alg,
+      publicKey: leafKeys.publicKey,
+      signingKey: keys.privateKey,
+      extensions: [],
     });
-    const ca = compileCaSet(old.toString('pem') + '\n' + renewed.toString('pem') + '\n', 'ca');
+    const ca = compileCaSet(`${old.toString('pem')}\n${renewed.toString('pem')}\n`, 'ca');
     const v = verifyChain(ca, [parseCert(Buffer.from(leaf.rawData))], 1, now);
     assert.equal(v.ok, true);
   });
@@ -162,7 +209,10 @@ describe('Verifier cache and identity', () => {
 
   test('identity fields: RFC 2253 DNs, serial, fingerprints, x5t#S256, JWK, SANs, chain', async () => {
     const verifier = new Verifier();
-    const c = await pki.root.issue({ subject: 'C=DE, O=Acme\\, Inc., CN=alice+OU=dev', san: { dns: ['alice.test'], email: ['alice@acme.test'], uri: ['spiffe://acme/alice'], ip: ['10.0.0.1'] } });
+    const c = await pki.root.issue({
+      subject: 'C=DE, O=Acme\\, Inc., CN=alice+OU=dev',
+      san: { dns: ['alice.test'], email: ['alice@acme.test'], uri: ['spiffe://acme/alice'], ip: ['10.0.0.1'] },
+    });
     const v = verifier.verify(compileCaSet(pki.root.cert, 'ca'), 1, new X509Certificate(c.cert));
     assert.equal(v.ok, true);
     if (!v.ok) return;
@@ -176,7 +226,12 @@ describe('Verifier cache and identity', () => {
     assert.equal(id.serialNumber, new X509Certificate(c.cert).serialNumber.toUpperCase());
     assert.equal(id.jwk?.kty, 'EC');
     assert.equal(id.jwk?.crv, 'P-256');
-    assert.deepEqual(id.san, { dns: ['alice.test'], email: ['alice@acme.test'], ip: ['10.0.0.1'], uri: ['spiffe://acme/alice'] });
+    assert.deepEqual(id.san, {
+      dns: ['alice.test'],
+      email: ['alice@acme.test'],
+      ip: ['10.0.0.1'],
+      uri: ['spiffe://acme/alice'],
+    });
     assert.equal(id.chain.length, 1);
     assert.equal(id.chain[0]!.subject, 'CN=mtls-gate test Root,O=mtls-gate');
     assert.ok(Object.isFrozen(id));
@@ -194,7 +249,20 @@ describe('Verifier cache and identity', () => {
     if (!v.ok) return;
     const id = clientIdentity(v.chain, 'tenant-a');
     const bare = clientIdentity(v.chain);
-    const fields = ['subject', 'issuer', 'serialNumber', 'fingerprint256', 'fingerprint', 'notBefore', 'notAfter', 'pem', 'san', 'x5tS256', 'jwk', 'chain'];
+    const fields = [
+      'subject',
+      'issuer',
+      'serialNumber',
+      'fingerprint256',
+      'fingerprint',
+      'notBefore',
+      'notAfter',
+      'pem',
+      'san',
+      'x5tS256',
+      'jwk',
+      'chain',
+    ];
     assert.deepEqual(Reflect.ownKeys(bare), fields);
     assert.deepEqual(Reflect.ownKeys(id), [...fields, 'sslId']);
     assert.equal(id.sslId, 'tenant-a');
@@ -212,7 +280,8 @@ describe('Verifier cache and identity', () => {
     // A spread copy is plain data with the same values.
     const copy = { ...id };
     assert.deepEqual(Reflect.ownKeys(copy), [...fields, 'sslId']);
-    for (const f of [...fields, 'sslId']) assert.deepEqual((copy as Record<string, unknown>)[f], (id as unknown as Record<string, unknown>)[f], f);
+    for (const f of [...fields, 'sslId'])
+      assert.deepEqual((copy as Record<string, unknown>)[f], (id as unknown as Record<string, unknown>)[f], f);
     const json = JSON.parse(JSON.stringify(id));
     assert.equal(json.subject, 'CN=bob,O=Acme');
     assert.equal(json.fingerprint256, c.fingerprint256);
@@ -236,7 +305,13 @@ describe('Verifier cache and identity', () => {
     assert.equal(id.san, bare.san);
     assert.equal(id.jwk, bare.jwk);
     assert.equal(id.chain, bare.chain);
-    assert.ok(Object.isFrozen(id.san) && Object.isFrozen(id.san.dns) && Object.isFrozen(id.jwk) && Object.isFrozen(id.chain) && Object.isFrozen(id.chain[0]));
+    assert.ok(
+      Object.isFrozen(id.san) &&
+        Object.isFrozen(id.san.dns) &&
+        Object.isFrozen(id.jwk) &&
+        Object.isFrozen(id.chain) &&
+        Object.isFrozen(id.chain[0]),
+    );
     const other = clientIdentity(v.chain, 'tenant-b');
     assert.equal(other.sslId, 'tenant-b');
     assert.equal(id.sslId, 'tenant-a');
@@ -267,9 +342,15 @@ describe('CA bundles', () => {
   test('bad bundles are refused with the field named', async () => {
     const leaf = await pki.client('valid');
     assert.throws(() => compileCaSet(leaf.cert, 'client.ca'), { code: 'ERR_MTLS_CA_INVALID', field: 'client.ca[0]' });
-    assert.throws(() => compileCaSet(pki.root.cert + leaf.cert, 'client.ca'), { code: 'ERR_MTLS_CA_INVALID', field: 'client.ca[1]' });
+    assert.throws(() => compileCaSet(pki.root.cert + leaf.cert, 'client.ca'), {
+      code: 'ERR_MTLS_CA_INVALID',
+      field: 'client.ca[1]',
+    });
     assert.throws(() => compileCaSet('not pem', 'client.ca'), { code: 'ERR_MTLS_PEM_INVALID', field: 'client.ca' });
-    assert.throws(() => compileCaSet('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'client.ca'), { code: 'ERR_MTLS_PEM_INVALID', field: 'client.ca[0]' });
+    assert.throws(() => compileCaSet('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'client.ca'), {
+      code: 'ERR_MTLS_PEM_INVALID',
+      field: 'client.ca[0]',
+    });
     assert.throws(() => compileCaSet(42, 'client.ca'), { code: 'ERR_MTLS_INVALID_OPTION', field: 'client.ca' });
   });
 });

@@ -1,18 +1,19 @@
 // The client identity's JWK: the DER reader against node:crypto's export (same members, same order)
 // on every key type a client certificate can carry, and null where JWK has no form for the key.
 // Certificates and keys are made by openssl, so the encodings are OpenSSL's own.
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certificateJwk } from '../../src/verify/jwk.js';
-import { clientIdentity } from '../../src/verify/identity.js';
-import { compileCaSet } from '../../src/verify/ca-set.js';
-import { Verifier } from '../../src/verify/verifier.js';
+import { test } from 'node:test';
 import { createTestPki } from '../../src/testing/index.js';
+import { compileCaSet } from '../../src/verify/ca-set.js';
+import { clientIdentity } from '../../src/verify/identity.js';
+import { certificateJwk } from '../../src/verify/jwk.js';
+import { Verifier } from '../../src/verify/verifier.js';
 import { createSslStore, request1, startGuarded } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-jwk-'));
@@ -43,10 +44,14 @@ const cases: [string, string[], ((key: string) => void)?][] = [
   ['p521', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-521']],
   ['secp256k1', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1']],
   // A compressed point and explicit curve parameters: node:crypto's path.
-  ['p256-compressed', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], (key) => {
+  [
+    'p256-compressed',
+    ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+    (key) => {
       openssl('pkey', '-in', key, '-ec_conv_form', 'compressed', '-out', `${key}.c`);
       renameSync(`${key}.c`, key);
-    }],
+    },
+  ],
   ['p256-explicit', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit']],
   ['rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024']],
   ['rsa2048-e3', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-pkeyopt', 'rsa_keygen_pubexp:3']],
@@ -60,12 +65,17 @@ const cases: [string, string[], ((key: string) => void)?][] = [
 test('the DER reader gives node:crypto’s JWK, member order included, for every key type', () => {
   for (const [name, genpkey, extra] of cases) {
     const c = certFor(name, genpkey, extra);
-    if (name === 'p256-compressed') assert.equal(c.raw.includes(Buffer.from([0x03, 0x42, 0x00, 0x04])), false, 'the point is compressed');
+    if (name === 'p256-compressed')
+      assert.equal(c.raw.includes(Buffer.from([0x03, 0x42, 0x00, 0x04])), false, 'the point is compressed');
     const expected = nodeJwk(c);
     let asked = false;
     const got = certificateJwk(c.raw, () => ((asked = true), c.publicKey));
     assert.equal(JSON.stringify(got), JSON.stringify(expected), name);
-    if (['p256', 'p384', 'p521', 'secp256k1', 'rsa1024', 'rsa2048-e3', 'rsa3072', 'rsa2047', 'ed25519', 'ed448'].includes(name)) {
+    if (
+      ['p256', 'p384', 'p521', 'secp256k1', 'rsa1024', 'rsa2048-e3', 'rsa3072', 'rsa2047', 'ed25519', 'ed448'].includes(
+        name,
+      )
+    ) {
       assert.equal(asked, false, `${name}: read from the DER, node:crypto not needed`);
       assert.notEqual(got, null, name);
     }
@@ -77,7 +87,23 @@ test('keys JWK cannot express give jwk null, and the client is still verified', 
   // cannot export as JWK. The verifier must accept them (jwk: null), not fail on the export.
   const caKey = join(dir, 'ca.key');
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', caKey);
-  openssl('req', '-x509', '-new', '-key', caKey, '-subj', '/CN=jwk test CA', '-days', '2', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    caKey,
+    '-subj',
+    '/CN=jwk test CA',
+    '-days',
+    '2',
+    '-out',
+    'ca.crt',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
   const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
   const verifier = new Verifier();
   const caSet = compileCaSet(ca, 'ca');
@@ -86,10 +112,25 @@ test('keys JWK cannot express give jwk null, and the client is still verified', 
     ['dsa-client', ['-paramfile', 'dsa.params']],
     ['ec-client', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']],
   ] as const) {
-    if (name === 'dsa-client') openssl('genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', 'dsa.params');
+    if (name === 'dsa-client')
+      openssl('genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', 'dsa.params');
     openssl('genpkey', ...genpkey, '-out', `${name}.key`);
     openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', caKey, '-CAcreateserial', '-days', '2', '-out', `${name}.crt`);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      `${name}.crt`,
+    );
     const leaf = new X509Certificate(readFileSync(join(dir, `${name}.crt`)));
     const v = verifier.verify(caSet, 1, leaf);
     assert.equal(v.ok, true, `${name}: ${!v.ok && v.detail}`);
@@ -106,7 +147,10 @@ test('keys JWK cannot express give jwk null, and the client is still verified', 
   store.set({ id: 'pss', cert: pki.server.chain, key: pki.server.key, snis: ['pss.test'], client: { ca } });
   const server = await startGuarded(store);
   try {
-    const client = { cert: readFileSync(join(dir, 'pss-client.crt'), 'utf8'), key: readFileSync(join(dir, 'pss-client.key'), 'utf8') };
+    const client = {
+      cert: readFileSync(join(dir, 'pss-client.crt'), 'utf8'),
+      key: readFileSync(join(dir, 'pss-client.key'), 'utf8'),
+    };
     const r = await request1({ port: server.port, servername: 'pss.test', path: '/', client });
     assert.equal(r.status, 200, r.body);
     assert.equal(r.json<{ subject: string }>().subject, 'CN=pss-client');
@@ -138,7 +182,11 @@ function certAround(spki: Buffer): Buffer {
   const name = seq(tlvOf(0x31, seq(oid('2.5.4.3'), tlvOf(0x0c, Buffer.from('jwk')))));
   const time = tlvOf(0x17, Buffer.from('260101000000Z'));
   const alg = seq(oid('1.2.840.10045.4.3.2'));
-  return seq(seq(tlvOf(0xa0, int('02')), int('01'), alg, name, seq(time, time), name, spki), alg, bits(Buffer.alloc(8)));
+  return seq(
+    seq(tlvOf(0xa0, int('02')), int('01'), alg, name, seq(time, time), name, spki),
+    alg,
+    bits(Buffer.alloc(8)),
+  );
 }
 const EC = (curve: string, point: Buffer) => seq(seq(oid('1.2.840.10045.2.1'), oid(curve)), bits(point));
 const P256 = '1.2.840.10045.3.1.7';
@@ -206,5 +254,8 @@ test('a client CA whose public key cannot be decoded is refused when configured 
   point[64]! ^= 1; // off the curve
   const der = certAround(EC(P256, point));
   const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
-  assert.throws(() => compileCaSet(pem, 'client.ca'), (e: Error & { code?: string; field?: string }) => e.code === ErrorCodes.PEM_INVALID && e.field === 'client.ca[0]');
+  assert.throws(
+    () => compileCaSet(pem, 'client.ca'),
+    (e: Error & { code?: string; field?: string }) => e.code === ErrorCodes.PEM_INVALID && e.field === 'client.ca[0]',
+  );
 });

@@ -17,8 +17,10 @@ export interface OpensslCa {
 }
 
 export function opensslCa(dir: string): OpensslCa {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-  const key = (out: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', out);
+  const openssl = (...args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const key = (out: string) =>
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', out);
   return {
     dir,
     openssl,
@@ -31,21 +33,71 @@ export function opensslCa(dir: string): OpensslCa {
       writeFileSync(
         join(dir, `${name}.cnf`),
         [
-          '[ca]', 'default_ca = this', '[this]', `dir = ${name}`, 'database = $dir/index.txt', 'new_certs_dir = $dir', 'serial = $dir/serial', 'crlnumber = $dir/crlnumber',
-          'certificate = $dir/cert.pem', 'private_key = $dir/key.pem', 'default_md = sha256', 'default_days = 2', 'default_crl_days = 1', 'policy = any', 'unique_subject = no',
-          '[any]', 'commonName = supplied', '[req]', 'distinguished_name = dn', '[dn]',
-          '[v3_ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign',
-          '[leaf]', 'basicConstraints = CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = clientAuth',
+          '[ca]',
+          'default_ca = this',
+          '[this]',
+          `dir = ${name}`,
+          'database = $dir/index.txt',
+          'new_certs_dir = $dir',
+          'serial = $dir/serial',
+          'crlnumber = $dir/crlnumber',
+          'certificate = $dir/cert.pem',
+          'private_key = $dir/key.pem',
+          'default_md = sha256',
+          'default_days = 2',
+          'default_crl_days = 1',
+          'policy = any',
+          'unique_subject = no',
+          '[any]',
+          'commonName = supplied',
+          '[req]',
+          'distinguished_name = dn',
+          '[dn]',
+          '[v3_ca]',
+          'basicConstraints = critical,CA:TRUE',
+          'keyUsage = critical,keyCertSign,cRLSign',
+          '[leaf]',
+          'basicConstraints = CA:FALSE',
+          'keyUsage = critical,digitalSignature',
+          'extendedKeyUsage = clientAuth',
           sections,
         ].join('\n'),
       );
       key(`${name}/key.pem`);
-      openssl('req', '-x509', '-new', '-key', `${name}/key.pem`, '-subj', `/CN=${name}`, '-days', '2', '-out', `${name}/cert.pem`, '-config', `${name}.cnf`, '-extensions', 'v3_ca');
+      openssl(
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        `${name}/key.pem`,
+        '-subj',
+        `/CN=${name}`,
+        '-days',
+        '2',
+        '-out',
+        `${name}/cert.pem`,
+        '-config',
+        `${name}.cnf`,
+        '-extensions',
+        'v3_ca',
+      );
     },
     issue(ca, cn, ext) {
       key(`${cn}.key`);
       openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', `${ca}.cnf`);
-      openssl('ca', '-batch', '-notext', '-config', `${ca}.cnf`, '-in', `${cn}.csr`, '-out', `${cn}.pem`, '-extensions', ext);
+      openssl(
+        'ca',
+        '-batch',
+        '-notext',
+        '-config',
+        `${ca}.cnf`,
+        '-in',
+        `${cn}.csr`,
+        '-out',
+        `${cn}.pem`,
+        '-extensions',
+        ext,
+      );
     },
     revoke: (ca, cn) => void openssl('ca', '-config', `${ca}.cnf`, '-revoke', `${cn}.pem`),
     gencrl: (ca, out, ...extra) => void openssl('ca', '-config', `${ca}.cnf`, '-gencrl', '-out', out, ...extra),

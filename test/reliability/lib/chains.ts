@@ -2,7 +2,7 @@
 // subjects carry O=c<id>), so the cases of a run can share one CAfile and one -untrusted file for
 // `openssl verify` without any certificate of one case ever chaining to another case's.
 import { OID } from './der.js';
-import { KU, mint, type CertSpec, type Minted, type PoolKey, type Rdns } from './mint.js';
+import { type CertSpec, KU, type Minted, mint, type PoolKey, type Rdns } from './mint.js';
 
 /** mulberry32: small, fast, deterministic. */
 export function prng(seed: number): () => number {
@@ -38,7 +38,12 @@ type Window = 'ok' | 'expired' | 'future' | 'edgeAfter' | 'edgeBefore' | 'invert
  * `keys`; everything else (shapes, dates, mutations) is a function of the seed alone, so the
  * verdicts of a run are reproducible even though the keys are new on every run.
  */
-export function generateCases(count: number, seed: number, now: number, keys: { ec: PoolKey[]; rsa: PoolKey[] }): ChainCase[] {
+export function generateCases(
+  count: number,
+  seed: number,
+  now: number,
+  keys: { ec: PoolKey[]; rsa: PoolKey[] },
+): ChainCase[] {
   const r = prng(seed);
   const chance = (p: number) => r() < p;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -56,7 +61,8 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
     const window = (level: string, okShare: number): { notBefore: number; notAfter: number } => {
       const x = r();
       let w: Window = 'ok';
-      if (x >= okShare) w = pick(['expired', 'expired', 'future', 'future', 'edgeAfter', 'edgeBefore', 'inverted'] as const);
+      if (x >= okShare)
+        w = pick(['expired', 'expired', 'future', 'future', 'edgeAfter', 'edgeBefore', 'inverted'] as const);
       if (w !== 'ok') tags.push(`${w}@${level}`);
       const back = between(1, 900) * DAY + between(0, 86_399) * 1000;
       const ahead = between(1, 900) * DAY + between(0, 86_399) * 1000;
@@ -78,7 +84,11 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
 
     // Levels: root (index 0), intermediates, leaf (last).
     const intermediates = pick([0, 1, 1, 2, 2, 3]);
-    const names: Rdns[] = [nm('Root'), ...Array.from({ length: intermediates }, (_, j) => nm(`Int ${j + 1}`)), nm('Leaf')];
+    const names: Rdns[] = [
+      nm('Root'),
+      ...Array.from({ length: intermediates }, (_, j) => nm(`Int ${j + 1}`)),
+      nm('Leaf'),
+    ];
     const levelKeys = names.map(() => key());
     const specs: CertSpec[] = [];
     for (let i = 0; i < names.length; i++) {
@@ -180,7 +190,13 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
     const realRoot = mint(specs[0]!);
     if (forged) {
       const fakeKey = levelKeys[0] === keys.ec[0] ? keys.ec[1]! : keys.ec[0]!;
-      specs[0] = { ...specs[0]!, key: fakeKey, signer: fakeKey, ski: specs[0]!.ski ? fakeKey.keyId : undefined, damageSignature: false };
+      specs[0] = {
+        ...specs[0]!,
+        key: fakeKey,
+        signer: fakeKey,
+        ski: specs[0]!.ski ? fakeKey.keyId : undefined,
+        damageSignature: false,
+      };
       if (specs[1]) specs[1] = { ...specs[1], signer: fakeKey, aki: specs[1].aki ? fakeKey.keyId : undefined };
     }
     const certs = specs.map(mint);
@@ -198,7 +214,18 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
     if (chance(0.08)) {
       const k = key();
       const stray = nm('Stray CA');
-      sent.splice(between(0, sent.length), 0, mint({ subject: stray, issuer: stray, key: k, signer: k, basicConstraints: { ca: true }, ...window('stray', 1) }));
+      sent.splice(
+        between(0, sent.length),
+        0,
+        mint({
+          subject: stray,
+          issuer: stray,
+          key: k,
+          signer: k,
+          basicConstraints: { ca: true },
+          ...window('stray', 1),
+        }),
+      );
       tags.push('extraUnrelatedCa');
     }
     let twinCert: Minted | undefined;
@@ -238,12 +265,30 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
     } else if (chance(0.06)) {
       const k = key();
       const other = nm('Other Root');
-      anchors = [mint({ subject: other, issuer: other, key: k, signer: k, basicConstraints: { ca: true }, ...window('otherRoot', 1) })];
+      anchors = [
+        mint({
+          subject: other,
+          issuer: other,
+          key: k,
+          signer: k,
+          basicConstraints: { ca: true },
+          ...window('otherRoot', 1),
+        }),
+      ];
       tags.push('otherTenant');
     } else if (chance(0.15)) {
       const k = key();
       const other = nm('Second Root');
-      anchors.push(mint({ subject: other, issuer: other, key: k, signer: k, basicConstraints: { ca: true }, ...window('secondRoot', 1) }));
+      anchors.push(
+        mint({
+          subject: other,
+          issuer: other,
+          key: k,
+          signer: k,
+          basicConstraints: { ca: true },
+          ...window('secondRoot', 1),
+        }),
+      );
       tags.push('secondAnchor');
     }
     if (chance(0.04)) {
@@ -257,7 +302,14 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
         tags.push('selfIssuedWithCaKey');
       } else while (k === levelKeys[0]) k = key();
       const n = asCa ? nm('Root') : nm('Self');
-      leaf = mint({ subject: n, issuer: n, key: k, signer: k, basicConstraints: { ca: asCa }, ...window('selfSigned', 1) });
+      leaf = mint({
+        subject: n,
+        issuer: n,
+        key: k,
+        signer: k,
+        basicConstraints: { ca: asCa },
+        ...window('selfSigned', 1),
+      });
       sent = [];
       twinCert = undefined;
       const keep = tags.includes('selfIssuedWithCaKey');
@@ -265,7 +317,14 @@ export function generateCases(count: number, seed: number, now: number, keys: { 
       tags.push(asCa ? 'selfSignedWithCaName' : 'selfSigned');
       if (keep) tags.push('selfIssuedWithCaKey');
     }
-    cases.push({ id, anchors, leaf, sent, tags, ...(twinCert ? { withoutTwin: sent.filter((x) => x !== twinCert) } : {}) });
+    cases.push({
+      id,
+      anchors,
+      leaf,
+      sent,
+      tags,
+      ...(twinCert ? { withoutTwin: sent.filter((x) => x !== twinCert) } : {}),
+    });
   }
   return cases;
 }

@@ -36,7 +36,7 @@ export function int(v: number | bigint | Buffer): Der {
   if (Buffer.isBuffer(v)) mag = v;
   else {
     let hex = BigInt(v).toString(16);
-    if (hex.length % 2) hex = '0' + hex;
+    if (hex.length % 2) hex = `0${hex}`;
     mag = Buffer.from(hex, 'hex');
   }
   let i = 0;
@@ -66,14 +66,16 @@ export function oid(dotted: string): Der {
 /** BIT STRING holding whole bytes (signatures, public keys). */
 export const bits = (b: Buffer): Der => tlv(0x03, Buffer.from([0]), b);
 
-/** BIT STRING of named bits (keyUsage): bit n is the n-th bit from the most significant, trailing zeros dropped (DER). */
+/**
+ * BIT STRING of named bits (keyUsage): bit n is the n-th bit from the most significant, trailing zeros dropped (DER).
+ */
 export function namedBits(mask: number): Der {
   if (mask === 0) return tlv(0x03, Buffer.from([0]));
   let highest = 0;
   for (let n = 0; n < 16; n++) if (mask & (1 << n)) highest = n;
   const nbytes = Math.floor(highest / 8) + 1;
   const out = Buffer.alloc(nbytes);
-  for (let n = 0; n <= highest; n++) if (mask & (1 << n)) out[Math.floor(n / 8)]! |= 0x80 >> n % 8;
+  for (let n = 0; n <= highest; n++) if (mask & (1 << n)) out[Math.floor(n / 8)]! |= 0x80 >> (n % 8);
   const unused = nbytes * 8 - 1 - highest;
   return tlv(0x03, Buffer.from([unused]), out);
 }

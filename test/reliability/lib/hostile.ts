@@ -23,9 +23,9 @@
 // Finding 3 (memory): a leaf whose subject is 60 KB of control characters (Node escapes each one as
 // three characters in X509Certificate.subject, so the printed name is 180 KB), with a fresh serial,
 // and so a fresh fingerprint, on every call.
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { OID, bits, int, nul, oid, pem, seq } from './der.js';
-import { KU, poolKey, signTbs, tbsOf, type CertSpec, type PoolKey, type Rdns } from './mint.js';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { bits, int, nul, OID, oid, pem, seq } from './der.js';
+import { type CertSpec, KU, type PoolKey, poolKey, type Rdns, signTbs, tbsOf } from './mint.js';
 
 const DAY = 86_400_000;
 const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
@@ -43,7 +43,7 @@ function randomOdd(bitCount: number): bigint {
   bytes[0]! &= 0xff >> extra;
   bytes[0]! |= 0x80 >> extra;
   bytes[bytes.length - 1]! |= 1;
-  return BigInt('0x' + bytes.toString('hex'));
+  return BigInt(`0x${bytes.toString('hex')}`);
 }
 
 /**
@@ -74,7 +74,6 @@ function publicOnly(spki: Buffer, publicKey: KeyObject, placeholder: PoolKey): P
   });
 }
 
-
 /** Keys shared by every call of this module (generation is the cost; signing is cheap). */
 interface SharedKeys {
   /** Signs the hostile CA certificates (an ordinary key: their own keys cannot sign). */
@@ -88,7 +87,10 @@ let shared: SharedKeys | undefined;
 function sharedKeys(): SharedKeys {
   return (shared ??= { caSigner: poolKey('rsa'), leafKey: poolKey('ec'), unknownCa: poolKey('ec') });
 }
-/** RSA-3072 key of the decoy CA (made on first use, about 1.6 s): its signatures are 384 bytes, the size the hostile keys check. */
+/**
+ * RSA-3072 key of the decoy CA (made on first use, about 1.6 s): its signatures are 384 bytes, the size the hostile
+ * keys check.
+ */
 let decoyKey: PoolKey | undefined;
 function rsa3072(): PoolKey {
   if (!decoyKey) {
@@ -142,7 +144,8 @@ export function rdnsOfNodeName(printed: string): Rdns {
   return printed.split('\n').map((line) => {
     const at = line.indexOf('=');
     const type = NODE_NAME_TYPES[line.slice(0, at)];
-    if (at < 0 || !type || /\\/.test(line)) throw new Error(`rdnsOfNodeName: unsupported name line ${JSON.stringify(line)}`);
+    if (at < 0 || !type || /\\/.test(line))
+      throw new Error(`rdnsOfNodeName: unsupported name line ${JSON.stringify(line)}`);
     return [type, line.slice(at + 1)] as const;
   });
 }
@@ -227,7 +230,13 @@ export function hostileExponentChain(options: HostileChainOptions = {}): Hostile
     [OID.o, 'hostile'],
     [OID.cn, `Hostile Exponent CA ${process.pid}-${n}-${randomBytes(4).toString('hex')}`],
   ];
-  const cas = shuffle(hostileCas(caName, decoy ? HOSTILE_CA_COUNT - 1 : HOSTILE_CA_COUNT, options.keyCertSign === undefined ? {} : { keyCertSign: options.keyCertSign }));
+  const cas = shuffle(
+    hostileCas(
+      caName,
+      decoy ? HOSTILE_CA_COUNT - 1 : HOSTILE_CA_COUNT,
+      options.keyCertSign === undefined ? {} : { keyCertSign: options.keyCertSign },
+    ),
+  );
   const leafEku = options.leafEku === undefined ? [OID.serverAuth] : options.leafEku;
   const leafSpec = (signer: PoolKey): CertSpec => ({
     serial: randomBytes(16),
@@ -304,7 +313,10 @@ const processNonce = randomBytes(8).toString('hex');
  * our verifier. A self-signed leaf would carry the 60 KB name twice, and a 120 KB Certificate
  * message exceeds OpenSSL's 100 KB max_cert_list (the handshake fails with an alert).
  */
-export function hugeSubjectLeaf(serialSeed: number | bigint | string, options: HugeSubjectOptions = {}): { cert: string; key: string; chain: string } {
+export function hugeSubjectLeaf(
+  serialSeed: number | bigint | string,
+  options: HugeSubjectOptions = {},
+): { cert: string; key: string; chain: string } {
   const { leafKey, unknownCa } = sharedKeys();
   const now = Date.now();
   hugeSubject ??= [[OID.cn, '\u0001'.repeat(HUGE_SUBJECT_CHARS)]];

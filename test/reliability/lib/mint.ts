@@ -1,7 +1,24 @@
 // Certificates of any shape, signed with node:crypto (synchronous, no @peculiar/x509), from a small
 // pool of keys minted once: key generation is the cost, signing is cheap.
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { OID, bits, bool, explicit, implicit, ia5, int, name, namedBits, nul, octets, oid, pem, seq, time, tlv } from './der.js';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import {
+  bits,
+  bool,
+  explicit,
+  ia5,
+  implicit,
+  int,
+  name,
+  namedBits,
+  nul,
+  OID,
+  octets,
+  oid,
+  pem,
+  seq,
+  time,
+  tlv,
+} from './der.js';
 
 export type KeyType = 'ec' | 'rsa';
 
@@ -18,7 +35,9 @@ export interface PoolKey {
 /** One fresh key of the pool's kinds. */
 export function poolKey(type: KeyType): PoolKey {
   const { privateKey, publicKey } =
-    type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   return Object.freeze({
     type,
@@ -32,7 +51,10 @@ export function poolKey(type: KeyType): PoolKey {
 
 /** `ec` EC P-256 keys and `rsa` RSA 2048 keys, generated now. */
 export function keyPool(ec: number, rsa: number): { ec: PoolKey[]; rsa: PoolKey[] } {
-  return { ec: Array.from({ length: ec }, () => poolKey('ec')), rsa: Array.from({ length: rsa }, () => poolKey('rsa')) };
+  return {
+    ec: Array.from({ length: ec }, () => poolKey('ec')),
+    rsa: Array.from({ length: rsa }, () => poolKey('rsa')),
+  };
 }
 
 export type Rdns = readonly (readonly [string, string])[];
@@ -51,7 +73,10 @@ export interface CertSpec {
   signer: PoolKey;
   /** basicConstraints; absent when undefined. */
   basicConstraints?: { ca: boolean; pathLen?: number; critical?: boolean };
-  /** keyUsage bit mask (bit n = 1 << n: 0 digitalSignature, 2 keyEncipherment, 4 keyAgreement, 5 keyCertSign, 6 cRLSign). */
+  /**
+   * keyUsage bit mask (bit n = 1 << n: 0 digitalSignature, 2 keyEncipherment, 4 keyAgreement, 5 keyCertSign, 6
+   * cRLSign).
+   */
   keyUsage?: { mask: number; critical?: boolean };
   extKeyUsage?: readonly string[];
   ski?: Buffer;
@@ -71,7 +96,14 @@ function extension(type: string, critical: boolean | undefined, value: Buffer): 
   return seq(oid(type), ...(critical ? [bool(true)] : []), octets(value));
 }
 
-export const KU = { digitalSignature: 1, nonRepudiation: 2, keyEncipherment: 4, keyAgreement: 16, keyCertSign: 32, cRLSign: 64 } as const;
+export const KU = {
+  digitalSignature: 1,
+  nonRepudiation: 2,
+  keyEncipherment: 4,
+  keyAgreement: 16,
+  keyCertSign: 32,
+  cRLSign: 64,
+} as const;
 
 /** The TBSCertificate of a spec (exported for tests that want to re-sign or cut it). */
 export function tbsOf(s: CertSpec): Buffer {
@@ -80,7 +112,13 @@ export function tbsOf(s: CertSpec): Buffer {
   if (s.version !== 1) {
     if (s.basicConstraints) {
       const { ca, pathLen, critical } = s.basicConstraints;
-      exts.push(extension(OID.basicConstraints, critical, seq(...(ca ? [bool(true)] : []), ...(pathLen !== undefined ? [int(pathLen)] : []))));
+      exts.push(
+        extension(
+          OID.basicConstraints,
+          critical,
+          seq(...(ca ? [bool(true)] : []), ...(pathLen !== undefined ? [int(pathLen)] : [])),
+        ),
+      );
     }
     if (s.keyUsage) exts.push(extension(OID.keyUsage, s.keyUsage.critical, namedBits(s.keyUsage.mask)));
     if (s.extKeyUsage) exts.push(extension(OID.extKeyUsage, false, seq(...s.extKeyUsage.map(oid))));
@@ -97,7 +135,13 @@ export function tbsOf(s: CertSpec): Buffer {
     if (s.aki) exts.push(extension(OID.aki, false, seq(implicit(0, s.aki))));
     for (const e of s.extra ?? []) exts.push(extension(e.oid, e.critical, e.value));
   }
-  const serial = s.serial ?? createHash('sha256').update(s.key.spki).update(JSON.stringify([s.subject, s.issuer, s.notBefore])).digest().subarray(0, 16);
+  const serial =
+    s.serial ??
+    createHash('sha256')
+      .update(s.key.spki)
+      .update(JSON.stringify([s.subject, s.issuer, s.notBefore]))
+      .digest()
+      .subarray(0, 16);
   return seq(
     ...(s.version === 1 ? [] : [explicit(0, int(2))]),
     int(typeof serial === 'bigint' ? serial : Buffer.from(serial)),

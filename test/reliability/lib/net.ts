@@ -1,8 +1,9 @@
 // Loopback servers and raw clients for the reliability tests.
+
+import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
 import type { ClientCertificate } from '../../../src/testing/index.js';
 import { pem } from './der.js';
 
@@ -13,9 +14,9 @@ export function damageSignature(certPem: string): string {
   return pem(der);
 }
 
-import { listen, type Listening } from '../../helpers.js';
+import { type Listening, listen } from '../../helpers.js';
 
-export { listen, type Listening };
+export { type Listening, listen };
 
 export interface EchoSeen {
   url: string;

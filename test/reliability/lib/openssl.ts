@@ -31,7 +31,8 @@ export function opensslVerify(args: string[], files: string[]): Promise<Map<stri
           pending = [];
         }
       }
-      for (const f of files) if (!out.has(f)) return reject(new Error(`openssl gave no verdict for ${f}:\n${stderr.slice(0, 2000)}`));
+      for (const f of files)
+        if (!out.has(f)) return reject(new Error(`openssl gave no verdict for ${f}:\n${stderr.slice(0, 2000)}`));
       resolve(out);
     });
   });
