@@ -12,6 +12,7 @@ import { CrlFetcher } from '../verify/crl-fetch.js';
 import { encodedNames } from '../verify/der.js';
 import { OcspClient } from '../verify/ocsp.js';
 import type { RevocationMode, RevocationPolicy } from '../verify/revocation.js';
+import { privateKeyJwk, readChain, sameKey } from './material.js';
 import { MAX_DEPTH, MAX_PEM, type SslProtocol, sslId, sslObjectSchema } from './schema.js';
 import { normalizeServername, sniPatternProblem } from './sni.js';
 
@@ -57,7 +58,7 @@ export interface SslEntry {
   readonly snis: readonly string[];
   /**
    * Builds the object's TLS context (the store keeps the most recently used ones, see
-   * `contextCacheSize`). `compileSslObject` builds one once to check it, handed over as `firstContext`.
+   * `contextCacheSize`). For material node:crypto checked, `compileSslObject` built one to check it (`takeFirstContext`).
    */
   readonly buildContext: () => tls.SecureContext;
   readonly client:
@@ -318,14 +319,30 @@ function privateKey(pem: string, field: string): KeyObject {
   }
 }
 
-function pair(
-  certPem: unknown,
-  keyPem: unknown,
-  certField: string,
-  keyField: string,
-): { leaf: X509Certificate; cert: string; key: string; natives: object[] } {
+interface Pair {
+  readonly leafDer: Buffer;
+  /** The certificates only: a combined cert + key PEM must not carry the key into views. */
+  readonly cert: string;
+  readonly key: string;
+  readonly validTo: Date;
+  readonly natives: object[];
+  /** Checked by the DER reader (ssl/material.ts); false: by node:crypto, and a TLS context is built to check it. */
+  readonly fast: boolean;
+}
+
+function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: string): Pair {
   const cert = pemString(certPem, certField);
   const key = pemString(keyPem, keyField);
+  if (!/ENCRYPTED/.test(key)) {
+    const chain = readChain(cert);
+    const pub = chain && privateKeyJwk(key);
+    if (chain && pub && sameKey(chain[0]!.jwk, pub)) {
+      const leaf = chain[0]!;
+      const pem = chain.length === 1 ? leaf.pem : chain.map((c) => c.pem).join('');
+      return { leafDer: leaf.der, cert: pem, key, validTo: leaf.notAfter, natives: [], fast: true };
+    }
+  }
+  // Key types and encodings the DER reader does not vouch for, and every error: node:crypto decides.
   const chain = certChain(cert, certField);
   const keyObject = privateKey(key, keyField);
   const leaf = chain[0]!;
@@ -336,8 +353,14 @@ function pair(
       `private key does not match the certificate in ${certField} ("${(leaf.subject ?? '').replace(/\n/g, ', ')}")`,
     );
   }
-  // Only the certificates: a combined cert + key PEM must not carry the key into views.
-  return { leaf, cert: chain.map((c) => c.toString()).join(''), key, natives: [...chain, keyObject] };
+  return {
+    leafDer: leaf.raw,
+    cert: chain.map((c) => c.toString()).join(''),
+    key,
+    validTo: new Date(leaf.validTo),
+    natives: [...chain, keyObject],
+    fast: false,
+  };
 }
 
 /**
@@ -357,7 +380,7 @@ function caBundle(v: unknown): unknown {
 }
 
 /** The names a certificate stands for: DNS SANs, else the CN (as API7 Cloud derives an object's SNIs). */
-function derivedSnis(leaf: X509Certificate): string[] {
+function derivedSnis(leaf: Buffer): string[] {
   const parsed = parseCert(leaf, readExtensionsThoroughly);
   const names = parsed.san.dns.length > 0 ? parsed.san.dns : cnOf(parsed.subject);
   return [...new Set(names.map(normalizeServername))].filter((n) => sniPatternProblem(n) === undefined);
@@ -404,7 +427,7 @@ export function compileSslObject(raw: unknown): SslEntry {
   let snis: string[];
   const snisDerived = input.snis === undefined;
   if (input.snis === undefined) {
-    snis = derivedSnis(main.leaf);
+    snis = derivedSnis(main.leafDer);
     if (snis.length === 0) {
       throw new MtlsGateConfigError(
         ErrorCodes.SNI_INVALID,
@@ -502,16 +525,20 @@ export function compileSslObject(raw: unknown): SslEntry {
   // root store and send no CA names in the CertificateRequest.
   const contextOptions = tlsMaterial.ca ? tlsMaterial : { cert: tlsMaterial.cert, key: tlsMaterial.key };
   const buildContext = () => tls.createSecureContext(contextOptions);
-  let firstContext: tls.SecureContext;
-  try {
-    firstContext = buildContext();
-  } catch (err) {
-    throw new MtlsGateConfigError(
-      ErrorCodes.TLS_CONTEXT,
-      'cert',
-      `Node could not build a TLS context: ${(err as Error).message}`,
-      err,
-    );
+  // Material the DER reader vouched for (ssl/material.ts) gets its context at its first handshake;
+  // other material is checked by OpenSSL itself, now.
+  let firstContext: tls.SecureContext | undefined;
+  if (!main.fast || extras.some((e) => !e.fast)) {
+    try {
+      firstContext = buildContext();
+    } catch (err) {
+      throw new MtlsGateConfigError(
+        ErrorCodes.TLS_CONTEXT,
+        'cert',
+        `Node could not build a TLS context: ${(err as Error).message}`,
+        err,
+      );
+    }
   }
 
   const view: SslObjectView = Object.freeze({
@@ -525,7 +552,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     sslProtocols: sslProtocols && Object.freeze([...sslProtocols]),
     labels: Object.keys(labels).length === 0 ? NO_LABELS : Object.freeze(labels),
     desc: input.desc as string | undefined,
-    validTo: new Date(main.leaf.validTo),
+    validTo: main.validTo,
   });
   const entry: SslEntry = Object.freeze({
     id,
@@ -540,9 +567,9 @@ export function compileSslObject(raw: unknown): SslEntry {
     sslProtocols: sslProtocols && new Set<string>(sslProtocols),
     view,
     tls: tlsMaterial,
-    retained: Object.freeze([...main.natives, ...extras.flatMap((e) => e.natives)]),
+    retained: frozenList([...main.natives, ...extras.flatMap((e) => e.natives)]),
   });
-  firstContexts.set(entry, firstContext);
+  if (firstContext) firstContexts.set(entry, firstContext);
   return entry;
 }
 

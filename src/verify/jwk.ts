@@ -58,7 +58,7 @@ const b64u = (der: Uint8Array, start: number, end: number) =>
   Buffer.from(der.buffer, der.byteOffset + start, end - start).toString('base64url');
 
 /** A positive INTEGER's magnitude, as JWK wants it: no leading zero bytes. Zero and negatives: undefined. */
-function positive(der: Uint8Array, t: Tlv): string | undefined {
+export function positive(der: Uint8Array, t: Tlv): string | undefined {
   if (t.tag !== 0x02 || t.end === t.start || der[t.start]! & 0x80) return undefined;
   let start = t.start;
   while (start < t.end - 1 && der[start] === 0) start++;
@@ -76,8 +76,26 @@ function onCurve(c: Curve, x: bigint, y: bigint): boolean {
   return (y * y - (x * x * x + c.a * x + c.b)) % p === 0n;
 }
 
-/** The JWK read from the DER, or undefined when the key is not one of the shapes handled here. */
-function fromSpki(der: Uint8Array): JsonWebKey | undefined {
+/**
+ * An EC public point (the bytes [start, end) of `der`) on the curve named by `curveOid` as a JWK, or
+ * undefined when the curve is not one of those above, the point is compressed or it is off the curve.
+ */
+export function ecPointJwk(der: Uint8Array, curveOid: string, start: number, end: number): JsonWebKey | undefined {
+  const curve = EC_CURVES[curveOid];
+  // Uncompressed points only; a compressed one goes through node:crypto, which expands it.
+  if (!curve || end - start !== 1 + 2 * curve.size || der[start] !== 0x04) return undefined;
+  const x = start + 1;
+  const y = x + curve.size;
+  // node:crypto refuses a point off the curve; so does this reader (to node:crypto, then null).
+  if (!onCurve(curve, bigint(der, x, y), bigint(der, y, end))) return undefined;
+  return { kty: 'EC', x: b64u(der, x, y), y: b64u(der, y, end), crv: curve.crv };
+}
+
+/**
+ * The public key of a DER certificate as a JWK, or undefined when the key is not one of the shapes
+ * handled here (RSA, EC on P-256/384/521 or secp256k1 with an uncompressed point, Ed25519/Ed448).
+ */
+export function spkiJwk(der: Uint8Array): JsonWebKey | undefined {
   const cert = expect(tlv(der, 0, der.length), 0x30, 'Certificate');
   const tbs = children(der, expect(children(der, cert)[0], 0x30, 'TBSCertificate'));
   // version [0] (absent in v1), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
@@ -88,14 +106,8 @@ function fromSpki(der: Uint8Array): JsonWebKey | undefined {
   const keyStart = bits.start + 1;
   const oid = oidString(der, expect(alg[0], 0x06, 'algorithm'));
   if (oid === OID_EC) {
-    const curve = alg[1]?.tag === 0x06 && alg.length === 2 ? EC_CURVES[oidString(der, alg[1])] : undefined;
-    // Uncompressed points only; a compressed one goes through node:crypto, which expands it.
-    if (!curve || bits.end - keyStart !== 1 + 2 * curve.size || der[keyStart] !== 0x04) return undefined;
-    const x = keyStart + 1;
-    const y = x + curve.size;
-    // node:crypto refuses a point off the curve; so does this reader (to node:crypto, then null).
-    if (!onCurve(curve, bigint(der, x, y), bigint(der, y, bits.end))) return undefined;
-    return { kty: 'EC', x: b64u(der, x, y), y: b64u(der, y, bits.end), crv: curve.crv };
+    if (alg[1]?.tag !== 0x06 || alg.length !== 2) return undefined;
+    return ecPointJwk(der, oidString(der, alg[1]), keyStart, bits.end);
   }
   if (oid === OID_RSA) {
     // parameters: NULL (RFC 3279); absent is tolerated by OpenSSL, anything else is not this key type.
@@ -116,7 +128,7 @@ function fromSpki(der: Uint8Array): JsonWebKey | undefined {
 /** The certificate's public key as a JWK, or null when JWK cannot express it. `key` is asked for only when needed. */
 export function certificateJwk(der: Uint8Array, key: () => KeyObject): JsonWebKey | null {
   try {
-    const jwk = fromSpki(der);
+    const jwk = spkiJwk(der);
     if (jwk) return jwk;
   } catch {
     // Left to node:crypto, which parsed this certificate already.

@@ -64,7 +64,8 @@ const presented = (port: number, sni: string) =>
 test('a small cache under handshakes to many SNIs: every handshake gets its own certificate and client CA, none fails', async () => {
   const store = createSslStore({ contextCacheSize: 2 });
   for (let i = 0; i < N; i++) store.set(object(i));
-  assert.equal(store.contextStats().cached, 2);
+  // Certificates and keys of the common kinds are checked without a context: none is built before a handshake asks.
+  assert.deepEqual(store.contextStats(), { ...store.contextStats(), cached: 0, built: 0 });
   const s = await serve(store);
   try {
     const jobs = Array.from({ length: 60 }, (_, k) => (k * 7) % N);
