@@ -7,7 +7,16 @@
 import { type ConfigIssue, ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { guardSettingsSchema } from '../guard/schema.js';
 import { plainCopy } from '../internal/plain.js';
-import { detached, issuesError, toIssues, z } from '../internal/schema.js';
+import {
+  detached,
+  issuesError,
+  lazySchema,
+  type SchemaInput,
+  type SchemaOutput,
+  toIssues,
+  type Zod,
+  z,
+} from '../internal/schema.js';
 import { isPlainObject } from '../internal/validate.js';
 import { compileServices } from '../router/config.js';
 import { routerSettingsSchema, serviceFileSchema, serviceSchema } from '../router/schema.js';
@@ -15,35 +24,39 @@ import { serverLimitsSchema } from '../server/limits.js';
 import { compileSslObject } from '../ssl/object.js';
 import { sslObjectFileSchema, sslObjectSchema, storeOptionsSchema } from '../ssl/schema.js';
 
-const host = z.string().min(1).max(253).meta({ description: 'Address to listen on, e.g. 127.0.0.1 or ::' });
-const port = z.number().int().min(0).max(65535);
+const host = lazySchema(() =>
+  z.string().min(1).max(253).meta({ description: 'Address to listen on, e.g. 127.0.0.1 or ::' }),
+);
+const port = lazySchema(() => z.number().int().min(0).max(65535));
 
-const listener = z.strictObject({
-  host: host.optional().meta({ default: '127.0.0.1' }),
-  /** 0 picks a free port (tests). */
-  port,
-  /**
-   * true (default): HTTPS with HTTP/2 and HTTP/1.1 by ALPN, SSL objects chosen by SNI. false: plain HTTP (redirects
-   * https-only services, serves the others).
-   */
-  tls: z.boolean().optional().meta({ default: true }),
-  /** Offer TLS session tickets (resumption); each resumed session is still checked by the guard. Default false. */
-  sessionTickets: z.boolean().optional().meta({ default: false }),
-});
+const listener = lazySchema(() =>
+  z.strictObject({
+    host: host().optional().meta({ default: '127.0.0.1' }),
+    /** 0 picks a free port (tests). */
+    port: port(),
+    /**
+     * true (default): HTTPS with HTTP/2 and HTTP/1.1 by ALPN, SSL objects chosen by SNI. false: plain HTTP (redirects
+     * https-only services, serves the others).
+     */
+    tls: z.boolean().optional().meta({ default: true }),
+    /** Offer TLS session tickets (resumption); each resumed session is still checked by the guard. Default false. */
+    sessionTickets: z.boolean().optional().meta({ default: false }),
+  }),
+);
 
-function build<S extends z.ZodType, V extends z.ZodType>(ssl: S, service: V) {
+function build<S extends Zod.ZodType, V extends Zod.ZodType>(ssl: S, service: V) {
   return z.strictObject({
     /** For editors: the JSON Schema this file follows. */
     $schema: z.string().optional(),
-    listen: z.array(listener).min(1).max(16),
+    listen: z.array(listener()).min(1).max(16),
     ssls: z.array(ssl).max(1_000_000).optional(),
     services: z.array(service).max(10_000).optional(),
-    guard: guardSettingsSchema.optional(),
-    router: routerSettingsSchema.omit({ page: true }).optional(),
-    store: storeOptionsSchema.omit({ ticketSecret: true }).optional(),
-    limits: serverLimitsSchema.optional(),
+    guard: guardSettingsSchema().optional(),
+    router: routerSettingsSchema().omit({ page: true }).optional(),
+    store: storeOptionsSchema().omit({ ticketSecret: true }).optional(),
+    limits: serverLimitsSchema().optional(),
     /** A plain-HTTP listener for operators: GET /ready, GET /status (revision, objects, last error). */
-    status: z.strictObject({ host: host.optional().meta({ default: '127.0.0.1' }), port }).optional(),
+    status: z.strictObject({ host: host().optional().meta({ default: '127.0.0.1' }), port: port() }).optional(),
     /** One line per request (the verdict, the client's fingerprint), JSON or the common log format. Absent: off. */
     accessLog: z.strictObject({ format: z.enum(['json', 'common']).optional().meta({ default: 'json' }) }).optional(),
     /** How long `close()` (SIGTERM) lets requests in flight finish, in ms. Default 10,000. */
@@ -52,18 +65,18 @@ function build<S extends z.ZodType, V extends z.ZodType>(ssl: S, service: V) {
 }
 
 /** The configuration as the library takes it. */
-export const gatewayConfigSchema = build(sslObjectSchema, serviceSchema);
+export const gatewayConfigSchema = lazySchema(() => build(sslObjectSchema(), serviceSchema()));
 /** The configuration as a file writes it: the schema of `mtls-gate/schema.json`. */
-export const gatewayFileSchema = build(sslObjectFileSchema, serviceFileSchema);
+export const gatewayFileSchema = lazySchema(() => build(sslObjectFileSchema(), serviceFileSchema()));
 
 /** A gateway's configuration: listeners, SSL objects, services, and the settings of each part. */
-export interface GatewayConfig extends z.input<typeof gatewayConfigSchema> {}
+export interface GatewayConfig extends SchemaInput<typeof gatewayConfigSchema> {}
 /** {@link GatewayConfig} after validation. */
-export interface ParsedGatewayConfig extends z.output<typeof gatewayConfigSchema> {}
+export interface ParsedGatewayConfig extends SchemaOutput<typeof gatewayConfigSchema> {}
 
 /** The JSON Schema (draft 2020-12) of a config file, as shipped in `mtls-gate/schema.json`. */
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(gatewayFileSchema, {
+  const schema = z.toJSONSchema(gatewayFileSchema(), {
     target: 'draft-2020-12',
     io: 'input',
     unrepresentable: 'any',
@@ -90,7 +103,7 @@ export function validateConfig(input: unknown, options: { compileSsls?: boolean 
       'expected a configuration object with listen, ssls, services',
     );
   const copy = plainCopy(input, '') as Record<string, unknown>;
-  const result = gatewayConfigSchema.safeParse(copy, { reportInput: true });
+  const result = gatewayConfigSchema().safeParse(copy, { reportInput: true });
   const issues: ConfigIssue[] = result.success ? [] : toIssues(result.error);
   const bad = (prefix: string) =>
     issues.some((i) => i.field === prefix || i.field.startsWith(`${prefix}.`) || i.field.startsWith(`${prefix}[`));

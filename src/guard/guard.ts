@@ -7,7 +7,7 @@ import { sendErrorPage } from '../http/pages.js';
 import { type HttpRequest, type HttpResponse, tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { parse, z } from '../internal/schema.js';
+import { lazySchema, parse, z } from '../internal/schema.js';
 import { describe, isPlainObject } from '../internal/validate.js';
 import { channels, type VerdictMessage } from '../observe/channels.js';
 import { isPolicySource, matchedRouteName, type PolicyEntry, type PolicySource, policyList } from '../policy/lookup.js';
@@ -69,20 +69,22 @@ export interface GuardOptions extends GuardSettings {
   rejectResponse?: (info: RejectInfo) => RejectResponse | undefined;
 }
 
-const guardOptionsSchema = guardSettingsSchema.extend({
-  store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, {
-    error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}`,
+const guardOptionsSchema = lazySchema(() =>
+  guardSettingsSchema().extend({
+    store: z.custom<SslStore>((v) => storeInternals(v) !== undefined, {
+      error: (i) => `expected a store from createSslStore(), received ${describe(i.input)}`,
+    }),
+    onReject: z
+      .custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' })
+      .optional(),
+    policies: z.unknown().optional(),
+    rejectResponse: z
+      .custom<(info: RejectInfo) => RejectResponse | undefined>((v) => typeof v === 'function', {
+        error: 'expected a function',
+      })
+      .optional(),
   }),
-  onReject: z
-    .custom<(info: RejectInfo) => void>((v) => typeof v === 'function', { error: 'expected a function' })
-    .optional(),
-  policies: z.unknown().optional(),
-  rejectResponse: z
-    .custom<(info: RejectInfo) => RejectResponse | undefined>((v) => typeof v === 'function', {
-      error: 'expected a function',
-    })
-    .optional(),
-});
+);
 
 /** A `(req, res, next)` middleware; `check` gives the verdict without answering (for adapters). */
 export interface MtlsGuard {
@@ -192,7 +194,7 @@ export function mtlsGuard(input: GuardOptions): MtlsGuard {
     );
   // Each option read once, own properties only: see internal/plain.ts.
   const copy = plainCopy(input, '', { shallow: true }) as Record<string, unknown>;
-  const options = parse(guardOptionsSchema, copy);
+  const options = parse(guardOptionsSchema(), copy);
   // The store itself, not the schema's output (which is rebuilt without prototypes).
   const store = storeInternals(copy.store)!;
   const page = options.page ?? 'default';

@@ -1,8 +1,9 @@
 /**
  * Dependencies a user may never need (undici for proxying and fetching, yaml for config files,
- * @peculiar/x509 for configured certificates and minted test PKIs) are loaded on first use, not at
- * `import 'mtls-gate'`: `import { createSslStore, mtlsGuard }` then costs what it uses. They are
- * required through their CommonJS builds, which Node loads synchronously.
+ * @peculiar/x509 for configured certificates and minted test PKIs), and zod, needed only once
+ * something is configured, are loaded on first use, not at `import 'mtls-gate'`:
+ * `import { createSslStore, mtlsGuard }` then costs what it uses. They are required through their
+ * CommonJS builds, which Node loads synchronously.
  */
 import { createRequire } from 'node:module';
 

@@ -14,12 +14,37 @@
  * and its TypeScript types need the schema written in its own builder; valibot needs a second
  * package for JSON Schema. Measured on this machine, parsing an SSL object takes microseconds,
  * nothing beside the PEM parsing and TLS context that follow it.
+ *
+ * zod is loaded on first use, not at `import 'mtls-gate'`: its 95 files and the building of every
+ * schema cost about 90 ms, paid now by the first call that validates something (`createSslStore`,
+ * `mtlsGuard`, `createRouter`, ...). `z` is the module, loaded synchronously on the first read of
+ * one of its properties (internal/lazy.ts); every schema is built by a {@link lazySchema} thunk.
+ * Types are written with the type-only namespace {@link Zod} (`Zod.input<...>`), which loads nothing.
  */
-import * as z from 'zod';
+import type * as Zod from 'zod';
 import { type ConfigIssue, type ErrorCode, ErrorCodes, MtlsGateConfigError } from '../errors.js';
+import { lazyModule, requireDependency } from './lazy.js';
 import { describe } from './validate.js';
 
-export { z };
+export type { Zod };
+
+/** zod, loaded synchronously (its CommonJS build) the first time one of its properties is read. */
+export const z = lazyModule<typeof Zod>(() => requireDependency('zod') as typeof Zod);
+
+/**
+ * A schema built on its first call, the same instance on every call after: zod keeps metadata
+ * (`.meta()`, read by `toJSONSchema`) in a registry keyed by schema instance, so a schema is made
+ * once and shared, never rebuilt nor wrapped in a Proxy.
+ */
+export function lazySchema<T>(make: () => T): () => T {
+  let made: { schema: T } | undefined;
+  return () => (made ??= { schema: make() }).schema;
+}
+
+/** What a {@link lazySchema} thunk's schema takes: the type users write. */
+export type SchemaInput<F extends () => Zod.ZodType> = Zod.input<ReturnType<F>>;
+/** What a {@link lazySchema} thunk's schema gives after validation. */
+export type SchemaOutput<F extends () => Zod.ZodType> = Zod.output<ReturnType<F>>;
 
 /** A path as error fields write it: keys joined by `.`, indexes as `[i]`, odd keys quoted. */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
@@ -46,11 +71,11 @@ const ARTICLE: Record<string, string> = {
   nonoptional: 'a value',
 };
 
-const isMissing = (issue: z.core.$ZodIssue) =>
+const isMissing = (issue: Zod.core.$ZodIssue) =>
   issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union');
 
 /** Our code for a custom issue is carried in its params: `{ params: { code } }`. */
-function codeOf(issue: z.core.$ZodIssue): ErrorCode {
+function codeOf(issue: Zod.core.$ZodIssue): ErrorCode {
   if (issue.code === 'unrecognized_keys') return ErrorCodes.UNKNOWN_FIELD;
   if (isMissing(issue)) return ErrorCodes.MISSING_FIELD;
   if (issue.code === 'custom') {
@@ -61,7 +86,7 @@ function codeOf(issue: z.core.$ZodIssue): ErrorCode {
 }
 
 /** zod's default messages are replaced by ours where we know better; a custom `error` is kept. */
-function messageOf(issue: z.core.$ZodIssue): string {
+function messageOf(issue: Zod.core.$ZodIssue): string {
   const received = `received ${describe(issue.input)}`;
   if (isMissing(issue)) return 'is required';
   if (issue.code === 'custom') return issue.message;
@@ -101,7 +126,7 @@ function messageOf(issue: z.core.$ZodIssue): string {
  * A union failed: when the value had the type of exactly one option (an upstream object with a bad
  * port, a `{ file }` PEM with a typo), that option's problems say more than "expected A or B".
  */
-function unionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] | undefined {
+function unionBranch(issue: Zod.core.$ZodIssueInvalidUnion): Zod.core.$ZodIssue[] | undefined {
   const typeMatches = issue.errors.filter(
     (branch) =>
       !branch.some(
@@ -117,7 +142,7 @@ function unionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] | 
 }
 
 function flatten(
-  issues: readonly z.core.$ZodIssue[],
+  issues: readonly Zod.core.$ZodIssue[],
   base: readonly PropertyKey[],
   prefix: string,
   out: ConfigIssue[],
@@ -145,7 +170,7 @@ function flatten(
 }
 
 /** zod's issues as ours, every one, each with its full path under `prefix`. */
-export function toIssues(error: z.core.$ZodError, prefix = ''): ConfigIssue[] {
+export function toIssues(error: Zod.core.$ZodError, prefix = ''): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   flatten(error.issues, [], prefix, out);
   return out;
@@ -176,16 +201,16 @@ export function detached(v: unknown): unknown {
  * Parses `input` with `schema`, or throws an {@link MtlsGateConfigError} listing every problem.
  * Inputs are already plain copies (internal/plain.ts): zod reads each value once from our copy.
  */
-export function parse<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+export function parse<S extends Zod.ZodType>(schema: S, input: unknown, prefix = ''): Zod.output<S> {
   const result = schema.safeParse(input, { reportInput: true });
-  if (result.success) return detached(result.data) as z.output<S>;
+  if (result.success) return detached(result.data) as Zod.output<S>;
   // zod's error is not kept as the cause: its issues hold the input, and a private key pasted
   // into the wrong field must not travel in an error (our messages describe values, never echo them).
   throw issuesError(toIssues(result.error, prefix));
 }
 
 /** A custom problem inside a refinement, with our code: `ctx.addIssue(problem(...))`. */
-export function problem(code: ErrorCode, message: string, path: PropertyKey[] = []): z.core.$ZodRawIssue {
+export function problem(code: ErrorCode, message: string, path: PropertyKey[] = []): Zod.core.$ZodRawIssue {
   return { code: 'custom', message, path, params: { code }, input: undefined };
 }
 
@@ -199,22 +224,26 @@ export const matching = (pattern: RegExp, expected: string) =>
     .regex(pattern, { error: `expected ${expected}` });
 
 /** Bytes of any kind (a Buffer of any backing store). */
-export const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array);
+export const bytes = lazySchema(() => z.custom<Uint8Array>((v) => v instanceof Uint8Array));
 /** A PEM field as the library takes it: PEM text, or bytes (a Buffer read from a file). */
-export const pemInput = z.union([z.string(), bytes], {
-  error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)'),
-});
+export const pemInput = lazySchema(() =>
+  z.union([z.string(), bytes()], {
+    error: (i) => (i.input === undefined ? undefined : 'expected PEM text (a string or a Buffer)'),
+  }),
+);
 
 /** A PEM field as a config file writes it: PEM text, or `{ file: PATH }` relative to the file. */
-export const pemFile = z.union(
-  [
-    z.string().meta({ description: 'PEM text' }),
-    z.strictObject({
-      file: z.string().min(1).meta({ description: 'Path of a PEM file, relative to the config file' }),
-    }),
-  ],
-  { error: (i) => (i.input === undefined ? undefined : 'expected PEM text or { file: PATH }') },
+export const pemFile = lazySchema(() =>
+  z.union(
+    [
+      z.string().meta({ description: 'PEM text' }),
+      z.strictObject({
+        file: z.string().min(1).meta({ description: 'Path of a PEM file, relative to the config file' }),
+      }),
+    ],
+    { error: (i) => (i.input === undefined ? undefined : 'expected PEM text or { file: PATH }') },
+  ),
 );
 
 /** The PEM schema a shape is built with: the library's (strings, bytes) or the config file's (strings, `{ file }`). */
-export type PemSchema = typeof pemInput | typeof pemFile;
+export type PemSchema = ReturnType<typeof pemInput> | ReturnType<typeof pemFile>;

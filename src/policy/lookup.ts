@@ -10,7 +10,7 @@ import { RouteTable } from '../http/route-table.js';
 import { targetOf } from '../http/target.js';
 import type { HttpRequest } from '../http/types.js';
 import { plainCopy } from '../internal/plain.js';
-import { parse, pemInput, z } from '../internal/schema.js';
+import { lazySchema, parse, pemInput, type SchemaInput, z } from '../internal/schema.js';
 import { describe } from '../internal/validate.js';
 import { normalizeServername, sniPatternProblem } from '../ssl/sni.js';
 import { type CompiledPolicy, compilePolicy } from './policy.js';
@@ -44,16 +44,18 @@ export const isPolicySource = (v: unknown): v is PolicySource =>
   (typeof v === 'function' || (typeof v === 'object' && v !== null)) &&
   typeof (v as Partial<PolicySource>)[kPolicyLookup] === 'function';
 
-const entrySchema = z.strictObject({
-  /** Path; with `pathType: 'prefix'` (or a trailing `*`) a plain string prefix. */
-  path: z.string().regex(/^\/[^?#\s\\]{0,4095}$/, { error: 'expected a path starting with "/"' }),
-  pathType: z.enum(['exact', 'prefix']).optional(),
-  methods: z.array(z.enum(METHODS)).min(1).max(16).optional(),
-  hosts: z.array(z.string().max(253)).min(1).max(64).optional(),
-  mtls: mtlsPolicySchema(pemInput),
-});
+const entrySchema = lazySchema(() =>
+  z.strictObject({
+    /** Path; with `pathType: 'prefix'` (or a trailing `*`) a plain string prefix. */
+    path: z.string().regex(/^\/[^?#\s\\]{0,4095}$/, { error: 'expected a path starting with "/"' }),
+    pathType: z.enum(['exact', 'prefix']).optional(),
+    methods: z.array(z.enum(METHODS)).min(1).max(16).optional(),
+    hosts: z.array(z.string().max(253)).min(1).max(64).optional(),
+    mtls: mtlsPolicySchema(pemInput()),
+  }),
+);
 /** One entry of {@link policyList}. */
-export interface PolicyEntry extends z.input<typeof entrySchema> {}
+export interface PolicyEntry extends SchemaInput<typeof entrySchema> {}
 
 interface PolicyRoute {
   readonly fullPath: string;
@@ -68,7 +70,7 @@ interface PolicyRoute {
  * takes the array directly). Errors name the entry: `policies[2].mtls.allow.san[0].regex`.
  */
 export function policyList(input: readonly PolicyEntry[]): PolicySource {
-  const entries = parse(z.array(entrySchema).max(10_000), plainCopy(input, 'policies'), 'policies');
+  const entries = parse(z.array(entrySchema()).max(10_000), plainCopy(input, 'policies'), 'policies');
   const routes: PolicyRoute[] = entries.map((e, i) => {
     const field = `policies[${i}]`;
     let path = e.path;

@@ -152,7 +152,7 @@ export function joinPath(prefix: string, p: string): string {
 export function compileServices(raw: unknown): CompiledRoute[] {
   // Validated and compiled from a copy (internal/plain.ts): the shape of every service first, every
   // problem listed; then what a schema cannot say.
-  const input = parse(servicesSchema, plainCopy(raw, 'services'), 'services');
+  const input = parse(servicesSchema(), plainCopy(raw, 'services'), 'services');
   const routes: CompiledRoute[] = [];
   const serviceNames = new Set<string>();
   input.forEach((s, si) => {

@@ -11,7 +11,7 @@ import { targetOf } from '../http/target.js';
 import { tlsSocketOf } from '../http/types.js';
 import { callHook } from '../internal/hooks.js';
 import { plainCopy } from '../internal/plain.js';
-import { parse, z } from '../internal/schema.js';
+import { lazySchema, parse, z } from '../internal/schema.js';
 import { describe, isPlainObject, underField } from '../internal/validate.js';
 import { UpstreamPools } from '../proxy/pools.js';
 import { forward, type ProxyErrorInfo } from '../proxy/proxy.js';
@@ -44,19 +44,25 @@ export interface RouterOptions extends RouterSettings {
   onProxyError?: (info: ProxyErrorInfo, req: Req) => void;
 }
 
-const routerOptionsSchema = routerSettingsSchema.extend({
-  // The services are validated by compileServices, with their full paths.
-  services: z.unknown(),
-  onProxyError: z
-    .custom<(info: ProxyErrorInfo, req: Req) => void>((v) => typeof v === 'function', { error: 'expected a function' })
-    .optional(),
-});
-const batchSchema = z.strictObject({
-  set: z.array(z.unknown()).optional(),
-  delete: z
-    .array(z.string(), { error: (i) => (i.input === undefined ? undefined : 'expected an array of service names') })
-    .optional(),
-});
+const routerOptionsSchema = lazySchema(() =>
+  routerSettingsSchema().extend({
+    // The services are validated by compileServices, with their full paths.
+    services: z.unknown(),
+    onProxyError: z
+      .custom<(info: ProxyErrorInfo, req: Req) => void>((v) => typeof v === 'function', {
+        error: 'expected a function',
+      })
+      .optional(),
+  }),
+);
+const batchSchema = lazySchema(() =>
+  z.strictObject({
+    set: z.array(z.unknown()).optional(),
+    delete: z
+      .array(z.string(), { error: (i) => (i.input === undefined ? undefined : 'expected an array of service names') })
+      .optional(),
+  }),
+);
 
 /** What a request matched. */
 export interface RouteMatch {
@@ -161,7 +167,7 @@ export function createRouter(input: RouterOptions): Router {
       `expected an object, received ${describe(input)}`,
     );
   // Each option read once, own properties only (internal/plain.ts); services are copied deeply by compileServices.
-  const options = parse(routerOptionsSchema, plainCopy(input, '', { shallow: true }));
+  const options = parse(routerOptionsSchema(), plainCopy(input, '', { shallow: true }));
   const httpsPort = options.httpsPort ?? 443;
   const page = options.page ?? 'default';
   const strip =
@@ -271,7 +277,7 @@ export function createRouter(input: RouterOptions): Router {
         'batch',
         `expected { set?, delete? }, received ${describe(input)}`,
       );
-    const batch = parse(batchSchema, plainCopy(input, ''));
+    const batch = parse(batchSchema(), plainCopy(input, ''));
     const sets = batch.set ?? [];
     const deletes = batch.delete ?? [];
     const names = new Set<string>();

@@ -5,7 +5,7 @@
  */
 
 import { isPrintableAscii } from '../internal/hostname.js';
-import { matching, type PemSchema, pemFile, pemInput, z } from '../internal/schema.js';
+import { lazySchema, matching, type PemSchema, pemFile, pemInput, type SchemaInput, z } from '../internal/schema.js';
 import { forwardClientCertSchema, mtlsPolicySchema } from '../policy/schema.js';
 
 /** Caps on what one configuration may hold: each a bound on the work a change costs and on error text. */
@@ -15,29 +15,36 @@ export { METHODS } from '../http/methods.js';
 
 import { METHODS } from '../http/methods.js';
 
-const name = matching(/^[A-Za-z0-9._~-]{1,100}$/, '1 to 100 characters of [A-Za-z0-9._~-]');
-const path = matching(/^\/[^?#\s\\]{0,4095}$/, 'a path starting with "/" without query, fragment, spaces or "\\"');
-const hosts = z
-  .array(z.string().max(253))
-  .min(1)
-  .max(LIMITS.hosts)
-  .meta({ description: 'Host patterns: exact names or *.example.com (any depth below).' });
-const seconds = z.number().gt(0).lte(3600);
-
-const node = z.strictObject({
-  host: z
-    .string()
+// Shared by the library's and the config file's shapes, as one instance each (internal/schema.ts).
+const name = lazySchema(() => matching(/^[A-Za-z0-9._~-]{1,100}$/, '1 to 100 characters of [A-Za-z0-9._~-]'));
+const path = lazySchema(() =>
+  matching(/^\/[^?#\s\\]{0,4095}$/, 'a path starting with "/" without query, fragment, spaces or "\\"'),
+);
+const hosts = lazySchema(() =>
+  z
+    .array(z.string().max(253))
     .min(1)
-    .max(253)
-    .refine((h) => !/[\s/@]/.test(h) && isPrintableAscii(h), { error: 'expected a host name or IP' }),
-  port: z.number().int().min(1).max(65535),
-  /** Share of requests, relative to the other nodes. Default 1; 0 disables the node. */
-  weight: z.number().int().min(0).optional().meta({ default: 1 }),
-});
+    .max(LIMITS.hosts)
+    .meta({ description: 'Host patterns: exact names or *.example.com (any depth below).' }),
+);
+const seconds = lazySchema(() => z.number().gt(0).lte(3600));
+
+const node = lazySchema(() =>
+  z.strictObject({
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .refine((h) => !/[\s/@]/.test(h) && isPrintableAscii(h), { error: 'expected a host name or IP' }),
+    port: z.number().int().min(1).max(65535),
+    /** Share of requests, relative to the other nodes. Default 1; 0 disables the node. */
+    weight: z.number().int().min(0).optional().meta({ default: 1 }),
+  }),
+);
 
 function build<P extends PemSchema>(pem: P) {
   const upstreamObject = z.strictObject({
-    nodes: z.array(node).max(LIMITS.nodes),
+    nodes: z.array(node()).max(LIMITS.nodes),
     scheme: z.enum(['http', 'https']).optional().meta({ default: 'http' }),
     /**
      * How the upstream request's Host is set: the client's (`pass`), the node's (`node`), or `upstreamHost`
@@ -47,10 +54,10 @@ function build<P extends PemSchema>(pem: P) {
     upstreamHost: z.string().min(1).max(1024).optional(),
     /** Seconds, as in APISIX. Defaults: connect 6, send 60, read 60. */
     timeout: z
-      .strictObject({ connect: seconds.optional(), send: seconds.optional(), read: seconds.optional() })
+      .strictObject({ connect: seconds().optional(), send: seconds().optional(), read: seconds().optional() })
       .optional(),
     /** Path prepended to every upstream request path. Default ''. */
-    pathPrefix: path.optional(),
+    pathPrefix: path().optional(),
     /**
      * For `https` upstreams: extra CA bundle (PEM) to trust, whether to verify the upstream certificate
      * (default true), the name to verify and send as SNI (default the node's host), and the gateway's
@@ -75,25 +82,25 @@ function build<P extends PemSchema>(pem: P) {
     maxConnections: z.number().int().min(1).max(65_536).optional(),
   });
   const route = z.strictObject({
-    name,
+    name: name(),
     /**
      * Path below the service's prefix; the full path is prefix + '/' + path. A trailing `*` makes it a
      * prefix match, as in APISIX (`/foo*`, `/foo/*`); `:param` segments are refused.
      */
-    path,
+    path: path(),
     /** `exact` (default) or `prefix` (a plain string prefix). */
     pathType: z.enum(['exact', 'prefix']).optional(),
     /** Allowed methods, upper-case. Default: any. HEAD is not GET. */
     methods: z.array(z.enum(METHODS)).min(1).max(LIMITS.methods).optional(),
     /** Hosts for this route; default the service's. */
-    hosts: hosts.optional(),
+    hosts: hosts().optional(),
     /** This route's mTLS policy; overrides the service's. */
     mtls: mtlsPolicySchema(pem).optional(),
   });
   const service = z.strictObject({
-    name,
+    name: name(),
     /** Path prefix of every route of the service, e.g. `/v1`. Default none. */
-    pathPrefix: path.optional(),
+    pathPrefix: path().optional(),
     /** Schemes served. An https-only service asked over http redirects. Default both. */
     protocols: z
       .array(z.enum(['http', 'https']))
@@ -101,7 +108,7 @@ function build<P extends PemSchema>(pem: P) {
       .max(2)
       .optional(),
     /** Host patterns: exact names or `*.example.com` (any depth below). Default: any host. */
-    hosts: hosts.optional(),
+    hosts: hosts().optional(),
     /** An URL (`https://httpbin.org`) or an upstream object. */
     upstream: z.union([z.string().max(2048), upstreamObject], {
       error: (i) => (i.input === undefined ? undefined : 'expected an http(s) URL or an upstream object'),
@@ -112,7 +119,7 @@ function build<P extends PemSchema>(pem: P) {
     /** The mTLS policy of every route of the service that has none of its own. */
     mtls: mtlsPolicySchema(pem).optional(),
     /** The client's verified identity for the upstream: XFCC and RFC 9440 headers. */
-    forwardClientCert: forwardClientCertSchema.optional(),
+    forwardClientCert: forwardClientCertSchema().optional(),
     /**
      * Proxy WebSocket (and other HTTP/1.1 Upgrade) requests, after the guard and policy. Default false: refused with
      * 400.
@@ -122,41 +129,44 @@ function build<P extends PemSchema>(pem: P) {
   return { service, route, upstreamObject };
 }
 
-const library = build(pemInput);
+const library = lazySchema(() => build(pemInput()));
 /** A service as the library takes it. */
-export const serviceSchema = library.service;
+export const serviceSchema = lazySchema(() => library().service);
 /** A service as a config file writes it (PEM as text or `{ file: PATH }`). */
-export const serviceFileSchema = build(pemFile).service;
+export const serviceFileSchema = lazySchema(() => build(pemFile()).service);
 /** Every service of a configuration, at most {@link LIMITS}.services. */
-export const servicesSchema = z.array(serviceSchema).max(LIMITS.services);
+export const servicesSchema = lazySchema(() => z.array(serviceSchema()).max(LIMITS.services));
+const routeSchema = lazySchema(() => library().route);
+const upstreamObjectSchema = lazySchema(() => library().upstreamObject);
 
 /** A service: path prefix, hosts, protocols, upstream, and its routes. */
-export interface ServiceConfig extends z.input<typeof serviceSchema> {}
+export interface ServiceConfig extends SchemaInput<typeof serviceSchema> {}
 /** A route of a service. */
-export interface RouteConfig extends z.input<typeof library.route> {}
+export interface RouteConfig extends SchemaInput<typeof routeSchema> {}
 /** Upstream in object form (APISIX's upstream resource, camelCase). */
-export interface UpstreamOptions extends z.input<typeof library.upstreamObject> {}
+export interface UpstreamOptions extends SchemaInput<typeof upstreamObjectSchema> {}
 /** An upstream server. */
-export interface UpstreamNode extends z.input<typeof node> {}
+export interface UpstreamNode extends SchemaInput<typeof node> {}
 
 /** `stripRequestHeaders` entries: a header name, or a prefix ending in `*`. */
-export const headerNamePattern = matching(
-  /^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/,
-  'a header name, or a prefix ending in "*"',
+export const headerNamePattern = lazySchema(() =>
+  matching(/^[A-Za-z0-9!#$%&'+.^_`|~-]{1,100}\*?$/, 'a header name, or a prefix ending in "*"'),
 );
 
 /** The router's settings that are data (a config file's `router:`). */
-export const routerSettingsSchema = z.strictObject({
-  /** Port in the Location of the HTTP-to-HTTPS redirect. Default 443 (left out of the URL). */
-  httpsPort: z.number().int().min(1).max(65535).optional(),
-  /** Error page preset for 400/502/503/504 (`apisix` = byte-exact OpenResty pages). Default `default`. */
-  page: z.enum(['default', 'apisix']).optional(),
-  /**
-   * Request headers never forwarded upstream, besides the built-in client-certificate and identity
-   * families: names (`x-tenant-id`) or prefixes (`x-internal-*`), case-insensitive, `_` spellings
-   * included. At most 64.
-   */
-  stripRequestHeaders: z.array(headerNamePattern).max(64).optional(),
-});
+export const routerSettingsSchema = lazySchema(() =>
+  z.strictObject({
+    /** Port in the Location of the HTTP-to-HTTPS redirect. Default 443 (left out of the URL). */
+    httpsPort: z.number().int().min(1).max(65535).optional(),
+    /** Error page preset for 400/502/503/504 (`apisix` = byte-exact OpenResty pages). Default `default`. */
+    page: z.enum(['default', 'apisix']).optional(),
+    /**
+     * Request headers never forwarded upstream, besides the built-in client-certificate and identity
+     * families: names (`x-tenant-id`) or prefixes (`x-internal-*`), case-insensitive, `_` spellings
+     * included. At most 64.
+     */
+    stripRequestHeaders: z.array(headerNamePattern()).max(64).optional(),
+  }),
+);
 /** The router's data settings (see {@link RouterOptions}). */
-export interface RouterSettings extends z.input<typeof routerSettingsSchema> {}
+export interface RouterSettings extends SchemaInput<typeof routerSettingsSchema> {}

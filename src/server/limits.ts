@@ -2,7 +2,7 @@ import type { Http2SecureServer, Http2Session, ServerHttp2Stream } from 'node:ht
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { plainCopy } from '../internal/plain.js';
-import { parse, z } from '../internal/schema.js';
+import { lazySchema, parse, type SchemaInput, z } from '../internal/schema.js';
 import { describe, isPlainObject } from '../internal/validate.js';
 
 // Node's timers take at most a signed 32-bit millisecond count (about 24.8 days).
@@ -15,83 +15,88 @@ const timeout = (description: string, dflt: number) =>
  * Per-connection limits a server applies to its clients (the schema: {@link ServerLimits} is its
  * type). Timeouts in milliseconds; 0 turns a timeout off.
  */
-export const serverLimitsSchema = z
-  .strictObject({
-    /**
-     * The TLS handshake must finish within this time, counted from the TCP accept. Default 10,000 (Node's is 120 s,
-     * long enough for a few thousand silent sockets to pile up).
-     */
-    handshakeTimeoutMs: timeout('The TLS handshake must finish within this time, counted from the TCP accept.', 10_000),
-    /**
-     * HTTP/1.1: the request line and headers must arrive within this time (408 after it). Default 60,000, nginx's
-     * `client_header_timeout`.
-     */
-    headersTimeoutMs: timeout(
-      'HTTP/1.1: the request line and headers must arrive within this time (408 after it).',
-      60_000,
-    ),
-    /**
-     * HTTP/1.1: the whole request, body included, must arrive within this time. Default 300,000 (Node's); 0 for big
-     * streamed uploads.
-     */
-    requestTimeoutMs: timeout('HTTP/1.1: the whole request, body included, must arrive within this time.', 300_000),
-    /**
-     * How long a connection with no request in progress stays open (HTTP/1.1 keep-alive; an idle HTTP/2 session gets a
-     * GOAWAY). Default 5,000.
-     */
-    keepAliveTimeoutMs: timeout('How long a connection with no request in progress stays open.', 5_000),
-    /**
-     * Largest request head in bytes (HTTP/1.1: 431 beyond it; HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE). Default 16,384.
-     * Below 1 KiB not even a browser's request head fits.
-     */
-    maxHeaderSize: z
-      .number()
-      .int()
-      .min(1024)
-      .max(MAX_STREAMS)
-      .optional()
-      .meta({ description: 'Largest request head in bytes.', default: 16_384 }),
-    /** HTTP/2: streams one session may have open at once. Default 128 (nginx's); Node's is unlimited. */
-    maxConcurrentStreams: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_STREAMS)
-      .optional()
-      .meta({ description: 'HTTP/2: streams one session may have open at once.', default: 128 }),
-    /**
-     * Connections the server accepts at once; more are closed on accept. Default none: the timeouts reclaim a flood's
-     * connections, a cap would refuse well-behaved clients too.
-     */
-    maxConnections: z
-      .number()
-      .int()
-      .min(1)
-      .max(Number.MAX_SAFE_INTEGER)
-      .optional()
-      .meta({ description: 'Connections the server accepts at once. Default: no cap.' }),
-  })
-  .check((ctx) => {
-    // Node's own rule (http.createServer throws ERR_OUT_OF_RANGE): headers arrive within the request.
-    const l = ctx.value;
-    const request = l.requestTimeoutMs ?? 300_000;
-    const headers = l.headersTimeoutMs ?? 60_000;
-    if (request > 0 && headers > request) {
-      ctx.issues.push({
-        code: 'custom',
-        input: l,
-        path: [l.headersTimeoutMs === undefined ? 'requestTimeoutMs' : 'headersTimeoutMs'],
-        message: `headersTimeoutMs (${headers}) must not exceed requestTimeoutMs (${request}) unless requestTimeoutMs is 0`,
-      });
-    }
-  });
+export const serverLimitsSchema = lazySchema(() =>
+  z
+    .strictObject({
+      /**
+       * The TLS handshake must finish within this time, counted from the TCP accept. Default 10,000 (Node's is 120 s,
+       * long enough for a few thousand silent sockets to pile up).
+       */
+      handshakeTimeoutMs: timeout(
+        'The TLS handshake must finish within this time, counted from the TCP accept.',
+        10_000,
+      ),
+      /**
+       * HTTP/1.1: the request line and headers must arrive within this time (408 after it). Default 60,000, nginx's
+       * `client_header_timeout`.
+       */
+      headersTimeoutMs: timeout(
+        'HTTP/1.1: the request line and headers must arrive within this time (408 after it).',
+        60_000,
+      ),
+      /**
+       * HTTP/1.1: the whole request, body included, must arrive within this time. Default 300,000 (Node's); 0 for big
+       * streamed uploads.
+       */
+      requestTimeoutMs: timeout('HTTP/1.1: the whole request, body included, must arrive within this time.', 300_000),
+      /**
+       * How long a connection with no request in progress stays open (HTTP/1.1 keep-alive; an idle HTTP/2 session gets a
+       * GOAWAY). Default 5,000.
+       */
+      keepAliveTimeoutMs: timeout('How long a connection with no request in progress stays open.', 5_000),
+      /**
+       * Largest request head in bytes (HTTP/1.1: 431 beyond it; HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE). Default 16,384.
+       * Below 1 KiB not even a browser's request head fits.
+       */
+      maxHeaderSize: z
+        .number()
+        .int()
+        .min(1024)
+        .max(MAX_STREAMS)
+        .optional()
+        .meta({ description: 'Largest request head in bytes.', default: 16_384 }),
+      /** HTTP/2: streams one session may have open at once. Default 128 (nginx's); Node's is unlimited. */
+      maxConcurrentStreams: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_STREAMS)
+        .optional()
+        .meta({ description: 'HTTP/2: streams one session may have open at once.', default: 128 }),
+      /**
+       * Connections the server accepts at once; more are closed on accept. Default none: the timeouts reclaim a flood's
+       * connections, a cap would refuse well-behaved clients too.
+       */
+      maxConnections: z
+        .number()
+        .int()
+        .min(1)
+        .max(Number.MAX_SAFE_INTEGER)
+        .optional()
+        .meta({ description: 'Connections the server accepts at once. Default: no cap.' }),
+    })
+    .check((ctx) => {
+      // Node's own rule (http.createServer throws ERR_OUT_OF_RANGE): headers arrive within the request.
+      const l = ctx.value;
+      const request = l.requestTimeoutMs ?? 300_000;
+      const headers = l.headersTimeoutMs ?? 60_000;
+      if (request > 0 && headers > request) {
+        ctx.issues.push({
+          code: 'custom',
+          input: l,
+          path: [l.headersTimeoutMs === undefined ? 'requestTimeoutMs' : 'headersTimeoutMs'],
+          message: `headersTimeoutMs (${headers}) must not exceed requestTimeoutMs (${request}) unless requestTimeoutMs is 0`,
+        });
+      }
+    }),
+);
 
 /**
  * Per-connection limits a server applies to its clients, so that slow, idle or oversized clients
  * cannot hold a gateway's connections or memory. Applied by {@link SslStore.attach} to
  * `node:https` servers and `node:http2` secure servers (HTTP/2 and its HTTP/1.1 fallback).
  */
-export interface ServerLimits extends z.input<typeof serverLimitsSchema> {}
+export interface ServerLimits extends SchemaInput<typeof serverLimitsSchema> {}
 
 /** Options of {@link SslStore.attach}. */
 export interface AttachOptions {
@@ -116,13 +121,15 @@ export const defaultLimits: Readonly<ResolvedLimits> = Object.freeze({
   maxConnections: undefined,
 });
 
-const attachOptionsSchema = z.strictObject({
-  limits: z
-    .union([z.literal(false), serverLimitsSchema], {
-      error: (i) => (i.input === undefined ? undefined : 'expected an object or false'),
-    })
-    .optional(),
-});
+const attachOptionsSchema = lazySchema(() =>
+  z.strictObject({
+    limits: z
+      .union([z.literal(false), serverLimitsSchema()], {
+        error: (i) => (i.input === undefined ? undefined : 'expected an object or false'),
+      })
+      .optional(),
+  }),
+);
 
 /** The limits with every default filled in. */
 export function resolveLimits(limits: ServerLimits): ResolvedLimits {
@@ -147,7 +154,7 @@ export function resolveAttachOptions(input: unknown): ResolvedLimits | undefined
       'options',
       `expected an object, received ${describe(input)}`,
     );
-  const options = parse(attachOptionsSchema, plainCopy(input, ''));
+  const options = parse(attachOptionsSchema(), plainCopy(input, ''));
   if (options.limits === false) return undefined;
   return resolveLimits(options.limits ?? {});
 }

@@ -269,7 +269,7 @@ function compileRevocation(
 
 /** Normalises an SSL object id, or throws naming `field`. */
 export function normalizeId(id: unknown, field = 'id'): string {
-  return String(parse(sslId, id, field));
+  return String(parse(sslId(), id, field));
 }
 
 function pemString(raw: unknown, field: string): string {
@@ -409,7 +409,7 @@ export function compileSslObject(raw: unknown): SslEntry {
     );
   // The shape first (types, ranges, unknown fields: every problem listed), then what a schema
   // cannot say: PEM parsing, key/certificate pairs, CA flags, SNI patterns, regular expressions.
-  const input = parse(sslObjectSchema, copy);
+  const input = parse(sslObjectSchema(), copy);
   const id = String(input.id);
 
   const main = pair(input.cert, input.key, 'cert', 'key');

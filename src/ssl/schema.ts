@@ -4,7 +4,16 @@
  * matching its certificate, CA flags, SNI patterns, regular expressions compiled by our linear
  * engine) is checked by `compileSslObject` after the shape passed.
  */
-import { bytes, matching, type PemSchema, pemFile, pemInput, z } from '../internal/schema.js';
+import {
+  bytes,
+  lazySchema,
+  matching,
+  type PemSchema,
+  pemFile,
+  pemInput,
+  type SchemaInput,
+  z,
+} from '../internal/schema.js';
 
 /** Most intermediates `client.depth` may allow. */
 export const MAX_DEPTH = 8;
@@ -16,15 +25,17 @@ const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
 const MAX_LABELS = 64;
 
 /** An SSL object id: 1 to 64 characters of `[a-zA-Z0-9._-]`, or a positive integer (kept as its decimal string). */
-export const sslId = z.union(
-  [
-    matching(ID, '1 to 64 characters of [a-zA-Z0-9._-] or a positive integer'),
-    z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  ],
-  {
-    error: (i) =>
-      i.input === undefined ? undefined : 'expected 1 to 64 characters of [a-zA-Z0-9._-] or a positive integer',
-  },
+export const sslId = lazySchema(() =>
+  z.union(
+    [
+      matching(ID, '1 to 64 characters of [a-zA-Z0-9._-] or a positive integer'),
+      z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    ],
+    {
+      error: (i) =>
+        i.input === undefined ? undefined : 'expected 1 to 64 characters of [a-zA-Z0-9._-] or a positive integer',
+    },
+  ),
 );
 
 const unique = (list: readonly unknown[]) => new Set(list).size === list.length;
@@ -152,7 +163,7 @@ function build<P extends PemSchema>(pem: P) {
   });
   const object = z.strictObject({
     /** 1 to 64 characters of `[a-zA-Z0-9-_.]`, or a positive integer (kept as its decimal string). */
-    id: sslId,
+    id: sslId(),
     /** Server certificate PEM; certificates after the first are sent as its chain. */
     cert: text,
     /** Private key PEM (unencrypted) of `cert`. */
@@ -194,55 +205,55 @@ function build<P extends PemSchema>(pem: P) {
 }
 
 /** The SSL object as the library takes it (PEM as strings or Buffers). */
-export const sslObjectSchema = build(pemInput).object;
+export const sslObjectSchema = lazySchema(() => build(pemInput()).object);
 /** The SSL object as a config file writes it (PEM as text or `{ file: PATH }`). */
-export const sslObjectFileSchema = build(pemFile).object;
+export const sslObjectFileSchema = lazySchema(() => build(pemFile()).object);
 
 /** An SSL object, APISIX's `ssls` resource with camelCase names. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface SslObject extends z.input<typeof sslObjectSchema> {}
+export interface SslObject extends SchemaInput<typeof sslObjectSchema> {}
 /** Client-certificate settings of an SSL object (`client`). */
 export type SslClientOptions = NonNullable<SslObject['client']>;
 /** TLS versions an SSL object may restrict itself to (APISIX's `ssl_protocols`). */
 export type SslProtocol = NonNullable<SslObject['sslProtocols']>[number];
 
 /** The store's settings (a config file's `store:`): clients without SNI, the verdict cache, ticket keys. */
-export const storeOptionsSchema = z.strictObject({
-  /** Server name assumed for clients that send no SNI. Without it such handshakes are refused. */
-  fallbackSni: z
-    .string()
-    .max(253)
-    .optional()
-    .meta({ description: 'Server name assumed for clients that send no SNI. Without it such handshakes are refused.' }),
-  /** Verdicts kept in the chain-verification cache: at most this many, the most recently used. Default 10,000. */
-  verifyCacheSize: z.number().int().min(1).max(10_000_000).optional().meta({ default: 10_000 }),
-  /**
-   * Bytes the chain-verification cache may hold, by its own estimate (a verdict for an ordinary
-   * client is about 2 KB). Default 32 MiB. Together with `verifyCacheSize` it bounds what clients
-   * can make the gateway remember, whatever the size of the certificates they send.
-   */
-  verifyCacheBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .max(2 ** 40)
-    .optional()
-    .meta({ default: 32 * 1024 * 1024 }),
-  /**
-   * TLS contexts kept, the most recently used (each about 50 KB of native memory): an object's context
-   * is built on the first handshake that needs it and again after eviction. Default 10,000.
-   */
-  contextCacheSize: z.number().int().min(1).max(10_000_000).optional().meta({ default: 10_000 }),
-  /**
-   * Secret (at least 32 bytes) from which TLS session ticket keys are derived, together with the
-   * store's content: processes holding the same secret and the same SSL objects use the same keys,
-   * so sessions resume across workers and machines, and every change of the objects still rotates
-   * them. Default: random keys, rotated on every change (no resumption across processes).
-   */
-  ticketSecret: z
-    .union([z.string(), bytes])
-    .refine((v) => Buffer.byteLength(typeof v === 'string' ? Buffer.from(v) : v) >= 32, {
-      error: 'expected at least 32 bytes',
-    })
-    .optional(),
-});
+export const storeOptionsSchema = lazySchema(() =>
+  z.strictObject({
+    /** Server name assumed for clients that send no SNI. Without it such handshakes are refused. */
+    fallbackSni: z.string().max(253).optional().meta({
+      description: 'Server name assumed for clients that send no SNI. Without it such handshakes are refused.',
+    }),
+    /** Verdicts kept in the chain-verification cache: at most this many, the most recently used. Default 10,000. */
+    verifyCacheSize: z.number().int().min(1).max(10_000_000).optional().meta({ default: 10_000 }),
+    /**
+     * Bytes the chain-verification cache may hold, by its own estimate (a verdict for an ordinary
+     * client is about 2 KB). Default 32 MiB. Together with `verifyCacheSize` it bounds what clients
+     * can make the gateway remember, whatever the size of the certificates they send.
+     */
+    verifyCacheBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(2 ** 40)
+      .optional()
+      .meta({ default: 32 * 1024 * 1024 }),
+    /**
+     * TLS contexts kept, the most recently used (each about 50 KB of native memory): an object's context
+     * is built on the first handshake that needs it and again after eviction. Default 10,000.
+     */
+    contextCacheSize: z.number().int().min(1).max(10_000_000).optional().meta({ default: 10_000 }),
+    /**
+     * Secret (at least 32 bytes) from which TLS session ticket keys are derived, together with the
+     * store's content: processes holding the same secret and the same SSL objects use the same keys,
+     * so sessions resume across workers and machines, and every change of the objects still rotates
+     * them. Default: random keys, rotated on every change (no resumption across processes).
+     */
+    ticketSecret: z
+      .union([z.string(), bytes()])
+      .refine((v) => Buffer.byteLength(typeof v === 'string' ? Buffer.from(v) : v) >= 32, {
+        error: 'expected at least 32 bytes',
+      })
+      .optional(),
+  }),
+);

@@ -2,7 +2,7 @@ import { constants, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import { ErrorCodes, MtlsGateConfigError } from '../errors.js';
 import { plainCopy } from '../internal/plain.js';
-import { parse, type z } from '../internal/schema.js';
+import { parse, type SchemaInput } from '../internal/schema.js';
 import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
 import { channels, type HandshakeMessage, type TlsErrorMessage } from '../observe/channels.js';
 // ServerLimits is named by the TSDoc of `attach`.
@@ -23,7 +23,7 @@ import { normalizeServername, SniIndex, sniPatternProblem } from './sni.js';
 
 /** Options of {@link createSslStore}. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface SslStoreOptions extends z.input<typeof storeOptionsSchema> {}
+export interface SslStoreOptions extends SchemaInput<typeof storeOptionsSchema> {}
 
 /** A batch for {@link SslStore.apply}. */
 export interface SslBatch {
@@ -194,7 +194,7 @@ export function createSslStore(input: SslStoreOptions = {}): SslStore {
       'options',
       `expected an object, received ${describe(input)}`,
     );
-  const options = parse(storeOptionsSchema, plainCopy(input, ''));
+  const options = parse(storeOptionsSchema(), plainCopy(input, ''));
   let fallbackSni: string | undefined;
   if (options.fallbackSni !== undefined) {
     fallbackSni = normalizeServername(options.fallbackSni);

@@ -285,7 +285,7 @@ test('every yaml block with a listen: key is a valid config file (the shape of m
   const configs = all.filter((b) => b.lang === 'yaml' && /^listen:/m.test(b.code));
   assert.ok(configs.length >= 2, `found ${configs.length} config blocks`);
   for (const b of configs) {
-    const r = gatewayFileSchema.safeParse(parse(b.code));
+    const r = gatewayFileSchema().safeParse(parse(b.code));
     assert.ok(r.success, `${where(b)}: ${JSON.stringify(r.error?.issues.slice(0, 3))}`);
   }
 });
