@@ -37,7 +37,6 @@ const CONCURRENCY = int('HOSTILE_CONCURRENCY', 4);
 const LIMIT_S = int('HOSTILE_LIMIT_S', 240);
 const started = Date.now();
 
-// eslint-disable-next-line prefer-const -- assigned once, below, but read by the watchdog above it
 let child: ChildProcess | undefined;
 setTimeout(() => {
   console.error(`bench:hostile: still running after ${LIMIT_S} s, giving up`);

@@ -18,7 +18,6 @@ import type { ClientIdentity } from '../verify/identity.js';
 
 declare global {
   // Express declares its request type in this global namespace; merging adds `req.mtls`.
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /**

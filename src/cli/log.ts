@@ -21,7 +21,6 @@ function clean(v: unknown): string {
 
 /** One of our messages with what could break a line (a control character in a quoted value) escaped. */
 function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return (s.length > 4 * MAX_FIELD ? `${s.slice(0, 4 * MAX_FIELD)}...` : s).replace(
     /[\x00-\x1f\x7f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,

@@ -45,5 +45,4 @@ export const guardSettingsSchema = lazySchema(() =>
 );
 
 /** The guard's data settings (see {@link GuardOptions}). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface GuardSettings extends SchemaInput<typeof guardSettingsSchema> {}

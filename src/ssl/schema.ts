@@ -210,7 +210,6 @@ export const sslObjectSchema = lazySchema(() => build(pemInput()).object);
 export const sslObjectFileSchema = lazySchema(() => build(pemFile()).object);
 
 /** An SSL object, APISIX's `ssls` resource with camelCase names. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SslObject extends SchemaInput<typeof sslObjectSchema> {}
 /** Client-certificate settings of an SSL object (`client`). */
 export type SslClientOptions = NonNullable<SslObject['client']>;

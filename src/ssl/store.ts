@@ -6,7 +6,6 @@ import { parse, type SchemaInput } from '../internal/schema.js';
 import { describe, isPlainObject, rejectUnknown, underField } from '../internal/validate.js';
 import { channels, type HandshakeMessage, type TlsErrorMessage } from '../observe/channels.js';
 // ServerLimits is named by the TSDoc of `attach`.
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
 import { type AttachOptions, applyLimits, resolveAttachOptions, type ServerLimits } from '../server/limits.js';
 import { DEFAULT_CACHE_BYTES, Verifier, type VerifierStats } from '../verify/verifier.js';
 import {
@@ -22,7 +21,6 @@ import { storeOptionsSchema } from './schema.js';
 import { normalizeServername, SniIndex, sniPatternProblem } from './sni.js';
 
 /** Options of {@link createSslStore}. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SslStoreOptions extends SchemaInput<typeof storeOptionsSchema> {}
 
 /** A batch for {@link SslStore.apply}. */

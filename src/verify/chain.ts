@@ -197,7 +197,6 @@ export function verifyChain(caSet: CaSet, sent: readonly ParsedCert[], depth: nu
 export function oneLine(name: string): string {
   const line = name.replace(/\n/g, ', ');
   const cut = line.length > 80 ? `${line.slice(0, 80)}...` : line;
-  // eslint-disable-next-line no-control-regex
   return cut.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

@@ -42,9 +42,7 @@ function ascii(der: Uint8Array, t: Tlv): string {
  * a NUL inside `evil.test\0.good.test` can neither cut a log line nor fool a string comparison.
  */
 export function escapeSanText(s: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!/[\x00-\x1f\x7f-\uffff\\]/.test(s)) return s;
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x1f\x7f-\uffff\\]/g, (c) =>
     c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
   );

@@ -1033,7 +1033,6 @@ describe('a second look at the fixes (an attacker review of this change)', () =>
       await srv.close();
       await r.close();
     }
-    // eslint-disable-next-line no-sparse-arrays
     assert.throws(
       () => createRouter({ services: [], stripRequestHeaders: [undefined, 'x-a'] as string[] }),
       (e: unknown) => e instanceof MtlsGateConfigError && e.field === 'stripRequestHeaders[0]',
