@@ -18,7 +18,7 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createTestPki } from '../dist/testing/index.js';
+import { createTestPki } from '../src/testing/index.js';
 import { serverMint } from './lib/mint.js';
 
 const arg = (name: string, d: string) =>
