@@ -22,6 +22,7 @@
 // certificate and a key into a context.
 import type { JsonWebKey } from 'node:crypto';
 import { children, expect, oidString, type Tlv, tlv } from '../internal/der.js';
+import { pemBodies } from '../verify/cert.js';
 import { readExtensions } from '../verify/extensions.js';
 import { ecPointJwk, positive, spkiJwk } from '../verify/jwk.js';
 
@@ -36,7 +37,7 @@ export interface CertFacts {
 }
 
 /** RSA keys below this size make OpenSSL refuse the TLS context (security level 1, Node 20's default). */
-export const MIN_RSA_BITS = 1024;
+const MIN_RSA_BITS = 1024;
 
 const OID_RSA = '1.2.840.113549.1.1.1';
 const OID_EC = '1.2.840.10045.2.1';
@@ -51,10 +52,8 @@ export function derToPem(der: Uint8Array, label: string): string {
 
 /** The blocks of `label` in `pem`, decoded, when every one of them is canonical base64; else undefined. */
 function canonicalBlocks(pem: string, label: string): Buffer[] | undefined {
-  const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
   const out: Buffer[] = [];
-  for (const m of pem.matchAll(re)) {
-    const text = m[1]!.replace(/\s+/g, '');
+  for (const text of pemBodies(pem, label)) {
     const der = Buffer.from(text, 'base64');
     // Node's base64 decoder skips what it cannot read; OpenSSL's does not. Only text that is
     // exactly the encoding of its bytes is read here.
@@ -158,7 +157,7 @@ function optionalFields(der: Uint8Array, rest: readonly Tlv[]): boolean {
  * template (RFC 5280 4.1), whose extensions the house's extension reader reads, signed with an
  * algorithm of SIGNATURES, with a key of the kinds above.
  */
-export function readCertificate(der: Buffer): CertFacts | undefined {
+function readCertificate(der: Buffer): CertFacts | undefined {
   try {
     const cert = tlv(der, 0, der.length);
     if (cert.tag !== 0x30 || cert.end !== der.length) return undefined;
@@ -202,7 +201,7 @@ export function readCertificate(der: Buffer): CertFacts | undefined {
 }
 
 /** Bits of an RSA modulus given as base64url without leading zero bytes. */
-export function rsaBits(n: string): number {
+function rsaBits(n: string): number {
   const bytes = Buffer.from(n, 'base64url');
   return bytes.length === 0 ? 0 : (bytes.length - 1) * 8 + (32 - Math.clz32(bytes[0]!));
 }

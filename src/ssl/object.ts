@@ -338,7 +338,7 @@ function pair(certPem: unknown, keyPem: unknown, certField: string, keyField: st
     const pub = chain && privateKeyJwk(key);
     if (chain && pub && sameKey(chain[0]!.jwk, pub)) {
       const leaf = chain[0]!;
-      const pem = chain.length === 1 ? leaf.pem : chain.map((c) => c.pem).join('');
+      const pem = chain.map((c) => c.pem).join('');
       return { leafDer: leaf.der, cert: pem, key, validTo: leaf.notAfter, natives: [], fast: true };
     }
   }

@@ -184,12 +184,15 @@ export function parseCert(
   };
 }
 
+/** The base64 bodies (white space removed) of the PEM blocks of the given label. */
+export function pemBodies(pem: string, label: string): string[] {
+  const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
+  return [...pem.matchAll(re)].map((m) => m[1]!.replace(/\s+/g, ''));
+}
+
 /** Splits a PEM bundle into DER blocks of the given label; throws on anything that is not PEM. */
 export function pemBlocks(pem: string, label: string): Buffer[] {
-  const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
-  const out: Buffer[] = [];
-  for (const m of pem.matchAll(re)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-  return out;
+  return pemBodies(pem, label).map((text) => Buffer.from(text, 'base64'));
 }
 
 /** Could `issuer` have issued `child`: names chain, and key identifiers agree when both are present. */
