@@ -1,11 +1,11 @@
 // The bundled example, started the way `npm start` starts it, driven by the guide's two curls.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { guideOpensslCerts } from '../guide-openssl.js';
 import { curl as curlExample, type Running, startExample, stopExample } from './run.js';
 
 const HOST = 'mtls.httpbin.org';
@@ -23,84 +23,7 @@ for (const variant of ['minted', 'guide-openssl'] as const) {
     let app: Running;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'mtls-auth-app-'));
-      if (variant === 'guide-openssl') {
-        const openssl = (...a: string[]) =>
-          execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-        openssl(
-          'req',
-          '-x509',
-          '-nodes',
-          '-new',
-          '-keyout',
-          'ca.key',
-          '-out',
-          'ca.crt',
-          '-days',
-          '3650',
-          '-subj',
-          '/C=/ST=/L=/O=/OU=web/CN=private_ca',
-        );
-        openssl(
-          'req',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '3650',
-          '-keyout',
-          'server.key',
-          '-out',
-          'server.req',
-          '-subj',
-          `/CN=${HOST}`,
-        );
-        openssl(
-          'x509',
-          '-req',
-          '-days',
-          '3650',
-          '-set_serial',
-          '01',
-          '-in',
-          'server.req',
-          '-out',
-          'server.crt',
-          '-CA',
-          'ca.crt',
-          '-CAkey',
-          'ca.key',
-        );
-        openssl(
-          'req',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '3650',
-          '-keyout',
-          'client.key',
-          '-out',
-          'client.req',
-          '-subj',
-          '/C=/ST=/L=/O=/OU=web/',
-        );
-        openssl(
-          'x509',
-          '-req',
-          '-days',
-          '3650',
-          '-set_serial',
-          '01',
-          '-in',
-          'client.req',
-          '-out',
-          'client.crt',
-          '-CA',
-          'ca.crt',
-          '-CAkey',
-          'ca.key',
-        );
-      }
+      if (variant === 'guide-openssl') guideOpensslCerts(dir, HOST);
       app = await start(['--port', '0', '--certs', dir]);
     });
     after(async () => {

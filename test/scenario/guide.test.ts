@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createSslStore, getClientIdentity, mtlsGuard } from '../../src/index.js';
+import { guideOpensslCerts } from '../guide-openssl.js';
 
 const HOST = 'mtls.httpbin.org';
 let dir: string;
@@ -25,81 +26,7 @@ function openssl(...args: string[]): void {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mtls-gate-guide-'));
-  // The guide's commands; the server request gets -subj because the guide's is interactive.
-  openssl(
-    'req',
-    '-x509',
-    '-nodes',
-    '-new',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '3650',
-    '-subj',
-    '/C=/ST=/L=/O=/OU=web/CN=private_ca',
-  );
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '3650',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.req',
-    '-subj',
-    `/CN=${HOST}`,
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-days',
-    '3650',
-    '-set_serial',
-    '01',
-    '-in',
-    'server.req',
-    '-out',
-    'server.crt',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-  );
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '3650',
-    '-keyout',
-    'client.key',
-    '-out',
-    'client.req',
-    '-subj',
-    '/C=/ST=/L=/O=/OU=web/',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-days',
-    '3650',
-    '-set_serial',
-    '01',
-    '-in',
-    'client.req',
-    '-out',
-    'client.crt',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-  );
+  guideOpensslCerts(dir, HOST);
 
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   const store = createSslStore();
