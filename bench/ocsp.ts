@@ -1,10 +1,5 @@
-// OCSP costs (issue 16): the extra work per new connection when the answer is cached, and a fresh
-// fetch from a real `openssl ocsp` responder on loopback.
-//
-//   npm run bench:ocsp
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -12,72 +7,14 @@ import { compileCaSet } from '../src/verify/ca-set.js';
 import { OcspClient } from '../src/verify/ocsp.js';
 import { checkRevocation, type RevocationPolicy } from '../src/verify/revocation.js';
 import { Verifier } from '../src/verify/verifier.js';
+import { opensslCa } from '../test/verify/openssl-ca.js';
 import { startOcspResponder } from '../test/verify/openssl-ocsp.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtls-gate-bench-ocsp-'));
-const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-mkdirSync(join(dir, 'ca'));
-writeFileSync(join(dir, 'ca/index.txt'), '');
-writeFileSync(join(dir, 'ca/serial'), '4000\n');
-writeFileSync(
-  join(dir, 'ca.cnf'),
-  [
-    '[ca]',
-    'default_ca = this',
-    '[this]',
-    'dir = ca',
-    'database = $dir/index.txt',
-    'new_certs_dir = $dir',
-    'serial = $dir/serial',
-    'certificate = $dir/cert.pem',
-    'private_key = $dir/key.pem',
-    'default_md = sha256',
-    'default_days = 2',
-    'policy = any',
-    '[any]',
-    'commonName = supplied',
-    '[req]',
-    'distinguished_name = dn',
-    '[dn]',
-    '[v3_ca]',
-    'basicConstraints = critical,CA:TRUE',
-    'keyUsage = critical,keyCertSign,cRLSign',
-    '[leaf]',
-    'basicConstraints = CA:FALSE',
-    'keyUsage = critical,digitalSignature',
-    'extendedKeyUsage = clientAuth',
-    '[signer]',
-    'basicConstraints = CA:FALSE',
-    'keyUsage = critical,digitalSignature',
-    'extendedKeyUsage = OCSPSigning',
-  ].join('\n'),
-);
-openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca/key.pem');
-openssl(
-  'req',
-  '-x509',
-  '-new',
-  '-key',
-  'ca/key.pem',
-  '-subj',
-  '/CN=Bench OCSP CA',
-  '-days',
-  '2',
-  '-out',
-  'ca/cert.pem',
-  '-config',
-  'ca.cnf',
-  '-extensions',
-  'v3_ca',
-);
-for (const [cn, ext] of [
-  ['leaf', 'leaf'],
-  ['signer', 'signer'],
-]) {
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${cn}.key`);
-  openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', 'ca.cnf');
-  openssl('ca', '-batch', '-notext', '-config', 'ca.cnf', '-in', `${cn}.csr`, '-out', `${cn}.pem`, '-extensions', ext!);
-}
+const pki = opensslCa(dir);
+pki.ca('ca');
+pki.issue('ca', 'leaf', 'leaf');
+pki.issue('ca', 'signer', 'signer');
 const responder = await startOcspResponder(dir);
 const url = responder.url;
 

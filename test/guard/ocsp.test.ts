@@ -3,8 +3,8 @@
 // ignore-ca-error, and the AIA of a stranger's certificate never fetched.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,7 @@ import { mtlsGuard as expressGuard } from '../../src/adapters/express.js';
 import { mtlsGuard as koaGuard } from '../../src/adapters/koa.js';
 import { createSslStore, getClientIdentity, mtlsGuard, type RejectInfo, type SslObject } from '../../src/index.js';
 import { createTestPki, type TestPki, testRequest } from '../../src/testing/index.js';
+import { opensslCa } from '../verify/openssl-ca.js';
 import { startOcspResponder } from '../verify/openssl-ocsp.js';
 
 let dir: string;
@@ -25,89 +26,7 @@ let url: string;
 let serverPki: TestPki;
 let counter: http.Server;
 let counted = 0;
-const openssl = (...a: string[]) =>
-  execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-
-function ca(name: string): void {
-  mkdirSync(join(dir, name));
-  writeFileSync(join(dir, name, 'index.txt'), '');
-  writeFileSync(join(dir, name, 'serial'), '3000\n');
-  writeFileSync(
-    join(dir, `${name}.cnf`),
-    [
-      '[ca]',
-      'default_ca = this',
-      '[this]',
-      `dir = ${name}`,
-      'database = $dir/index.txt',
-      'new_certs_dir = $dir',
-      'serial = $dir/serial',
-      'certificate = $dir/cert.pem',
-      'private_key = $dir/key.pem',
-      'default_md = sha256',
-      'default_days = 2',
-      'policy = any',
-      'unique_subject = no',
-      '[any]',
-      'commonName = supplied',
-      '[req]',
-      'distinguished_name = dn',
-      '[dn]',
-      '[v3_ca]',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-      '[leaf]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = clientAuth',
-      '[aia]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = clientAuth',
-      `authorityInfoAccess = OCSP;URI:http://127.0.0.1:${(counter.address() as AddressInfo).port}/ocsp`,
-      '[signer]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = OCSPSigning',
-    ].join('\n'),
-  );
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}/key.pem`);
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${name}/key.pem`,
-    '-subj',
-    `/CN=${name}`,
-    '-days',
-    '2',
-    '-out',
-    `${name}/cert.pem`,
-    '-config',
-    `${name}.cnf`,
-    '-extensions',
-    'v3_ca',
-  );
-}
-function issue(caName: string, cn: string, ext: string): void {
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${cn}.key`);
-  openssl('req', '-new', '-key', `${cn}.key`, '-subj', `/CN=${cn}`, '-out', `${cn}.csr`, '-config', `${caName}.cnf`);
-  openssl(
-    'ca',
-    '-batch',
-    '-notext',
-    '-config',
-    `${caName}.cnf`,
-    '-in',
-    `${cn}.csr`,
-    '-out',
-    `${cn}.pem`,
-    '-extensions',
-    ext,
-  );
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mtls-gate-guard-ocsp-'));
@@ -118,17 +37,25 @@ before(async () => {
     res.end('not an OCSP response');
   });
   await new Promise<void>((r) => counter.listen(0, '127.0.0.1', () => r()));
-  ca('ca');
-  ca('stranger');
+  const pki = opensslCa(dir);
+  const aia = [
+    '[aia]',
+    'basicConstraints = CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = clientAuth',
+    `authorityInfoAccess = OCSP;URI:http://127.0.0.1:${(counter.address() as AddressInfo).port}/ocsp`,
+  ].join('\n');
+  pki.ca('ca', aia);
+  pki.ca('stranger', aia);
   for (const [cn, ext] of [
     ['good', 'leaf'],
     ['revoked', 'leaf'],
     ['signer', 'signer'],
     ['aia', 'aia'],
   ])
-    issue('ca', cn!, ext!);
-  issue('stranger', 'intruder', 'aia');
-  openssl('ca', '-config', 'ca.cnf', '-revoke', 'revoked.pem');
+    pki.issue('ca', cn!, ext!);
+  pki.issue('stranger', 'intruder', 'aia');
+  pki.revoke('ca', 'revoked');
   const started = await startOcspResponder(dir);
   responder = started.child;
   url = started.url;

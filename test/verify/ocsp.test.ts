@@ -3,9 +3,9 @@
 // will not make: a signer without authority, a stale answer, a wrong nonce, an unknown status.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto, { createPrivateKey, sign, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { asnSchema, asnX509, ocsp } from '../../src/internal/x509.js';
 import { parseCert } from '../../src/verify/cert.js';
 import { OcspClient, readOcspResponse } from '../../src/verify/ocsp.js';
+import { opensslCa } from './openssl-ca.js';
 import { startOcspResponder } from './openssl-ocsp.js';
 
 // The ASN.1 classes of the instances mtls-gate loads (its CommonJS builds, on first use).
@@ -23,91 +24,21 @@ const { AlgorithmIdentifier, Certificate, Extension } = asnX509;
 let dir: string;
 let responder: ChildProcess;
 let url: string;
-const openssl = (...a: string[]) =>
-  execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
 const der = (f: string) => new X509Certificate(read(f)).raw;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mtls-gate-ocsp-'));
-  mkdirSync(join(dir, 'ca'));
-  writeFileSync(join(dir, 'ca/index.txt'), '');
-  writeFileSync(join(dir, 'ca/serial'), '2000\n');
-  writeFileSync(
-    join(dir, 'ca.cnf'),
-    [
-      '[ca]',
-      'default_ca = this',
-      '[this]',
-      'dir = ca',
-      'database = $dir/index.txt',
-      'new_certs_dir = $dir',
-      'serial = $dir/serial',
-      'certificate = $dir/cert.pem',
-      'private_key = $dir/key.pem',
-      'default_md = sha256',
-      'default_days = 2',
-      'policy = any',
-      'unique_subject = no',
-      '[any]',
-      'commonName = supplied',
-      '[req]',
-      'distinguished_name = dn',
-      '[dn]',
-      '[v3_ca]',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-      '[leaf]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = clientAuth',
-      '[signer]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = OCSPSigning',
-    ].join('\n'),
-  );
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca/key.pem');
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    'ca/key.pem',
-    '-subj',
-    '/CN=OCSP Test CA',
-    '-days',
-    '2',
-    '-out',
-    'ca/cert.pem',
-    '-config',
-    'ca.cnf',
-    '-extensions',
-    'v3_ca',
-  );
+  const pki = opensslCa(dir);
+  pki.ca('ca');
   for (const [name, ext] of [
     ['good', 'leaf'],
     ['revoked', 'leaf'],
     ['signer', 'signer'],
     ['forger', 'leaf'],
-  ] as const) {
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-    openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`, '-config', 'ca.cnf');
-    openssl(
-      'ca',
-      '-batch',
-      '-notext',
-      '-config',
-      'ca.cnf',
-      '-in',
-      `${name}.csr`,
-      '-out',
-      `${name}.pem`,
-      '-extensions',
-      ext,
-    );
-  }
-  openssl('ca', '-config', 'ca.cnf', '-revoke', 'revoked.pem');
+  ] as const)
+    pki.issue('ca', name, ext);
+  pki.revoke('ca', 'revoked');
   // A certificate of another CA with a serial this one never issued: the responder does not know it.
   const started = await startOcspResponder(dir);
   responder = started.child;

@@ -1,5 +1,6 @@
 // A small `openssl ca` PKI for tests that need revocation data made by openssl itself: CAs with an
-// index, leaves issued with named extension sections, revocations and CRLs.
+// index, leaves issued with named extension sections (`leaf`, `signer` for an OCSP responder, and the
+// caller's), revocations and CRLs.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,6 +61,11 @@ export function opensslCa(dir: string): OpensslCa {
           'basicConstraints = CA:FALSE',
           'keyUsage = critical,digitalSignature',
           'extendedKeyUsage = clientAuth',
+          // A delegated OCSP responder's certificate (openssl ocsp -rsigner).
+          '[signer]',
+          'basicConstraints = CA:FALSE',
+          'keyUsage = critical,digitalSignature',
+          'extendedKeyUsage = OCSPSigning',
           sections,
         ].join('\n'),
       );
