@@ -26,31 +26,14 @@ import {
   type TestServer,
   testRequest,
 } from '../../src/testing/index.js';
+import { twoTenants } from './tenants.js';
 
 let store: SslStore;
 let certA: TestCert;
 let certB: TestCert;
 
 before(async () => {
-  const a = await createTestPki({ serverNames: ['a.test'], name: 'tenant a' });
-  const b = await createTestPki({ serverNames: ['b.test'], name: 'tenant b' });
-  certA = await a.client('valid');
-  certB = await b.client('valid');
-  store = createSslStore();
-  store.set({
-    id: 'A',
-    cert: a.server.chain,
-    key: a.server.key,
-    snis: ['a.test', '*.a.test'],
-    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
-  });
-  store.set({
-    id: 'B',
-    cert: b.server.chain,
-    key: b.server.key,
-    snis: ['b.test', '*.b.test'],
-    client: { ca: b.root.cert },
-  });
+  ({ store, certA, certB } = await twoTenants());
 });
 
 /** What a protected handler answers: the tests look for it in bodies that must not have it. */

@@ -11,8 +11,9 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fastifyMtlsGate, { mtlsGuard, fastifyMtlsGate as named } from '../../src/adapters/fastify.js';
-import { createSslStore, type SslStore } from '../../src/index.js';
-import { createTestPki, type TestCert, testRequest } from '../../src/testing/index.js';
+import type { SslStore } from '../../src/index.js';
+import { type TestCert, testRequest } from '../../src/testing/index.js';
+import { twoTenants } from './tenants.js';
 
 let store: SslStore;
 let certA: TestCert;
@@ -20,25 +21,7 @@ let certB: TestCert;
 const subjectOf = (c: TestCert) => c.subject.split('\n').reverse().join(',');
 
 before(async () => {
-  const a = await createTestPki({ serverNames: ['a.test'], name: 'tenant a' });
-  const b = await createTestPki({ serverNames: ['b.test'], name: 'tenant b' });
-  certA = await a.client('valid');
-  certB = await b.client('valid');
-  store = createSslStore();
-  store.set({
-    id: 'A',
-    cert: a.server.chain,
-    key: a.server.key,
-    snis: ['a.test', '*.a.test'],
-    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
-  });
-  store.set({
-    id: 'B',
-    cert: b.server.chain,
-    key: b.server.key,
-    snis: ['b.test', '*.b.test'],
-    client: { ca: b.root.cert },
-  });
+  ({ store, certA, certB } = await twoTenants());
 });
 
 /** Fastify's log lines at warn and above ("Reply was already sent", errors), for tests to assert on. */

@@ -11,15 +11,15 @@ import { createAdaptorServer, getRequestListener, type HttpBindings } from '@hon
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { type MtlsVariables, mtlsGuard } from '../../src/adapters/hono.js';
-import { createSslStore, type SslStore } from '../../src/index.js';
+import type { SslStore } from '../../src/index.js';
 import {
-  createTestPki,
   startTestServer,
   type TestCert,
   type TestHandler,
   type TestServer,
   testRequest,
 } from '../../src/testing/index.js';
+import { twoTenants } from './tenants.js';
 
 let store: SslStore;
 let certA: TestCert;
@@ -28,25 +28,7 @@ const subjectOf = (c: TestCert) => c.subject.split('\n').reverse().join(',');
 type E = { Bindings: HttpBindings; Variables: MtlsVariables };
 
 before(async () => {
-  const a = await createTestPki({ serverNames: ['a.test'], name: 'tenant a' });
-  const b = await createTestPki({ serverNames: ['b.test'], name: 'tenant b' });
-  certA = await a.client('valid');
-  certB = await b.client('valid');
-  store = createSslStore();
-  store.set({
-    id: 'A',
-    cert: a.server.chain,
-    key: a.server.key,
-    snis: ['a.test', '*.a.test'],
-    client: { ca: a.root.cert, skipMtlsUriRegex: ['^/public/'] },
-  });
-  store.set({
-    id: 'B',
-    cert: b.server.chain,
-    key: b.server.key,
-    snis: ['b.test', '*.b.test'],
-    client: { ca: b.root.cert },
-  });
+  ({ store, certA, certB } = await twoTenants());
 });
 
 describe('through @hono/node-server on HTTP/2 with HTTP/1.1 fallback', () => {
